@@ -1,0 +1,36 @@
+// Command devstack runs all of payhook in one process, with an embedded
+// NATS server, the provider simulator and a demo subscriber: the first thing
+// to run. `go run ./cmd/devstack` needs no flags and no config file.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/payhook/payhook/internal/cli"
+	"github.com/payhook/payhook/internal/devstack"
+)
+
+func main() { cli.Main(run) }
+
+func run(ctx context.Context, env cli.Env) error {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var o devstack.Options
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.StringVar(&o.DataDir, "data", ".devstack", "directory for JetStream's files")
+	fs.IntVar(&o.NATSPort, "nats-port", 0, "embedded NATS port (default 4222, or a free port if taken)")
+	fs.StringVar(&o.RedisURL, "redis", "", "Redis URL for dedupe (default: a NATS key-value bucket)")
+	fs.Float64Var(&o.Rate, "rate", 4, "simulated orders per second (negative: none)")
+	fs.Float64Var(&o.TimeScale, "timescale", 0.005, "provider retry schedules run this much faster than real time")
+	fs.DurationVar(&o.Summary, "summary", 0, "how often to print the summary (default 5s)")
+	if err := fs.Parse(env.Args); err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	if *version {
+		fmt.Fprintln(env.Stdout, "devstack", cli.Version)
+		return nil
+	}
+	return devstack.Run(ctx, o, env.Stdout)
+}

@@ -1,0 +1,122 @@
+// Command providersim runs the provider simulator (pkg/providersim) as a
+// process: it serves every configured account's provider API and sends
+// steady traffic of signed callbacks to payhook's ingress.
+//
+// The accounts come from a payhook config file (--config), the same one
+// ingress and the reconciler read; point each account's base_url at
+// http://{--listen}/{provider}/{account-id} (printed at start-up).
+//
+//	providersim --config payhook.yaml --ingress http://127.0.0.1:8080 --rate 5 --timescale 0.01
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/payhook/payhook/internal/cli"
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/pkg/providersim"
+)
+
+func main() { cli.Main(run) }
+
+// run is the whole binary, testable in-process. Teardown order: stop the
+// traffic generator (ctx), close the simulator (stops delays and retries
+// and releases queries hung by the QueryTimeout fault), then shut the HTTP
+// server down, letting in-flight API requests finish, and print the stats.
+func run(ctx context.Context, env cli.Env) error {
+	f := cli.NewFlags("providersim", env)
+	listen := f.Set.String("listen", "127.0.0.1:8090", "address to serve the providers' APIs on")
+	ingress := f.Set.String("ingress", "", "payhook ingress root URL (default http://{ingress.listen from the config})")
+	rate := f.Set.Float64("rate", 1, "orders per second; 0 serves the APIs without traffic")
+	timescale := f.Set.Float64("timescale", 1, "multiplier for provider retry schedules and delays (0.001 = 1000× faster)")
+	seed := f.Set.Int64("seed", 0, "random seed for ids, amounts and traffic (0 = from the clock)")
+	if err := f.Parse(env, env.Args); err != nil {
+		return err
+	}
+	cfg, err := f.LoadConfig(env)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *rate < 0:
+		return &cli.UsageError{Err: errors.New("--rate must not be negative")}
+	case *timescale <= 0:
+		return &cli.UsageError{Err: errors.New("--timescale must be positive")}
+	case len(cfg.Accounts) == 0:
+		return &cli.UsageError{Err: &config.Error{Key: "accounts", Msg: "providersim needs at least one account"}}
+	}
+	if *ingress == "" {
+		*ingress = "http://" + cfg.Ingress.Listen
+	}
+	log := cli.Logger(cfg, env.Stderr)
+
+	sim := providersim.New(providersim.Config{
+		IngressURL: *ingress,
+		Accounts:   cfg.Accounts,
+		TimeScale:  *timescale,
+		Log:        log,
+		Seed:       *seed,
+	})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		sim.Close()
+		return err
+	}
+	root := "http://" + ln.Addr().String()
+	fmt.Fprintf(env.Stdout, "providersim listening on %s, posting callbacks to %s\n", root, *ingress)
+	for _, a := range cfg.Accounts {
+		fmt.Fprintf(env.Stdout, "  account %s (%s): base_url %s\n", a.ID, a.Provider, providersim.BaseURL(root, a))
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	tctx, stopTraffic := context.WithCancel(ctx)
+	defer stopTraffic()
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		if *rate == 0 {
+			return
+		}
+		// Pending orders settle after 30 s of provider time.
+		settle := max(time.Duration(float64(30*time.Second)**timescale), 10*time.Millisecond)
+		_ = sim.Run(tctx, providersim.TrafficSpec{Rate: *rate, SettleAfter: settle})
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = err
+	}
+	stopTraffic()
+	<-trafficDone
+	sim.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	printStats(env, sim.Stats())
+	return runErr
+}
+
+func printStats(env cli.Env, stats map[string]providersim.ProviderStats) {
+	names := make([]string, 0, len(stats))
+	for n := range stats {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		b, _ := json.Marshal(stats[n])
+		fmt.Fprintf(env.Stdout, "stats %s %s\n", n, b)
+	}
+}

@@ -1,0 +1,23 @@
+// Command reconciler chases open orders until each has a terminal event,
+// and submits UTRs to fantian (CONTRACT.md). See internal/reconcile and
+// docs/reconciler.md.
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/payhook/payhook/internal/cli"
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/reconcile"
+)
+
+func main() { cli.Main(run) }
+
+// run is the whole binary, testable in-process: flags, config (exit 2 when
+// bad), then reconcile.Serve until SIGTERM drains it.
+func run(ctx context.Context, env cli.Env) error {
+	return cli.Service(ctx, env, "reconciler", func(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+		return reconcile.Serve(ctx, cfg, reconcile.ServeOptions{Log: log})
+	})
+}

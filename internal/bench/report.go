@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+// Targets from issue 10.
+const (
+	TargetRatio     = 0.5
+	TargetP99       = 10 * time.Millisecond
+	TargetE2EP99    = 50 * time.Millisecond
+	TargetRSS       = 100 << 20
+	TargetRedisByte = 200
+)
+
+func ms(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	case d < 100*time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// Print writes the report as a table, then the details behind it.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "payhook benchmark, %s, host %s, %d CPUs\n", r.Started.Format("2006-01-02 15:04 MST"), r.Host, r.CPUs)
+	fmt.Fprintln(w, "Load generator, payhook and the baseline share this machine; on a shared box absolute numbers are noisy — compare the ratios.")
+	var mix []string
+	for _, t := range r.Mix {
+		mix = append(mix, fmt.Sprintf("%s/%s %d%%", t.Provider, t.Kind, t.Weight))
+	}
+	fmt.Fprintf(w, "Mix: %s", strings.Join(mix, ", "))
+	if len(r.Excluded) > 0 {
+		fmt.Fprintf(w, " (not registered in ingress yet, left out: %s)", strings.Join(r.Excluded, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\tpayhook\tbaseline\tratio\ttarget\t")
+	pm, bm := r.PayhookMax.Throughput(), r.BaselineMax.Throughput()
+	fmt.Fprintf(tw, "max req/s (closed loop)\t%.0f\t%.0f\t%s\t≥ %.2f× %s\t\n", pm, bm, ratio(pm, bm), TargetRatio, verdict(bm > 0 && pm/bm >= TargetRatio))
+	rate := fmt.Sprintf(" @ %.0f/s", r.Rate)
+	pl, bl := r.PayhookLat.Latency, r.BaselineLat.Latency
+	for _, q := range []struct {
+		name string
+		q    float64
+	}{{"p50", 0.5}, {"p99", 0.99}, {"p99.9", 0.999}} {
+		target := ""
+		if q.q == 0.99 {
+			target = fmt.Sprintf("< %s %s", ms(TargetP99), verdict(pl.Quantile(q.q) < TargetP99))
+		}
+		fmt.Fprintf(tw, "ingress %s%s (open loop)\t%s\t%s\t%s\t%s\t\n", q.name, rate, ms(pl.Quantile(q.q)), ms(bl.Quantile(q.q)),
+			ratio(float64(pl.Quantile(q.q)), float64(bl.Quantile(q.q))), target)
+	}
+	if r.Subscribers > 0 && r.E2ELat != nil {
+		fmt.Fprintf(tw, "e2e p50%s (%d subscribers)\t%s\t\t\t\t\n", rate, r.Subscribers, ms(r.E2ELat.Quantile(0.5)))
+		fmt.Fprintf(tw, "e2e p99%s\t%s\t\t\t< %s %s\t\n", rate, ms(r.E2ELat.Quantile(0.99)), ms(TargetE2EP99), verdict(r.E2ELat.Quantile(0.99) < TargetE2EP99 && r.E2EMissing == 0))
+		if r.E2ESteady != nil {
+			fmt.Fprintf(tw, "e2e p50 / p99 @ 1000/s\t%s / %s\t\t\t\t\n", ms(r.E2ESteady.Quantile(0.5)), ms(r.E2ESteady.Quantile(0.99)))
+		}
+		fmt.Fprintf(tw, "dispatcher backlog at max load\tpeak %d msgs, drained %s after\t\t\tbounded\t\n", r.MaxLag, r.CatchUp.Round(100*time.Millisecond))
+	}
+	for _, p := range r.Procs {
+		if p.Name == "baseline" {
+			continue
+		}
+		t := ""
+		if p.Name == "ingress" || p.Name == "dispatcher" {
+			t = fmt.Sprintf("< 100 MiB %s", verdict(p.RSSAt1k < TargetRSS))
+		}
+		fmt.Fprintf(tw, "RSS %s @ 1000/s (peak over run)\t%s (%s)\t\t\t%s\t\n", p.Name, mib(p.RSSAt1k), mib(p.PeakTotal), t)
+	}
+	fmt.Fprintf(tw, "Redis bytes per tracked event (INFO delta)\t%.0f\t\t\t< %d %s\t\n", r.RedisPerEvent, TargetRedisByte, verdict(r.RedisPerEvent > 0 && r.RedisPerEvent < TargetRedisByte))
+	fmt.Fprintf(tw, "Redis MEMORY USAGE per key (sampled)\t%.0f\t\t\t\t\n", r.RedisUsageSample)
+	fmt.Fprintf(tw, "allocs per callback (ingress process)\t%.0f (%.1f KiB)\t\t\t\t\n", r.AllocsPerCB, r.AllocBytesPerCB/1024)
+	if r.DispAllocsPerEvent > 0 {
+		fmt.Fprintf(tw, "allocs per event (dispatcher, %d deliveries)\t%.0f\t\t\t\t\n", r.Subscribers, r.DispAllocsPerEvent)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Details")
+	line := func(name string, res Result) {
+		fmt.Fprintf(w, "  %-22s sent %d ok %d errors %d late %d in %s (%.0f req/s); latency p50 %s p99 %s p99.9 %s max %s",
+			name, res.Sent, res.OK, res.Errors, res.Late, res.Elapsed.Round(time.Millisecond), res.Throughput(),
+			ms(res.Latency.Quantile(.5)), ms(res.Latency.Quantile(.99)), ms(res.Latency.Quantile(.999)), ms(res.Latency.Max()))
+		if res.FirstErr != "" {
+			fmt.Fprintf(w, "; first error: %s", res.FirstErr)
+		}
+		fmt.Fprintln(w)
+	}
+	line("baseline max", r.BaselineMax)
+	line("payhook max", r.PayhookMax)
+	line("payhook open", r.PayhookLat)
+	line("baseline open", r.BaselineLat)
+	line("payhook 1000/s", r.Steady)
+	if r.E2ELat != nil && r.E2ELat.Count() > 0 {
+		fmt.Fprintf(w, "  e2e deliveries at %.0f/s: %d recorded, %d missing after 30 s; p99.9 %s max %s\n",
+			r.Rate, r.E2ELat.Count(), r.E2EMissing, ms(r.E2ELat.Quantile(.999)), ms(r.E2ELat.Max()))
+	}
+	fmt.Fprintf(w, "  CPU per callback at %.0f/s (µs):", r.Rate)
+	for _, p := range r.Procs {
+		if p.Name != "baseline" {
+			fmt.Fprintf(w, " %s %.0f", p.Name, float64(p.CPUPerReq)/float64(time.Microsecond))
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "  cores used during payhook max:")
+	for _, p := range r.Procs {
+		fmt.Fprintf(w, " %s %.2f", p.Name, p.CPUMaxLoad)
+	}
+	fmt.Fprintln(w, " (the load generator uses the rest)")
+	fmt.Fprintf(w, "  baseline CPU per request at %.0f/s: %.0f µs\n", r.Rate, float64(r.BaselineCPUPerReq)/float64(time.Microsecond))
+	fmt.Fprintf(w, "  load average (1/5/15 min) at start %s, at end %s on %d CPUs\n", r.LoadStart, r.LoadEnd, r.CPUs)
+	fmt.Fprintf(w, "  ingress at %.0f/s: mean handler time %s, of which JetStream publish until PubAck %s (from ingress /metrics)\n", r.Rate, ms(r.HandlerMean), ms(r.PublishMean))
+	fmt.Fprintf(w, "  events stored %d, Redis keys added %d, Redis commands per callback %.2f\n", r.EventsStored, r.RedisKeys, r.RedisCmdsPerCB)
+	if r.Profile != "" {
+		fmt.Fprintf(w, "  ingress CPU profile: %s (go tool pprof -top %s)\n", r.Profile, r.Profile)
+	}
+}

@@ -1,0 +1,649 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/payhook/payhook/internal/dispatch"
+	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// Options configure one benchmark run. Zero values take the defaults below,
+// which keep a run (after building) under about two minutes.
+type Options struct {
+	Self            string        // this binary, for the serve-nats and serve-echo children (required)
+	Dir             string        // work dir for binaries, stores and logs (default: a temp dir, removed unless Keep)
+	Keep            bool          // keep Dir
+	IngressBin      string        // prebuilt cmd/ingress (default: go build)
+	DispatcherBin   string        // prebuilt cmd/dispatcher (default: go build)
+	Conns           int           // closed loop: concurrent connections (default 64, like wrk -c64)
+	Workers         int           // open loop: concurrent senders (default 256)
+	Warmup          time.Duration // before each max-throughput phase (default 3s)
+	MaxDuration     time.Duration // each max-throughput phase (default 15s)
+	LoadFraction    float64       // latency phase rate as a fraction of payhook's max (default 0.5)
+	LatencyDuration time.Duration // latency phase on payhook (default 20s); the baseline gets half
+	RSSRate         float64       // the steady phase's rate, for RSS (default 1000/s)
+	RSSDuration     time.Duration // the steady phase (default 10s)
+	Subscribers     int           // dispatcher subscribers (default 3; negative: no dispatcher)
+	Profile         string        // write an ingress CPU profile of the max phase here (runs the ServeIngress mirror)
+	Log             io.Writer     // progress lines (default: discard)
+}
+
+func (o *Options) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if o.Conns == 0 {
+		o.Conns = 64
+	}
+	if o.Workers == 0 {
+		o.Workers = 256
+	}
+	def(&o.Warmup, 3*time.Second)
+	def(&o.MaxDuration, 15*time.Second)
+	def(&o.LatencyDuration, 20*time.Second)
+	def(&o.RSSDuration, 10*time.Second)
+	if o.LoadFraction == 0 {
+		o.LoadFraction = 0.5
+	}
+	if o.RSSRate == 0 {
+		o.RSSRate = 1000
+	}
+	if o.Subscribers == 0 {
+		o.Subscribers = 3
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+// ProcStats is what one service process used.
+type ProcStats struct {
+	Name       string
+	RSSAt1k    int64         // VmRSS at the end of the steady phase, bytes
+	PeakAt1k   int64         // VmHWM at the end of the steady phase
+	PeakTotal  int64         // VmHWM at the end of the run
+	CPUPerReq  time.Duration // CPU time per callback in the latency phase
+	CPUMaxLoad float64       // cores used during payhook's max phase
+}
+
+// Report is everything one run measured.
+type Report struct {
+	Started            time.Time
+	Host               string
+	CPUs               int
+	Mix                []Target
+	Excluded           []string // providers in the mix ingress does not register yet
+	BaselineMax        Result
+	PayhookMax         Result
+	Rate               float64 // latency phase rate
+	PayhookLat         Result
+	BaselineLat        Result
+	Steady             Result
+	E2ELat             *Histogram // e2e at Rate
+	E2ESteady          *Histogram // e2e at RSSRate
+	E2EMissing         int64      // deliveries expected in the latency phase but not seen before the timeout
+	MaxLag             int64      // largest consumer backlog (pending + unacked) seen in the max phase
+	CatchUp            time.Duration
+	Subscribers        int
+	Procs              []ProcStats
+	RedisPerEvent      float64 // INFO used_memory delta / tracked events
+	RedisUsageSample   float64 // mean MEMORY USAGE of sampled keys
+	RedisKeys          int64
+	RedisCmdsPerCB     float64 // Redis commands per callback, latency phase
+	EventsStored       uint64
+	AllocsPerCB        float64 // ingress mallocs per callback, latency phase (process-wide)
+	AllocBytesPerCB    float64
+	DispAllocsPerEvent float64       // dispatcher mallocs per delivered event (3 deliveries)
+	PublishMean        time.Duration // mean JetStream publish-until-PubAck time in the latency phase (ingress metric)
+	HandlerMean        time.Duration // mean ingress handler time in the latency phase (ingress metric)
+	BaselineCPUPerReq  time.Duration // echo baseline CPU per request in its latency phase
+	LoadStart, LoadEnd string        // /proc/loadavg at start and end: how shared the machine was
+	Profile            string
+}
+
+type service struct {
+	proc    *Proc
+	metrics string // /metrics URL, empty when none
+}
+
+// Run starts NATS, Redis, ingress, the dispatcher, the echo baseline and the
+// subscriber, runs the phases and returns the report. Phase order matters:
+// the 1,000/s steady phase runs first so its RSS is not inflated by the max
+// phase's heap (Go returns memory to the OS only gradually).
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o.defaults()
+	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "bench: "+format+"\n", args...) }
+	if o.Self == "" {
+		return nil, fmt.Errorf("bench: Options.Self is required")
+	}
+	if o.Dir == "" {
+		d, err := os.MkdirTemp("", "payhook-bench-")
+		if err != nil {
+			return nil, err
+		}
+		o.Dir = d
+		if !o.Keep {
+			defer os.RemoveAll(d)
+		}
+	}
+	rep := &Report{Started: time.Now().UTC(), CPUs: numCPU(), Subscribers: max(o.Subscribers, 0)}
+	rep.Host, _ = os.Hostname()
+	rep.LoadStart = loadAvg()
+	defer func() { rep.LoadEnd = loadAvg() }()
+
+	// Binaries.
+	var err error
+	if o.IngressBin == "" && o.Profile == "" {
+		logf("building cmd/ingress")
+		if o.IngressBin, err = GoBuild(ctx, "./cmd/ingress", o.Dir); err != nil {
+			return nil, err
+		}
+	}
+	if o.DispatcherBin == "" && o.Subscribers > 0 {
+		logf("building cmd/dispatcher")
+		if o.DispatcherBin, err = GoBuild(ctx, "./cmd/dispatcher", o.Dir); err != nil {
+			return nil, err
+		}
+	}
+
+	var procs []*service
+	defer func() {
+		// Teardown, reverse of start: load-facing services first, then the stores.
+		for _, s := range slices.Backward(procs) {
+			s.proc.Stop(10 * time.Second)
+		}
+	}()
+	redisProc, redisURL, err := StartRedis(ctx, o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	procs = append(procs, &service{proc: redisProc})
+	natsPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	natsDir := filepath.Join(o.Dir, "jetstream")
+	natsProc, err := Start("nats", o.Self, []string{"serve-nats", "--port", strconv.Itoa(natsPort), "--dir", natsDir}, o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	procs = append(procs, &service{proc: natsProc})
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
+	nc, err := waitNATS(ctx, natsURL, natsProc)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+
+	// Accounts: only providers ingress registers (mrnpay and cashypro may not be yet).
+	inbound := registry.Inbound()
+	var accts []providers.Account
+	for _, a := range Accounts() {
+		if _, ok := inbound[a.Provider]; ok {
+			accts = append(accts, a)
+		} else {
+			rep.Excluded = append(rep.Excluded, a.Provider)
+		}
+	}
+	gen, err := NewGenerator(accts, DefaultMix, "b"+strconv.FormatInt(time.Now().Unix()%100000, 36)+"-")
+	if err != nil {
+		return nil, err
+	}
+	rep.Mix = gen.Targets()
+
+	// The subscriber, in this process.
+	sub := NewSubscriber()
+	subLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	subSrv := &http.Server{Handler: sub}
+	go func() { _ = subSrv.Serve(subLn) }()
+	defer subSrv.Close()
+
+	ingressPort, _ := FreePort()
+	dispPort, _ := FreePort()
+	cfgPath := filepath.Join(o.Dir, "payhook.yaml")
+	if err := os.WriteFile(cfgPath, ConfigYAML(natsURL, redisURL, ingressPort, dispPort, accts,
+		"http://"+subLn.Addr().String(), max(o.Subscribers, 0)), 0o600); err != nil {
+		return nil, err
+	}
+	ingressURL := fmt.Sprintf("http://127.0.0.1:%d", ingressPort)
+	var ing *Proc
+	if o.Profile != "" {
+		ing, err = Start("ingress", o.Self, []string{"serve-ingress", "--config", cfgPath, "--cpuprofile", o.Profile + ".tmp"}, o.Dir)
+	} else {
+		ing, err = Start("ingress", o.IngressBin, []string{"--config", cfgPath}, o.Dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ingSvc := &service{proc: ing, metrics: ingressURL + "/metrics"}
+	procs = append(procs, ingSvc)
+	if err := WaitHTTP(ctx, ingressURL+"/readyz", ing, 30*time.Second); err != nil {
+		return nil, err
+	}
+	var dispSvc *service
+	if o.Subscribers > 0 {
+		d, err := Start("dispatcher", o.DispatcherBin, []string{"--config", cfgPath}, o.Dir)
+		if err != nil {
+			return nil, err
+		}
+		dispURL := fmt.Sprintf("http://127.0.0.1:%d", dispPort)
+		dispSvc = &service{proc: d, metrics: dispURL + "/metrics"}
+		procs = append(procs, dispSvc)
+		if err := WaitHTTP(ctx, dispURL+"/readyz", d, 30*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	echoPort, _ := FreePort()
+	echoURL := fmt.Sprintf("http://127.0.0.1:%d", echoPort)
+	echoProc, err := Start("baseline", o.Self, []string{"serve-echo", "--addr", fmt.Sprintf("127.0.0.1:%d", echoPort)}, o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	procs = append(procs, &service{proc: echoProc})
+	if err := WaitHTTP(ctx, echoURL+"/readyz", echoProc, 30*time.Second); err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(mustRedisOpts(redisURL))
+	defer rdb.Close()
+	redisMem0, _ := redisInfoInt(ctx, rdb, "memory", "used_memory")
+	keys0, _ := rdb.DBSize(ctx).Result()
+
+	acks := map[string][]byte{}
+	for name, p := range inbound {
+		for _, k := range p.Kinds() {
+			acks[name+"/"+string(k)] = p.Ack(k).Body
+		}
+	}
+	payhook := newSender(ingressURL, gen, acks, o.Conns+o.Workers)
+	baseline := newSender(echoURL, gen, nil, o.Conns+o.Workers)
+	consumers := make([]string, 0, max(o.Subscribers, 0))
+	for i := 1; i <= o.Subscribers; i++ {
+		consumers = append(consumers, dispatch.ConsumerName(subID(i)))
+	}
+	lag := func() int64 { return consumerLag(ctx, js, consumers) }
+
+	// 1. Warm-up and the steady phase at RSSRate, for RSS and e2e at a modest load.
+	logf("warm-up: %s at %.0f/s", o.Warmup, o.RSSRate)
+	RunOpen(ctx, Plan{o.RSSRate, o.Warmup}, o.Workers, payhook.do(nil))
+	waitCatchUp(ctx, lag, 30*time.Second)
+	sub.Reset()
+	logf("steady: %s at %.0f/s", o.RSSDuration, o.RSSRate)
+	rep.Steady = RunOpen(ctx, Plan{o.RSSRate, o.RSSDuration}, o.Workers, payhook.do(sub))
+	waitDeliveries(ctx, sub, rep.Steady.OK*int64(o.Subscribers), 15*time.Second)
+	rep.E2ESteady = sub.Reset()
+	for _, s := range procs {
+		m, _ := ReadMem(s.proc.PID())
+		rep.Procs = append(rep.Procs, ProcStats{Name: s.proc.Name, RSSAt1k: m.RSS, PeakAt1k: m.Peak})
+	}
+
+	// 2. Max throughput: baseline, then payhook (closed loop, Conns connections).
+	logf("baseline max: %s + %s warm-up, %d connections", o.MaxDuration, o.Warmup, o.Conns)
+	RunClosed(ctx, o.Warmup, o.Conns, baseline.do(nil))
+	rep.BaselineMax = RunClosed(ctx, o.MaxDuration, o.Conns, baseline.do(nil))
+	logf("baseline max: %.0f req/s", rep.BaselineMax.Throughput())
+	waitCatchUp(ctx, lag, 30*time.Second)
+	logf("payhook max: %s + %s warm-up", o.MaxDuration, o.Warmup)
+	RunClosed(ctx, o.Warmup, o.Conns, payhook.do(nil))
+	cpu0 := cpuTimes(procs)
+	stopSampling := sampleMax(lag, &rep.MaxLag)
+	rep.PayhookMax = RunClosed(ctx, o.MaxDuration, o.Conns, payhook.do(nil))
+	stopSampling()
+	cpu1 := cpuTimes(procs)
+	for i := range rep.Procs {
+		rep.Procs[i].CPUMaxLoad = (cpu1[i] - cpu0[i]).Seconds() / rep.PayhookMax.Elapsed.Seconds()
+	}
+	logf("payhook max: %.0f req/s (%d errors), consumer backlog peaked at %d", rep.PayhookMax.Throughput(), rep.PayhookMax.Errors, rep.MaxLag)
+	t0 := time.Now()
+	waitCatchUp(ctx, lag, 120*time.Second)
+	rep.CatchUp = time.Since(t0)
+
+	// 3. Latency at LoadFraction of payhook's max, open loop.
+	rep.Rate = float64(int(rep.PayhookMax.Throughput() * o.LoadFraction))
+	if rep.Rate < 1 {
+		rep.Rate = 1
+	}
+	logf("payhook latency: %s at %.0f/s", o.LatencyDuration, rep.Rate)
+	sub.Reset()
+	before := scrape(ctx, ingSvc.metrics)
+	var dispBefore map[string]float64
+	if dispSvc != nil {
+		dispBefore = scrape(ctx, dispSvc.metrics)
+	}
+	cmds0, _ := redisInfoInt(ctx, rdb, "stats", "total_commands_processed")
+	cpu0 = cpuTimes(procs)
+	rep.PayhookLat = RunOpen(ctx, Plan{rep.Rate, o.LatencyDuration}, o.Workers, payhook.do(sub))
+	cpu1 = cpuTimes(procs)
+	cmds1, _ := redisInfoInt(ctx, rdb, "stats", "total_commands_processed")
+	after := scrape(ctx, ingSvc.metrics)
+	n := float64(rep.PayhookLat.Sent)
+	if n > 0 {
+		rep.AllocsPerCB = (after["go_memstats_mallocs_total"] - before["go_memstats_mallocs_total"]) / n
+		rep.AllocBytesPerCB = (after["go_memstats_alloc_bytes_total"] - before["go_memstats_alloc_bytes_total"]) / n
+		rep.RedisCmdsPerCB = float64(cmds1-cmds0-2) / n // minus the two INFO calls
+		rep.PublishMean = meanOf(before, after, "payhook_publish_duration_seconds")
+		rep.HandlerMean = meanOf(before, after, "payhook_ingress_request_duration_seconds")
+		for i := range rep.Procs {
+			rep.Procs[i].CPUPerReq = (cpu1[i] - cpu0[i]) / time.Duration(n)
+		}
+	}
+	expected := rep.PayhookLat.OK * int64(o.Subscribers)
+	got := waitDeliveries(ctx, sub, expected, 30*time.Second)
+	rep.E2EMissing = expected - got
+	rep.E2ELat = sub.Reset()
+	if dispSvc != nil && got > 0 {
+		da := scrape(ctx, dispSvc.metrics)
+		rep.DispAllocsPerEvent = (da["go_memstats_mallocs_total"] - dispBefore["go_memstats_mallocs_total"]) / float64(rep.PayhookLat.OK)
+	}
+	logf("baseline latency: %s at %.0f/s", o.LatencyDuration/2, rep.Rate)
+	bcpu0, _ := ReadCPU(echoProc.PID())
+	rep.BaselineLat = RunOpen(ctx, Plan{rep.Rate, o.LatencyDuration / 2}, o.Workers, baseline.do(nil))
+	bcpu1, _ := ReadCPU(echoProc.PID())
+	if rep.BaselineLat.Sent > 0 {
+		rep.BaselineCPUPerReq = (bcpu1 - bcpu0) / time.Duration(rep.BaselineLat.Sent)
+	}
+
+	// 4. Stores.
+	if si, err := js.Stream(ctx, natsbus.StreamEvents); err == nil {
+		if info, err := si.Info(ctx); err == nil {
+			rep.EventsStored = info.State.Msgs
+		}
+	}
+	redisMem1, _ := redisInfoInt(ctx, rdb, "memory", "used_memory")
+	keys1, _ := rdb.DBSize(ctx).Result()
+	rep.RedisKeys = keys1 - keys0
+	if rep.EventsStored > 0 {
+		rep.RedisPerEvent = float64(redisMem1-redisMem0) / float64(rep.EventsStored)
+	}
+	rep.RedisUsageSample = sampleMemoryUsage(ctx, rdb, 200)
+	for i, s := range procs {
+		m, _ := ReadMem(s.proc.PID())
+		rep.Procs[i].PeakTotal = m.Peak
+	}
+	if o.Profile != "" {
+		ing.Stop(30 * time.Second) // flushes the profile
+		if err := os.Rename(o.Profile+".tmp", o.Profile); err == nil {
+			rep.Profile = o.Profile
+		}
+	}
+	return rep, nil
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func subID(i int) string { return "sub" + strconv.Itoa(i) }
+
+// ConfigYAML is the payhook config the benchmark runs ingress and the
+// dispatcher with: real NATS and Redis, one account per provider, n
+// subscribers at subBase/s/subN with the product's default delivery settings.
+func ConfigYAML(natsURL, redisURL string, ingressPort, dispPort int, accts []providers.Account, subBase string, n int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "nats:\n  url: %s\nredis:\n  url: %s\n", natsURL, redisURL)
+	fmt.Fprintf(&b, "ingress:\n  listen: 127.0.0.1:%d\ndispatcher:\n  listen: 127.0.0.1:%d\n", ingressPort, dispPort)
+	b.WriteString("log:\n  level: warn\naccounts:\n")
+	for _, a := range accts {
+		fmt.Fprintf(&b, "  - id: %s\n    provider: %s\n    merchant_id: %q\n    currency: %s\n", a.ID, a.Provider, a.MerchantID, a.Currency)
+		if a.Secret != "" {
+			fmt.Fprintf(&b, "    secret: %q\n", a.Secret)
+		}
+		if a.AESKey != "" {
+			fmt.Fprintf(&b, "    aes_key: %q\n    aes_mode: %s\n", a.AESKey, a.AESMode)
+		}
+	}
+	if n > 0 {
+		b.WriteString("subscribers:\n")
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "  - id: %s\n    url: %s/s/%s\n    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n    timeout: 10s\n",
+				subID(i), subBase, subID(i))
+		}
+	}
+	return b.Bytes()
+}
+
+// sender posts generated callbacks to one target.
+type sender struct {
+	base string
+	gen  *Generator
+	acks map[string][]byte // provider/kind → expected reply body; nil: any 200
+	hc   *http.Client
+}
+
+func newSender(base string, gen *Generator, acks map[string][]byte, conns int) *sender {
+	tr := &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute,
+		DisableCompression: true, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}
+	return &sender{base: base, gen: gen, acks: acks, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// do returns the Do that sends the next generated callback; with sub set,
+// each callback's due time is tracked for end-to-end latency.
+func (s *sender) do(sub *Subscriber) Do {
+	return func(ctx context.Context, _ int64, due time.Time) error {
+		cb, err := s.gen.Next()
+		if err != nil {
+			return err
+		}
+		if sub != nil {
+			sub.Track(cb.OrderID, due)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+cb.Path, bytes.NewReader(cb.Body))
+		if err != nil {
+			return err
+		}
+		req.Header = cb.Header
+		resp, err := s.hc.Do(req)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s/%s: HTTP %d", cb.Provider, cb.Kind, resp.StatusCode)
+		}
+		if s.acks != nil && !bytes.Equal(body, s.acks[cb.Provider+"/"+string(cb.Kind)]) {
+			return fmt.Errorf("%s/%s: reply is not the provider's ack", cb.Provider, cb.Kind)
+		}
+		return nil
+	}
+}
+
+func waitNATS(ctx context.Context, url string, p *Proc) (*nats.Conn, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+		if err == nil {
+			return nc, nil
+		}
+		if p.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("nats on %s: %w", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// consumerLag is the summed backlog of the dispatcher's consumers: messages
+// not yet handed out plus handed out and not yet acknowledged.
+func consumerLag(ctx context.Context, js jetstream.JetStream, names []string) int64 {
+	var total int64
+	for _, n := range names {
+		c, err := js.Consumer(ctx, natsbus.StreamEvents, n)
+		if err != nil {
+			continue
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			continue
+		}
+		total += int64(info.NumPending) + int64(info.NumAckPending)
+	}
+	return total
+}
+
+func waitCatchUp(ctx context.Context, lag func() int64, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for lag() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func waitDeliveries(ctx context.Context, sub *Subscriber, want int64, timeout time.Duration) int64 {
+	deadline := time.Now().Add(timeout)
+	for sub.Tracked() < want && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return sub.Tracked()
+}
+
+// sampleMax polls f every 500 ms into *peak until the returned stop is called.
+func sampleMax(f func() int64, peak *int64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if v := f(); v > *peak {
+					*peak = v
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func cpuTimes(ps []*service) []time.Duration {
+	out := make([]time.Duration, len(ps))
+	for i, s := range ps {
+		out[i], _ = ReadCPU(s.proc.PID())
+	}
+	return out
+}
+
+// scrape reads a Prometheus text page into name → value, summing the
+// series of a labelled metric under its bare name.
+func scrape(ctx context.Context, url string) map[string]float64 {
+	out := map[string]float64{}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return out
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		name := line[:i]
+		if j := strings.IndexByte(name, '{'); j >= 0 {
+			name = name[:j] // labelled series are summed under the bare name
+		}
+		if f, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[name] += f
+		}
+	}
+	return out
+}
+
+// meanOf is the mean of histogram name between two scrapes.
+func meanOf(before, after map[string]float64, name string) time.Duration {
+	n := after[name+"_count"] - before[name+"_count"]
+	if n <= 0 {
+		return 0
+	}
+	return time.Duration((after[name+"_sum"] - before[name+"_sum"]) / n * float64(time.Second))
+}
+
+func mustRedisOpts(url string) *redis.Options {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return &redis.Options{Addr: strings.TrimPrefix(url, "redis://")}
+	}
+	return o
+}
+
+func redisInfoInt(ctx context.Context, rdb *redis.Client, section, key string) (int64, error) {
+	s, err := rdb.Info(ctx, section).Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(s, "\r\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("redis INFO %s has no %s", section, key)
+}
+
+// sampleMemoryUsage is the mean MEMORY USAGE (SAMPLES 0: exact) of up to n keys.
+func sampleMemoryUsage(ctx context.Context, rdb *redis.Client, n int) float64 {
+	var total, count int64
+	iter := rdb.Scan(ctx, 0, "*", 100).Iterator()
+	for iter.Next(ctx) && count < int64(n) {
+		v, err := rdb.MemoryUsage(ctx, iter.Val(), 0).Result()
+		if err == nil {
+			total += v
+			count++
+		}
+	}
+	if count == 0 {
+		return 0
+	}
+	return float64(total) / float64(count)
+}

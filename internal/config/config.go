@@ -1,0 +1,611 @@
+// Package config loads and validates the YAML configuration shared by every
+// payhook binary (CONTRACT.md "Config"). The whole file is checked before any
+// binary starts; every problem is reported as one line naming the key.
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// Config is the whole file.
+type Config struct {
+	NATS        NATS                `yaml:"nats"`
+	Redis       Redis               `yaml:"redis"`
+	Ingress     Ingress             `yaml:"ingress"`
+	Dispatcher  Dispatcher          `yaml:"dispatcher"`
+	Reconciler  Reconciler          `yaml:"reconciler"`
+	Dedupe      Dedupe              `yaml:"dedupe"`
+	AdminToken  string              `yaml:"admin_token"`
+	Accounts    []providers.Account `yaml:"accounts"`
+	Subscribers []Subscriber        `yaml:"subscribers"`
+	Log         Log                 `yaml:"log"`
+}
+
+// NATS says where JetStream is and how its streams are sized.
+type NATS struct {
+	URL string `yaml:"url"`
+	// Replicas for every stream (1 for a single server, 3 for a cluster).
+	Replicas int `yaml:"replicas"`
+	// RawMaxAge bounds how long PAYHOOK_RAW keeps inbound requests (default 720h = 30 days).
+	RawMaxAge Duration `yaml:"raw_max_age"`
+	// EventsMaxAge bounds PAYHOOK_EVENTS (default 2160h = 90 days).
+	EventsMaxAge Duration `yaml:"events_max_age"`
+	// DuplicateWindow is JetStream's Nats-Msg-Id window (default 5m); pkg/dedupe covers days.
+	DuplicateWindow Duration `yaml:"duplicate_window"`
+}
+
+// Redis is the dedupe store; empty URL falls back to a NATS key-value bucket.
+type Redis struct {
+	URL string `yaml:"url"`
+}
+
+// Dedupe tunes event dedupe.
+type Dedupe struct {
+	// Window is how long an event id is remembered (default 168h = 7 days,
+	// longer than any provider's retry schedule: cashypro's ~17 h is the longest).
+	Window Duration `yaml:"window"`
+}
+
+// Ingress is the callback receiver.
+type Ingress struct {
+	Listen string `yaml:"listen"`
+	// BodyLimit in bytes (default 65536).
+	BodyLimit int64 `yaml:"body_limit"`
+	// TrustedProxyHeader, when set (e.g. X-Forwarded-For), is the only place a
+	// client IP is taken from besides the socket, and only when the socket
+	// peer is one of TrustedProxies; the allowlist checks that IP.
+	TrustedProxyHeader string `yaml:"trusted_proxy_header"`
+	// TrustedProxies are the CIDRs (or IPs) of the proxies allowed to set
+	// TrustedProxyHeader; required with it.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// PublishTimeout bounds the wait for the JetStream ack (default 5s); past it the provider gets 503.
+	PublishTimeout Duration `yaml:"publish_timeout"`
+}
+
+// Dispatcher delivers events to subscribers.
+type Dispatcher struct {
+	Listen string `yaml:"listen"`
+}
+
+// Reconciler chases open orders.
+type Reconciler struct {
+	Listen         string              `yaml:"listen"`
+	Schedule       []Duration          `yaml:"schedule"`
+	RetriggerGrace Duration            `yaml:"retrigger_grace"`
+	Providers      map[string]Schedule `yaml:"providers"`
+	// RatePerSecond limits queries per provider account (default 5/s, burst 10).
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	RateBurst     int     `yaml:"rate_burst"`
+}
+
+// Schedule overrides the poll schedule for one provider.
+type Schedule struct {
+	Schedule []Duration `yaml:"schedule"`
+}
+
+// Subscriber is a merchant endpoint receiving webhooks.
+type Subscriber struct {
+	ID  string `yaml:"id"`
+	URL string `yaml:"url"`
+	// Secret is a Standard Webhooks secret (whsec_ + base64). Secrets lists more
+	// for rotation: every delivery is signed with each.
+	Secret         string   `yaml:"secret"`
+	Secrets        []string `yaml:"secrets"`
+	Filter         Filter   `yaml:"filter"`
+	MaxAttempts    int      `yaml:"max_attempts"`
+	Timeout        Duration `yaml:"timeout"`
+	BackoffInitial Duration `yaml:"backoff_initial"`
+	BackoffMax     Duration `yaml:"backoff_max"`
+	// Concurrency caps in-flight deliveries (default 16).
+	Concurrency int `yaml:"concurrency"`
+	// RatePerSecond caps deliveries per second (0 = unlimited), with RateBurst.
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	RateBurst     int     `yaml:"rate_burst"`
+}
+
+// Filter selects events; every empty list matches all.
+type Filter struct {
+	Providers []string `yaml:"providers"`
+	Accounts  []string `yaml:"accounts"`
+	Kinds     []string `yaml:"kinds"`
+	Statuses  []string `yaml:"statuses"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error (default info)
+	Format string `yaml:"format"` // json | text (default json)
+}
+
+// Duration is a time.Duration written as a Go duration string ("90s", "2h").
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("not a duration (like 90s or 2h): %q", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML renders the duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Error is a config problem: Key is the dotted path ("accounts[1].provider").
+type Error struct {
+	Key string
+	Msg string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return "config: " + e.Msg
+	}
+	return "config: " + e.Key + ": " + e.Msg
+}
+
+func errf(key, format string, args ...any) error {
+	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Load reads, expands and validates the file at path. getenv resolves ${NAME}
+// (os.Getenv semantics, but a missing variable is an error).
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Msg: err.Error()}
+	}
+	return Parse(b, lookupEnv)
+}
+
+var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Parse is Load on bytes.
+func Parse(b []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, &Error{Msg: "not valid YAML: " + oneLine(err.Error())}
+	}
+	// Expand ${NAME} in scalar values only (keys never), after parsing, so a
+	// secret containing YAML syntax can't change the document's structure.
+	if err := expand(&root, "", lookupEnv); err != nil {
+		return nil, err
+	}
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, &Error{Msg: oneLine(err.Error())}
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(err)
+	}
+	c.defaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+var fieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+
+// yamlError turns yaml.v3's messages into one line naming the key.
+func yamlError(err error) error {
+	msg := oneLine(err.Error())
+	if m := fieldRE.FindStringSubmatch(msg); m != nil {
+		return &Error{Key: m[2], Msg: fmt.Sprintf("unknown key (line %s, in %s)", m[1], m[3])}
+	}
+	if strings.Contains(msg, "field ") && strings.Contains(msg, "not found") {
+		return &Error{Msg: "unknown key: " + strings.TrimPrefix(msg, "yaml: unmarshal errors: ")}
+	}
+	return &Error{Msg: strings.TrimPrefix(msg, "yaml: unmarshal errors: ")}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func expand(n *yaml.Node, path string, lookupEnv func(string) (string, bool)) error {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := expand(c, path, lookupEnv); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			p := key
+			if path != "" {
+				p = path + "." + key
+			}
+			if err := expand(n.Content[i+1], p, lookupEnv); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expand(c, fmt.Sprintf("%s[%d]", path, i), lookupEnv); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return nil
+		}
+		var missing string
+		v := envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := m[2 : len(m)-1]
+			val, ok := lookupEnv(name)
+			if !ok && missing == "" {
+				missing = name
+			}
+			return val
+		})
+		if missing != "" {
+			return errf(path, "environment variable %s is not set", missing)
+		}
+		n.Value = v
+		// A substituted value is a string, whatever it looks like.
+		if n.Tag == "" || n.Tag == "!!null" || n.Style == 0 {
+			n.Tag = "!!str"
+		}
+	}
+	return nil
+}
+
+// Default values, with the reasoning beside each.
+const (
+	DefaultBodyLimit = 64 << 10 // callbacks are < 4 KiB; 64 KiB leaves room and bounds abuse
+)
+
+// DefaultSchedule is the reconciler's poll schedule after a watch opens:
+// 1m+3m+10m+30m+1h+3h+6h+12h+24h ≈ 46.7 h of chasing, past cashypro's ~17 h
+// retry schedule and mpurse's ~2 h, then the watch expires.
+var DefaultSchedule = []Duration{
+	Duration(time.Minute), Duration(3 * time.Minute), Duration(10 * time.Minute),
+	Duration(30 * time.Minute), Duration(time.Hour), Duration(3 * time.Hour),
+	Duration(6 * time.Hour), Duration(12 * time.Hour), Duration(24 * time.Hour),
+}
+
+func (c *Config) defaults() {
+	if c.NATS.Replicas == 0 {
+		c.NATS.Replicas = 1
+	}
+	if c.NATS.RawMaxAge == 0 {
+		c.NATS.RawMaxAge = Duration(30 * 24 * time.Hour)
+	}
+	if c.NATS.EventsMaxAge == 0 {
+		c.NATS.EventsMaxAge = Duration(90 * 24 * time.Hour)
+	}
+	if c.NATS.DuplicateWindow == 0 {
+		// 5 minutes, past the first retry of every provider (cashypro 1 min,
+		// mpurse 2 min): a publish whose acknowledgement was lost but which
+		// JetStream stored is then absorbed when the provider retries, even
+		// if the dedupe store never heard of it. Costs NATS one id per
+		// message for 5 minutes (~300k ids at 1,000 callbacks/s).
+		c.NATS.DuplicateWindow = Duration(5 * time.Minute)
+	}
+	if c.Dedupe.Window == 0 {
+		c.Dedupe.Window = Duration(7 * 24 * time.Hour)
+	}
+	if c.Ingress.Listen == "" {
+		c.Ingress.Listen = "127.0.0.1:8080"
+	}
+	if c.Ingress.BodyLimit == 0 {
+		c.Ingress.BodyLimit = DefaultBodyLimit
+	}
+	if c.Ingress.PublishTimeout == 0 {
+		c.Ingress.PublishTimeout = Duration(5 * time.Second)
+	}
+	if c.Dispatcher.Listen == "" {
+		c.Dispatcher.Listen = "127.0.0.1:8081"
+	}
+	if c.Reconciler.Listen == "" {
+		c.Reconciler.Listen = "127.0.0.1:8082"
+	}
+	if len(c.Reconciler.Schedule) == 0 {
+		c.Reconciler.Schedule = slices.Clone(DefaultSchedule)
+	}
+	if c.Reconciler.RetriggerGrace == 0 {
+		c.Reconciler.RetriggerGrace = Duration(2 * time.Minute)
+	}
+	if c.Reconciler.RatePerSecond == 0 {
+		c.Reconciler.RatePerSecond = 5
+	}
+	if c.Reconciler.RateBurst == 0 {
+		c.Reconciler.RateBurst = 10
+	}
+	for i := range c.Accounts {
+		a := &c.Accounts[i]
+		if a.Provider == providers.Mpurse && a.AESMode == "" {
+			a.AESMode = "ecb"
+		}
+	}
+	for i := range c.Subscribers {
+		s := &c.Subscribers[i]
+		if s.MaxAttempts == 0 {
+			s.MaxAttempts = 15
+		}
+		if s.Timeout == 0 {
+			s.Timeout = Duration(10 * time.Second)
+		}
+		if s.BackoffInitial == 0 {
+			s.BackoffInitial = Duration(5 * time.Second)
+		}
+		if s.BackoffMax == 0 {
+			s.BackoffMax = Duration(10 * time.Hour)
+		}
+		if s.Concurrency == 0 {
+			s.Concurrency = 16
+		}
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+}
+
+var idRE = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+
+// Validate checks the whole config; the first problem found is returned.
+func (c *Config) Validate() error {
+	if c.NATS.URL != "" {
+		if err := checkURL("nats.url", c.NATS.URL, "nats", "tls", "ws", "wss"); err != nil {
+			return err
+		}
+	}
+	for key, d := range map[string]Duration{
+		"nats.raw_max_age": c.NATS.RawMaxAge, "nats.events_max_age": c.NATS.EventsMaxAge,
+		"nats.duplicate_window": c.NATS.DuplicateWindow, "dedupe.window": c.Dedupe.Window,
+		"ingress.publish_timeout": c.Ingress.PublishTimeout, "reconciler.retrigger_grace": c.Reconciler.RetriggerGrace,
+	} {
+		if d <= 0 {
+			return errf(key, "must be positive")
+		}
+	}
+	if c.Ingress.PublishTimeout.D() > 25*time.Second {
+		return errf("ingress.publish_timeout", "must be at most 25s (the provider is waiting; the HTTP write timeout is 30s)")
+	}
+	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
+		return errf("nats.replicas", "must be 1 to 5, got %d", c.NATS.Replicas)
+	}
+	if c.Redis.URL != "" {
+		if err := checkURL("redis.url", c.Redis.URL, "redis", "rediss"); err != nil {
+			return err
+		}
+	}
+	for key, addr := range map[string]string{"ingress.listen": c.Ingress.Listen, "dispatcher.listen": c.Dispatcher.Listen, "reconciler.listen": c.Reconciler.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return errf(key, "not host:port: %q", addr)
+		}
+	}
+	if c.Ingress.TrustedProxyHeader != "" && len(c.Ingress.TrustedProxies) == 0 {
+		return errf("ingress.trusted_proxies", "required with trusted_proxy_header: the CIDRs of the proxies whose %s header is believed", c.Ingress.TrustedProxyHeader)
+	}
+	for i, cidr := range c.Ingress.TrustedProxies {
+		if _, _, err := net.ParseCIDR(cidr); err != nil && net.ParseIP(cidr) == nil {
+			return errf(fmt.Sprintf("ingress.trusted_proxies[%d]", i), "not a CIDR or IP: %q", cidr)
+		}
+	}
+	if c.Ingress.BodyLimit < 1024 || c.Ingress.BodyLimit > 16<<20 {
+		return errf("ingress.body_limit", "must be between 1024 and 16777216 bytes, got %d", c.Ingress.BodyLimit)
+	}
+	for i, d := range c.Reconciler.Schedule {
+		if d <= 0 {
+			return errf(fmt.Sprintf("reconciler.schedule[%d]", i), "must be positive")
+		}
+	}
+	for name, s := range c.Reconciler.Providers {
+		if !slices.Contains(providers.Names, name) {
+			return errf("reconciler.providers."+name, "unknown provider (want one of %s)", strings.Join(providers.Names, ", "))
+		}
+		for i, d := range s.Schedule {
+			if d <= 0 {
+				return errf(fmt.Sprintf("reconciler.providers.%s.schedule[%d]", name, i), "must be positive")
+			}
+		}
+	}
+	if c.Reconciler.RatePerSecond < 0 {
+		return errf("reconciler.rate_per_second", "must not be negative")
+	}
+	seen := map[string]bool{}
+	for i, a := range c.Accounts {
+		k := fmt.Sprintf("accounts[%d]", i)
+		if err := validateAccount(k, a); err != nil {
+			return err
+		}
+		if seen[a.ID] {
+			return errf(k+".id", "duplicate account id %q", a.ID)
+		}
+		seen[a.ID] = true
+	}
+	seen = map[string]bool{}
+	for i, s := range c.Subscribers {
+		k := fmt.Sprintf("subscribers[%d]", i)
+		if err := validateSubscriber(k, s); err != nil {
+			return err
+		}
+		if seen[s.ID] {
+			return errf(k+".id", "duplicate subscriber id %q", s.ID)
+		}
+		seen[s.ID] = true
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		return errf("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
+		return errf("log.format", "want json or text, got %q", c.Log.Format)
+	}
+	return nil
+}
+
+var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+
+func validateAccount(k string, a providers.Account) error {
+	if !idRE.MatchString(a.ID) {
+		return errf(k+".id", "must match [a-z0-9-]{1,32}, got %q", a.ID)
+	}
+	if !slices.Contains(providers.Names, a.Provider) {
+		return errf(k+".provider", "unknown provider %q (want one of %s)", a.Provider, strings.Join(providers.Names, ", "))
+	}
+	if a.MerchantID == "" {
+		return errf(k+".merchant_id", "required")
+	}
+	if !currencyRE.MatchString(a.Currency) {
+		return errf(k+".currency", "want an ISO 4217 code like INR, got %q", a.Currency)
+	}
+	switch a.Provider {
+	case providers.Mpurse:
+		if n := len(a.AESKey); n != 16 && n != 24 && n != 32 {
+			return errf(k+".aes_key", "must be 16, 24 or 32 bytes (AES-128/192/256), got %d", n)
+		}
+		switch a.AESMode {
+		case "ecb":
+			if a.AESIV != "" {
+				return errf(k+".aes_iv", "only used with aes_mode cbc")
+			}
+		case "cbc":
+			if len(a.AESIV) != 16 {
+				return errf(k+".aes_iv", "must be 16 bytes for cbc, got %d", len(a.AESIV))
+			}
+		default:
+			return errf(k+".aes_mode", "want ecb or cbc, got %q", a.AESMode)
+		}
+	default:
+		if a.Secret == "" {
+			return errf(k+".secret", "required for %s", a.Provider)
+		}
+		if a.AESKey != "" || a.AESMode != "" || a.AESIV != "" {
+			return errf(k+".aes_key", "only used by mpurse")
+		}
+	}
+	if a.BaseURL != "" {
+		if err := checkURL(k+".base_url", a.BaseURL, "http", "https"); err != nil {
+			return err
+		}
+	}
+	for j, cidr := range a.AllowIPs {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			if net.ParseIP(cidr) == nil {
+				return errf(fmt.Sprintf("%s.allow_ips[%d]", k, j), "not a CIDR or IP: %q", cidr)
+			}
+		}
+	}
+	if a.SignRule != "" && !slices.Contains([]string{"default", "sorted-upper", "sorted-lower"}, a.SignRule) {
+		return errf(k+".sign_rule", "want default, sorted-upper or sorted-lower, got %q", a.SignRule)
+	}
+	return nil
+}
+
+func validateSubscriber(k string, s Subscriber) error {
+	if !idRE.MatchString(s.ID) {
+		return errf(k+".id", "must match [a-z0-9-]{1,32}, got %q", s.ID)
+	}
+	if err := checkURL(k+".url", s.URL, "http", "https"); err != nil {
+		return err
+	}
+	secrets := s.AllSecrets()
+	if len(secrets) == 0 {
+		return errf(k+".secret", "required (a Standard Webhooks whsec_ secret)")
+	}
+	for _, sec := range secrets {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sec, "whsec_"))
+		if !strings.HasPrefix(sec, "whsec_") || err != nil || len(raw) < 12 {
+			return errf(k+".secret", "must be whsec_ followed by base64 of at least 12 bytes")
+		}
+	}
+	for _, p := range s.Filter.Providers {
+		if !slices.Contains(providers.Names, p) {
+			return errf(k+".filter.providers", "unknown provider %q", p)
+		}
+	}
+	for _, kind := range s.Filter.Kinds {
+		if !events.Kind(kind).Valid() {
+			return errf(k+".filter.kinds", "unknown kind %q (want payin, payout or appeal)", kind)
+		}
+	}
+	for _, st := range s.Filter.Statuses {
+		if !events.Status(st).Valid() && st != string(events.StatusConflict) {
+			return errf(k+".filter.statuses", "unknown status %q (want pending, succeeded, failed or conflict)", st)
+		}
+	}
+	if s.MaxAttempts < 1 || s.MaxAttempts > 100 {
+		return errf(k+".max_attempts", "must be 1 to 100, got %d", s.MaxAttempts)
+	}
+	if s.Timeout <= 0 || s.Timeout.D() > 5*time.Minute {
+		return errf(k+".timeout", "must be positive and at most 5m")
+	}
+	if s.BackoffInitial <= 0 || s.BackoffMax < s.BackoffInitial {
+		return errf(k+".backoff_max", "must be at least backoff_initial (%s)", s.BackoffInitial.D())
+	}
+	if s.Concurrency < 1 || s.Concurrency > 1024 {
+		return errf(k+".concurrency", "must be 1 to 1024, got %d", s.Concurrency)
+	}
+	if s.RatePerSecond < 0 {
+		return errf(k+".rate_per_second", "must not be negative")
+	}
+	return nil
+}
+
+// AllSecrets returns Secret followed by Secrets, without empties.
+func (s Subscriber) AllSecrets() []string {
+	var out []string
+	if s.Secret != "" {
+		out = append(out, s.Secret)
+	}
+	for _, x := range s.Secrets {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Account returns the account with id, if configured.
+func (c *Config) Account(id string) (providers.Account, bool) {
+	for _, a := range c.Accounts {
+		if a.ID == id {
+			return a, true
+		}
+	}
+	return providers.Account{}, false
+}
+
+func checkURL(key, raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		// The URL may carry a password (redis://:pw@host): never echo it.
+		return errf(key, "not a URL with a host")
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		return errf(key, "scheme must be one of %s, got %q", strings.Join(schemes, ", "), u.Scheme)
+	}
+	return nil
+}

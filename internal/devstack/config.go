@@ -1,0 +1,120 @@
+package devstack
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/payhook/payhook/internal/config"
+)
+
+// Ports devstack listens on by default (CONTRACT.md: ingress 8080,
+// dispatcher 8081, reconciler 8082), plus the demo subscriber and the
+// provider simulator.
+const (
+	IngressAddr    = "127.0.0.1:8080"
+	DispatcherAddr = "127.0.0.1:8081"
+	ReconcilerAddr = "127.0.0.1:8082"
+	SubscriberAddr = "127.0.0.1:8083"
+	SimAddr        = "127.0.0.1:8090"
+	// AdminToken is devstack's bearer token for the admin APIs.
+	AdminToken = "devstack-admin-token"
+	// SubscriberSecret is the demo subscriber's Standard Webhooks secret (the spec's example).
+	SubscriberSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+)
+
+// configTemplate is devstack's built-in config: one account per provider,
+// with the test keys of ../shared/vectors.json, each base_url pointing at the
+// simulator; a demo subscriber; a reconciler schedule compressed so that a
+// lost callback is recovered within a minute. It goes through the same
+// parser and validation as any config file.
+const configTemplate = `
+nats:
+  url: {{NATS}}
+redis:
+  url: {{REDIS}}
+ingress:
+  listen: {{INGRESS}}
+dispatcher:
+  listen: {{DISPATCHER}}
+reconciler:
+  listen: {{RECONCILER}}
+  schedule: [5s, 10s, 20s, 40s, 1m, 2m, 5m]
+  retrigger_grace: 5s
+  rate_per_second: 20
+  rate_burst: 20
+admin_token: ` + AdminToken + `
+log:
+  level: warn
+  format: text
+accounts:
+  - id: fantian-in
+    provider: fantian
+    merchant_id: PF0002
+    secret: fantian-secret
+    base_url: {{SIM}}/fantian/fantian-in
+    currency: INR
+  - id: mpurse-in
+    provider: mpurse
+    merchant_id: Mct_test_10001_PartnerId
+    aes_key: mpurseKey16bytes
+    aes_mode: ecb
+    currency: INR
+  - id: cashy-id
+    provider: cashypro
+    merchant_id: "1002001"
+    secret: cashy-secret
+    base_url: {{SIM}}/cashypro/cashy-id
+    currency: IDR
+  - id: mrn-cn
+    provider: mrnpay
+    merchant_id: app-1
+    secret: s3cr3t-mrn
+    base_url: {{SIM}}/mrnpay/mrn-cn
+    currency: CNY
+  - id: glo-in
+    provider: jpglo
+    merchant_id: "1"
+    secret: 9ce23be4-a31b-498f-b951-ad7e771c3d73
+    base_url: {{SIM}}/jpglo/glo-in
+    currency: INR
+subscribers:
+  - id: demo
+    url: http://{{SUBSCRIBER}}/hooks
+    secret: ` + SubscriberSecret + `
+    max_attempts: 10
+    timeout: 5s
+    backoff_initial: 1s
+    backoff_max: 30s
+`
+
+// Addrs are where each part listens.
+type Addrs struct {
+	Ingress, Dispatcher, Reconciler, Subscriber, Sim string
+}
+
+// DefaultAddrs are the documented ports.
+func DefaultAddrs() Addrs {
+	return Addrs{IngressAddr, DispatcherAddr, ReconcilerAddr, SubscriberAddr, SimAddr}
+}
+
+// BuildConfig renders and validates the built-in config.
+func BuildConfig(natsURL, redisURL string, a Addrs) (*config.Config, string, error) {
+	r := strings.NewReplacer(
+		"{{NATS}}", natsURL, "{{REDIS}}", quoteEmpty(redisURL),
+		"{{INGRESS}}", a.Ingress, "{{DISPATCHER}}", a.Dispatcher, "{{RECONCILER}}", a.Reconciler,
+		"{{SUBSCRIBER}}", a.Subscriber, "{{SIM}}", "http://"+a.Sim,
+	)
+	text := r.Replace(configTemplate)
+	cfg, err := config.Parse([]byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		return nil, text, fmt.Errorf("devstack's built-in config: %w", err)
+	}
+	return cfg, text, nil
+}
+
+func quoteEmpty(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}

@@ -1,0 +1,412 @@
+// Package devstack runs all of payhook in one process for a newcomer: an
+// embedded NATS server (JetStream on local disk), ingress, dispatcher and
+// reconciler exactly as their binaries run them, the provider simulator
+// sending a steady mix of all five providers (with lost, duplicated and
+// corrupted callbacks), and a demo subscriber. It prints where everything
+// listens and a live summary until interrupted.
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/dispatch"
+	"github.com/payhook/payhook/internal/embednats"
+	"github.com/payhook/payhook/internal/ingress"
+	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/ops"
+	"github.com/payhook/payhook/internal/reconcile"
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providersim"
+)
+
+// Options tune devstack; the zero value is the documented default.
+type Options struct {
+	// DataDir holds JetStream's files (default ./.devstack).
+	DataDir string
+	// NATSPort for the embedded server (default 4222, or a free port when
+	// 4222 is taken, e.g. by a NATS already running on the machine).
+	NATSPort int
+	// RedisURL switches dedupe from the NATS key-value bucket to Redis.
+	RedisURL string
+	// Rate of simulated orders per second (default 4; negative: no traffic).
+	Rate float64
+	// TimeScale compresses provider retry schedules (default 0.005: cashypro's
+	// 17-hour schedule takes about 5 minutes).
+	TimeScale float64
+	// Summary is how often the live summary prints (default 5s).
+	Summary time.Duration
+	// Addrs overrides the listen addresses (default DefaultAddrs()).
+	Addrs *Addrs
+	// Ready, when set, is called once every part is listening.
+	Ready func(*Stack)
+}
+
+// Stack is a running devstack, for tests and the summary.
+type Stack struct {
+	Config     *config.Config
+	NATSURL    string
+	Sim        *providersim.Sim
+	Subscriber *Subscriber
+	regs       map[string]*prometheus.Registry
+	mu         sync.Mutex
+	utr        map[string]int
+}
+
+// Run starts everything and blocks until ctx is cancelled, then shuts down
+// in reverse order: traffic and simulator, ingress (drains in-flight
+// callbacks), reconciler, dispatcher, subscriber, NATS.
+func Run(ctx context.Context, o Options, out io.Writer) error {
+	o.defaults()
+	addrs := DefaultAddrs()
+	if o.Addrs != nil {
+		addrs = *o.Addrs
+	}
+	for name, a := range map[string]string{"ingress": addrs.Ingress, "dispatcher": addrs.Dispatcher, "reconciler": addrs.Reconciler, "demo subscriber": addrs.Subscriber, "simulator": addrs.Sim} {
+		if !strings.HasSuffix(a, ":0") && !free(a) {
+			return fmt.Errorf("devstack: %s address %s is in use (another devstack running?)", name, a)
+		}
+	}
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return fmt.Errorf("devstack: data dir: %w", err)
+	}
+	port := o.NATSPort
+	if port == 0 {
+		port = 4222
+		if !embednats.PortFree("127.0.0.1", port) {
+			port = 0
+		}
+	}
+	ns, err := embednats.Start("127.0.0.1", port, filepath.Join(o.DataDir, "jetstream"))
+	if err != nil {
+		return err
+	}
+	defer ns.Stop()
+
+	// Listeners first, so that the config can name the real addresses.
+	lns := map[string]net.Listener{}
+	for name, a := range map[string]string{"ingress": addrs.Ingress, "dispatcher": addrs.Dispatcher, "reconciler": addrs.Reconciler, "subscriber": addrs.Subscriber, "sim": addrs.Sim} {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("devstack: listen %s: %w", a, err)
+		}
+		defer ln.Close()
+		lns[name] = ln
+	}
+	real := Addrs{Ingress: lns["ingress"].Addr().String(), Dispatcher: lns["dispatcher"].Addr().String(),
+		Reconciler: lns["reconciler"].Addr().String(), Subscriber: lns["subscriber"].Addr().String(), Sim: lns["sim"].Addr().String()}
+	cfg, _, err := BuildConfig(ns.URL, o.RedisURL, real)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st := &Stack{Config: cfg, NATSURL: ns.URL, regs: map[string]*prometheus.Registry{}, utr: map[string]int{}}
+	for _, c := range []string{"ingress", "dispatcher", "reconciler"} {
+		st.regs[c] = ops.NewRegistry()
+	}
+	if st.Subscriber, err = NewSubscriber(SubscriberSecret); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	subSrv := &http.Server{Handler: http.StripPrefix("/hooks", st.Subscriber), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = subSrv.Serve(lns["subscriber"]) }()
+	defer subSrv.Close()
+
+	goRun("dispatcher", func(ctx context.Context) error {
+		return dispatch.Serve(ctx, cfg, dispatch.ServeOptions{Log: log.With("component", "dispatcher"), Listener: lns["dispatcher"], Registry: st.regs["dispatcher"]})
+	})
+	goRun("reconciler", func(ctx context.Context) error {
+		return reconcile.Serve(ctx, cfg, reconcile.ServeOptions{Log: log.With("component", "reconciler"), Listener: lns["reconciler"], Registry: st.regs["reconciler"], DrainTimeout: 5 * time.Second})
+	})
+	ingressUp := make(chan struct{})
+	goRun("ingress", func(ctx context.Context) error {
+		return ingress.Run(ctx, cfg, ingress.RunOptions{Log: log.With("component", "ingress"), Listener: lns["ingress"],
+			Registry: st.regs["ingress"], Listening: func(string) { close(ingressUp) }, DrainTimeout: 5 * time.Second})
+	})
+	select {
+	case <-ingressUp:
+	case err := <-errc:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("devstack: ingress did not start within 30s")
+	}
+
+	st.Sim = providersim.New(providersim.Config{
+		IngressURL: "http://" + real.Ingress, Accounts: cfg.Accounts, TimeScale: o.TimeScale,
+		Log: log.With("component", "simulator"),
+	})
+	defer st.Sim.Close()
+	simSrv := &http.Server{Handler: st.Sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = simSrv.Serve(lns["sim"]) }()
+	defer simSrv.Close()
+
+	printBanner(out, st, real, o)
+	if o.Ready != nil {
+		o.Ready(st)
+	}
+	if o.Rate > 0 {
+		goRun("traffic", func(ctx context.Context) error { return st.traffic(ctx, o.Rate, real.Reconciler) })
+	}
+	tick := time.NewTicker(o.Summary)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			st.Sim.Close()
+			cancel()
+			wg.Wait()
+			st.PrintSummary(out)
+			select {
+			case err := <-errc:
+				return err
+			default:
+				return nil
+			}
+		case <-tick.C:
+			st.PrintSummary(out)
+		}
+	}
+}
+
+func (o *Options) defaults() {
+	if o.DataDir == "" {
+		o.DataDir = ".devstack"
+	}
+	if o.Rate == 0 {
+		o.Rate = 4
+	}
+	if o.TimeScale == 0 {
+		o.TimeScale = 0.005
+	}
+	if o.Summary == 0 {
+		o.Summary = 5 * time.Second
+	}
+}
+
+func free(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// traffic creates orders at rate with a realistic mix of faults, announces
+// each one to the reconciler on payhook.watch.{provider} (as a merchant's
+// order service would), and submits a UTR for every fantian order.
+func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr string) error {
+	nc, err := natsbus.Connect(st.NATSURL, "payhook-devstack-traffic", nil)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	accounts := map[string]providers.Account{}
+	for _, a := range st.Config.Accounts {
+		accounts[a.Provider] = a
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		prov := providers.Names[n%len(providers.Names)]
+		acct := accounts[prov]
+		spec := providersim.OrderSpec{Provider: prov, Account: acct.ID, Kind: events.KindPayin, Amount: fmt.Sprintf("%d.%02d", 100+rng.IntN(9900), rng.IntN(100))}
+		if prov == providers.Cashypro {
+			spec.Amount = fmt.Sprintf("%d000", 10+rng.IntN(990)) // IDR: whole rupiah, at least 10,000
+		}
+		if prov == providers.Mrnpay && rng.IntN(5) == 0 {
+			spec.Kind, spec.Amount = events.KindPayout, fmt.Sprintf("%d", 100+rng.IntN(900))
+		}
+		switch p := rng.Float64(); {
+		case p < 0.10:
+			spec.Faults.DropCallback = true // lost: the reconciler must find it
+		case p < 0.25:
+			spec.Faults.Duplicate = 2 // provider retries: absorbed by dedupe
+		case p < 0.28:
+			spec.Faults.CorruptSignature = true // rejected 4xx, recorded in PAYHOOK_RAW
+		case p < 0.35 && prov == providers.Cashypro:
+			spec.Intermediate = true // PAYING before SUCCESS
+		}
+		if prov == providers.Mpurse || prov == providers.Fantian {
+			spec.Faults.DropCallback = false // nothing can recover these: no query endpoint
+		}
+		ord, err := st.Sim.CreateOrder(ctx, spec)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		if prov == providers.Fantian {
+			go st.submitUTR(ctx, reconcilerAddr, acct.ID, ord.MerchantOrderID, ord.Reference)
+			continue
+		}
+		w, _ := json.Marshal(map[string]string{"account": acct.ID, "kind": string(ord.Kind), "merchant_order_id": ord.MerchantOrderID})
+		_, _ = js.Publish(ctx, "payhook.watch."+prov, w)
+	}
+}
+
+func (st *Stack) submitUTR(ctx context.Context, reconcilerAddr, account, order, ref string) {
+	if ref == "" {
+		return
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(time.Second):
+	}
+	b, _ := json.Marshal(map[string]string{"account": account, "merchant_order_id": order, "reference": ref})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+reconcilerAddr+"/v1/references", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+AdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	result := "error"
+	if err == nil {
+		resp.Body.Close()
+		result = fmt.Sprint(resp.StatusCode)
+	}
+	st.mu.Lock()
+	st.utr[result]++
+	st.mu.Unlock()
+}
+
+func printBanner(out io.Writer, st *Stack, a Addrs, o Options) {
+	dedupe := "NATS key-value bucket"
+	if o.RedisURL != "" {
+		dedupe = "Redis " + o.RedisURL
+	}
+	fmt.Fprintf(out, `payhook devstack is up.
+
+  NATS (JetStream)   %s   data in %s    watch events:  nats sub --server %s 'payhook.events.>'
+  ingress            http://%s    callbacks: POST /v1/callbacks/{provider}/{account}/{kind}
+  dispatcher         http://%s    admin: POST /v1/dlq/replay
+  reconciler         http://%s    admin: POST /v1/watches, POST /v1/references
+  demo subscriber    http://%s/hooks
+  provider simulator http://%s    base_url per account: /{provider}/{account}
+  dedupe             %s
+  admin token        %s
+  metrics            /metrics on ingress, dispatcher and reconciler
+
+Accounts: `, st.NATSURL, o.DataDir, st.NATSURL, a.Ingress, a.Dispatcher, a.Reconciler, a.Subscriber, a.Sim, dedupe, AdminToken)
+	var ids []string
+	for _, acc := range st.Config.Accounts {
+		ids = append(ids, acc.Provider+"/"+acc.ID)
+	}
+	fmt.Fprintf(out, "%s\nTraffic: %.1f orders/s with lost, duplicated and corrupted callbacks. Ctrl-C stops.\n\n", strings.Join(ids, ", "), o.Rate)
+}
+
+// Totals per provider, for the summary and tests.
+type Totals struct {
+	Orders, CallbacksSent, Accepted, Duplicates, Rejected, Recovered, Delivered int
+}
+
+// Totals reads the live counters of every part.
+func (st *Stack) Totals() map[string]Totals {
+	out := map[string]Totals{}
+	stats := st.Sim.Stats()
+	delivered := st.Subscriber.Delivered()
+	for _, p := range providers.Names {
+		t := Totals{Orders: stats[p].OrdersCreated, CallbacksSent: stats[p].CallbacksSent, Delivered: delivered[p]}
+		t.Accepted = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "accepted"))
+		t.Duplicates = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "duplicate"))
+		t.Rejected = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "rejected"))
+		t.Recovered = int(sum(st.regs["reconciler"], "payhook_reconciler_recovered_total", "provider", p))
+		out[p] = t
+	}
+	return out
+}
+
+// PrintSummary writes one table of the totals so far.
+func (st *Stack) PrintSummary(out io.Writer) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\tprovider\torders\tcallbacks\tstored\tduplicates absorbed\trejected\trecovered by reconciler\tdelivered\t\n", time.Now().Format("15:04:05"))
+	tot := st.Totals()
+	names := append([]string(nil), providers.Names...)
+	sort.Strings(names)
+	for _, p := range names {
+		t := tot[p]
+		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p, t.Orders, t.CallbacksSent, t.Accepted, t.Duplicates, t.Rejected, t.Recovered, t.Delivered)
+	}
+	tw.Flush()
+	repeats, bad := st.Subscriber.Counts()
+	st.mu.Lock()
+	utr := fmt.Sprint(st.utr)
+	st.mu.Unlock()
+	fmt.Fprintf(out, "  subscriber: %d redeliveries, %d bad signatures; fantian UTR submissions by HTTP status: %s\n\n", repeats, bad, utr)
+}
+
+// sum adds the values of every series of metric name whose labels include
+// the given name/value pairs.
+func sum(reg *prometheus.Registry, name string, kv ...string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(kv); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == kv[i] && l.GetValue() == kv[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue series
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				total += c.GetValue()
+			} else if g := m.GetGauge(); g != nil {
+				total += g.GetValue()
+			}
+		}
+	}
+	return total
+}

@@ -1,0 +1,86 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/payhook/payhook/internal/ops"
+)
+
+// ReplayRequest is the body of POST /v1/dlq/replay.
+type ReplayRequest struct {
+	Subscriber string   `json:"subscriber"`
+	EventIDs   []string `json:"event_ids,omitempty"`
+}
+
+// Handler serves the admin API behind the bearer admin_token (404 when the
+// token is empty, 401 when missing or wrong):
+//
+//	POST /v1/dlq/replay                  {"subscriber","event_ids"?} → {"replayed","missing"}
+//	GET  /v1/dlq?subscriber=ID           → {"dead_letters":[...]}
+//	POST /v1/subscribers/{id}/resume     → {"subscriber","paused":false}
+func (d *Dispatcher) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/dlq/replay", d.handleReplay)
+	mux.HandleFunc("GET /v1/dlq", d.handleList)
+	mux.HandleFunc("POST /v1/subscribers/{id}/resume", d.handleResume)
+	return ops.RequireToken(d.cfg.AdminToken, mux)
+}
+
+func (d *Dispatcher) handleReplay(w http.ResponseWriter, r *http.Request) {
+	var req ReplayRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		ops.WriteError(w, http.StatusBadRequest, "body must be JSON {\"subscriber\": \"id\", \"event_ids\": [...]}")
+		return
+	}
+	if d.byID[req.Subscriber] == nil {
+		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
+		return
+	}
+	if len(req.EventIDs) > 10000 {
+		ops.WriteError(w, http.StatusBadRequest, "at most 10000 event_ids per request")
+		return
+	}
+	res, err := Replay(r.Context(), d.js, req.Subscriber, req.EventIDs)
+	if err != nil {
+		d.log.Error("replay", "subscriber", req.Subscriber, "err", err)
+		ops.WriteError(w, http.StatusServiceUnavailable, "replay failed: NATS unavailable")
+		return
+	}
+	d.log.Info("dlq replayed", "subscriber", req.Subscriber, "replayed", res.Replayed, "missing", len(res.Missing))
+	ops.WriteJSON(w, http.StatusOK, res)
+}
+
+func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) {
+	sub := r.URL.Query().Get("subscriber")
+	if d.byID[sub] == nil {
+		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
+		return
+	}
+	dls, err := ListDLQ(r.Context(), d.js, sub)
+	if err != nil {
+		ops.WriteError(w, http.StatusServiceUnavailable, "list failed: NATS unavailable")
+		return
+	}
+	if dls == nil {
+		dls = []DeadLetter{}
+	}
+	ops.WriteJSON(w, http.StatusOK, map[string]any{"dead_letters": dls})
+}
+
+func (d *Dispatcher) handleResume(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := d.Resume(r.Context(), id)
+	switch {
+	case errors.Is(err, ErrUnknownSubscriber):
+		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
+	case err != nil:
+		ops.WriteError(w, http.StatusServiceUnavailable, "resume failed: NATS unavailable")
+	default:
+		ops.WriteJSON(w, http.StatusOK, map[string]any{"subscriber": id, "paused": false})
+	}
+}

@@ -1,0 +1,71 @@
+package dispatch
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outcomes of deliveries_total.
+const (
+	OutcomeDelivered    = "delivered"
+	OutcomeRetry        = "retry"
+	OutcomeDeadLettered = "dead_lettered"
+	OutcomePaused       = "paused"   // 410 Gone
+	OutcomeFiltered     = "filtered" // event did not match the subscriber's filter
+	OutcomeInvalid      = "invalid"  // message was not a CloudEvent: terminated
+)
+
+type metrics struct {
+	deliveries  *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	attempts    *prometheus.HistogramVec
+	deadLetters *prometheus.CounterVec
+	dlqDepth    *prometheus.GaugeVec
+	pending     *prometheus.GaugeVec
+	breaker     *prometheus.GaugeVec
+	paused      *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_dispatch_deliveries_total",
+			Help: "Delivery attempts and dispositions by subscriber and outcome (delivered, retry, dead_lettered, paused, filtered, invalid).",
+		}, []string{"subscriber", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "payhook_dispatch_delivery_duration_seconds",
+			Help:    "HTTP delivery latency per attempt.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"subscriber"}),
+		attempts: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "payhook_dispatch_delivery_attempts",
+			Help:    "Attempts an event took when it was delivered or dead-lettered.",
+			Buckets: []float64{1, 2, 3, 5, 8, 12, 15, 20, 30, 50, 100},
+		}, []string{"subscriber"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_dispatch_dead_letters_total",
+			Help: "Events moved to PAYHOOK_DLQ after running out of attempts.",
+		}, []string{"subscriber"}),
+		dlqDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "payhook_dispatch_dlq_depth",
+			Help: "Dead letters waiting in PAYHOOK_DLQ per subscriber.",
+		}, []string{"subscriber"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "payhook_dispatch_consumer_pending",
+			Help: "Consumer lag: events not yet delivered plus those awaiting ack or retry, per subscriber.",
+		}, []string{"subscriber"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "payhook_dispatch_breaker_state",
+			Help: "Circuit breaker per subscriber: 0 closed, 1 half-open, 2 open.",
+		}, []string{"subscriber"}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "payhook_dispatch_subscriber_paused",
+			Help: "1 while a subscriber is paused (it answered 410 Gone) until an operator resumes it.",
+		}, []string{"subscriber"}),
+	}
+	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,641 @@
+package e2e
+
+import (
+	"context"
+	"crypto/aes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providersim"
+)
+
+// Expectation is one event the books expect on PAYHOOK_EVENTS and at every
+// subscriber.
+type Expectation struct {
+	// ID is the event id: Nats-Msg-Id, CloudEvent id and webhook-id.
+	ID string
+	// OrderID is the simulator's order id; Provider, Account, Kind the order's.
+	OrderID  string
+	Provider string
+	Account  string
+	Kind     events.Kind
+	// Status is the subject's status token: pending, succeeded, failed, or
+	// conflict for a terminal status contradicting the first one.
+	Status events.Status
+	// Via is how it gets there: callback, poll or retrigger.
+	Via string
+	// Optional events may or may not exist (a cashypro PAYING whose first
+	// attempt was refused may arrive after the final status, as stale).
+	Optional bool
+}
+
+// Books is the ledger of orders a test created through the simulator, and
+// the checker of what payhook made of them: the expected events exactly
+// once on PAYHOOK_EVENTS, delivered to every subscriber whose filter
+// matches them, nothing else about
+// those orders, every refused callback recorded on PAYHOOK_RAW with its
+// reason, and nothing acknowledged to a provider missing.
+type Books struct {
+	c *Cluster
+
+	mu      sync.Mutex
+	entries []*entry
+	byID    map[string]*entry
+}
+
+type entry struct {
+	id           string
+	intermediate bool
+	watched      bool
+}
+
+// NewBooks starts an empty ledger; a test keeps its own, so tests sharing a
+// Cluster check only their own orders.
+func (c *Cluster) NewBooks() *Books { return &Books{c: c, byID: map[string]*entry{}} }
+
+// Create creates an order in the simulator and records it.
+func (b *Books) Create(ctx context.Context, spec providersim.OrderSpec) (providersim.Order, error) {
+	o, err := b.c.Sim.CreateOrder(ctx, spec)
+	if err != nil {
+		return providersim.Order{}, err
+	}
+	b.Add(*o, spec.Intermediate)
+	return *o, nil
+}
+
+// CreateWatched creates an order and announces it to the reconciler on
+// payhook.watch.{provider}, as a merchant's order service would.
+func (b *Books) CreateWatched(ctx context.Context, spec providersim.OrderSpec) (providersim.Order, error) {
+	o, err := b.Create(ctx, spec)
+	if err != nil {
+		return o, err
+	}
+	return o, b.Watch(ctx, o)
+}
+
+// Add records an order created elsewhere; intermediate says whether it was
+// created with OrderSpec.Intermediate.
+func (b *Books) Add(o providersim.Order, intermediate bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.byID[o.ID]; ok {
+		return
+	}
+	e := &entry{id: o.ID, intermediate: intermediate}
+	b.entries = append(b.entries, e)
+	b.byID[o.ID] = e
+}
+
+// Watch announces a recorded order to the reconciler (Cluster.Watch) and,
+// once JetStream has stored the announcement, marks it watched: the books
+// then expect what the reconciler can recover.
+func (b *Books) Watch(ctx context.Context, o providersim.Order) error {
+	if err := b.c.Watch(ctx, o); err != nil {
+		return err // not announced: the books expect nothing from the reconciler
+	}
+	b.MarkWatched(o.ID)
+	return nil
+}
+
+// MarkWatched records that order id was announced some other way (WatchAPI).
+func (b *Books) MarkWatched(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.byID[id]; ok {
+		e.watched = true
+	}
+}
+
+// Orders returns fresh snapshots of the recorded orders, in creation order.
+func (b *Books) Orders() []providersim.Order {
+	b.mu.Lock()
+	ids := make([]*entry, len(b.entries))
+	copy(ids, b.entries)
+	b.mu.Unlock()
+	out := make([]providersim.Order, 0, len(ids))
+	for _, e := range ids {
+		if o, ok := b.c.Sim.Order(e.id); ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (b *Books) entry(id string) entry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.byID[id]; ok {
+		return *e
+	}
+	return entry{id: id}
+}
+
+// Expected returns the events the books expect, by event id.
+func (b *Books) Expected() map[string]Expectation {
+	out := map[string]Expectation{}
+	jpgloFailures := b.c.simConfig.JpgloCallbackFailures
+	for _, o := range b.Orders() {
+		e := b.entry(o.ID)
+		for _, x := range Expect(o, ExpectOptions{Watched: e.watched, Intermediate: e.intermediate, JpgloCallbackFailures: jpgloFailures}) {
+			out[x.ID] = x
+		}
+	}
+	return out
+}
+
+// ExpectOptions is what Expect needs to know beyond the order itself.
+type ExpectOptions struct {
+	// Watched: the order was announced to the reconciler.
+	Watched bool
+	// Intermediate: created with OrderSpec.Intermediate (cashypro PAYING).
+	Intermediate bool
+	// JpgloCallbackFailures mirrors providersim.Config.JpgloCallbackFailures.
+	JpgloCallbackFailures bool
+}
+
+// Expect derives the events payhook must publish for order o, from what the
+// simulated provider does (providersim's callsBack, faults) and what the
+// reconciler can recover (docs/reconciler.md):
+//
+//   - fantian never calls back (its UTR matching makes no event): none.
+//   - An order still pending at the provider: none (but see PAYING).
+//   - cashypro with Intermediate: its PAYING callback (never dropped, only
+//     corrupted) makes a pending event; optional when its first attempt was
+//     not acknowledged, since a late PAYING after the final status is stale.
+//   - The terminal status's event (Order.EventID) when the provider calls
+//     back about it (mrnpay successes only; jpglo successes and appeals,
+//     failures only with JpgloCallbackFailures; mpurse and cashypro both)
+//     and the callback is neither dropped nor corrupted; or when the order is
+//     watched and the reconciler can recover it: jpglo and cashypro pay-ins
+//     by poll whatever happened to the callback, mrnpay successes by
+//     re-trigger unless the resent callback is corrupt too. mpurse has no
+//     query endpoint; mrnpay failures carry no amount and are not synthesized.
+//   - ReorderFailSuccess: whichever terminal status was acknowledged first
+//     is the event; the other one is a conflict (same event id as that
+//     status's event, subject …conflict).
+func Expect(o providersim.Order, x ExpectOptions) []Expectation {
+	if o.Provider == providers.Fantian {
+		return nil
+	}
+	var out []Expectation
+	add := func(status events.Status, subject events.Status, via string, optional bool) {
+		out = append(out, Expectation{ID: o.EventID(status), OrderID: o.ID, Provider: o.Provider, Account: o.Account,
+			Kind: o.Kind, Status: subject, Via: via, Optional: optional})
+	}
+	f := o.Faults
+	if x.Intermediate && o.Provider == providers.Cashypro && !f.CorruptSignature {
+		optional := false
+		for _, d := range o.Deliveries {
+			if d.Cause == providersim.CauseProgress && len(d.Attempts) > 0 && !d.Attempts[0].Acked {
+				optional = true
+			}
+		}
+		add(events.StatusPending, events.StatusPending, "callback", optional)
+	}
+	var status events.Status
+	switch o.Outcome {
+	case providersim.Succeeded:
+		status = events.StatusSucceeded
+	case providersim.Failed:
+		status = events.StatusFailed
+	default:
+		return out
+	}
+	callsBack := true
+	switch o.Provider {
+	case providers.Mrnpay:
+		callsBack = status == events.StatusSucceeded
+	case providers.Jpglo:
+		callsBack = status == events.StatusSucceeded || o.Kind == events.KindAppeal || x.JpgloCallbackFailures
+	}
+	sent := callsBack && !f.DropCallback && !f.CorruptSignature
+	via := ""
+	switch {
+	case sent:
+		via = "callback"
+	case x.Watched && (o.Provider == providers.Jpglo || o.Provider == providers.Cashypro) && o.Kind == events.KindPayin:
+		via = "poll"
+	case x.Watched && o.Provider == providers.Mrnpay && status == events.StatusSucceeded && !f.CorruptSignature:
+		via = "retrigger"
+	}
+	if via == "" {
+		return out
+	}
+	if sent && f.ReorderFailSuccess && o.Provider != providers.Mrnpay {
+		opposite := events.StatusFailed
+		if status == events.StatusFailed {
+			opposite = events.StatusSucceeded
+		}
+		first, second := opposite, status
+		if firstAcked(o, status) {
+			first, second = status, opposite
+		}
+		add(first, first, "callback", false)
+		add(second, events.StatusConflict, "callback", false)
+		return out
+	}
+	add(status, status, via, false)
+	return out
+}
+
+// firstAcked reports whether the callback in status was acknowledged before
+// the one in the opposite status (or only it was). Before either is, the
+// simulator's order applies: the opposite status is sent first.
+func firstAcked(o providersim.Order, status events.Status) bool {
+	var mine, other time.Time
+	for _, d := range o.Deliveries {
+		for _, a := range d.Attempts {
+			if !a.Acked {
+				continue
+			}
+			if string(d.Status) == string(status) {
+				if mine.IsZero() || a.At.Before(mine) {
+					mine = a.At
+				}
+			} else if d.Status != providersim.Pending {
+				if other.IsZero() || a.At.Before(other) {
+					other = a.At
+				}
+			}
+		}
+	}
+	return !mine.IsZero() && (other.IsZero() || mine.Before(other))
+}
+
+// Report is one check of the books. Lists hold event ids (or order ids
+// where they say so), sorted.
+type Report struct {
+	Orders   int
+	Expected int
+	// On PAYHOOK_EVENTS, among events about the books' orders.
+	Missing    []string // expected, not there
+	Duplicated []string // there more than once
+	Unexpected []string // there, not expected (a second event for one fact, an event that should not exist)
+	BadIDs     []string // Nats-Msg-Id differs from the CloudEvent id
+	// At the subscribers, by subscriber id (each against its filter).
+	Undelivered         map[string][]string // expected, never delivered
+	UnexpectedDelivered map[string][]string // delivered, not expected
+	Redeliveries        map[string]int      // extra deliveries of a webhook-id (at-least-once: allowed, counted)
+	BadSignatures       int                 // webhooks that failed verification, all subscribers
+	IDMismatches        int                 // webhook-id different from the CloudEvent id
+	// AckedMissing: order ids with a terminal callback the provider got
+	// acknowledged whose event is not on PAYHOOK_EVENTS.
+	AckedMissing []string
+	// CorruptAcked: order ids whose corrupted callback was acknowledged.
+	CorruptAcked []string
+	// Refused is how many callback attempts ingress answered 4xx; RawRejected
+	// how many PAYHOOK_RAW rejected records were found for them; RawMissing
+	// the order ids with fewer records than refusals; NoReason the order ids
+	// with a rejected record without a reason.
+	Refused     int
+	RawRejected int
+	RawMissing  []string
+	NoReason    []string
+	// Err is a failure to read a stream.
+	Err error
+}
+
+// OK reports whether the books balance.
+func (r Report) OK() bool {
+	if r.Err != nil || len(r.Missing)+len(r.Duplicated)+len(r.Unexpected)+len(r.BadIDs)+len(r.AckedMissing)+
+		len(r.CorruptAcked)+len(r.RawMissing)+len(r.NoReason)+r.BadSignatures+r.IDMismatches > 0 {
+		return false
+	}
+	for _, ids := range r.Undelivered {
+		if len(ids) > 0 {
+			return false
+		}
+	}
+	for _, ids := range r.UnexpectedDelivered {
+		if len(ids) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// String summarises the report, listing every problem.
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d orders, %d expected events; %d callback attempts refused, %d rejected records on PAYHOOK_RAW",
+		r.Orders, r.Expected, r.Refused, r.RawRejected)
+	redeliv := 0
+	for _, n := range r.Redeliveries {
+		redeliv += n
+	}
+	fmt.Fprintf(&b, "; %d redeliveries", redeliv)
+	list := func(name string, ids []string) {
+		if len(ids) > 0 {
+			fmt.Fprintf(&b, "\n  %s (%d): %s", name, len(ids), strings.Join(ids, ", "))
+		}
+	}
+	if r.Err != nil {
+		fmt.Fprintf(&b, "\n  error: %v", r.Err)
+	}
+	list("missing on PAYHOOK_EVENTS", r.Missing)
+	list("more than once on PAYHOOK_EVENTS", r.Duplicated)
+	list("unexpected on PAYHOOK_EVENTS", r.Unexpected)
+	list("Nats-Msg-Id differs from CloudEvent id", r.BadIDs)
+	for _, sub := range sortedKeys(r.Undelivered) {
+		list("not delivered to "+sub, r.Undelivered[sub])
+	}
+	for _, sub := range sortedKeys(r.UnexpectedDelivered) {
+		list("unexpected deliveries to "+sub, r.UnexpectedDelivered[sub])
+	}
+	if r.BadSignatures > 0 || r.IDMismatches > 0 {
+		fmt.Fprintf(&b, "\n  webhooks with bad signatures: %d, with webhook-id ≠ CloudEvent id: %d", r.BadSignatures, r.IDMismatches)
+	}
+	list("orders acknowledged to the provider without their event", r.AckedMissing)
+	list("orders whose corrupted callback was acknowledged", r.CorruptAcked)
+	list("orders with refused callbacks missing on PAYHOOK_RAW", r.RawMissing)
+	list("orders with rejected records without a reason", r.NoReason)
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// envelope is what the checker reads of an event or conflict CloudEvent.
+type envelope struct {
+	ID   string `json:"id"`
+	Data struct {
+		Provider        string `json:"provider"`
+		Account         string `json:"account"`
+		Kind            string `json:"kind"`
+		MerchantOrderID string `json:"merchant_order_id"`
+	} `json:"data"`
+}
+
+func scopeKey(provider, account, kind, merchantOrderID string) string {
+	return provider + "|" + account + "|" + kind + "|" + merchantOrderID
+}
+
+// Check reads PAYHOOK_EVENTS, PAYHOOK_RAW and the subscribers once and
+// balances the books against them. Each subscriber must get exactly the
+// expected events its filter matches.
+func (b *Books) Check(ctx context.Context) Report {
+	orders := b.Orders()
+	exp := b.Expected()
+	r := Report{Orders: len(orders), Undelivered: map[string][]string{}, UnexpectedDelivered: map[string][]string{}, Redeliveries: map[string]int{}}
+	for _, x := range exp {
+		if !x.Optional {
+			r.Expected++
+		}
+	}
+	scope := map[string]bool{}
+	for _, o := range orders {
+		scope[scopeKey(o.Provider, o.Account, string(o.Kind), o.MerchantOrderID)] = true
+	}
+
+	msgs, err := b.c.ReadStream(ctx, "PAYHOOK_EVENTS")
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	onEvents := map[string]int{}
+	for _, m := range msgs {
+		var env envelope
+		if err := json.Unmarshal(m.Data, &env); err != nil {
+			continue
+		}
+		if !scope[scopeKey(env.Data.Provider, env.Data.Account, env.Data.Kind, env.Data.MerchantOrderID)] {
+			continue
+		}
+		if m.MsgID != env.ID {
+			r.BadIDs = append(r.BadIDs, env.ID)
+		}
+		onEvents[env.ID]++
+	}
+	for id, x := range exp {
+		if onEvents[id] == 0 && !x.Optional {
+			r.Missing = append(r.Missing, id)
+		}
+	}
+	for id, n := range onEvents {
+		if _, ok := exp[id]; !ok {
+			r.Unexpected = append(r.Unexpected, id)
+		}
+		if n > 1 {
+			r.Duplicated = append(r.Duplicated, id)
+		}
+	}
+
+	for i, s := range b.c.subs {
+		filter := b.c.Config.Subscribers[i].Filter
+		st := s.Stats()
+		r.BadSignatures += st.BadSignatures
+		r.IDMismatches += st.IDMismatch
+		counts := map[string]int{}
+		for _, d := range s.Deliveries() {
+			if scope[scopeKey(d.Provider, d.Account, d.Kind, d.MerchantOrderID)] {
+				counts[d.WebhookID]++
+			}
+		}
+		var undelivered, unexpected []string
+		for id, x := range exp {
+			if counts[id] == 0 && !x.Optional && x.Matches(filter) {
+				undelivered = append(undelivered, id)
+			}
+		}
+		redeliv := 0
+		for id, n := range counts {
+			if x, ok := exp[id]; !ok || !x.Matches(filter) {
+				unexpected = append(unexpected, id)
+			}
+			redeliv += n - 1
+		}
+		sort.Strings(undelivered)
+		sort.Strings(unexpected)
+		r.Undelivered[s.ID], r.UnexpectedDelivered[s.ID], r.Redeliveries[s.ID] = undelivered, unexpected, redeliv
+	}
+
+	// Never acknowledge what is not stored; never acknowledge what does not verify.
+	for _, o := range orders {
+		for _, d := range o.Deliveries {
+			if !d.Acked {
+				continue
+			}
+			if d.Corrupt {
+				r.CorruptAcked = append(r.CorruptAcked, o.ID)
+				continue
+			}
+			if d.Status == providersim.Pending {
+				continue // a PAYING after the final status is acknowledged as stale, not published
+			}
+			if onEvents[o.EventID(events.Status(d.Status))] == 0 {
+				r.AckedMissing = append(r.AckedMissing, o.ID)
+			}
+		}
+	}
+	r.AckedMissing = slices.Compact(r.AckedMissing)
+	r.CorruptAcked = slices.Compact(r.CorruptAcked)
+
+	if err := b.checkRaw(ctx, orders, &r); err != nil {
+		r.Err = err
+	}
+	sort.Strings(r.Missing)
+	sort.Strings(r.Duplicated)
+	sort.Strings(r.Unexpected)
+	sort.Strings(r.BadIDs)
+	return r
+}
+
+// Matches reports whether a subscriber with filter f must get the event
+// (CONTRACT.md: every empty list matches all; docs/dispatcher.md: a conflict
+// goes to an empty statuses list or one naming "conflict").
+func (x Expectation) Matches(f config.Filter) bool {
+	in := func(l []string, v string) bool { return len(l) == 0 || slices.Contains(l, v) }
+	return in(f.Providers, x.Provider) && in(f.Accounts, x.Account) && in(f.Kinds, string(x.Kind)) && in(f.Statuses, string(x.Status))
+}
+
+// rawRecord is what the checker reads of an ingress.RawRecord.
+type rawRecord struct {
+	Path       string `json:"path"`
+	Body       string `json:"body"`
+	BodyBase64 []byte `json:"body_base64"`
+	Verdict    string `json:"verdict"`
+	Reason     string `json:"reason"`
+	Status     int    `json:"status"`
+}
+
+// checkRaw matches every refused (4xx) callback attempt of the books'
+// orders with a rejected record on PAYHOOK_RAW carrying a reason. A record
+// belongs to an order when its path is the order's callback path and its
+// body names the order (mpurse bodies are encrypted: the whole AES blocks of
+// a truncated ciphertext still decrypt under ECB).
+func (b *Books) checkRaw(ctx context.Context, orders []providersim.Order, r *Report) error {
+	refused := map[string]int{}
+	providersIn := map[string]bool{}
+	for _, o := range orders {
+		for _, d := range o.Deliveries {
+			for _, a := range d.Attempts {
+				if a.HTTPStatus >= 400 && a.HTTPStatus < 500 {
+					refused[o.ID]++
+					r.Refused++
+					providersIn[o.Provider] = true
+				}
+			}
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	var subjects []string
+	for p := range providersIn {
+		subjects = append(subjects, "payhook.raw."+p+".rejected")
+	}
+	sort.Strings(subjects)
+	msgs, err := b.c.ReadStream(ctx, "PAYHOOK_RAW", subjects...)
+	if err != nil {
+		return err
+	}
+	byPath := map[string][]providersim.Order{}
+	for _, o := range orders {
+		if refused[o.ID] > 0 {
+			p := "/v1/callbacks/" + o.Provider + "/" + o.Account + "/" + string(o.Kind)
+			byPath[p] = append(byPath[p], o)
+		}
+	}
+	found := map[string]int{}
+	noReason := map[string]bool{}
+	for _, m := range msgs {
+		var rec rawRecord
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			continue
+		}
+		cands := byPath[rec.Path]
+		if len(cands) == 0 {
+			continue
+		}
+		body := rec.Body
+		if body == "" {
+			body = string(rec.BodyBase64)
+		}
+		if cands[0].Provider == providers.Mpurse {
+			body = b.mpursePlain(cands[0].Account, body)
+		}
+		for _, o := range cands {
+			if strings.Contains(body, o.MerchantOrderID) {
+				found[o.ID]++
+				r.RawRejected++
+				if rec.Reason == "" || rec.Verdict != "rejected" {
+					noReason[o.ID] = true
+				}
+				break
+			}
+		}
+	}
+	for id, n := range refused {
+		if found[id] < n {
+			r.RawMissing = append(r.RawMissing, fmt.Sprintf("%s (%d refused, %d recorded)", id, n, found[id]))
+		}
+	}
+	for id := range noReason {
+		r.NoReason = append(r.NoReason, id)
+	}
+	sort.Strings(r.RawMissing)
+	sort.Strings(r.NoReason)
+	return nil
+}
+
+// mpursePlain decrypts as many whole AES-ECB blocks of an mpurse body as
+// there are, under the account's key; the plaintext JSON starts with the
+// mpQueryId. It returns "" when the body is not that.
+func (b *Books) mpursePlain(account, body string) string {
+	var key []byte
+	for _, a := range b.c.Config.Accounts {
+		if a.ID == account {
+			key = []byte(a.AESKey)
+		}
+	}
+	ct, err := base64.StdEncoding.DecodeString(strings.TrimSpace(body))
+	if err != nil {
+		return ""
+	}
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return ""
+	}
+	n := len(ct) / aes.BlockSize * aes.BlockSize
+	pt := make([]byte, n)
+	for i := 0; i < n; i += aes.BlockSize {
+		blk.Decrypt(pt[i:i+aes.BlockSize], ct[i:i+aes.BlockSize])
+	}
+	return string(pt)
+}
+
+// Wait polls Check until the books balance or timeout passes; then it fails
+// tb with the last report. It returns the balanced report.
+func (b *Books) Wait(tb testing.TB, timeout time.Duration) Report {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r := b.Check(ctx)
+		cancel()
+		if r.OK() {
+			return r
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("e2e: books do not balance after %s: %s", timeout, r)
+			return r
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}

@@ -1,0 +1,653 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"gopkg.in/yaml.v3"
+
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/testenv"
+	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providersim"
+)
+
+// Service names one of the three payhook binaries a Cluster runs.
+type Service string
+
+// The services.
+const (
+	Ingress    Service = "ingress"
+	Dispatcher Service = "dispatcher"
+	Reconciler Service = "reconciler"
+)
+
+// Services is every service, in start order.
+var Services = []Service{Ingress, Dispatcher, Reconciler}
+
+// Test accounts: one per provider, with the test keys of shared/vectors.json
+// (as devstack uses them), each base_url pointing at the Cluster's simulator.
+var testAccounts = []providers.Account{
+	{ID: "fantian-in", Provider: providers.Fantian, MerchantID: "PF0002", Secret: "fantian-secret", Currency: "INR"},
+	{ID: "mpurse-in", Provider: providers.Mpurse, MerchantID: "Mct_test_10001_PartnerId", AESKey: "mpurseKey16bytes", AESMode: "ecb", Currency: "INR"},
+	{ID: "cashy-id", Provider: providers.Cashypro, MerchantID: "1002001", Secret: "cashy-secret", Currency: "IDR"},
+	{ID: "mrn-cn", Provider: providers.Mrnpay, MerchantID: "app-1", Secret: "s3cr3t-mrn", Currency: "CNY"},
+	{ID: "glo-in", Provider: providers.Jpglo, MerchantID: "1", Secret: "9ce23be4-a31b-498f-b951-ad7e771c3d73", Currency: "INR"},
+}
+
+// SubscriberConfig is one subscriber of a Cluster: an in-process Subscriber
+// and its entry in the config. Zero fields get the fast test defaults.
+type SubscriberConfig struct {
+	ID string // default "ledger" for the first, "sub2", "sub3", … after
+	// Secret is the Standard Webhooks secret (default a random whsec_ secret).
+	Secret string
+	Filter config.Filter
+	// MaxAttempts (default 100), Timeout (default 1s), BackoffInitial
+	// (default 100ms), BackoffMax (default 1s): the dispatcher's retries.
+	MaxAttempts    int
+	Timeout        time.Duration
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+}
+
+// Options tune a Cluster. The zero value is a fast cluster without Redis
+// (dedupe in the NATS key-value bucket) and one subscriber.
+type Options struct {
+	// Redis starts redis-server and points redis.url at it.
+	Redis bool
+	// Subscribers (default one, "ledger").
+	Subscribers []SubscriberConfig
+	// TimeScale compresses the simulated providers' retry schedules
+	// (default 0.001: cashypro's 17 h schedule lasts about a minute).
+	TimeScale float64
+	// Schedule is reconciler.schedule (default 1s, 2s, 4s) and
+	// RetriggerGrace reconciler.retrigger_grace (default 2s).
+	Schedule       []time.Duration
+	RetriggerGrace time.Duration
+	// LogLevel of the services (default info); logs are JSON.
+	LogLevel string
+	// Start is which services Start starts (default all three); start the
+	// others later with StartService.
+	Start []Service
+	// Configure has the last word on the config before it is written.
+	Configure func(*config.Config)
+	// Sim adjusts the simulator's config (IngressURL and Accounts are already set).
+	Sim func(*providersim.Config)
+	// Env is added to the services' environment.
+	Env []string
+}
+
+// Cluster is payhook running as separate processes: nats-server (JetStream
+// on disk), optionally redis-server, ingress, dispatcher and reconciler,
+// with an in-process provider simulator in front and in-process subscribers
+// behind. Everything is on free 127.0.0.1 ports and everything is stopped
+// when the test that started it ends, pass or fail.
+//
+// Methods are safe for concurrent use, except that StartRedis/StopRedis
+// (testenv) report failures on the test that called Start.
+type Cluster struct {
+	// Dir holds the config, the logs (<service>.log, nats.log) and NATS's store.
+	Dir string
+	// ConfigPath is the file every service was started with; Config is it
+	// parsed back (defaults filled in).
+	ConfigPath string
+	Config     *config.Config
+	// NATSURL and RedisURL (empty without Options.Redis).
+	NATSURL  string
+	RedisURL string
+	// Sim is the provider simulator; SimURL its root (accounts' base_url is
+	// SimURL/{provider}/{account}).
+	Sim    *providersim.Sim
+	SimURL string
+	// AdminToken is the bearer token of the admin APIs.
+	AdminToken string
+
+	opts      Options
+	simConfig providersim.Config
+	bins      *Binaries
+	procs     map[Service]*proc
+	nats      *proc
+	natsPort  int
+	redis     *testenv.Redis
+	subs      []*Subscriber
+	nc        *nats.Conn
+	js        jetstream.JetStream
+
+	startMu sync.Mutex
+}
+
+// Start builds nothing (Main did), starts a cluster and registers its
+// teardown with tb.Cleanup. It fails tb when anything does not come up.
+func Start(tb testing.TB, o Options) *Cluster {
+	tb.Helper()
+	o.defaults()
+	c := &Cluster{Dir: tb.TempDir(), opts: o, bins: Built(tb), procs: map[Service]*proc{}}
+	tb.Cleanup(func() { c.teardown(tb) })
+
+	// NATS first: everything else needs it.
+	c.natsPort = testenv.FreePort(tb)
+	c.NATSURL = "nats://127.0.0.1:" + strconv.Itoa(c.natsPort)
+	c.nats = &proc{name: "nats-server", path: c.bins.NATSServer, logPath: filepath.Join(c.Dir, "nats.log"),
+		args: []string{"-js", "-sd", filepath.Join(c.Dir, "jetstream"), "-a", "127.0.0.1", "-p", strconv.Itoa(c.natsPort)}}
+	if err := c.StartNATS(); err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := nats.Connect(c.NATSURL, nats.Name("payhook-e2e"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		tb.Fatalf("e2e: connect to nats: %v", err)
+	}
+	c.nc = nc
+	c.js, _ = jetstream.New(nc)
+
+	if o.Redis {
+		c.redis = testenv.StartRedis(tb)
+		c.RedisURL = c.redis.URL
+	}
+	for i, sc := range o.Subscribers {
+		if sc.ID == "" {
+			sc.ID = "ledger"
+			if i > 0 {
+				sc.ID = "sub" + strconv.Itoa(i+1)
+			}
+		}
+		if sc.Secret == "" {
+			sc.Secret = randomSecret()
+		}
+		o.Subscribers[i] = sc
+		s, err := NewSubscriber(sc.ID, sc.Secret)
+		if err != nil {
+			tb.Fatalf("e2e: subscriber %s: %v", sc.ID, err)
+		}
+		c.subs = append(c.subs, s)
+	}
+	c.opts = o
+
+	simLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("e2e: simulator listener: %v", err)
+	}
+	c.SimURL = "http://" + simLn.Addr().String()
+	if err := c.writeConfig(tb); err != nil {
+		simLn.Close()
+		tb.Fatal(err)
+	}
+	simCfg := providersim.Config{IngressURL: c.URL(Ingress), Accounts: c.Config.Accounts, TimeScale: o.TimeScale}
+	if o.Sim != nil {
+		o.Sim(&simCfg)
+	}
+	c.simConfig = simCfg
+	c.Sim = providersim.New(simCfg)
+	simSrv := &http.Server{Handler: c.Sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = simSrv.Serve(simLn) }()
+	// Registered after teardown, so it runs before it: the simulator stops
+	// posting callbacks before the services go away.
+	tb.Cleanup(func() { c.Sim.Close(); _ = simSrv.Close() })
+
+	env := append(os.Environ(), o.Env...)
+	for _, s := range Services {
+		bin := map[Service]string{Ingress: c.bins.Ingress, Dispatcher: c.bins.Dispatcher, Reconciler: c.bins.Reconciler}[s]
+		c.procs[s] = &proc{name: string(s), path: bin, args: []string{"--config", c.ConfigPath}, env: env,
+			logPath: filepath.Join(c.Dir, string(s)+".log")}
+	}
+	// Ingress first (it creates the streams), then the others together.
+	var rest []Service
+	for _, s := range o.Start {
+		if s == Ingress {
+			if err := c.StartService(Ingress); err != nil {
+				tb.Fatal(err)
+			}
+			continue
+		}
+		rest = append(rest, s)
+	}
+	errs := make([]error, len(rest))
+	var wg sync.WaitGroup
+	for i, s := range rest {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = c.StartService(s) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func (o *Options) defaults() {
+	if o.TimeScale == 0 {
+		o.TimeScale = 0.001
+	}
+	if len(o.Schedule) == 0 {
+		o.Schedule = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+	}
+	if o.RetriggerGrace == 0 {
+		o.RetriggerGrace = 2 * time.Second
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "info"
+	}
+	if o.Start == nil {
+		o.Start = Services
+	}
+	if len(o.Subscribers) == 0 {
+		o.Subscribers = []SubscriberConfig{{}}
+	} else {
+		o.Subscribers = slices.Clone(o.Subscribers)
+	}
+	for i := range o.Subscribers {
+		s := &o.Subscribers[i]
+		if s.MaxAttempts == 0 {
+			s.MaxAttempts = 100
+		}
+		if s.Timeout == 0 {
+			s.Timeout = time.Second
+		}
+		if s.BackoffInitial == 0 {
+			s.BackoffInitial = 100 * time.Millisecond
+		}
+		if s.BackoffMax == 0 {
+			s.BackoffMax = time.Second
+		}
+	}
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// writeConfig renders the config from Go values (yaml tags of
+// internal/config), writes it, and loads it back through config.Load: the
+// services will accept exactly what the suite validated.
+func (c *Cluster) writeConfig(tb testing.TB) error {
+	tb.Helper()
+	tok := make([]byte, 16)
+	_, _ = rand.Read(tok)
+	c.AdminToken = "e2e-admin-" + hex.EncodeToString(tok)
+	cfg := &config.Config{
+		NATS:       config.NATS{URL: c.NATSURL},
+		Redis:      config.Redis{URL: c.RedisURL},
+		Ingress:    config.Ingress{Listen: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(tb))},
+		Dispatcher: config.Dispatcher{Listen: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(tb))},
+		Reconciler: config.Reconciler{
+			Listen:         "127.0.0.1:" + strconv.Itoa(testenv.FreePort(tb)),
+			RetriggerGrace: config.Duration(c.opts.RetriggerGrace),
+			// Fast enough that no test waits for a token.
+			RatePerSecond: 100, RateBurst: 100,
+		},
+		AdminToken: c.AdminToken,
+		Log:        config.Log{Level: c.opts.LogLevel, Format: "json"},
+	}
+	for _, d := range c.opts.Schedule {
+		cfg.Reconciler.Schedule = append(cfg.Reconciler.Schedule, config.Duration(d))
+	}
+	for _, a := range testAccounts {
+		a.BaseURL = providersim.BaseURL(c.SimURL, a)
+		cfg.Accounts = append(cfg.Accounts, a)
+	}
+	for i, sc := range c.opts.Subscribers {
+		cfg.Subscribers = append(cfg.Subscribers, config.Subscriber{
+			ID: sc.ID, URL: c.subs[i].URL, Secret: sc.Secret, Filter: sc.Filter,
+			MaxAttempts: sc.MaxAttempts, Timeout: config.Duration(sc.Timeout),
+			BackoffInitial: config.Duration(sc.BackoffInitial), BackoffMax: config.Duration(sc.BackoffMax),
+		})
+	}
+	if c.opts.Configure != nil {
+		c.opts.Configure(cfg)
+	}
+	text, err := yaml.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("e2e: render config: %w", err)
+	}
+	c.ConfigPath = filepath.Join(c.Dir, "payhook.yaml")
+	if err := os.WriteFile(c.ConfigPath, text, 0o600); err != nil {
+		return err
+	}
+	parsed, err := config.Load(c.ConfigPath, func(string) (string, bool) { return "", false })
+	if err != nil {
+		return fmt.Errorf("e2e: the generated config does not load: %w\n%s", err, text)
+	}
+	c.Config = parsed
+	return nil
+}
+
+func (c *Cluster) teardown(tb testing.TB) {
+	for _, s := range Services {
+		if p := c.procs[s]; p != nil {
+			p.kill()
+		}
+	}
+	if c.nc != nil {
+		c.nc.Close()
+	}
+	if c.nats != nil {
+		c.nats.kill()
+	}
+	for _, s := range c.subs {
+		s.Close()
+	}
+	if tb.Failed() {
+		for _, s := range Services {
+			if p := c.procs[s]; p != nil {
+				tb.Logf("e2e: %s log (%s), last 3000 bytes:\n%s", s, p.logPath, p.tail(3000))
+			}
+		}
+		if c.nats != nil {
+			tb.Logf("e2e: nats-server log, last 1500 bytes:\n%s", c.nats.tail(1500))
+		}
+	}
+}
+
+// addr is the listen address of s in the config.
+func (c *Cluster) addr(s Service) string {
+	switch s {
+	case Ingress:
+		return c.Config.Ingress.Listen
+	case Dispatcher:
+		return c.Config.Dispatcher.Listen
+	case Reconciler:
+		return c.Config.Reconciler.Listen
+	}
+	return ""
+}
+
+// URL is the root URL of service s (http://127.0.0.1:PORT).
+func (c *Cluster) URL(s Service) string { return "http://" + c.addr(s) }
+
+// CallbackURL is where provider callbacks for account go:
+// {ingress}/v1/callbacks/{provider}/{account}/{kind}.
+func (c *Cluster) CallbackURL(provider, account, kind string) string {
+	return c.URL(Ingress) + "/v1/callbacks/" + provider + "/" + account + "/" + kind
+}
+
+// Account is the cluster's (only) account of provider.
+func (c *Cluster) Account(provider string) providers.Account {
+	for _, a := range c.Config.Accounts {
+		if a.Provider == provider {
+			return a
+		}
+	}
+	return providers.Account{}
+}
+
+// Subscriber returns the subscriber with id ("" = the first).
+func (c *Cluster) Subscriber(id string) *Subscriber {
+	for _, s := range c.subs {
+		if id == "" || s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// Subscribers returns every subscriber, in config order.
+func (c *Cluster) Subscribers() []*Subscriber { return slices.Clone(c.subs) }
+
+// NATS is the suite's own client connection (reconnects forever).
+func (c *Cluster) NATS() *nats.Conn { return c.nc }
+
+// JS is a JetStream client on NATS, for inspecting PAYHOOK_EVENTS,
+// PAYHOOK_RAW and PAYHOOK_DLQ.
+func (c *Cluster) JS() jetstream.JetStream { return c.js }
+
+// Redis is the redis-server (nil without Options.Redis).
+func (c *Cluster) Redis() *testenv.Redis { return c.redis }
+
+// Secrets lists every secret in the config — account secrets and AES keys,
+// subscriber secrets (whole and their base64 key part), the admin token —
+// for tests that grep logs for leaks.
+func (c *Cluster) Secrets() []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, a := range c.Config.Accounts {
+		add(a.Secret)
+		add(a.AESKey)
+		add(a.AESIV)
+	}
+	for _, s := range c.Config.Subscribers {
+		for _, sec := range append([]string{s.Secret}, s.Secrets...) {
+			add(sec)
+			add(strings.TrimPrefix(sec, "whsec_"))
+		}
+	}
+	add(c.AdminToken)
+	return out
+}
+
+// StartService starts s (when it is not running) and waits until its
+// /readyz answers 200 (30 s at most).
+func (c *Cluster) StartService(s Service) error {
+	p := c.procs[s]
+	if p == nil {
+		return fmt.Errorf("e2e: unknown service %q", s)
+	}
+	if p.running() {
+		return nil
+	}
+	if err := p.start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return p.waitReady(ctx, c.URL(s)+"/readyz")
+}
+
+// Kill sends SIGKILL to s (a crash) and waits until it is gone.
+func (c *Cluster) Kill(s Service) {
+	if p := c.procs[s]; p != nil {
+		p.kill()
+	}
+}
+
+// Term sends SIGTERM to s and waits up to 60 s for it to drain and exit
+// (then kills it and returns an error). It returns the exit code.
+func (c *Cluster) Term(s Service) (int, error) {
+	p := c.procs[s]
+	if p == nil {
+		return 0, fmt.Errorf("e2e: unknown service %q", s)
+	}
+	if !p.running() {
+		return p.exitCode(), fmt.Errorf("e2e: %s is not running", s)
+	}
+	code, clean := p.term(60 * time.Second)
+	if !clean {
+		return code, fmt.Errorf("e2e: %s did not exit within 60s of SIGTERM; killed", s)
+	}
+	return code, nil
+}
+
+// Restart stops s gracefully (SIGTERM; it must exit 0) and starts it
+// again on the same port and config. For a crash restart, Kill then StartService.
+func (c *Cluster) Restart(s Service) error {
+	if c.Running(s) {
+		code, err := c.Term(s)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return fmt.Errorf("e2e: %s exited %d on SIGTERM; log:\n%s", s, code, c.procs[s].tail(3000))
+		}
+	}
+	return c.StartService(s)
+}
+
+// Running reports whether s is alive.
+func (c *Cluster) Running(s Service) bool {
+	p := c.procs[s]
+	return p != nil && p.running()
+}
+
+// PID is the process id of s (0 when not running).
+func (c *Cluster) PID(s Service) int {
+	if p := c.procs[s]; p != nil {
+		return p.pid()
+	}
+	return 0
+}
+
+// ExitCode is the exit code of the last run of s (-2 while running or never started, -1 killed by a signal).
+func (c *Cluster) ExitCode(s Service) int {
+	if p := c.procs[s]; p != nil {
+		return p.exitCode()
+	}
+	return -2
+}
+
+// Logs is everything s wrote to stdout and stderr, over all its runs (each
+// begins with a "=== start N of … ===" line).
+func (c *Cluster) Logs(s Service) string {
+	if p := c.procs[s]; p != nil {
+		return p.logs()
+	}
+	return ""
+}
+
+// LogPath is the file s logs to.
+func (c *Cluster) LogPath(s Service) string { return filepath.Join(c.Dir, string(s)+".log") }
+
+// NATSLogs is what nats-server wrote.
+func (c *Cluster) NATSLogs() string { return c.nats.logs() }
+
+// StartNATS (re)starts nats-server on the same port and store, and waits
+// until it accepts connections with JetStream enabled.
+func (c *Cluster) StartNATS() error {
+	c.startMu.Lock()
+	defer c.startMu.Unlock()
+	if c.nats.running() {
+		return nil
+	}
+	if err := c.nats.start(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		if !c.nats.running() {
+			return fmt.Errorf("e2e: nats-server exited; log:\n%s", c.nats.tail(3000))
+		}
+		if last = probeJetStream(c.NATSURL); last == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("e2e: nats-server not ready on %s: %v; log:\n%s", c.NATSURL, last, c.nats.tail(3000))
+}
+
+func probeJetStream(url string) error {
+	nc, err := nats.Connect(url, nats.Timeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = js.AccountInfo(ctx)
+	return err
+}
+
+// StopNATS stops nats-server gracefully (SIGTERM), keeping its store.
+func (c *Cluster) StopNATS() { c.nats.term(15 * time.Second) }
+
+// KillNATS kills nats-server (SIGKILL), keeping its store (what was
+// written survives in the page cache, as after a process crash).
+func (c *Cluster) KillNATS() { c.nats.kill() }
+
+// StopRedis kills redis-server (its data is lost: persistence is off).
+func (c *Cluster) StopRedis() {
+	if c.redis != nil {
+		c.redis.Stop()
+	}
+}
+
+// StartRedis restarts redis-server on the same port, empty.
+func (c *Cluster) StartRedis() {
+	if c.redis != nil {
+		c.redis.Start()
+	}
+}
+
+// Watch announces o to the reconciler the way an order service does: a
+// JSON message on payhook.watch.{provider}, stored by JetStream.
+func (c *Cluster) Watch(ctx context.Context, o providersim.Order) error {
+	b, _ := json.Marshal(map[string]string{"account": o.Account, "kind": string(o.Kind), "merchant_order_id": o.MerchantOrderID})
+	_, err := c.js.Publish(ctx, "payhook.watch."+o.Provider, b)
+	return err
+}
+
+// WatchAPI announces o through the reconciler's POST /v1/watches; it
+// returns the HTTP status and body.
+func (c *Cluster) WatchAPI(ctx context.Context, o providersim.Order) (int, []byte, error) {
+	return c.Admin(ctx, Reconciler, "/v1/watches", map[string]string{
+		"provider": o.Provider, "account": o.Account, "kind": string(o.Kind), "merchant_order_id": o.MerchantOrderID})
+}
+
+// SubmitReference posts a UTR to the reconciler's POST /v1/references.
+func (c *Cluster) SubmitReference(ctx context.Context, account, merchantOrderID, reference string) (int, []byte, error) {
+	return c.Admin(ctx, Reconciler, "/v1/references", map[string]string{
+		"account": account, "merchant_order_id": merchantOrderID, "reference": reference})
+}
+
+// Admin POSTs body as JSON to path on service s with the admin bearer token.
+func (c *Cluster) Admin(ctx context.Context, s Service, path string, body any) (int, []byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL(s)+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, rb, err
+}
+
+// Get GETs path on service s (e.g. "/readyz") and returns the status and body.
+func (c *Cluster) Get(ctx context.Context, s Service, path string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL(s)+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b, err
+}

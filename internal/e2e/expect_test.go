@@ -1,0 +1,91 @@
+package e2e_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/payhook/payhook/internal/e2e"
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providersim"
+)
+
+func TestExpect(t *testing.T) {
+	mk := func(provider string, kind events.Kind, outcome providersim.Outcome, f providersim.Faults) providersim.Order {
+		return providersim.Order{ID: provider + "/x/" + string(kind) + "/1", Provider: provider, Account: "x", Kind: kind,
+			MerchantOrderID: "1", AppealNo: "9", Reference: "77", Outcome: outcome, Faults: f}
+	}
+	s, f := providersim.Succeeded, providersim.Failed
+	drop := providersim.Faults{DropCallback: true}
+	corrupt := providersim.Faults{CorruptSignature: true}
+	reorder := providersim.Faults{ReorderFailSuccess: true}
+	watched := e2e.ExpectOptions{Watched: true}
+	type want struct {
+		status events.Status // subject token
+		id     events.Status // status whose EventID it carries
+		via    string
+	}
+	tests := []struct {
+		name  string
+		order providersim.Order
+		opts  e2e.ExpectOptions
+		want  []want
+	}{
+		{"fantian never", mk(providers.Fantian, events.KindPayin, s, providersim.Faults{}), watched, nil},
+		{"pending outcome", mk(providers.Jpglo, events.KindPayin, providersim.Pending, providersim.Faults{}), watched, nil},
+		{"jpglo success by callback", mk(providers.Jpglo, events.KindPayin, s, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"succeeded", "succeeded", "callback"}}},
+		{"jpglo failure not called back", mk(providers.Jpglo, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{}, nil},
+		{"jpglo failure called back when configured", mk(providers.Jpglo, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{JpgloCallbackFailures: true}, []want{{"failed", "failed", "callback"}}},
+		{"jpglo failure by poll", mk(providers.Jpglo, events.KindPayin, f, providersim.Faults{}), watched, []want{{"failed", "failed", "poll"}}},
+		{"jpglo appeal failure called back", mk(providers.Jpglo, events.KindAppeal, f, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"failed", "failed", "callback"}}},
+		{"jpglo appeal dropped, not pollable", mk(providers.Jpglo, events.KindAppeal, s, drop), watched, nil},
+		{"jpglo dropped unwatched", mk(providers.Jpglo, events.KindPayin, s, drop), e2e.ExpectOptions{}, nil},
+		{"jpglo corrupt watched: poll", mk(providers.Jpglo, events.KindPayin, s, corrupt), watched, []want{{"succeeded", "succeeded", "poll"}}},
+		{"cashypro dropped watched: poll", mk(providers.Cashypro, events.KindPayin, f, drop), watched, []want{{"failed", "failed", "poll"}}},
+		{"cashypro PAYING", mk(providers.Cashypro, events.KindPayin, s, drop), e2e.ExpectOptions{Intermediate: true}, []want{{"pending", "pending", "callback"}}},
+		{"cashypro PAYING corrupt", mk(providers.Cashypro, events.KindPayin, s, corrupt), e2e.ExpectOptions{Intermediate: true}, nil},
+		{"mrnpay failure never", mk(providers.Mrnpay, events.KindPayin, f, providersim.Faults{}), watched, nil},
+		{"mrnpay dropped: retrigger", mk(providers.Mrnpay, events.KindPayout, s, drop), watched, []want{{"succeeded", "succeeded", "retrigger"}}},
+		{"mrnpay corrupt: resend corrupt too", mk(providers.Mrnpay, events.KindPayin, s, corrupt), watched, nil},
+		{"mpurse dropped watched: nothing", mk(providers.Mpurse, events.KindPayin, s, drop), watched, nil},
+		{"mpurse failure by callback", mk(providers.Mpurse, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"failed", "failed", "callback"}}},
+		{"reorder: opposite first, real is the conflict", mk(providers.Cashypro, events.KindPayin, s, reorder), e2e.ExpectOptions{},
+			[]want{{"failed", "failed", "callback"}, {"conflict", "succeeded", "callback"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := e2e.Expect(tt.order, tt.opts)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d expectations %+v, want %d", len(got), got, len(tt.want))
+			}
+			for i, w := range tt.want {
+				g := got[i]
+				if g.Status != w.status || g.ID != tt.order.EventID(w.id) || g.Via != w.via || g.OrderID != tt.order.ID {
+					t.Errorf("[%d] = %+v, want status %s, id of %s, via %s", i, g, w.status, w.id, w.via)
+				}
+			}
+		})
+	}
+
+	t.Run("reorder: real status acknowledged first stands", func(t *testing.T) {
+		o := mk(providers.Jpglo, events.KindPayin, s, reorder)
+		now := time.Now()
+		o.Deliveries = []providersim.Delivery{
+			{Status: f, Attempts: []providersim.Attempt{{At: now, HTTPStatus: 503}, {At: now.Add(2 * time.Second), Acked: true}}},
+			{Status: s, Attempts: []providersim.Attempt{{At: now.Add(time.Second), Acked: true}}},
+		}
+		got := e2e.Expect(o, e2e.ExpectOptions{})
+		if len(got) != 2 || got[0].Status != events.StatusSucceeded || got[1].Status != events.StatusConflict || got[1].ID != o.EventID(events.StatusFailed) {
+			t.Fatalf("got %+v", got)
+		}
+	})
+	t.Run("PAYING refused at first is optional", func(t *testing.T) {
+		o := mk(providers.Cashypro, events.KindPayin, s, providersim.Faults{})
+		o.Deliveries = []providersim.Delivery{{Cause: providersim.CauseProgress, Status: providersim.Pending,
+			Attempts: []providersim.Attempt{{HTTPStatus: 503}}}}
+		got := e2e.Expect(o, e2e.ExpectOptions{Intermediate: true})
+		if len(got) != 2 || !got[0].Optional || got[1].Optional {
+			t.Fatalf("got %+v", got)
+		}
+	})
+}

@@ -1,0 +1,71 @@
+package ingress_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/ingress"
+	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/publisher"
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/internal/testenv"
+	"github.com/payhook/payhook/pkg/dedupe/memdedupe"
+	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+)
+
+// BenchmarkCallback is the whole ingress path for a jpglo pay-in (HTTP,
+// verify, decode, dedupe, JetStream publish with PubAck on a real embedded
+// server, raw record), with an in-memory dedupe store so that only
+// ingress's own work and NATS are measured. Run with -benchmem; compare
+// allocs/op before and after a change.
+func BenchmarkCallback(b *testing.B) {
+	n := testenv.StartNATS(b)
+	js, _ := jetstream.New(n.Connect(b))
+	cfg := &config.Config{Accounts: []providers.Account{{ID: "glo-in", Provider: "jpglo", MerchantID: "1", Secret: seedKey, Currency: "INR"}}}
+	cfg.Ingress.BodyLimit = 64 << 10
+	cfg.Ingress.PublishTimeout = config.Duration(5 * time.Second)
+	if err := natsbus.EnsureStreams(context.Background(), js, cfg.NATS); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := ingress.New(ingress.Deps{Config: cfg, JS: js, Providers: registry.Inbound(),
+		Dedupe: publisher.StoreDeduper{Store: memdedupe.New(memdedupe.Config{})}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		client := ts.Client()
+		for pb.Next() {
+			order := fmt.Sprintf("B%d", seq.Add(1))
+			params := map[string]any{"order_no": "P" + order, "mch_order_no": order, "status": "success",
+				"apply_amount": 10000, "real_amount": 10000, "pay_type": "pix", "timestamp": 1656945134}
+			params["sign"] = jpglo.Sign(params, seedKey)
+			body := fmt.Sprintf(`{"order_no":%q,"mch_order_no":%q,"status":"success","apply_amount":10000,"real_amount":10000,"pay_type":"pix","timestamp":1656945134,"sign":%q}`,
+				"P"+order, order, params["sign"])
+			resp, err := client.Post(ts.URL+"/v1/callbacks/jpglo/glo-in/payin", "application/json", bytes.NewBufferString(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+}

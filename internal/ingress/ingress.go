@@ -1,0 +1,378 @@
+// Package ingress receives provider callbacks over HTTP (echo v4), verifies
+// and decodes them, stores one event per distinct fact in JetStream, and only
+// then answers the provider in its own dialect. Every request, accepted or
+// not, is also recorded on PAYHOOK_RAW with its verdict.
+//
+// The rule this package exists to keep: never acknowledge what is not stored.
+// A provider gets its success reply only after the event (or an earlier copy
+// of it) is acknowledged by JetStream; otherwise it gets 503 and retries on
+// its own schedule.
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/publisher"
+	"github.com/payhook/payhook/internal/retrigger"
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// Verdicts, as counted in payhook_ingress_callbacks_total and written to PAYHOOK_RAW.
+const (
+	VerdictAccepted    = publisher.Accepted  // a new event was stored
+	VerdictDuplicate   = publisher.Duplicate // the same event was stored before; acknowledged again
+	VerdictStale       = publisher.Stale     // pending after a terminal status; acknowledged, not published
+	VerdictConflict    = publisher.Conflict  // contradicts a terminal status; stored on the conflict subject
+	VerdictRejected    = "rejected"          // can never verify: 4xx
+	VerdictUnavailable = "unavailable"       // could not be stored now: 503, the provider retries
+)
+
+// Deps are ingress's collaborators.
+type Deps struct {
+	Config    *config.Config
+	JS        jetstream.JetStream
+	Providers map[string]providers.Inbound
+	Dedupe    publisher.Deduper // optional: nil means JetStream's window only
+	// Retrigger, when set, labels callbacks the reconciler asked for again
+	// with origin "retrigger".
+	Retrigger *retrigger.Marks
+	Registry  prometheus.Registerer
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// Server is the callback receiver.
+type Server struct {
+	cfg       *config.Config
+	js        jetstream.JetStream
+	rawJS     jetstream.JetStream // async publishes of raw records, one error handler for all
+	providers map[string]providers.Inbound
+	accounts  map[string]account
+	proxies   []netip.Prefix // peers allowed to set ingress.trusted_proxy_header
+	pub       *publisher.Publisher
+	retrigger *retrigger.Marks
+	log       *slog.Logger
+	now       func() time.Time
+	m         *metrics
+	echo      *echo.Echo
+}
+
+type account struct {
+	providers.Account
+	allow []netip.Prefix
+}
+
+// New builds the server; it does not listen.
+func New(d Deps) (*Server, error) {
+	if d.Config == nil || d.JS == nil {
+		return nil, errors.New("ingress: config and JetStream are required")
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		cfg: d.Config, js: d.JS, providers: d.Providers, retrigger: d.Retrigger,
+		log: d.Log, now: d.Now, accounts: map[string]account{},
+	}
+	for _, a := range d.Config.Accounts {
+		acc := account{Account: a}
+		var err error
+		if acc.allow, err = parsePrefixes(a.AllowIPs); err != nil {
+			return nil, fmt.Errorf("ingress: account %s: allow_ips: %w", a.ID, err)
+		}
+		s.accounts[a.ID] = acc
+	}
+	var err error
+	if s.proxies, err = parsePrefixes(d.Config.Ingress.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("ingress: trusted_proxies: %w", err)
+	}
+	m, err := newMetrics(d.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	// Create every bounded label combination up front so dashboards and
+	// alerts see zeros instead of absent series.
+	for _, a := range d.Config.Accounts {
+		if p, ok := d.Providers[a.Provider]; ok {
+			m.duration.WithLabelValues(a.Provider)
+			for _, k := range p.Kinds() {
+				m.mismatches.WithLabelValues(a.Provider, string(k))
+				for _, v := range []string{VerdictAccepted, VerdictDuplicate, VerdictStale, VerdictConflict, VerdictRejected, VerdictUnavailable} {
+					m.callbacks.WithLabelValues(a.Provider, string(k), v)
+				}
+			}
+		}
+	}
+	s.rawJS, err = jetstream.New(d.JS.Conn(),
+		jetstream.WithPublishAsyncMaxPending(8192),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, err error) {
+			m.rawErrors.Inc()
+			s.log.Warn("raw record not stored", "subject", msg.Subject, "err", err)
+		}))
+	if err != nil {
+		return nil, err
+	}
+	s.pub, err = publisher.New(d.JS, d.Dedupe, d.Config.Ingress.PublishTimeout.D(), d.Registry, d.Log)
+	if err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		code := http.StatusInternalServerError
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			code = he.Code
+		}
+		_ = c.JSON(code, map[string]string{"error": http.StatusText(code)})
+	}
+	e.POST("/v1/callbacks/:provider/:account/:kind", s.handleCallback)
+	// Providers' notify URLs often end in "/" (jpglo's own examples do).
+	e.POST("/v1/callbacks/:provider/:account/:kind/", s.handleCallback)
+	// Anything else under /v1/callbacks/ is refused, and recorded like any
+	// other inbound request (CONTRACT.md: every request goes to PAYHOOK_RAW).
+	e.Any("/v1/callbacks/*", s.handleUnrouted)
+	s.echo = e
+	return s, nil
+}
+
+// Echo returns the echo instance, so a binary can mount /healthz, /readyz
+// and /metrics beside the callback route.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// outcome is everything decided about one request, for the reply, metrics and the raw record.
+type outcome struct {
+	provider, account, kind string
+	verdict, reason         string
+	status                  int
+	reply                   providers.Reply
+	eventID                 string
+	detail                  string
+}
+
+func (s *Server) handleCallback(c echo.Context) error {
+	start := s.now()
+	req := c.Request()
+	// The work below must finish once started, even if the provider hangs
+	// up: a half-published callback is what we promise never to leave.
+	ctx := context.WithoutCancel(req.Context())
+	o, body := s.process(ctx, c, start)
+	o = s.record(ctx, c, o, body, start)
+	s.m.observe(o, s.now().Sub(start))
+	if o.verdict == VerdictRejected || o.verdict == VerdictUnavailable {
+		s.log.Info("callback refused", "provider", o.provider, "account", o.account, "kind", o.kind,
+			"verdict", o.verdict, "reason", o.reason, "status", o.status, "event_id", o.eventID)
+		return c.JSON(o.status, map[string]string{"error": o.reason, "detail": o.detail})
+	}
+	s.log.Debug("callback stored", "provider", o.provider, "account", o.account, "kind", o.kind,
+		"verdict", o.verdict, "event_id", o.eventID)
+	return c.Blob(o.reply.Status, o.reply.ContentType, o.reply.Body)
+}
+
+// handleUnrouted answers requests under /v1/callbacks/ that are not a POST to
+// /v1/callbacks/{provider}/{account}/{kind}: 405 for another method on that
+// shape, 404 otherwise; both recorded on PAYHOOK_RAW.
+func (s *Server) handleUnrouted(c echo.Context) error {
+	start := s.now()
+	o := reject(outcome{provider: "unknown", account: "unknown", kind: "unknown"}, http.StatusNotFound, "unknown_route",
+		"callbacks are POST /v1/callbacks/{provider}/{account}/{kind}")
+	if parts := strings.Split(strings.Trim(c.Param("*"), "/"), "/"); len(parts) == 3 && c.Request().Method != http.MethodPost {
+		o.status, o.reason, o.detail = http.StatusMethodNotAllowed, "method_not_allowed", "callbacks are POSTed"
+	}
+	body, err := readLimited(c.Request().Body, s.cfg.Ingress.BodyLimit)
+	if err != nil {
+		body = nil // too large or unreadable: the record keeps the metadata only
+	}
+	o = s.record(context.WithoutCancel(c.Request().Context()), c, o, body, start)
+	s.m.observe(o, s.now().Sub(start))
+	s.log.Info("callback refused", "verdict", o.verdict, "reason", o.reason, "status", o.status)
+	return c.JSON(o.status, map[string]string{"error": o.reason, "detail": o.detail})
+}
+
+func reject(o outcome, status int, reason, detail string) outcome {
+	o.verdict, o.status, o.reason, o.detail = VerdictRejected, status, reason, detail
+	return o
+}
+
+func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (outcome, []byte) {
+	o := outcome{provider: "unknown", account: c.Param("account"), kind: "unknown"}
+	p, ok := s.providers[c.Param("provider")]
+	if !ok {
+		return reject(o, http.StatusNotFound, "unknown_provider", "no such provider"), nil
+	}
+	o.provider = p.Name()
+	acct, ok := s.accounts[o.account]
+	if !ok || acct.Provider != o.provider {
+		o.account = "unknown"
+		return reject(o, http.StatusNotFound, "unknown_account", "no such account for this provider"), nil
+	}
+	kind := events.Kind(c.Param("kind"))
+	if !kind.Valid() || !slices.Contains(p.Kinds(), kind) {
+		return reject(o, http.StatusNotFound, "wrong_kind", fmt.Sprintf("%s does not send %q callbacks", o.provider, truncate(string(kind), 16))), nil
+	}
+	o.kind = string(kind)
+	if ip, allowed := s.clientIP(c, acct); !allowed {
+		return reject(o, http.StatusForbidden, "ip_not_allowed", "source address "+ip+" is not in the account's allow_ips"), nil
+	}
+	body, err := readLimited(c.Request().Body, s.cfg.Ingress.BodyLimit)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return reject(o, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", s.cfg.Ingress.BodyLimit)), nil
+		}
+		return reject(o, http.StatusBadRequest, "unreadable", "could not read the body"), nil
+	}
+	ev, err := safeParse(p, acct.Account, providers.Request{
+		Kind: kind, Header: c.Request().Header, Body: body,
+		RemoteAddr: c.Request().RemoteAddr, ReceivedAt: start.UTC(),
+	})
+	if err != nil {
+		reason := providers.ReasonOf(err)
+		status := http.StatusBadRequest
+		if errors.Is(err, providers.ErrSignature) || errors.Is(err, providers.ErrDecrypt) {
+			status = http.StatusUnauthorized
+		}
+		return reject(o, status, reason, err.Error()), body
+	}
+	if s.retrigger.Marked(ctx, &ev) {
+		ev.Origin = events.OriginRetrigger
+	}
+	o.eventID = ev.ID()
+	return s.store(ctx, o, p, &ev), body
+}
+
+// store is the one place that decides between acknowledging (2xx in the
+// provider's dialect) and 503.
+func (s *Server) store(ctx context.Context, o outcome, p providers.Inbound, ev *events.Event) outcome {
+	verdict, err := s.pub.Store(ctx, ev)
+	switch {
+	case errors.Is(err, publisher.ErrInvalid):
+		return reject(o, http.StatusBadRequest, "invalid_event", err.Error())
+	case err != nil:
+		o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, "unavailable", "event store unavailable; retry later"
+		s.log.Warn("event not stored; answering 503", "provider", o.provider, "event_id", o.eventID, "err", err)
+		return o
+	}
+	if verdict == VerdictAccepted && ev.AmountMismatch {
+		// Counted once per event, not per provider retry of it.
+		s.m.mismatches.WithLabelValues(o.provider, o.kind).Inc()
+	}
+	o.verdict, o.status, o.reply = verdict, http.StatusOK, p.Ack(ev.Kind)
+	return o
+}
+
+// safeParse turns a provider panic into a rejection: bad input never takes
+// the process down, whatever a decoder does with it.
+func safeParse(p providers.Inbound, a providers.Account, r providers.Request) (ev events.Event, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = providers.Reject("malformed", providers.ErrMalformed, "decoder failed on this input")
+		}
+	}()
+	return p.Parse(a, r)
+}
+
+var errTooLarge = errors.New("body too large")
+
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge
+		}
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+// parsePrefixes reads CIDRs or single addresses.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range list {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			addr, err2 := netip.ParseAddr(c)
+			if err2 != nil {
+				return nil, fmt.Errorf("%q: %v", c, err)
+			}
+			p = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func contains(ps []netip.Prefix, host string) bool {
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range ps {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP is the socket peer, or — only when ingress.trusted_proxy_header is
+// set and the peer is one of ingress.trusted_proxies — the last address in
+// that header (the one our own proxy appended; earlier entries are whatever
+// the client claimed).
+func (s *Server) clientIP(c echo.Context, a account) (string, bool) {
+	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+	if err != nil {
+		host = c.Request().RemoteAddr
+	}
+	if h := s.cfg.Ingress.TrustedProxyHeader; h != "" && contains(s.proxies, host) {
+		if v := c.Request().Header.Values(h); len(v) > 0 {
+			parts := strings.Split(v[len(v)-1], ",")
+			if last := strings.TrimSpace(parts[len(parts)-1]); last != "" {
+				host = last
+			}
+		}
+	}
+	if len(a.allow) == 0 {
+		return host, true
+	}
+	return truncate(host, 64), contains(a.allow, host)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,59 @@
+package ingress
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	callbacks  *prometheus.CounterVec
+	rejected   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	rawErrors  prometheus.Counter
+	mismatches *prometheus.CounterVec
+}
+
+// Latency buckets from 0.5 ms to 5 s: the p99 target is 10 ms, the publish
+// timeout 5 s.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_ingress_callbacks_total",
+			Help: "Callbacks received, by provider, kind and verdict (accepted, duplicate, stale, conflict, rejected, unavailable).",
+		}, []string{"provider", "kind", "verdict"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_ingress_rejected_total",
+			Help: "Callbacks rejected with 4xx, by provider and reason (bad_signature, malformed, unknown_account, ...).",
+		}, []string{"provider", "reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "payhook_ingress_request_duration_seconds",
+			Help:    "Time from receiving a callback to answering it, by provider.",
+			Buckets: latencyBuckets,
+		}, []string{"provider"}),
+		rawErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "payhook_ingress_raw_publish_errors_total",
+			Help: "Raw request records that could not be stored on PAYHOOK_RAW.",
+		}),
+		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_amount_mismatches_total",
+			Help: "Events whose paid amount differs from the requested amount, by provider and kind.",
+		}, []string{"provider", "kind"}),
+	}
+	for _, c := range []prometheus.Collector{m.callbacks, m.rejected, m.duration, m.rawErrors, m.mismatches} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(o outcome, d time.Duration) {
+	m.callbacks.WithLabelValues(o.provider, o.kind, o.verdict).Inc()
+	if o.verdict == VerdictRejected {
+		m.rejected.WithLabelValues(o.provider, o.reason).Inc()
+	}
+	m.duration.WithLabelValues(o.provider).Observe(d.Seconds())
+}

@@ -1,0 +1,205 @@
+package ingress_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/ingress"
+	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/internal/testenv"
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// End to end over HTTP with the real provider packages: a signed callback in
+// each provider's own format lands as the exact CloudEvent on the exact subject.
+
+const seedKey = "9ce23be4-a31b-498f-b951-ad7e771c3d73"
+
+func serve(t *testing.T, accounts ...providers.Account) (string, jetstream.JetStream) {
+	t.Helper()
+	n := testenv.StartNATS(t)
+	nc := n.Connect(t)
+	js, _ := jetstream.New(nc)
+	cfg := &config.Config{Accounts: accounts}
+	cfg.Ingress.BodyLimit = 64 << 10
+	cfg.Ingress.PublishTimeout = config.Duration(2 * time.Second)
+	if err := natsbus.EnsureStreams(context.Background(), js, cfg.NATS); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingress.New(ingress.Deps{Config: cfg, JS: js, Providers: registry.Inbound()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = srv.Serve(ctx, ln, time.Second) }()
+	t.Cleanup(cancel)
+	return "http://" + ln.Addr().String(), js
+}
+
+func post(t *testing.T, url, ctype, body string, hdr ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func lastEvent(t *testing.T, js jetstream.JetStream, subject string) (map[string]any, string) {
+	t.Helper()
+	s, err := js.Stream(context.Background(), natsbus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(context.Background(), subject)
+	if err != nil {
+		t.Fatalf("nothing on %s: %v", subject, err)
+	}
+	var ce map[string]any
+	d := json.NewDecoder(strings.NewReader(string(m.Data)))
+	d.UseNumber()
+	if err := d.Decode(&ce); err != nil {
+		t.Fatal(err)
+	}
+	return ce, m.Header.Get(jetstream.MsgIDHeader)
+}
+
+func TestJpgloSeedCallbacksEndToEnd(t *testing.T) {
+	base, js := serve(t, providers.Account{ID: "glo-br", Provider: "jpglo", MerchantID: "1", Secret: seedKey, Currency: "BRL"})
+	payment := `{"order_no":"2202171238501159","mch_order_no":"111123456789","status":"success","apply_amount":10000000,"real_amount":10000000,"pay_type":"pix","sub_pay_type":null,"remark":null,"timestamp":1656945134,"sign":"DCB154D0C14F1B8803B1224A8DCC82D1"}`
+	code, reply := post(t, base+"/v1/callbacks/jpglo/glo-br/payin", "application/json", payment)
+	if code != 200 || reply != `{"status":0,"msg":"处理成功"}` {
+		t.Fatalf("payment callback: %d %s", code, reply)
+	}
+	ce, msgID := lastEvent(t, js, "payhook.events.jpglo.payin.succeeded")
+	want := events.Event{Provider: "jpglo", Account: "glo-br", Kind: "payin", Status: "succeeded", MerchantOrderID: "111123456789"}
+	if ce["id"] != want.ID() || msgID != want.ID() || ce["type"] != "payhook.payin.succeeded" || ce["source"] != "payhook/jpglo/glo-br" {
+		t.Errorf("envelope %v (msg id %s)", ce, msgID)
+	}
+	data := ce["data"].(map[string]any)
+	for k, v := range map[string]any{"merchant_order_id": "111123456789", "provider_order_id": "2202171238501159", "occurred_at": "2022-07-04T14:32:14Z", "origin": "callback", "amount_mismatch": false} {
+		if data[k] != v {
+			t.Errorf("data.%s = %v, want %v", k, data[k], v)
+		}
+	}
+	if amt := data["amount"].(map[string]any); amt["value"] != "100000.00" || amt["currency"] != "BRL" {
+		t.Errorf("amount %v", amt)
+	}
+	if _, ok := data["provider_fields"].(map[string]any)["sign"]; ok {
+		t.Error("signature kept in provider_fields")
+	}
+
+	appeal := `{"mch_order_no":"1234567890","order_no":"2203240014034824","mch_inquiry_no":"111234567890","inquiry_order_no":"2205041133420031","status":"success","inquiry_amount":1000000,"user_remark":"I've paid!","reason":"已完成充值","timestamp":1651648963,"sign":"FE4117A73E8EA77784DE4FFF1FDAD64B"}`
+	code, reply = post(t, base+"/v1/callbacks/jpglo/glo-br/appeal", "application/json", appeal)
+	if code != 200 || reply != `{"status":0,"msg":"处理成功"}` {
+		t.Fatalf("appeal callback: %d %s", code, reply)
+	}
+	ce, _ = lastEvent(t, js, "payhook.events.jpglo.appeal.succeeded")
+	data = ce["data"].(map[string]any)
+	if data["merchant_order_id"] != "1234567890" || data["amount"].(map[string]any)["value"] != "10000.00" {
+		t.Errorf("appeal data %v", data)
+	}
+
+	// Tampered amount, wrong signature, wrong kind, non-JSON: 4xx and nothing published.
+	for name, c := range map[string]struct{ path, body string }{
+		"tampered amount": {"/v1/callbacks/jpglo/glo-br/payin", strings.Replace(payment, `"real_amount":10000000`, `"real_amount":90000000`, 1)},
+		"wrong signature": {"/v1/callbacks/jpglo/glo-br/payin", strings.Replace(payment, "DCB154", "DCB155", 1)},
+		"wrong kind":      {"/v1/callbacks/jpglo/glo-br/payout", payment},
+		"not json":        {"/v1/callbacks/jpglo/glo-br/payin", "mch_order_no=1"},
+		"unknown account": {"/v1/callbacks/jpglo/glo-xx/payin", payment},
+	} {
+		if code, reply := post(t, base+c.path, "application/json", c.body); code < 400 || code > 499 {
+			t.Errorf("%s: %d %s, want 4xx", name, code, reply)
+		}
+	}
+	s, _ := js.Stream(context.Background(), natsbus.StreamEvents)
+	info, _ := s.Info(context.Background())
+	if info.State.Msgs != 2 {
+		t.Errorf("%d events stored, want 2", info.State.Msgs)
+	}
+}
+
+// mrnpay pay-in and payout form callbacks from ../shared/vectors.json (signed outside the project).
+func TestMrnpayFormCallbacksEndToEnd(t *testing.T) {
+	base, js := serve(t, providers.Account{ID: "mrn-cn", Provider: "mrnpay", MerchantID: "app-1", Secret: "s3cr3t-mrn", Currency: "CNY"})
+	payin := "amount=99.50&appKey=app-1&channel=2&mrn=M-1001&originAmount=100.00&sign=9f7ea95ba992ff15de124dfc35f2571b"
+	code, reply := post(t, base+"/v1/callbacks/mrnpay/mrn-cn/payin", "application/x-www-form-urlencoded", payin)
+	if code != 200 || reply != "success" {
+		t.Fatalf("payin: %d %q", code, reply)
+	}
+	ce, _ := lastEvent(t, js, "payhook.events.mrnpay.payin.succeeded")
+	d := ce["data"].(map[string]any)
+	if d["merchant_order_id"] != "M-1001" || d["amount"].(map[string]any)["value"] != "99.50" ||
+		d["requested_amount"].(map[string]any)["value"] != "100.00" || d["amount_mismatch"] != true {
+		t.Errorf("payin data %v", d)
+	}
+	payout := "amount=500&appKey=app-1&mrn=P-2001&sign=cc0f8c862e334898149b1ddb7b52893f"
+	if code, reply := post(t, base+"/v1/callbacks/mrnpay/mrn-cn/payout", "application/x-www-form-urlencoded", payout); code != 200 || reply != "success" {
+		t.Fatalf("payout: %d %q", code, reply)
+	}
+	ce, _ = lastEvent(t, js, "payhook.events.mrnpay.payout.succeeded")
+	if d := ce["data"].(map[string]any); d["merchant_order_id"] != "P-2001" || d["amount"].(map[string]any)["value"] != "500" {
+		t.Errorf("payout data %v", d)
+	}
+	for name, body := range map[string]string{
+		"tampered amount": strings.Replace(payin, "amount=99.50", "amount=100.00", 1),
+		"wrong signature": strings.Replace(payin, "9f7ea9", "9f7ea8", 1),
+	} {
+		if code, _ := post(t, base+"/v1/callbacks/mrnpay/mrn-cn/payin", "application/x-www-form-urlencoded", body); code < 400 || code > 499 {
+			t.Errorf("%s: %d, want 4xx", name, code)
+		}
+	}
+	if code, _ := post(t, base+"/v1/callbacks/mrnpay/mrn-cn/appeal", "application/x-www-form-urlencoded", payin); code != 404 {
+		t.Errorf("appeal kind for mrnpay: %d, want 404", code)
+	}
+}
+
+// mpurse AES-128-ECB body and cashypro signed notification from ../shared/vectors.json.
+func TestMpurseAndCashyproEndToEnd(t *testing.T) {
+	base, js := serve(t,
+		providers.Account{ID: "mp-in", Provider: "mpurse", MerchantID: "Mct_test_10001_PartnerId", AESKey: "mpurseKey16bytes", AESMode: "ecb", Currency: "INR"},
+		providers.Account{ID: "cp-id", Provider: "cashypro", MerchantID: "1002001", Secret: "cashy-secret", Currency: "IDR"},
+	)
+	mp := "9e9da4vD426pIvBrwXMMFAdxrFLFYOow0WBTSDIG1agZ5jvM7H16gGb/8n0X0QM4guTR3NXEsUKg6BW0fOp8v+ER10HJBvLxvgCveKWjXFfBwkk72mZzBpTmcKVSoYmWC5flbI2p32SuMQaLbYX9Fc37VuEXRscoHMxq3xJgNFa3algkTC7z76hkV55v/jVofkar4pW4QvT17P06SrziWTmltE9nGiN4MXLqsvH7E2YpPyvek8shHMG7YlS72i94sloy+LlFS+IuWPvnV57JiEGKd3sNV6a/uuoP3jEHbzsAS+6zVl4Jwdkx7XIt8gUsyggQsWRt593BASTGniFiE8Sx+rd4zct5lL1+aAJOFpM5pmcaRAJyygVDyVmRkpAEHfQ/XZeqX+JtOFVHEN0ovXjLg0/rgktHyx4Qdv5pojA="
+	if code, reply := post(t, base+"/v1/callbacks/mpurse/mp-in/payin", "text/plain", mp); code != 200 || reply != "SUCCESS" {
+		t.Fatalf("mpurse: %d %q", code, reply)
+	}
+	ce, _ := lastEvent(t, js, "payhook.events.mpurse.payin.succeeded")
+	if d := ce["data"].(map[string]any); d["reference"] != "1234567890" || d["amount"].(map[string]any)["value"] != "120.00" || d["occurred_at"] != "2019-07-06T06:40:00Z" {
+		t.Errorf("mpurse data %v", d)
+	}
+	if code, _ := post(t, base+"/v1/callbacks/mpurse/mp-in/payin", "text/plain", "not base64 at all!"); code < 400 || code > 499 {
+		t.Errorf("mpurse garbage: %d, want 4xx", code)
+	}
+	cp := `{"amount":20000.00,"completionTime":"2024-12-02 12:07:06","fee":2500.0000,"mchOrderNo":"1386503284355244033","merchantId":"1002001","nonceStr":"1733116026894","orderNo":"PAYIN8551790545658687488","orderStatus":"SUCCESS","payCode":"OR.GPNQR..INOPROID_BS","payType":"41","payUrl":"https://payurl.com"}`
+	code, _ := post(t, base+"/v1/callbacks/cashypro/cp-id/payin", "application/json", cp, "MerchantId", "1002001", "Sign", "3870005B2458A883ABCF810550090C59")
+	if code != 200 {
+		t.Fatalf("cashypro: %d", code)
+	}
+	ce, _ = lastEvent(t, js, "payhook.events.cashypro.payin.succeeded")
+	if d := ce["data"].(map[string]any); d["merchant_order_id"] != "1386503284355244033" || d["amount"].(map[string]any)["value"] != "20000.00" {
+		t.Errorf("cashypro data %v", d)
+	}
+	if code, _ := post(t, base+"/v1/callbacks/cashypro/cp-id/payin", "application/json", strings.Replace(cp, "20000.00", "20001.00", 1), "MerchantId", "1002001", "Sign", "3870005B2458A883ABCF810550090C59"); code < 400 || code > 499 {
+		t.Errorf("cashypro tampered: %d, want 4xx", code)
+	}
+}

@@ -1,0 +1,64 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/ops"
+)
+
+// MountOps adds /healthz, /readyz and /metrics to the server's router.
+// readyz fails while NATS is unreachable or a stream is missing; extra
+// checks (e.g. the dedupe store, as Degraded) are reported beside it.
+func (s *Server) MountOps(reg *prometheus.Registry, extra ...ops.Check) {
+	mux := http.NewServeMux()
+	checks := append([]ops.Check{{Name: "nats", Fn: func(ctx context.Context) error {
+		return natsbus.CheckStreams(ctx, s.js)
+	}}}, extra...)
+	ops.Mount(mux, reg, checks...)
+	h := echo.WrapHandler(mux)
+	s.echo.GET("/healthz", h)
+	s.echo.GET("/readyz", h)
+	s.echo.GET("/metrics", h)
+}
+
+// Serve answers on ln until ctx is cancelled, then drains: it stops
+// accepting connections, lets every in-flight callback finish (each is
+// either stored and acknowledged or refused — never half-done; bounded by
+// drainTimeout), and waits for raw records to be acknowledged.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, drainTimeout time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	err := srv.Shutdown(dctx)
+	s.Flush(dctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// JetStream returns the JetStream handle the server publishes with.
+func (s *Server) JetStream() jetstream.JetStream { return s.js }

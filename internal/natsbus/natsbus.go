@@ -1,0 +1,185 @@
+// Package natsbus is payhook's adapter to NATS JetStream: connecting, the
+// streams in CONTRACT.md, and publishing with a durable acknowledgement.
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payhook/payhook/internal/config"
+)
+
+// Stream names and subjects (CONTRACT.md "Events out").
+const (
+	StreamEvents = "PAYHOOK_EVENTS" // payhook.events.{provider}.{kind}.{status}
+	StreamRaw    = "PAYHOOK_RAW"    // payhook.raw.{provider}.{result}
+	StreamDLQ    = "PAYHOOK_DLQ"    // payhook.dlq.{subscriber}
+	StreamWatch  = "PAYHOOK_WATCH"  // payhook.watch.{provider}
+
+	SubjectEvents = "payhook.events.>"
+	SubjectRaw    = "payhook.raw.>"
+	SubjectDLQ    = "payhook.dlq.>"
+	SubjectWatch  = "payhook.watch.>"
+)
+
+// ErrUnavailable wraps every failure to reach or store in JetStream: the
+// caller must not acknowledge anything it could not store.
+var ErrUnavailable = errors.New("nats unavailable")
+
+// Connect dials NATS with settings for a long-running service: reconnect
+// forever (a NATS outage is survived, not fatal), a bounded reconnect buffer,
+// and connection events logged.
+func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		// No reconnect buffer: a publish made while disconnected fails at
+		// once (503 to the provider) instead of being stored minutes later,
+		// after the provider was refused and past JetStream's duplicate
+		// window, where its retry would then store a second copy.
+		nats.ReconnectBufSize(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own Close, not an outage
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: connect: %v", ErrUnavailable, err)
+	}
+	return nc, nil
+}
+
+// StreamConfigs returns payhook's streams sized by cfg. Retention:
+//   - PAYHOOK_EVENTS: cfg.EventsMaxAge (default 90 days), limits policy so
+//     every subscriber and internal reader sees every event.
+//   - PAYHOOK_RAW: cfg.RawMaxAge (default 30 days) and at most 10 GiB, oldest discarded.
+//   - PAYHOOK_DLQ: 90 days; dead letters wait for an operator.
+//   - PAYHOOK_WATCH: 7 days; the reconciler consumes open-order announcements.
+func StreamConfigs(cfg config.NATS) []jetstream.StreamConfig {
+	replicas := max(cfg.Replicas, 1)
+	dup := cfg.DuplicateWindow.D()
+	if dup <= 0 {
+		dup = 5 * time.Minute
+	}
+	eventsAge := cfg.EventsMaxAge.D()
+	if eventsAge <= 0 {
+		eventsAge = 90 * 24 * time.Hour
+	}
+	rawAge := cfg.RawMaxAge.D()
+	if rawAge <= 0 {
+		rawAge = 30 * 24 * time.Hour
+	}
+	return []jetstream.StreamConfig{
+		{
+			Name: StreamEvents, Subjects: []string{SubjectEvents},
+			Description: "payhook canonical payment events (CloudEvents JSON)",
+			Storage:     jetstream.FileStorage, Replicas: replicas,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+			MaxAge: eventsAge, Duplicates: dup,
+		},
+		{
+			Name: StreamRaw, Subjects: []string{SubjectRaw},
+			Description: "every inbound callback as received, with its verdict (audit and replay)",
+			Storage:     jetstream.FileStorage, Replicas: replicas,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+			MaxAge: rawAge, MaxBytes: 10 << 30, Duplicates: dup,
+		},
+		{
+			Name: StreamDLQ, Subjects: []string{SubjectDLQ},
+			Description: "deliveries that ran out of attempts",
+			Storage:     jetstream.FileStorage, Replicas: replicas,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+			MaxAge: 90 * 24 * time.Hour, Duplicates: dup,
+		},
+		{
+			Name: StreamWatch, Subjects: []string{SubjectWatch},
+			Description: "open orders announced for the reconciler to chase",
+			Storage:     jetstream.FileStorage, Replicas: replicas,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+			MaxAge: 7 * 24 * time.Hour, Duplicates: dup,
+		},
+	}
+}
+
+// EnsureStreams creates or updates every stream so its config matches.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg config.NATS) error {
+	for _, sc := range StreamConfigs(cfg) {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, sc.Name, err)
+		}
+	}
+	return nil
+}
+
+// CheckStreams reports whether NATS is reachable and every stream exists (for /readyz).
+func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
+	if !js.Conn().IsConnected() {
+		return fmt.Errorf("%w: not connected (%s)", ErrUnavailable, js.Conn().Status())
+	}
+	for _, name := range []string{StreamEvents, StreamRaw, StreamDLQ, StreamWatch} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, name, err)
+		}
+	}
+	return nil
+}
+
+// Publish stores body on subject with Nats-Msg-Id = msgID and waits for the
+// JetStream acknowledgement. duplicate reports that JetStream already had a
+// message with that id in its duplicate window (still stored: success).
+// A nil error means the message is durably stored.
+func Publish(ctx context.Context, js jetstream.JetStream, subject, msgID string, body []byte, header nats.Header) (duplicate bool, err error) {
+	// Fail fast while disconnected: a publish buffered for later would make
+	// the caller wait out its timeout for an answer that is already "no".
+	if !js.Conn().IsConnected() {
+		return false, fmt.Errorf("%w: publish %s: not connected (%s)", ErrUnavailable, subject, js.Conn().Status())
+	}
+	msg := &nats.Msg{Subject: subject, Data: body, Header: header}
+	if msg.Header == nil {
+		msg.Header = nats.Header{}
+	}
+	if msgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
+	ack, err := js.PublishMsg(ctx, msg)
+	if err != nil {
+		return false, fmt.Errorf("%w: publish %s: %v", ErrUnavailable, subject, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// Open is how every payhook service starts on NATS: connect, get JetStream,
+// and create or update the streams (bounded to 30 s). Close the returned
+// connection (Drain for a clean stop) when done.
+func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := Connect(cfg.URL, name, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("%w: jetstream: %v", ErrUnavailable, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := EnsureStreams(sctx, js, cfg); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}

@@ -1,0 +1,279 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/ops"
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// MountAdmin adds the admin API (CONTRACT.md "Admin APIs"), guarded by the
+// bearer admin_token: POST /v1/watches and POST /v1/references.
+func (r *Reconciler) MountAdmin(mux *http.ServeMux) {
+	mux.Handle("POST /v1/watches", ops.RequireToken(r.cfg.AdminToken, http.HandlerFunc(r.serveWatch)))
+	mux.Handle("POST /v1/references", ops.RequireToken(r.cfg.AdminToken, http.HandlerFunc(r.serveReference)))
+}
+
+// Checks are the readiness checks: NATS with every stream (including
+// PAYHOOK_RECONCILE) must be usable; the dedupe store only degrades (watches
+// wait for it; UTR submissions answer 503).
+func (r *Reconciler) Checks() []ops.Check {
+	return []ops.Check{
+		{Name: "nats", Fn: func(ctx context.Context) error {
+			if err := natsbus.CheckStreams(ctx, r.js); err != nil {
+				return err
+			}
+			if _, err := r.js.Stream(ctx, StreamReconcile); err != nil {
+				return fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
+			}
+			return nil
+		}},
+		{Name: "dedupe", Degraded: true, Fn: r.store.Ping},
+	}
+}
+
+// Handler is the reconciler's whole HTTP surface: /healthz, /readyz,
+// /metrics (of reg) and the admin API.
+func (r *Reconciler) Handler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	ops.Mount(mux, reg, r.Checks()...)
+	r.MountAdmin(mux)
+	return mux
+}
+
+// readBody reads at most MaxRequestBytes of the request body.
+func readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxRequestBytes))
+	if err != nil {
+		return nil, fmt.Errorf("body unreadable or over %d bytes", MaxRequestBytes)
+	}
+	return b, nil
+}
+
+// WatchResponse is the 202 answer of POST /v1/watches.
+type WatchResponse struct {
+	ID string `json:"id"`
+	// Created is false when a watch for the order was already open.
+	Created bool `json:"created"`
+}
+
+func (r *Reconciler) serveWatch(w http.ResponseWriter, req *http.Request) {
+	b, err := readBody(w, req)
+	if err != nil {
+		r.m.rejected.WithLabelValues("api", "invalid").Inc()
+		ops.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	wr, err := ParseRequest(b)
+	if err == nil {
+		err = wr.Validate(r.accounts)
+	}
+	if err != nil {
+		r.m.rejected.WithLabelValues("api", "invalid").Inc()
+		ops.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
+	defer cancel()
+	id, created, err := r.Open(ctx, wr, r.now(), "api")
+	if err != nil {
+		r.log.Warn("watch not opened", "provider", wr.Provider, "order_id", wr.MerchantOrderID, "err", err)
+		ops.WriteError(w, http.StatusServiceUnavailable, "watch not stored: NATS unavailable, retry")
+		return
+	}
+	ops.WriteJSON(w, http.StatusAccepted, WatchResponse{ID: id, Created: created})
+}
+
+// ReferenceRequest is the body of POST /v1/references.
+type ReferenceRequest struct {
+	Account         string `json:"account"`
+	MerchantOrderID string `json:"merchant_order_id"`
+	Reference       string `json:"reference"`
+}
+
+// ReferenceResponse is the 200 answer of POST /v1/references.
+type ReferenceResponse struct {
+	Status          string `json:"status"` // "matched"
+	Account         string `json:"account"`
+	MerchantOrderID string `json:"merchant_order_id"`
+	Reference       string `json:"reference"`
+}
+
+// ProviderErrorResponse is the 502 answer: the provider's own code and message.
+type ProviderErrorResponse struct {
+	Error   string `json:"error"` // "not_matched", "provider_error" or "provider_unreachable"
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Released tells whether the reference's claim was released (only when
+	// the provider said it did not match).
+	Released bool `json:"released"`
+}
+
+// maxFantianOrderID is fantian's payment_cl_id String(32); its
+// payment_reference is String(64).
+const (
+	maxFantianOrderID = 32
+	maxReference      = 64
+)
+
+// NormalizeReference trims spaces and upper-cases a UTR/RRN, so that the
+// same bank transfer typed twice is claimed once. It returns "" when ref is
+// not 1..64 letters, digits, '-', '_' or '/'.
+func NormalizeReference(ref string) string {
+	ref = strings.ToUpper(strings.TrimSpace(ref))
+	if ref == "" || len(ref) > maxReference {
+		return ""
+	}
+	for _, c := range ref {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '/') {
+			return ""
+		}
+	}
+	return ref
+}
+
+// asciiToken reports whether s is printable ASCII without spaces, '&' or
+// '=' (what fantian signs unambiguously): an order id fantian would refuse
+// before sending must be refused here, before a reference is claimed for it.
+func asciiToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' || c == '&' || c == '=' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isTransport reports an error without the provider's answer: network
+// failure, timeout, or a client's "transport" APIError.
+func isTransport(err error, ae *providers.APIError) bool {
+	if ae != nil {
+		return ae.Code == "transport"
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// parseReference decodes and checks a submission; the error is safe to return.
+func (r *Reconciler) parseReference(b []byte) (ReferenceRequest, providers.Account, error) {
+	var rr ReferenceRequest
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&rr); err != nil || dec.More() {
+		return rr, providers.Account{}, errors.New("not a JSON object {account, merchant_order_id, reference}")
+	}
+	a, ok := r.accounts[rr.Account]
+	switch {
+	case rr.Account == "":
+		return rr, a, errors.New("account is required")
+	case !ok:
+		return rr, a, fmt.Errorf("unknown account %q", truncate(rr.Account, 32))
+	case a.Provider != providers.Fantian:
+		return rr, a, fmt.Errorf("account %q is a %s account: references are submitted to fantian only", rr.Account, a.Provider)
+	case rr.MerchantOrderID == "":
+		return rr, a, errors.New("merchant_order_id is required")
+	case len(rr.MerchantOrderID) > maxFantianOrderID || !asciiToken(rr.MerchantOrderID):
+		return rr, a, fmt.Errorf("merchant_order_id must be 1 to %d printable ASCII characters without spaces, '&' or '='", maxFantianOrderID)
+	case strings.TrimSpace(rr.Reference) == "":
+		return rr, a, errors.New("reference is required")
+	}
+	norm := NormalizeReference(rr.Reference)
+	if norm == "" {
+		return rr, a, fmt.Errorf("reference must be 1 to %d letters, digits, '-', '_' or '/'", maxReference)
+	}
+	rr.Reference = norm
+	return rr, a, nil
+}
+
+// serveReference submits a UTR. The claim comes first: a reference held by
+// another order never reaches the provider. Only the provider's "not
+// matched" releases the claim; any other failure keeps it, because the
+// provider may have matched the reference even though we did not hear so
+// (a timeout after it acted), and offering the same transfer for a second
+// order would then credit it twice. Resubmitting the same reference for
+// the same order is idempotent at the claim and calls the provider again:
+// that is how a submission whose answer was lost is retried.
+func (r *Reconciler) serveReference(w http.ResponseWriter, req *http.Request) {
+	b, err := readBody(w, req)
+	if err != nil {
+		r.m.utr.WithLabelValues(UTRInvalid).Inc()
+		ops.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rr, acct, err := r.parseReference(b)
+	if err != nil {
+		r.m.utr.WithLabelValues(UTRInvalid).Inc()
+		ops.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if r.refs == nil || r.submitter == nil {
+		r.m.utr.WithLabelValues(UTRUnavailable).Inc()
+		ops.WriteError(w, http.StatusServiceUnavailable, "reference submission is not configured")
+		return
+	}
+	// A client hanging up must not leave a claim without its submission
+	// (or the reverse): the rest runs to completion on its own clock.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), r.opt.PollTimeout+5*time.Second)
+	defer cancel()
+	log := r.log.With("account", rr.Account, "order_id", rr.MerchantOrderID)
+
+	owner, claimed, err := r.refs.ClaimReference(ctx, rr.Account, rr.Reference, rr.MerchantOrderID)
+	if err != nil {
+		r.m.utr.WithLabelValues(UTRUnavailable).Inc()
+		log.Warn("reference claim store unavailable", "err", err)
+		ops.WriteError(w, http.StatusServiceUnavailable, "reference claim store unavailable, retry")
+		return
+	}
+	if !claimed {
+		r.m.utr.WithLabelValues(UTRInUse).Inc()
+		log.Warn("reference already used for another order; not submitted", "other_order_id", owner)
+		ops.WriteError(w, http.StatusConflict, "reference_in_use")
+		return
+	}
+
+	sctx, scancel := context.WithTimeout(ctx, r.opt.PollTimeout)
+	err = r.submitter.SubmitReference(sctx, acct, rr.MerchantOrderID, rr.Reference)
+	scancel()
+	if err == nil {
+		r.m.utr.WithLabelValues(UTRMatched).Inc()
+		log.Info("reference matched")
+		ops.WriteJSON(w, http.StatusOK, ReferenceResponse{Status: "matched", Account: rr.Account, MerchantOrderID: rr.MerchantOrderID, Reference: rr.Reference})
+		return
+	}
+	resp := ProviderErrorResponse{Error: "provider_error"}
+	var ae *providers.APIError
+	if errors.As(err, &ae) {
+		resp.Code, resp.Message = ae.Code, ae.Message
+	}
+	result := UTRProviderError
+	switch {
+	case r.notMatched(err):
+		result, resp.Error = UTRNotMatched, "not_matched"
+		if rerr := r.refs.ReleaseReference(ctx, rr.Account, rr.Reference, rr.MerchantOrderID); rerr != nil {
+			// The claim stays until its TTL; the next submission for this
+			// order still works, another order gets 409 meanwhile.
+			log.Warn("reference claim not released", "err", rerr)
+		} else {
+			resp.Released = true
+		}
+	case isTransport(err, ae):
+		result, resp.Error = UTRTransportError, "provider_unreachable"
+		resp.Message = "no answer from the provider"
+	case ae == nil:
+		resp.Message = "unexpected answer from the provider"
+	}
+	r.m.utr.WithLabelValues(result).Inc()
+	log.Warn("reference not matched by the provider", "result", result, "code", resp.Code)
+	ops.WriteJSON(w, http.StatusBadGateway, resp)
+}

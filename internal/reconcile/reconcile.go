@@ -1,0 +1,604 @@
+// Package reconcile is payhook's reconciler: it chases every order a
+// merchant opened until the order has a terminal event, recovering lost
+// callbacks by asking the provider to resend them (mrnpay), or by
+// synthesizing the event from the provider's query answer (jpglo,
+// cashypro), and it submits UTRs to fantian without ever offering one bank
+// transfer for two orders. docs/reconciler.md explains the design.
+//
+// A watch's life: announced (payhook.watch.{provider} or POST /v1/watches)
+// → one message on PAYHOOK_RECONCILE → at each due time (Schedule), first
+// the dedupe store is asked whether the order already has a terminal event
+// (then the watch closes without a query), else the provider is queried →
+// terminal: event recovered, watch closed; otherwise the next step, until
+// the schedule runs out and the watch expires (counted by reason).
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/publisher"
+	"github.com/payhook/payhook/internal/retrigger"
+	"github.com/payhook/payhook/pkg/dedupe"
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// ReferenceSubmitter submits a bank reference (UTR/RRN) for an order:
+// fantian's Client. A nil error means the provider matched it.
+type ReferenceSubmitter interface {
+	SubmitReference(ctx context.Context, acct providers.Account, merchantOrderID, reference string) error
+}
+
+// Retriggering lists the providers whose query can ask for the callback to
+// be sent again (PROVIDERS.md: mrnpay callback=true, successes only).
+var Retriggering = retrigger.Providers
+
+// Deps are the reconciler's collaborators.
+type Deps struct {
+	Config *config.Config
+	JS     jetstream.JetStream
+	// Store tells whether an order already has a terminal event. Required.
+	Store dedupe.Store
+	// References holds UTR claims; nil makes POST /v1/references answer 503.
+	References dedupe.References
+	// Queriers by provider name; a provider without one (mpurse, fantian)
+	// cannot be verified: its watches only expire.
+	Queriers map[string]providers.Querier
+	// Submitter submits UTRs to fantian; NotMatched tells, from its error,
+	// that the provider looked and did not match the reference (the only
+	// case where the claim is released). Nil Submitter: 503.
+	Submitter  ReferenceSubmitter
+	NotMatched func(error) bool
+	// Publisher stores synthesized events; nil builds one on Store with the
+	// same dedupe policy as ingress, registering its metrics on Registry.
+	Publisher *publisher.Publisher
+	// Retrigger, when set, is told of every re-triggered order so that
+	// ingress labels the resent callback's event origin "retrigger".
+	Retrigger *retrigger.Marks
+	Registry  prometheus.Registerer
+	Log       *slog.Logger
+	Now       func() time.Time
+	Options   Options
+}
+
+// Options tune the reconciler; zero fields take the defaults named.
+type Options struct {
+	// Workers is how many due watches are handled at once per replica (default 8).
+	Workers int
+	// AckWait of the shared consumer (default 1m; see ConsumerConfig).
+	AckWait time.Duration
+	// PollTimeout bounds one provider query (default 20s).
+	PollTimeout time.Duration
+	// ErrorBase is the first retry delay after a failed poll (default 30s).
+	ErrorBase time.Duration
+	// MaxRateWait is the longest a due poll waits for its account's rate
+	// limit in place; beyond it the watch is put back with that delay (default 1s).
+	MaxRateWait time.Duration
+	// GaugeInterval is how often watches_open and oldest_watch_age_seconds
+	// are refreshed (default 15s).
+	GaugeInterval time.Duration
+	// DrainTimeout bounds the wait for in-flight watches at shutdown (default 30s).
+	DrainTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = time.Minute
+	}
+	if o.PollTimeout <= 0 {
+		o.PollTimeout = 20 * time.Second
+	}
+	if o.ErrorBase <= 0 {
+		o.ErrorBase = 30 * time.Second
+	}
+	if o.MaxRateWait <= 0 {
+		o.MaxRateWait = time.Second
+	}
+	if o.GaugeInterval <= 0 {
+		o.GaugeInterval = 15 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+}
+
+// Reconciler chases open orders. Run it with Run; serve its admin API with
+// MountAdmin or Handler.
+type Reconciler struct {
+	cfg        *config.Config
+	js         jetstream.JetStream
+	store      dedupe.Store
+	refs       dedupe.References
+	queriers   map[string]providers.Querier
+	submitter  ReferenceSubmitter
+	notMatched func(error) bool
+	pub        *publisher.Publisher
+	marks      *retrigger.Marks
+	log        *slog.Logger
+	now        func() time.Time
+	opt        Options
+	m          *metrics
+
+	accounts  map[string]providers.Account
+	schedules map[string]Schedule
+	limiters  map[string]*rate.Limiter
+
+	mu      sync.Mutex
+	tracked map[string]tracked // watch id → what this replica last saw
+	pokes   chan struct{}
+}
+
+// tracked is this replica's memory of a watch it handled, for
+// oldest_watch_age_seconds: it is forgotten when the watch closes here, or
+// when its due time has long passed without this replica seeing it again
+// (another replica handled it).
+type tracked struct {
+	openedAt, forgetAt time.Time
+}
+
+// New builds a reconciler; it does not touch NATS until Run.
+func New(d Deps) (*Reconciler, error) {
+	if d.Config == nil || d.JS == nil || d.Store == nil {
+		return nil, errors.New("reconcile: config, JetStream and dedupe store are required")
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if d.NotMatched == nil {
+		d.NotMatched = func(error) bool { return false }
+	}
+	d.Options.defaults()
+	// Every account the reconciler calls out to needs its provider's API:
+	// without base_url each poll (or UTR submission) would fail for days.
+	for i, a := range d.Config.Accounts {
+		_, queries := d.Queriers[a.Provider]
+		if a.BaseURL == "" && (queries || a.Provider == providers.Fantian) {
+			return nil, &config.Error{Key: fmt.Sprintf("accounts[%d].base_url", i), Msg: "required by the reconciler: the provider's API for queries and submissions"}
+		}
+	}
+	m, err := newMetrics(d.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if d.Publisher == nil {
+		d.Publisher, err = publisher.New(d.JS, publisher.StoreDeduper{Store: d.Store}, 5*time.Second, d.Registry, d.Log)
+		if err != nil {
+			return nil, err
+		}
+	}
+	r := &Reconciler{
+		cfg: d.Config, js: d.JS, store: d.Store, refs: d.References, queriers: d.Queriers,
+		submitter: d.Submitter, notMatched: d.NotMatched, pub: d.Publisher, marks: d.Retrigger,
+		log: d.Log, now: d.Now, opt: d.Options, m: m,
+		accounts: map[string]providers.Account{}, schedules: map[string]Schedule{},
+		limiters: map[string]*rate.Limiter{}, tracked: map[string]tracked{}, pokes: make(chan struct{}, 1),
+	}
+	rc := d.Config.Reconciler
+	for _, name := range providers.Names {
+		delays := rc.Schedule
+		if o, ok := rc.Providers[name]; ok && len(o.Schedule) > 0 {
+			delays = o.Schedule
+		}
+		if len(delays) == 0 {
+			delays = config.DefaultSchedule
+		}
+		s := Schedule{Grace: rc.RetriggerGrace.D(), ErrorBase: d.Options.ErrorBase}
+		for _, x := range delays {
+			s.Delays = append(s.Delays, x.D())
+		}
+		r.schedules[name] = s
+	}
+	perSec, burst := rc.RatePerSecond, rc.RateBurst
+	if perSec <= 0 {
+		perSec = 5
+	}
+	if burst < 1 {
+		burst = 1
+	}
+	for _, a := range d.Config.Accounts {
+		r.accounts[a.ID] = a
+		r.limiters[a.ID] = rate.NewLimiter(rate.Limit(perSec), burst)
+	}
+	return r, nil
+}
+
+// ScheduleFor is the poll schedule of provider's watches.
+func (r *Reconciler) ScheduleFor(provider string) Schedule { return r.schedules[provider] }
+
+// Run ensures PAYHOOK_RECONCILE and the consumers, then takes announcements
+// and handles due watches until ctx ends. Then it drains: it stops taking
+// messages, lets in-flight watches finish (each saved, closed or left to be
+// redelivered after AckWait; bounded by DrainTimeout) and returns nil. It
+// returns an error only when it cannot start.
+func (r *Reconciler) Run(ctx context.Context) error {
+	err := r.run(ctx)
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped while starting: nothing was taken, nothing to drain
+	}
+	return err
+}
+
+func (r *Reconciler) run(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	stream, err := EnsureQueue(sctx, r.js, r.cfg.NATS)
+	if err != nil {
+		return err
+	}
+	sched, err := stream.CreateOrUpdateConsumer(sctx, ConsumerConfig(r.opt.AckWait))
+	if err != nil {
+		return fmt.Errorf("%w: consumer %s: %v", natsbus.ErrUnavailable, ConsumerSchedule, err)
+	}
+	intake, err := r.js.CreateOrUpdateConsumer(sctx, natsbus.StreamWatch, IntakeConfig())
+	if err != nil {
+		return fmt.Errorf("%w: consumer %s: %v", natsbus.ErrUnavailable, ConsumerIntake, err)
+	}
+	cancel()
+
+	// In-flight work is not cut short by shutdown: a poll that started
+	// finishes (bounded by PollTimeout) and its outcome is saved.
+	work := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, r.opt.Workers)
+	schedCC, err := sched.Consume(func(msg jetstream.Msg) {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r.handle(work, msg)
+		}()
+	}, jetstream.PullMaxMessages(r.opt.Workers), jetstream.ConsumeErrHandler(r.consumeErr(ConsumerSchedule)))
+	if err != nil {
+		return fmt.Errorf("%w: consume %s: %v", natsbus.ErrUnavailable, ConsumerSchedule, err)
+	}
+	intakeCC, err := intake.Consume(func(msg jetstream.Msg) { r.handleIntake(work, msg) },
+		jetstream.PullMaxMessages(64), jetstream.ConsumeErrHandler(r.consumeErr(ConsumerIntake)))
+	if err != nil {
+		schedCC.Stop()
+		return fmt.Errorf("%w: consume %s: %v", natsbus.ErrUnavailable, ConsumerIntake, err)
+	}
+	gaugesDone := make(chan struct{})
+	go func() {
+		defer close(gaugesDone)
+		r.refreshGauges(ctx, stream)
+	}()
+	r.log.Info("reconciler running", "workers", r.opt.Workers)
+
+	<-ctx.Done()
+	// Teardown: stop pulling new messages (buffered ones are still handled),
+	// wait for the handlers, then stop the gauges. NATS is closed by the caller.
+	intakeCC.Drain()
+	schedCC.Drain()
+	done := make(chan struct{})
+	go func() {
+		<-intakeCC.Closed()
+		<-schedCC.Closed()
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(r.opt.DrainTimeout):
+		r.log.Warn("reconciler drain timed out; unfinished watches are redelivered after the ack wait")
+	}
+	<-gaugesDone
+	return nil
+}
+
+// consumeErr logs what the pull consumer reports (missed heartbeats, a
+// NATS reconnect): the consumer recovers by itself and the watches wait on
+// the server meanwhile.
+func (r *Reconciler) consumeErr(name string) jetstream.ConsumeErrHandler {
+	return func(_ jetstream.ConsumeContext, err error) {
+		r.log.Warn("reconciler consumer", "consumer", name, "err", err)
+	}
+}
+
+// Open opens a watch for req, announced at openedAt (source "subject" or
+// "api"). It returns the watch id, and created false when a watch for the
+// order was already open (the announcement is idempotent). req must be
+// valid (Request.Validate). Errors wrap natsbus.ErrUnavailable.
+func (r *Reconciler) Open(ctx context.Context, req Request, openedAt time.Time, source string) (string, bool, error) {
+	w := &Watch{
+		ID:       WatchID(req.Provider, req.Account, req.Kind, req.MerchantOrderID),
+		Provider: req.Provider, Account: req.Account, Kind: req.Kind,
+		MerchantOrderID: req.MerchantOrderID, ProviderOrderID: req.ProviderOrderID,
+		Source: source, OpenedAt: openedAt.UTC(),
+	}
+	if req.ExpiresAt != nil {
+		w.ExpiresAt = req.ExpiresAt.UTC()
+	}
+	r.schedules[w.Provider].open(w)
+	err := putWatch(ctx, r.js, w, 0)
+	switch {
+	case errors.Is(err, errExists):
+		return w.ID, false, nil
+	case err != nil:
+		return "", false, err
+	}
+	r.m.opened.WithLabelValues(w.Provider, source).Inc()
+	r.poke()
+	r.log.Info("watch opened", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "kind", w.Kind, "order_id", w.MerchantOrderID, "source", source)
+	return w.ID, true, nil
+}
+
+// handleIntake turns one payhook.watch.{provider} message into a watch.
+func (r *Reconciler) handleIntake(ctx context.Context, msg jetstream.Msg) {
+	provider := strings.TrimPrefix(msg.Subject(), "payhook.watch.")
+	req, err := ParseRequest(msg.Data())
+	if err == nil {
+		if req.Provider != "" && req.Provider != provider {
+			err = fmt.Errorf("%w: provider %q in the body, %q in the subject", ErrInvalidRequest, truncate(req.Provider, 32), truncate(provider, 32))
+		}
+		req.Provider = provider
+	}
+	if err == nil {
+		err = req.Validate(r.accounts)
+	}
+	if err != nil {
+		r.m.rejected.WithLabelValues("subject", "invalid").Inc()
+		r.log.Warn("watch announcement refused", "subject", truncate(msg.Subject(), 64), "err", err)
+		_ = msg.TermWithReason("invalid watch")
+		return
+	}
+	openedAt := r.now()
+	if md, err := msg.Metadata(); err == nil && md.Timestamp.Before(openedAt) {
+		openedAt = md.Timestamp
+	}
+	// An announcement delivered late (the reconciler was down, or its intake
+	// consumer is new on an old stream) is still chased in full: its first
+	// poll is due at once, since callbacks are lost in outages too.
+	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, _, err := r.Open(octx, req, openedAt, "subject"); err != nil {
+		r.log.Warn("watch not opened; retrying", "provider", provider, "order_id", req.MerchantOrderID, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	_ = msg.Ack()
+}
+
+// outcome is what handling a due watch decided.
+type outcome struct {
+	kind   int // see below
+	by     string
+	reason string
+	delay  time.Duration
+}
+
+const (
+	outSave   = iota // the watch's state changed: replace its message
+	outClose         // the order has its terminal event
+	outExpire        // the watch is over without one
+	outDefer         // try again after delay, state unchanged
+)
+
+// handle is the one place that decides what happens to a delivered watch
+// message: not due → NakWithDelay; due → step; then the outcome is applied.
+func (r *Reconciler) handle(ctx context.Context, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		_ = msg.Nak()
+		return
+	}
+	w, err := decodeWatch(msg.Data())
+	if err != nil {
+		r.log.Error("watch message dropped", "subject", truncate(msg.Subject(), 80), "err", err)
+		_ = msg.TermWithReason("undecodable watch")
+		return
+	}
+	now := r.now()
+	if d := w.DueAt.Sub(now); d > 0 {
+		r.track(w, w.DueAt)
+		_ = msg.NakWithDelay(d)
+		return
+	}
+	out := r.step(ctx, msg, w, now)
+	r.apply(ctx, msg, md.Sequence.Stream, w, out)
+}
+
+func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w *Watch, out outcome) {
+	switch out.kind {
+	case outClose:
+		r.untrack(w.ID)
+		r.poke()
+		r.m.closed.WithLabelValues(w.Provider, out.by).Inc()
+		if out.by != "callback" {
+			r.m.recovered.WithLabelValues(w.Provider, out.by).Inc()
+		}
+		r.log.Info("watch closed", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "by", out.by)
+		_ = msg.Ack()
+	case outExpire:
+		r.untrack(w.ID)
+		r.poke()
+		r.m.expired.WithLabelValues(w.Provider, out.reason).Inc()
+		r.log.Warn("watch expired", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "order_id", w.MerchantOrderID, "reason", out.reason)
+		_ = msg.TermWithReason("expired: " + out.reason)
+	case outDefer:
+		r.track(w, r.now().Add(out.delay))
+		_ = msg.NakWithDelay(out.delay)
+	case outSave:
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := putWatch(pctx, r.js, w, seq)
+		cancel()
+		switch {
+		case err == nil, errors.Is(err, errSuperseded):
+			// Saved (the old message was replaced), or someone else changed
+			// the watch meanwhile: either way this copy is done.
+			r.track(w, w.DueAt)
+			_ = msg.Ack()
+		default:
+			// Not saved: the old state comes back soon and the step is redone.
+			r.log.Warn("watch state not saved; retrying", "watch_id", w.ID, "err", err)
+			_ = msg.NakWithDelay(time.Second)
+		}
+	}
+}
+
+// step handles a due watch; see the package comment for the order of checks.
+func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now time.Time) outcome {
+	sched := r.schedules[w.Provider]
+	over := ExpiredSchedule
+	if w.Unrecoverable {
+		over = ExpiredUnrecoverable
+	}
+	save := func(reason string) outcome {
+		if reason != "" {
+			return outcome{kind: outExpire, reason: reason}
+		}
+		return outcome{kind: outSave}
+	}
+
+	// 1. Does the order have its terminal event already (from anyone)?
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	st, err := orderState(dctx, r.store, w)
+	cancel()
+	if err != nil {
+		// Without the store, a synthesized event could duplicate a callback
+		// older than JetStream's duplicate window: wait for the store.
+		r.log.Warn("dedupe store unavailable; watch deferred", "watch_id", w.ID, "err", err)
+		return outcome{kind: outDefer, delay: min(r.opt.ErrorBase, sched.delay(w.Step))}
+	}
+	if st.Status.Terminal() {
+		return outcome{kind: outClose, by: r.closedBy(w)}
+	}
+
+	// 2. Can the provider be asked at all?
+	q := r.queriers[w.Provider]
+	acct, ok := r.accounts[w.Account]
+	if q == nil || !ok {
+		if !ok {
+			r.log.Warn("watch for an account no longer configured", "watch_id", w.ID, "account", w.Account)
+		}
+		if reason := sched.advance(w, now, ExpiredUnverifiable); reason != "" {
+			if reason == ExpiredSchedule || reason == ExpiredExpiresAt {
+				reason = ExpiredUnverifiable
+			}
+			return outcome{kind: outExpire, reason: reason}
+		}
+		return outcome{kind: outSave}
+	}
+
+	// 3. Within the account's rate limit.
+	res := r.limiters[w.Account].ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > r.opt.MaxRateWait {
+		res.CancelAt(now)
+		r.m.rateLimited.WithLabelValues(w.Provider).Inc()
+		return outcome{kind: outDefer, delay: d}
+	} else if d > 0 {
+		time.Sleep(d)
+	}
+
+	// 4. Ask. mrnpay is asked to resend the callback, unless we are past a
+	// resend's grace period (then we synthesize).
+	retrigger := Retriggering[w.Provider] && !w.AwaitingRetrigger
+	_ = msg.InProgress()
+	qctx, cancel := context.WithTimeout(ctx, r.opt.PollTimeout)
+	start := time.Now()
+	if retrigger && r.marks != nil {
+		if err := r.marks.Mark(qctx, w.Provider, w.Account, w.Kind, w.MerchantOrderID); err != nil {
+			r.log.Warn("retrigger mark not stored; the resent event will say origin callback", "watch_id", w.ID, "err", err)
+		}
+	}
+	ans, err := q.Query(qctx, acct, w.Order(), retrigger)
+	cancel()
+	if retrigger && r.marks != nil && (err != nil || !ans.Found || ans.Status != events.StatusSucceeded) {
+		// No resend is coming (mrnpay resends successes only).
+		if err := r.marks.Unmark(context.WithoutCancel(ctx), w.Provider, w.Account, w.Kind, w.MerchantOrderID); err != nil {
+			r.log.Debug("retrigger mark not removed", "watch_id", w.ID, "err", err)
+		}
+	}
+	r.m.pollSeconds.WithLabelValues(w.Provider).Observe(time.Since(start).Seconds())
+	switch {
+	case errors.Is(err, providers.ErrUnsupported):
+		r.m.polls.WithLabelValues(w.Provider, PollUnsupported).Inc()
+		return outcome{kind: outExpire, reason: ExpiredUnsupported}
+	case errors.Is(err, providers.ErrNotFound):
+		ans, err = providers.QueryResult{Found: false}, nil
+	case err != nil:
+		r.m.polls.WithLabelValues(w.Provider, PollError).Inc()
+		r.log.Warn("poll failed; backing off", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "order_id", w.MerchantOrderID, "errors", w.Errors+1, "err", err)
+		return save(sched.retry(w, now))
+	}
+	if !ans.Found {
+		r.m.polls.WithLabelValues(w.Provider, PollNotFound).Inc()
+		return save(sched.advance(w, now, over))
+	}
+	if !ans.Status.Terminal() {
+		r.m.polls.WithLabelValues(w.Provider, PollPending).Inc()
+		return save(sched.advance(w, now, over))
+	}
+	r.m.polls.WithLabelValues(w.Provider, PollTerminal).Inc()
+
+	// 5. Terminal, and no event yet.
+	if retrigger && ans.Status == events.StatusSucceeded {
+		// The provider resends successes only; give its callback the grace
+		// period to come through ingress, the verified path.
+		r.m.retriggers.WithLabelValues(w.Provider).Inc()
+		r.log.Info("callback re-triggered", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID)
+		sched.awaitRetrigger(w, now)
+		return outcome{kind: outSave}
+	}
+	if ans.Event == nil {
+		r.m.unrecoverable.WithLabelValues(w.Provider).Inc()
+		r.log.Warn("terminal status without an event to synthesize", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "status", ans.Status)
+		w.Unrecoverable = true
+		return save(sched.advance(w, now, ExpiredUnrecoverable))
+	}
+	ev := *ans.Event
+	ev.Origin = events.OriginPoll
+	if ev.Provider != w.Provider || ev.Account != w.Account || ev.Kind != w.Kind {
+		r.m.unrecoverable.WithLabelValues(w.Provider).Inc()
+		r.log.Error("query answer is about another order; not published", "watch_id", w.ID, "provider", w.Provider)
+		w.Unrecoverable = true
+		return save(sched.advance(w, now, ExpiredUnrecoverable))
+	}
+	if ev.MerchantOrderID == "" {
+		ev.MerchantOrderID = w.MerchantOrderID
+	}
+	verdict, err := r.pub.Store(ctx, &ev)
+	if err != nil {
+		r.log.Warn("synthesized event not stored; retrying", "watch_id", w.ID, "event_id", ev.ID(), "err", err)
+		return save(sched.retry(w, now))
+	}
+	switch verdict {
+	case publisher.Accepted:
+		r.log.Info("event recovered by poll", "watch_id", w.ID, "provider", w.Provider, "event_id", ev.ID())
+		return outcome{kind: outClose, by: "poll"}
+	case publisher.Conflict:
+		r.log.Warn("poll contradicts the recorded terminal status; conflict published", "watch_id", w.ID, "event_id", ev.ID())
+	}
+	// Duplicate (a callback got there first) or conflict: the order already
+	// had its terminal event.
+	return outcome{kind: outClose, by: r.closedBy(w)}
+}
+
+// closedBy attributes an existing terminal event: to the resend we asked
+// for, if we asked, else to the provider's own callback.
+func (r *Reconciler) closedBy(w *Watch) string {
+	if !w.RetriggeredAt.IsZero() {
+		return "retrigger"
+	}
+	return "callback"
+}

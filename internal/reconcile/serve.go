@@ -1,0 +1,146 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/dedupestore"
+	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/ops"
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/internal/retrigger"
+)
+
+// ServeOptions adjust Serve for embedding (devstack, tests).
+type ServeOptions struct {
+	Log *slog.Logger
+	// Listener, when set, is served instead of listening on cfg.Reconciler.Listen.
+	Listener net.Listener
+	// Registry receives the metrics (default a new one with Go and process collectors).
+	Registry *prometheus.Registry
+	// Listening is called with the address once the HTTP side is up.
+	Listening func(addr string)
+	// DrainTimeout bounds each teardown step (default 30 s).
+	DrainTimeout time.Duration
+}
+
+// Serve is the reconciler as a whole, as cmd/reconciler runs it: NATS, the
+// streams and PAYHOOK_RECONCILE, the dedupe store (Redis or NATS KV), the
+// retrigger marks, the provider clients, the HTTP side (/healthz, /readyz,
+// /metrics, admin API) and Run, until ctx ends. A bad redis.url is returned
+// as a *config.Error.
+//
+// Teardown order (reverse of start-up), once ctx is cancelled (SIGTERM):
+// stop the HTTP server (no new watches or UTR submissions; in-flight
+// requests finish), drain the reconciler (stop pulling watches, finish
+// in-flight polls and save their outcome), close the dedupe store, drain and
+// close NATS.
+func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
+	if cfg.NATS.URL == "" {
+		return &config.Error{Key: "nats.url", Msg: "required for the reconciler"}
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = ops.NewRegistry()
+	}
+	nc, js, err := natsbus.Open(ctx, cfg.NATS, "payhook-reconciler", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Drain()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = EnsureQueue(sctx, js, cfg.NATS)
+	var store *dedupestore.Opened
+	if err == nil {
+		store, err = dedupestore.Open(sctx, cfg, js)
+	}
+	var marks *retrigger.Marks
+	if err == nil {
+		if marks, err = retrigger.Open(sctx, js, retrigger.DefaultTTL, cfg.NATS.Replicas); err != nil {
+			log.Warn("retrigger marks unavailable; resent callbacks will carry origin callback", "err", err)
+			marks, err = nil, nil
+		}
+	}
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer store.Store.Close()
+	log.Info("dedupe store", "kind", store.Kind)
+
+	submitter, notMatched := registry.Fantian()
+	r, err := New(Deps{
+		Config: cfg, JS: js, Store: store.Store, References: store.Store,
+		Queriers: registry.Queriers(), Submitter: submitter, NotMatched: notMatched,
+		Retrigger: marks, Registry: reg, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln := o.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Reconciler.Listen); err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.Reconciler.Listen, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           r.Handler(reg),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second, // a UTR submission waits for the provider (≤ 25 s)
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	rctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(rctx) }()
+	log.Info("reconciler listening", "addr", ln.Addr().String())
+	if o.Listening != nil {
+		o.Listening(ln.Addr().String())
+	}
+
+	// The first actor to stop stops all.
+	var first error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		first = fmt.Errorf("http: %w", err)
+		serveErr <- nil
+	case err := <-runErr:
+		first = err
+		runErr <- nil
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), o.DrainTimeout)
+	defer dcancel()
+	if err := srv.Shutdown(dctx); err != nil && first == nil {
+		first = fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
+		first = err
+	}
+	stopRun()
+	if err := <-runErr; err != nil && first == nil {
+		first = err
+	}
+	log.Info("reconciler stopped")
+	return first
+}

@@ -1,0 +1,184 @@
+package reconcile
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// Request is an announcement of an open order: the JSON of
+// payhook.watch.{provider} (CONTRACT.md), and of POST /v1/watches, which
+// adds Provider.
+type Request struct {
+	Provider        string      `json:"provider,omitempty"`
+	Account         string      `json:"account"`
+	Kind            events.Kind `json:"kind"`
+	MerchantOrderID string      `json:"merchant_order_id"`
+	ProviderOrderID string      `json:"provider_order_id,omitempty"`
+	// ExpiresAt, when set, is when the order expires at the provider: the
+	// watch polls no later than this and expires after that poll.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// MaxRequestBytes bounds an announcement (watch message or API body).
+const MaxRequestBytes = 4 << 10
+
+// maxOrderID bounds order ids: the providers allow at most 64 characters
+// (mrnpay mrn, fantian payment_cl_id 32); 128 leaves room, and the dedupe
+// store accepts 256.
+const maxOrderID = 128
+
+// ErrInvalidRequest wraps every reason an announcement is refused; the
+// message names the field and is safe to return to the caller.
+var ErrInvalidRequest = errors.New("invalid watch")
+
+// ParseRequest decodes an announcement, rejecting anything but one JSON
+// object of at most MaxRequestBytes. Unknown fields are ignored so that
+// announcers may add fields (CONTRACT.md changes only by adding).
+func ParseRequest(b []byte) (Request, error) {
+	if len(b) > MaxRequestBytes {
+		return Request{}, fmt.Errorf("%w: body over %d bytes", ErrInvalidRequest, MaxRequestBytes)
+	}
+	var r Request
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&r); err != nil {
+		return Request{}, fmt.Errorf("%w: not a JSON watch object", ErrInvalidRequest)
+	}
+	if dec.More() {
+		return Request{}, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidRequest)
+	}
+	return r, nil
+}
+
+// validOrderID reports whether s is a plausible order id: 1..maxOrderID
+// printable, non-space characters.
+func validOrderID(s string) bool { return len(s) <= maxOrderID && events.ValidOrderID(s) }
+
+// Validate checks r against the configured accounts (by id). provider is
+// the provider the announcement came for (the subject token or the API's
+// field); it must be known and be the account's provider.
+func (r *Request) Validate(accounts map[string]providers.Account) error {
+	p := strings.TrimSpace(r.Provider)
+	r.Provider = p // stored and used in subjects as validated
+	switch {
+	case p == "":
+		return fmt.Errorf("%w: provider is required", ErrInvalidRequest)
+	case !knownProvider(p):
+		return fmt.Errorf("%w: unknown provider %q (want one of %s)", ErrInvalidRequest, truncate(p, 32), strings.Join(providers.Names, ", "))
+	case r.Account == "":
+		return fmt.Errorf("%w: account is required", ErrInvalidRequest)
+	}
+	a, ok := accounts[r.Account]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: unknown account %q", ErrInvalidRequest, truncate(r.Account, 32))
+	case a.Provider != p:
+		return fmt.Errorf("%w: account %q belongs to provider %s, not %s", ErrInvalidRequest, r.Account, a.Provider, p)
+	case !r.Kind.Valid():
+		return fmt.Errorf("%w: kind %q is not payin, payout or appeal", ErrInvalidRequest, truncate(string(r.Kind), 16))
+	case r.MerchantOrderID == "":
+		return fmt.Errorf("%w: merchant_order_id is required", ErrInvalidRequest)
+	case !validOrderID(r.MerchantOrderID):
+		return fmt.Errorf("%w: merchant_order_id must be 1 to %d printable characters without spaces", ErrInvalidRequest, maxOrderID)
+	case r.ProviderOrderID != "" && !validOrderID(r.ProviderOrderID):
+		return fmt.Errorf("%w: provider_order_id must be 1 to %d printable characters without spaces", ErrInvalidRequest, maxOrderID)
+	}
+	return nil
+}
+
+func knownProvider(p string) bool {
+	for _, n := range providers.Names {
+		if n == p {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Watch is one open order being chased, with its place in the schedule. It
+// is the body of its message on PAYHOOK_RECONCILE; every state change
+// replaces the message (see queue.go).
+type Watch struct {
+	ID              string      `json:"id"`
+	Provider        string      `json:"provider"`
+	Account         string      `json:"account"`
+	Kind            events.Kind `json:"kind"`
+	MerchantOrderID string      `json:"merchant_order_id"`
+	ProviderOrderID string      `json:"provider_order_id,omitempty"`
+	ExpiresAt       time.Time   `json:"expires_at,omitzero"`
+	// Source is how the watch arrived: "subject" or "api".
+	Source   string    `json:"source"`
+	OpenedAt time.Time `json:"opened_at"`
+
+	// Step is the index in the schedule of the next poll; DueAt is when it
+	// (or the retrigger grace check) is due.
+	Step  int       `json:"step"`
+	DueAt time.Time `json:"due_at"`
+	// Errors counts consecutive failed polls (provider or publish errors);
+	// they do not advance Step.
+	Errors int `json:"errors,omitempty"`
+	// RetriggeredAt is when the provider was last asked to resend the
+	// callback (mrnpay callback=true with a succeeded answer); while
+	// AwaitingRetrigger is set, the next due time is the end of the grace period.
+	RetriggeredAt     time.Time `json:"retriggered_at,omitzero"`
+	AwaitingRetrigger bool      `json:"awaiting_retrigger,omitempty"`
+	// Unrecoverable is set once a provider reported a terminal status that
+	// could not be turned into an event (no amount in the answer).
+	Unrecoverable bool `json:"unrecoverable,omitempty"`
+}
+
+// WatchID is the deterministic id of the watch on an order: "wch_" and the
+// first 16 bytes of SHA-256 over provider, account, kind and merchant order
+// id, hex encoded. Both intake paths compute the same id, so an order
+// announced twice has one watch.
+func WatchID(provider, account string, kind events.Kind, merchantOrderID string) string {
+	h := sha256.New()
+	for _, part := range []string{provider, account, string(kind), merchantOrderID} {
+		fmt.Fprintf(h, "%d:%s|", len(part), part)
+	}
+	return "wch_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Order is the provider-side order the watch chases.
+func (w *Watch) Order() providers.Order {
+	return providers.Order{Kind: w.Kind, MerchantOrderID: w.MerchantOrderID, ProviderOrderID: w.ProviderOrderID}
+}
+
+// probe is the event the order's terminal success would be; its id and
+// order key are what the dedupe store is asked about.
+func (w *Watch) probe() *events.Event {
+	return &events.Event{Provider: w.Provider, Account: w.Account, Kind: w.Kind, Status: events.StatusSucceeded, MerchantOrderID: w.MerchantOrderID}
+}
+
+// Subject is the watch's subject on PAYHOOK_RECONCILE:
+// payhook.reconcile.{provider}.{watch id}. One subject per watch lets the
+// stream keep at most one message per watch.
+func (w *Watch) Subject() string { return SubjectPrefix + w.Provider + "." + w.ID }
+
+func encodeWatch(w *Watch) ([]byte, error) { return json.Marshal(w) }
+
+func decodeWatch(b []byte) (*Watch, error) {
+	var w Watch
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("undecodable watch: %v", err)
+	}
+	if w.ID == "" || w.Provider == "" || w.Account == "" || w.MerchantOrderID == "" || !w.Kind.Valid() || w.DueAt.IsZero() {
+		return nil, errors.New("undecodable watch: missing fields")
+	}
+	return &w, nil
+}

@@ -1,0 +1,82 @@
+// Package retrigger remembers, for a short while, which orders the
+// reconciler asked a provider to call back again (mrnpay's callback=true),
+// so that ingress can label the resent callback's event origin "retrigger"
+// (CONTRACT.md) instead of "callback". The marks live in a NATS key-value
+// bucket shared by every replica; losing one only mislabels an origin.
+package retrigger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// Bucket is the key-value bucket holding the marks.
+const Bucket = "payhook_retrigger"
+
+// DefaultTTL is how long a mark lives: a resend comes within seconds or
+// minutes; an hour also covers the provider's own retries of the resend.
+const DefaultTTL = time.Hour
+
+// Providers lists the providers whose query can ask for the callback again.
+var Providers = map[string]bool{providers.Mrnpay: true}
+
+// Marks is the shared set of re-triggered orders.
+type Marks struct {
+	kv jetstream.KeyValue
+}
+
+// Open creates (or updates) the bucket.
+func Open(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int) (*Marks, error) {
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: Bucket, Description: "orders whose callback the reconciler asked to be resent",
+		TTL: ttl, History: 1, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Marks{kv: kv}, nil
+}
+
+func key(provider, account string, kind events.Kind, order string) string {
+	h := sha256.New()
+	for _, p := range []string{provider, account, string(kind), order} {
+		h.Write([]byte(strconv.Itoa(len(p)) + ":" + p + "|"))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Mark records that the order's callback was asked for again.
+func (m *Marks) Mark(ctx context.Context, provider, account string, kind events.Kind, order string) error {
+	_, err := m.kv.Put(ctx, key(provider, account, kind, order), []byte(time.Now().UTC().Format(time.RFC3339)))
+	return err
+}
+
+// Unmark forgets the mark, when the provider's answer means it will not
+// resend (not succeeded, or the query failed), so that a later genuine
+// callback is not labelled a retrigger.
+func (m *Marks) Unmark(ctx context.Context, provider, account string, kind events.Kind, order string) error {
+	return m.kv.Delete(ctx, key(provider, account, kind, order))
+}
+
+// Marked reports whether the event's order was re-triggered recently. Any
+// error (bucket unreachable) answers false: the origin then stays "callback".
+func (m *Marks) Marked(ctx context.Context, e *events.Event) bool {
+	if m == nil || !Providers[e.Provider] {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err := m.kv.Get(ctx, key(e.Provider, e.Account, e.Kind, e.MerchantOrderID))
+	return err == nil
+}

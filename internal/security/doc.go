@@ -1,0 +1,8 @@
+// Package security holds the tests of payhook's security review (issue 9,
+// "Security review of the surfaces"): secrets and signatures compared in
+// constant time, no secrets or payer data in logs or in replies to
+// providers, admin APIs behind the bearer token, the IP allowlist honoured
+// only through a configured trusted proxy header, the body limit, and no
+// credentials kept on PAYHOOK_RAW. The findings and results are in
+// docs/reliability.md. The package has no code of its own: only tests.
+package security

@@ -1,0 +1,493 @@
+// Package redisdedupe is the Redis dedupe.Store and dedupe.References
+// (go-redis v9), payhook's production store.
+//
+// # Layout
+//
+// One string per order, under prefix + "o" + 16-byte digest of (provider,
+// account, kind, order key) — 25 bytes with the default prefix — holding
+// the order's codec.Entry:
+//
+//	1 byte        length of the state
+//	17 bytes      status letter + the 16 raw bytes of the event id that set it
+//	16 bytes × n  the order's other published event ids (n = 0 for most orders)
+//
+// Keeping an order's published ids inside its own value instead of one key
+// per event is what keeps a tracked event near 100 bytes — measured by
+// MEMORY USAGE: 104 bytes for an order with one event, 60 per event for
+// pending+succeeded; growth of used_memory, which adds the expires table:
+// 176 and 96 (BenchmarkBytesPerEvent, 20000 orders). A Redis key alone
+// costs ~70 bytes of overhead before its name and value; see
+// TestBytesPerEvent): an order has at most three distinct event ids
+// (pending, succeeded, failed) and the state's own id needs no second copy.
+// It also means every operation touches exactly one key, so it works
+// unchanged on Redis Cluster.
+//
+// The key's TTL is the window, reset by every Record: an id is remembered for
+// at least the window after it was recorded.
+//
+// References: prefix + "r" + 16-byte digest of (account, reference) holds the
+// owning merchant order id, with ReferenceTTL.
+//
+// # Failures
+//
+// Every operation is bounded by Config.Timeout (500 ms by default) whatever
+// the caller's context, and every failure wraps dedupe.ErrUnavailable. A
+// Redis restarted without persistence has forgotten everything: Check says
+// not published and JetStream's duplicate window is the only guard for a
+// few minutes.
+//
+// # Batching
+//
+// With Config.Batch > 1, concurrent Check and Record calls are coalesced:
+// a few worker goroutines each take the calls waiting at that moment (up to
+// Batch, waiting up to BatchDelay for more) and send them as one pipeline,
+// one round trip for many callbacks. BenchmarkBatching, 64 callers each
+// doing Check+Record on a shared 2-core machine: ~27k pairs/s batched
+// (Batch 64, Pipelines 2, BatchDelay 100µs) against ~8–11k unbatched, a
+// ratio of 2.4–3.2. At low load BatchDelay 0 adds no latency.
+package redisdedupe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/payhook/payhook/pkg/dedupe"
+	"github.com/payhook/payhook/pkg/dedupe/internal/codec"
+	"github.com/payhook/payhook/pkg/events"
+)
+
+// Config tunes a Store. Zero fields take the defaults named.
+type Config struct {
+	// Prefix namespaces every key (default "payhook:").
+	Prefix string
+	// Window is how long an order's state and published ids live after the
+	// last Record for the order (default dedupe.DefaultWindow, 7 days).
+	Window time.Duration
+	// ReferenceTTL is how long a reference claim lives (default dedupe.DefaultReferenceTTL, 180 days).
+	ReferenceTTL time.Duration
+	// Timeout bounds every operation, including waiting for a batch
+	// (default dedupe.DefaultTimeout, 500 ms).
+	Timeout time.Duration
+	// Batch > 1 coalesces concurrent Check/Record calls into pipelines of at
+	// most Batch commands. 0 or 1: every call is its own round trip.
+	Batch int
+	// BatchDelay is how long a batch waits for more calls after its first
+	// one; 0 sends whatever is already waiting (no added latency at low load;
+	// under load calls pile up while the previous pipelines are in flight).
+	// At most 1 ms.
+	BatchDelay time.Duration
+	// Pipelines is how many batches may be in flight at once (default 4).
+	Pipelines int
+}
+
+// DefaultPrefix namespaces payhook's keys.
+const DefaultPrefix = "payhook:"
+
+func (c *Config) setDefaults() error {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.Window == 0 {
+		c.Window = dedupe.DefaultWindow
+	}
+	if c.ReferenceTTL == 0 {
+		c.ReferenceTTL = dedupe.DefaultReferenceTTL
+	}
+	if c.Timeout == 0 {
+		c.Timeout = dedupe.DefaultTimeout
+	}
+	if c.Pipelines == 0 {
+		c.Pipelines = 4
+	}
+	switch {
+	case c.Window < time.Millisecond:
+		return fmt.Errorf("redisdedupe: window %s below 1ms", c.Window)
+	case c.ReferenceTTL < time.Millisecond:
+		return fmt.Errorf("redisdedupe: reference TTL %s below 1ms", c.ReferenceTTL)
+	case c.Timeout < 0:
+		return fmt.Errorf("redisdedupe: negative timeout %s", c.Timeout)
+	case c.Batch < 0 || c.Pipelines < 0:
+		return errors.New("redisdedupe: negative batch size or pipelines")
+	case c.BatchDelay < 0 || c.BatchDelay > time.Millisecond:
+		return fmt.Errorf("redisdedupe: batch delay %s outside 0..1ms", c.BatchDelay)
+	}
+	return nil
+}
+
+// Store is the Redis dedupe store.
+type Store struct {
+	rdb   redis.UniversalClient
+	owned bool
+	cfg   Config
+
+	queue chan *op // nil when not batching
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+var (
+	_ dedupe.Store      = (*Store)(nil)
+	_ dedupe.References = (*Store)(nil)
+)
+
+// New connects to the Redis at url (redis:// or rediss://, as go-redis
+// ParseURL reads it). Timeouts the URL leaves unset are set to cfg.Timeout
+// and retries are off, so that a dead Redis fails fast: the caller has a
+// fallback and a provider is waiting. Close closes the client.
+func New(url string, cfg Config) (*Store, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		// go-redis errors may quote the URL, which may carry a password.
+		return nil, errors.New("redisdedupe: bad redis URL")
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = cfg.Timeout
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = cfg.Timeout
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = cfg.Timeout
+	}
+	if opts.PoolTimeout == 0 {
+		opts.PoolTimeout = cfg.Timeout
+	}
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = -1
+	}
+	opts.DialerRetries = 1
+	opts.ContextTimeoutEnabled = true
+	s, _ := FromClient(redis.NewClient(opts), cfg)
+	s.owned = true
+	return s, nil
+}
+
+// FromClient uses a client the caller configured (cluster, sentinel, TLS…)
+// and still owns: Close leaves it open. Give it ContextTimeoutEnabled so
+// that Config.Timeout also cuts a hung socket short.
+func FromClient(c redis.UniversalClient, cfg Config) (*Store, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Store{rdb: c, cfg: cfg, stop: make(chan struct{})}
+	if cfg.Batch > 1 {
+		s.queue = make(chan *op, cfg.Batch*cfg.Pipelines)
+		for range cfg.Pipelines {
+			s.wg.Add(1)
+			go s.worker()
+		}
+	}
+	return s, nil
+}
+
+// Client returns the underlying client (for tests and diagnostics).
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// The scripts each touch one key, so they run unchanged on Redis Cluster.
+var (
+	// recordScript is codec.Entry.Record in Lua, byte for byte. KEYS[1]
+	// order key; ARGV[1] event id (16 bytes); ARGV[2] encoded new state;
+	// ARGV[3] window in ms; ARGV[4] codec.MaxIDs. Only an absent or pending
+	// state ('p', or 'P' for a verbatim id) may be replaced: a terminal status
+	// never goes back to pending and the first terminal status wins.
+	recordScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1]) or ''
+local state, ids = '', ''
+if #v > 0 then
+  local l = string.byte(v, 1)
+  state = string.sub(v, 2, 1 + l)
+  ids = string.sub(v, 2 + l)
+end
+local function stateid(s)
+  local c = string.byte(s, 1)
+  if #s == 17 and c >= 97 and c <= 122 then return string.sub(s, 2) end
+  return nil
+end
+local function listed(x)
+  for i = 1, #ids, 16 do
+    if string.sub(ids, i, i + 15) == x then return true end
+  end
+  return false
+end
+local function add(x)
+  if listed(x) then return end
+  if #ids >= 16 * tonumber(ARGV[4]) then ids = string.sub(ids, 17) end
+  ids = ids .. x
+end
+local id = ARGV[1]
+local c = string.byte(state, 1)
+local done = false
+if state == '' or c == 112 or c == 80 then
+  local sid = stateid(state)
+  if sid and sid ~= id then add(sid) end
+  state = ARGV[2]
+  done = stateid(state) ~= nil
+end
+if not done and stateid(state) ~= id then add(id) end
+redis.call('SET', KEYS[1], string.char(#state) .. state .. ids, 'PX', ARGV[3])
+return 1`)
+
+	// claimScript: KEYS[1] reference key; ARGV[1] order id; ARGV[2] TTL in
+	// ms. Returns the owner after the call.
+	claimScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`)
+
+	// releaseScript: KEYS[1] reference key; ARGV[1] order id. Deletes only
+	// the caller's own claim.
+	releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+)
+
+func (s *Store) orderKey(o dedupe.OrderKey) string {
+	d := codec.Order(o)
+	return s.cfg.Prefix + "o" + string(d[:])
+}
+
+func (s *Store) refKey(account, reference string) string {
+	d := codec.Reference(account, reference)
+	return s.cfg.Prefix + "r" + string(d[:])
+}
+
+// op is one Check or Record on its way to Redis.
+type op struct {
+	ctx   context.Context
+	key   string
+	id    string // 16 bytes
+	state []byte // Record only; nil for Check
+	done  chan result
+}
+
+type result struct {
+	value []byte // Check only: the order's entry, nil when none
+	err   error
+}
+
+func newOp(ctx context.Context, key, id string, state []byte) *op {
+	return &op{ctx: ctx, key: key, id: id, state: state, done: make(chan result, 1)}
+}
+
+// Check implements dedupe.Store: one GET of the order's entry.
+func (s *Store) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe.Check, error) {
+	if err := dedupe.ValidateCheck(id, o); err != nil {
+		return dedupe.Check{}, err
+	}
+	res := s.run(ctx, newOp(ctx, s.orderKey(o), "", nil))
+	if res.err != nil {
+		return dedupe.Check{}, res.err
+	}
+	e, err := codec.ParseEntry(res.value)
+	if err != nil {
+		return dedupe.Check{}, unavailable(err)
+	}
+	c := dedupe.Check{Published: e.Published(codec.ID(id))}
+	if c.Order, err = e.Order(); err != nil {
+		return dedupe.Check{}, unavailable(err)
+	}
+	return c, nil
+}
+
+// Record implements dedupe.Store: one script call on the order's hash.
+func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) error {
+	if err := dedupe.ValidateRecord(id, o, status); err != nil {
+		return err
+	}
+	raw := codec.ID(id)
+	return s.run(ctx, newOp(ctx, s.orderKey(o), string(raw[:]), codec.EncodeState(status, id))).err
+}
+
+// run executes op directly, or hands it to the batch workers, and waits at
+// most Timeout.
+func (s *Store) run(ctx context.Context, o *op) result {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	o.ctx = ctx
+	if s.queue == nil {
+		return s.direct(o)
+	}
+	select {
+	case s.queue <- o:
+	case <-ctx.Done():
+		return result{err: unavailable(ctx.Err())}
+	case <-s.stop:
+		return result{err: unavailable(errClosed)}
+	}
+	select {
+	case r := <-o.done:
+		return r
+	case <-ctx.Done():
+		return result{err: unavailable(ctx.Err())}
+	case <-s.stop:
+		return result{err: unavailable(errClosed)}
+	}
+}
+
+var errClosed = errors.New("store closed")
+
+func (s *Store) direct(o *op) result {
+	if o.state == nil {
+		return getResult(s.rdb.Get(o.ctx, o.key))
+	}
+	return result{err: unavailable(recordScript.Run(o.ctx, s.rdb, []string{o.key}, s.recordArgs(o)...).Err())}
+}
+
+func (s *Store) recordArgs(o *op) []any {
+	return []any{o.id, o.state, s.cfg.Window.Milliseconds(), codec.MaxIDs}
+}
+
+// getResult turns a GET into a result: a missing key is no entry, not an error.
+func getResult(cmd *redis.StringCmd) result {
+	b, err := cmd.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return result{}
+	}
+	return result{value: b, err: unavailable(err)}
+}
+
+// worker gathers waiting ops into one pipeline at a time until Close.
+func (s *Store) worker() {
+	defer s.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	batch := make([]*op, 0, s.cfg.Batch)
+	for {
+		batch = batch[:0]
+		select {
+		case o := <-s.queue:
+			batch = append(batch, o)
+		case <-s.stop:
+			return
+		}
+		deadline := time.Now().Add(s.cfg.BatchDelay)
+	gather:
+		for len(batch) < s.cfg.Batch {
+			select {
+			case o := <-s.queue:
+				batch = append(batch, o)
+				continue
+			default:
+			}
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				break gather
+			}
+			timer.Reset(wait)
+			select {
+			case o := <-s.queue:
+				batch = append(batch, o)
+				timer.Stop()
+			case <-timer.C:
+				break gather
+			}
+		}
+		s.pipeline(batch)
+	}
+}
+
+// pipeline sends the live ops of batch in one round trip and answers each.
+func (s *Store) pipeline(batch []*op) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	live := batch[:0]
+	cmds := make([]redis.Cmder, 0, len(batch))
+	for _, o := range batch {
+		if err := o.ctx.Err(); err != nil { // the caller gave up already
+			o.done <- result{err: unavailable(err)}
+			continue
+		}
+		live = append(live, o)
+		if o.state == nil {
+			cmds = append(cmds, pipe.Get(ctx, o.key))
+		} else {
+			cmds = append(cmds, pipe.EvalSha(ctx, recordScript.Hash(), []string{o.key}, s.recordArgs(o)...))
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	_, _ = pipe.Exec(ctx) // errors are per command
+	for i, o := range live {
+		switch cmd := cmds[i].(type) {
+		case *redis.StringCmd:
+			o.done <- getResult(cmd)
+		case *redis.Cmd:
+			err := cmd.Err()
+			if redis.HasErrorPrefix(err, "NOSCRIPT") { // script cache flushed (restart): load it
+				err = recordScript.Run(ctx, s.rdb, []string{o.key}, s.recordArgs(o)...).Err()
+			}
+			o.done <- result{err: unavailable(err)}
+		}
+	}
+}
+
+// unavailable wraps any Redis failure in dedupe.ErrUnavailable.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: redis: %w", dedupe.ErrUnavailable, err)
+}
+
+// ClaimReference implements dedupe.References.
+func (s *Store) ClaimReference(ctx context.Context, account, reference, merchantOrderID string) (string, bool, error) {
+	if err := dedupe.ValidateReference(account, reference, merchantOrderID); err != nil {
+		return "", false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	owner, err := claimScript.Run(ctx, s.rdb, []string{s.refKey(account, reference)},
+		merchantOrderID, s.cfg.ReferenceTTL.Milliseconds()).Text()
+	if err != nil {
+		return "", false, unavailable(err)
+	}
+	return owner, owner == merchantOrderID, nil
+}
+
+// ReleaseReference implements dedupe.References.
+func (s *Store) ReleaseReference(ctx context.Context, account, reference, merchantOrderID string) error {
+	if err := dedupe.ValidateReference(account, reference, merchantOrderID); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	return unavailable(releaseScript.Run(ctx, s.rdb, []string{s.refKey(account, reference)}, merchantOrderID).Err())
+}
+
+// Ping implements dedupe.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	return unavailable(s.rdb.Ping(ctx).Err())
+}
+
+// Close stops the batch workers and, when New opened the client, closes it.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		if s.owned {
+			err = s.rdb.Close()
+		}
+	})
+	return err
+}
+
+// String describes the store without secrets.
+func (s *Store) String() string {
+	return "redisdedupe(prefix=" + strconv.Quote(s.cfg.Prefix) + ")"
+}

@@ -1,0 +1,385 @@
+// Package mpurse verifies and decodes MPurse's "UPI Transfer、Bank Transfer回调接口"
+// (seed 001_fcd125f1cc87ac6b.txt): the collection callback for dedicated
+// virtual accounts in India (INR).
+//
+// # Wire format
+//
+// MPurse POSTs BASE64(AES.encrypt(json, key)) to the merchant's URL (seed:
+// "最终会使用密文发送 BASE64.encode(AES.encrypt(request,key))"). The seed names
+// neither mode nor padding; following PROVIDERS.md we support
+//
+//   - the key: the bytes of Account.AESKey, 16/24/32 bytes → AES-128/192/256;
+//   - the mode: Account.AESMode "ecb" (also the default when empty) or "cbc"
+//     with the 16-byte Account.AESIV;
+//   - PKCS#7 padding, checked strictly (every pad byte, in constant time).
+//
+// The body is the base64 text itself, standard alphabet, with or without "="
+// padding; surrounding whitespace and embedded CR/LF (MIME-style line breaks)
+// are ignored. A form-encoded body (`data=...`) is NOT supported: the seed
+// names no form field, and guessing one would widen what we accept.
+//
+// There is no signature besides the encryption and no MAC: a ciphertext
+// decrypted under the wrong key, or tampered with, normally fails the padding
+// check and otherwise decodes to garbage. Both are reported with the same
+// reason, "undecryptable", so that the reply does not become a padding oracle
+// for CBC accounts.
+//
+// # Plaintext
+//
+// A JSON object (duplicate keys rejected, numbers kept exact) with mpQueryId,
+// payerVA, payerAmount ("120.00"), txnStatus (TRANSACTION_SUCCESS |
+// TRANSACTION_FAILURE), payChannel, txnCompletionDate (yyyyMMddHHmmss, IST,
+// optional), partnerId (our merchant id), bankRRN, receiverVA and errorMsg.
+// The seed's idempotency advice, "mpQueryId + bankRRN字段值可做唯一校验", becomes
+// the event's IdempotencyKey mpQueryId+":"+bankRRN.
+//
+// # Reply
+//
+// The plain text SUCCESS, unencrypted (seed: "商户返回 “SUCCESS” 表示已接收到回调").
+// Otherwise MPurse retries at most 5 times: attempts 1–3 every 2 minutes,
+// 4–5 every hour, so a callback not stored within about 2 h 6 min
+// (3×2 min + 2×60 min) is never sent again and only an operator can recover it.
+package mpurse
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/internal/strictjson"
+)
+
+// MaxBody bounds the callback body. The seed's plaintext is about 300 bytes;
+// 64 KiB leaves a wide margin and keeps a hostile body cheap to refuse.
+const MaxBody = 64 << 10
+
+// Success is the acknowledgement text MPurse expects.
+const Success = "SUCCESS"
+
+// Reject reasons specific to this provider, beside the common ones.
+const (
+	// ReasonBadConfig: the account's AES key, mode or IV cannot be used. The
+	// config loader refuses such accounts, so this only guards direct callers.
+	ReasonBadConfig = "bad_config"
+)
+
+// ist is India Standard Time, UTC+05:30 with no daylight saving, built
+// without tzdata so the binary needs no zoneinfo.
+var ist = time.FixedZone("IST", 5*3600+1800)
+
+// Provider is the mpurse inbound callback handler. The zero value is ready to use.
+type Provider struct{}
+
+// New returns the mpurse provider.
+func New() *Provider { return &Provider{} }
+
+var _ providers.Inbound = (*Provider)(nil)
+
+// Name is "mpurse".
+func (p *Provider) Name() string { return providers.Mpurse }
+
+// Kinds is payin only: the seed documents no other callback.
+func (p *Provider) Kinds() []events.Kind { return []events.Kind{events.KindPayin} }
+
+// Ack is the plain text SUCCESS with HTTP 200, for every kind.
+func (p *Provider) Ack(events.Kind) providers.Reply {
+	return providers.Reply{Status: 200, ContentType: "text/plain; charset=utf-8", Body: []byte(Success)}
+}
+
+// Parse verifies (decrypts) req and decodes it into its event: Verify, then Event.
+func (p *Provider) Parse(acct providers.Account, req providers.Request) (events.Event, error) {
+	cb, err := p.Verify(acct, req)
+	if err != nil {
+		return events.Event{}, err
+	}
+	return cb.Event()
+}
+
+// Callback is a decrypted callback whose partnerId matched the account. Only
+// Verify produces one; the zero value decodes to an error.
+type Callback struct {
+	accountID  string
+	currency   string
+	receivedAt time.Time
+	fields     map[string]any
+}
+
+// Verify decrypts req for acct and checks that it is a payin callback for
+// acct's merchant. Every error is a *providers.RejectError.
+func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callback, error) {
+	if req.Kind != events.KindPayin {
+		return nil, providers.Reject("wrong_kind", providers.ErrKind, "mpurse sends no %q callbacks", req.Kind)
+	}
+	plain, err := Decrypt(acct, req.Body)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(plain) {
+		return nil, providers.Reject("undecryptable", providers.ErrDecrypt, "plaintext is not UTF-8 text")
+	}
+	fields, err := decodeObject(plain)
+	if err != nil {
+		if isSyntaxError(err) {
+			// Garbage after decryption means a wrong key or a tampered body; see the package doc.
+			return nil, providers.Reject("undecryptable", providers.ErrDecrypt, "plaintext is not a JSON object")
+		}
+		return nil, providers.Reject("malformed", providers.ErrMalformed, "%v", err)
+	}
+	partner, ok, err := stringField(fields, "partnerId")
+	if err != nil {
+		return nil, err
+	}
+	if !ok || partner == "" {
+		return nil, providers.Reject("missing_field", providers.ErrMalformed, "partnerId missing")
+	}
+	if subtle.ConstantTimeCompare([]byte(partner), []byte(acct.MerchantID)) != 1 {
+		return nil, providers.Reject("account_mismatch", providers.ErrAccount, "partnerId is not this account's merchant id")
+	}
+	currency := acct.Currency
+	if currency == "" {
+		currency = "INR"
+	}
+	return &Callback{accountID: acct.ID, currency: currency, receivedAt: req.ReceivedAt, fields: fields}, nil
+}
+
+// Event decodes the verified callback into its canonical event. Errors are
+// *providers.RejectError: missing_field, bad_amount, bad_status, malformed.
+func (c *Callback) Event() (events.Event, error) {
+	if c == nil || c.fields == nil {
+		return events.Event{}, providers.Reject("malformed", providers.ErrMalformed, "callback was not verified")
+	}
+	queryID, err := required(c.fields, "mpQueryId")
+	if err != nil {
+		return events.Event{}, err
+	}
+	statusText, err := required(c.fields, "txnStatus")
+	if err != nil {
+		return events.Event{}, err
+	}
+	var status events.Status
+	switch statusText {
+	case "TRANSACTION_SUCCESS":
+		status = events.StatusSucceeded
+	case "TRANSACTION_FAILURE":
+		status = events.StatusFailed
+	default:
+		return events.Event{}, providers.Reject("bad_status", providers.ErrMalformed, "txnStatus is neither TRANSACTION_SUCCESS nor TRANSACTION_FAILURE")
+	}
+	rrn, _, err := stringField(c.fields, "bankRRN")
+	if err != nil {
+		return events.Event{}, err
+	}
+	// A refused payment (TRANSACTION_FAILURE) may carry no bank reference; a
+	// success without one cannot be told apart from another success.
+	if rrn == "" && status == events.StatusSucceeded {
+		return events.Event{}, providers.Reject("missing_field", providers.ErrMalformed, "bankRRN missing")
+	}
+	amountText, err := required(c.fields, "payerAmount")
+	if err != nil {
+		return events.Event{}, err
+	}
+	amount, err := events.ParseMoney(amountText, c.currency)
+	if err != nil || amountText[0] == '-' {
+		return events.Event{}, providers.Reject("bad_amount", providers.ErrMalformed, "payerAmount is not a non-negative decimal")
+	}
+	occurred := c.receivedAt
+	when, ok, err := stringField(c.fields, "txnCompletionDate")
+	if err != nil {
+		return events.Event{}, err
+	}
+	if ok && when != "" {
+		// An unreadable time is no reason to refuse a verified payment (the
+		// provider would retry in vain): occurred_at falls back to when we
+		// received it, and the provider's text stays in provider_fields.
+		if t, err := time.ParseInLocation("20060102150405", when, ist); err == nil && t.UTC().Year() >= 1 && t.UTC().Year() <= 9999 {
+			occurred = t.UTC()
+		}
+	}
+	return events.Event{
+		Provider:        providers.Mpurse,
+		Account:         c.accountID,
+		Kind:            events.KindPayin,
+		Status:          status,
+		MerchantOrderID: queryID,
+		ProviderOrderID: queryID,
+		Reference:       rrn,
+		Amount:          amount,
+		OccurredAt:      occurred,
+		ReceivedAt:      c.receivedAt,
+		Origin:          events.OriginCallback,
+		ProviderFields:  providerFields(c.fields),
+		IdempotencyKey:  queryID + ":" + rrn,
+	}, nil
+}
+
+// CheckAccount reports whether acct's AES key, mode and IV are usable.
+func CheckAccount(acct providers.Account) error {
+	_, err := newCipher(acct)
+	return err
+}
+
+type aesSpec struct {
+	block cipher.Block
+	cbc   bool
+	iv    []byte
+}
+
+func newCipher(acct providers.Account) (aesSpec, error) {
+	block, err := aes.NewCipher([]byte(acct.AESKey))
+	if err != nil {
+		return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes key must be 16, 24 or 32 bytes, got %d", len(acct.AESKey))
+	}
+	switch acct.AESMode {
+	case "", "ecb", "ECB":
+		return aesSpec{block: block}, nil
+	case "cbc", "CBC":
+		if len(acct.AESIV) != aes.BlockSize {
+			return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes iv must be 16 bytes for cbc, got %d", len(acct.AESIV))
+		}
+		return aesSpec{block: block, cbc: true, iv: []byte(acct.AESIV)}, nil
+	default:
+		return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes mode %q (want ecb or cbc)", clip(acct.AESMode))
+	}
+}
+
+// Encrypt produces the body MPurse would send for plaintext under acct's key,
+// mode and IV: BASE64(AES(PKCS#7(plaintext))), standard alphabet with padding.
+// The simulator and load generator use it.
+func Encrypt(acct providers.Account, plaintext []byte) (string, error) {
+	spec, err := newCipher(acct)
+	if err != nil {
+		return "", err
+	}
+	n := aes.BlockSize - len(plaintext)%aes.BlockSize
+	buf := make([]byte, len(plaintext)+n)
+	copy(buf, plaintext)
+	for i := len(plaintext); i < len(buf); i++ {
+		buf[i] = byte(n)
+	}
+	if spec.cbc {
+		cipher.NewCBCEncrypter(spec.block, spec.iv).CryptBlocks(buf, buf)
+	} else {
+		for i := 0; i < len(buf); i += aes.BlockSize {
+			spec.block.Encrypt(buf[i:i+aes.BlockSize], buf[i:i+aes.BlockSize])
+		}
+	}
+	return base64.StdEncoding.EncodeToString(buf), nil
+}
+
+// Decrypt turns a callback body into its plaintext: base64-decode, AES
+// decrypt, strip PKCS#7 padding. Errors are *providers.RejectError with
+// reason malformed (empty, too large, not base64), undecryptable (length,
+// padding) or bad_config (key, mode, IV).
+func Decrypt(acct providers.Account, body []byte) ([]byte, error) {
+	spec, err := newCipher(acct)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > MaxBody {
+		return nil, providers.Reject("malformed", providers.ErrMalformed, "body larger than %d bytes", MaxBody)
+	}
+	text := bytes.TrimSpace(body)
+	if len(text) == 0 {
+		return nil, providers.Reject("malformed", providers.ErrMalformed, "empty body")
+	}
+	ct, err := decodeBase64(text)
+	if err != nil {
+		return nil, providers.Reject("malformed", providers.ErrMalformed, "body is not base64")
+	}
+	if len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
+		return nil, providers.Reject("undecryptable", providers.ErrDecrypt, "ciphertext of %d bytes is not whole AES blocks", len(ct))
+	}
+	if spec.cbc {
+		cipher.NewCBCDecrypter(spec.block, spec.iv).CryptBlocks(ct, ct)
+	} else {
+		for i := 0; i < len(ct); i += aes.BlockSize {
+			spec.block.Decrypt(ct[i:i+aes.BlockSize], ct[i:i+aes.BlockSize])
+		}
+	}
+	n, ok := pkcs7(ct)
+	if !ok {
+		return nil, providers.Reject("undecryptable", providers.ErrDecrypt, "bad padding")
+	}
+	return ct[:len(ct)-n], nil
+}
+
+// decodeBase64 accepts standard base64 with padding, or without it. Strict
+// decoding refuses non-zero trailing bits, so one ciphertext has one
+// spelling; CR and LF are still skipped by the decoder.
+func decodeBase64(text []byte) ([]byte, error) {
+	// Sized for the larger unpadded reading, which Decode may need before it fails.
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(text))+3)
+	n, err := base64.StdEncoding.Strict().Decode(out, text)
+	if err != nil && bytes.IndexByte(text, '=') < 0 {
+		n, err = base64.RawStdEncoding.Strict().Decode(out, text)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out[:n], nil
+}
+
+// pkcs7 returns the pad length of the last block, checking every pad byte
+// without branching on secret data.
+func pkcs7(b []byte) (int, bool) {
+	last := b[len(b)-aes.BlockSize:]
+	n := int(last[aes.BlockSize-1])
+	good := subtle.ConstantTimeLessOrEq(1, n) & subtle.ConstantTimeLessOrEq(n, aes.BlockSize)
+	for i := 0; i < aes.BlockSize; i++ {
+		// Bytes at positions >= 16-n must equal n.
+		inPad := subtle.ConstantTimeLessOrEq(aes.BlockSize-n, i)
+		eq := subtle.ConstantTimeByteEq(last[i], byte(n))
+		good &= eq | (inPad ^ 1)
+	}
+	return n, good == 1
+}
+
+// required returns a non-empty string field or a missing_field rejection.
+func required(fields map[string]any, key string) (string, error) {
+	v, ok, err := stringField(fields, key)
+	if err != nil {
+		return "", err
+	}
+	if !ok || v == "" {
+		return "", providers.Reject("missing_field", providers.ErrMalformed, "%s missing", key)
+	}
+	return v, nil
+}
+
+// stringField reads a field documented as string. A JSON number is taken as
+// its exact text (a provider may print ids or amounts unquoted); null counts
+// as absent; objects, arrays and booleans are malformed.
+func stringField(fields map[string]any, key string) (string, bool, error) {
+	switch v := fields[key].(type) {
+	case nil:
+		return "", false, nil
+	case string:
+		return v, true, nil
+	case json.Number:
+		return string(v), true, nil
+	default:
+		return "", false, providers.Reject("malformed", providers.ErrMalformed, "%s is not a string", key)
+	}
+}
+
+// providerFields is the decrypted object for the event, numbers rendered as
+// their exact digits. MPurse sends no secret fields, so nothing is removed.
+func providerFields(fields map[string]any) map[string]any {
+	return strictjson.NumbersAsText(fields).(map[string]any)
+}
+
+// clip bounds a provider-supplied value quoted in an error.
+func clip(s string) string {
+	if len(s) > 32 {
+		s = strings.ToValidUTF8(s[:32], "") + "…"
+	}
+	return s
+}

@@ -1,0 +1,150 @@
+// Package providers declares what every payment-provider package implements
+// and the errors they share. Each provider lives in pkg/providers/<name> and
+// takes raw bytes and headers, never an HTTP framework's context.
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/payhook/payhook/pkg/events"
+)
+
+// Provider names, as used in URLs, subjects and config.
+const (
+	Fantian  = "fantian"
+	Mpurse   = "mpurse"
+	Cashypro = "cashypro"
+	Mrnpay   = "mrnpay"
+	Jpglo    = "jpglo"
+)
+
+// Names lists every provider payhook knows, in a stable order.
+var Names = []string{Fantian, Mpurse, Cashypro, Mrnpay, Jpglo}
+
+// Account is one merchant account at a provider, as configured (CONTRACT.md
+// "accounts"). Secrets are never logged.
+type Account struct {
+	ID         string   `yaml:"id"`
+	Provider   string   `yaml:"provider"`
+	MerchantID string   `yaml:"merchant_id"`
+	Secret     string   `yaml:"secret"`
+	AESKey     string   `yaml:"aes_key"`
+	AESMode    string   `yaml:"aes_mode"`
+	AESIV      string   `yaml:"aes_iv"`
+	BaseURL    string   `yaml:"base_url"`
+	Currency   string   `yaml:"currency"`
+	AllowIPs   []string `yaml:"allow_ips"`
+	// SignRule selects a signing rule where the provider's is an assumption
+	// (cashypro, fantian). Empty means the provider's documented default.
+	SignRule string `yaml:"sign_rule"`
+}
+
+// Request is an inbound callback as received: the raw body is what gets verified.
+type Request struct {
+	Kind       events.Kind
+	Header     http.Header
+	Body       []byte
+	RemoteAddr string
+	ReceivedAt time.Time
+}
+
+// Reply is what the provider must get back for it to stop retrying.
+type Reply struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// Inbound is implemented by providers that call us back. Parse verifies the
+// raw request (signature or decryption) and only then decodes it; any error
+// is a *RejectError (or wraps one of the sentinels below).
+type Inbound interface {
+	Name() string
+	// Kinds lists the callback kinds this provider sends.
+	Kinds() []events.Kind
+	// Parse verifies and decodes one callback into its event.
+	Parse(acct Account, req Request) (events.Event, error)
+	// Ack is the provider's own success reply for kind.
+	Ack(kind events.Kind) Reply
+}
+
+// QueryResult is a provider's answer about one order, mapped to the canonical status.
+type QueryResult struct {
+	// Found is false when the provider does not know the order.
+	Found  bool
+	Status events.Status
+	// Event is the event synthesized from the answer when Status is terminal
+	// (Origin poll), or nil when the answer lacks what an event needs.
+	Event *events.Event
+}
+
+// Order names the order a query or submission is about.
+type Order struct {
+	Kind            events.Kind
+	MerchantOrderID string
+	ProviderOrderID string
+}
+
+// Querier is implemented by providers with a query endpoint (cashypro,
+// jpglo, mrnpay). Retrigger asks the provider to resend the callback while
+// answering (mrnpay's callback=true); providers without it ignore the flag.
+type Querier interface {
+	Query(ctx context.Context, acct Account, order Order, retrigger bool) (QueryResult, error)
+}
+
+// Sentinel errors. Inbound failures are permanent: the same bytes will never verify.
+var (
+	ErrSignature   = errors.New("bad signature")
+	ErrDecrypt     = errors.New("cannot decrypt")
+	ErrMalformed   = errors.New("malformed callback")
+	ErrKind        = errors.New("kind not sent by this provider")
+	ErrAccount     = errors.New("account mismatch")
+	ErrUnsupported = errors.New("not supported by this provider")
+)
+
+// RejectError is a callback that can never be accepted. Reason is a short,
+// stable, payload-free token for metrics and the raw record ("bad_signature",
+// "malformed", ...); Err carries detail without secrets or body bytes.
+type RejectError struct {
+	Reason string
+	Err    error
+}
+
+func (e *RejectError) Error() string { return e.Reason + ": " + e.Err.Error() }
+func (e *RejectError) Unwrap() error { return e.Err }
+
+// Reject builds a RejectError wrapping sentinel with formatted detail.
+func Reject(reason string, sentinel error, format string, args ...any) error {
+	return &RejectError{Reason: reason, Err: fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)}
+}
+
+// ReasonOf returns the reject reason of err, or "invalid" for any other error.
+func ReasonOf(err error) string {
+	var re *RejectError
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	return "invalid"
+}
+
+// APIError is a provider's own error answer to an outbound call. It keeps the
+// provider's code and message; Temporary tells whether retrying may help.
+type APIError struct {
+	Provider  string
+	Op        string
+	HTTP      int
+	Code      string
+	Message   string
+	Temporary bool
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s %s: provider error %s (http %d): %s", e.Provider, e.Op, e.Code, e.HTTP, e.Message)
+}
+
+// ErrNotFound is returned (wrapped) by outbound calls when the provider does not know the order.
+var ErrNotFound = errors.New("order not found at provider")

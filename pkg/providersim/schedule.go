@@ -1,0 +1,85 @@
+package providersim
+
+import (
+	"time"
+
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// Schedule is the delays between a provider's callback attempts: Schedule[i]
+// is the wait after attempt i+1 failed before attempt i+2. len(Schedule) is
+// the number of retries; after the last one fails the provider gives up.
+type Schedule []time.Duration
+
+// Total is the sum of the delays: how long after the first attempt the last retry happens.
+func (s Schedule) Total() time.Duration {
+	var t time.Duration
+	for _, d := range s {
+		t += d
+	}
+	return t
+}
+
+// Retry schedules, unscaled. Documented ones cite the seed; the others are
+// assumptions, labelled as such.
+var (
+	// MpurseSchedule: seed 001 "否则MPurse会再次执行回调,最多5次后结束 ...
+	// 每次回调的时间间隔为: 1 - 3 : 每隔2分钟 4 - 5 : 每隔1小时". Read as five
+	// re-sends after the first: 3 × 2 min, then 2 × 1 h; the last one
+	// 3×2 + 2×60 = 126 min (2 h 6 min) after the first, matching pkg/providers/mpurse.
+	MpurseSchedule = Schedule{2 * time.Minute, 2 * time.Minute, 2 * time.Minute, time.Hour, time.Hour}
+
+	// CashyproSchedule: seed 002 "回调失败后会在1,2,4,8,16,32,64,128,256,512分钟
+	// 重试,一共重试回调10次" — 10 retries, doubling from 1 min; the last one
+	// 1+2+…+512 = 1023 min (about 17 h 3 min) after the first.
+	CashyproSchedule = Schedule{
+		1 * time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute,
+		32 * time.Minute, 64 * time.Minute, 128 * time.Minute, 256 * time.Minute, 512 * time.Minute,
+	}
+
+	// MrnpaySchedule is an ASSUMPTION: seed 003 says only that the merchant
+	// must answer 200 "success". We use the schedule common to Chinese
+	// payment platforms (WeChat Pay's notify schedule): 15 s, 15 s, 30 s,
+	// 3 min, 10 min, 20 min, 30 min ×3, 1 h, 3 h ×3, 6 h ×2 — 15 retries,
+	// the last about 24 h 4 min after the first.
+	MrnpaySchedule = Schedule{
+		15 * time.Second, 15 * time.Second, 30 * time.Second, 3 * time.Minute, 10 * time.Minute,
+		20 * time.Minute, 30 * time.Minute, 30 * time.Minute, 30 * time.Minute, time.Hour,
+		3 * time.Hour, 3 * time.Hour, 3 * time.Hour, 6 * time.Hour, 6 * time.Hour,
+	}
+
+	// JpgloSchedule is an ASSUMPTION: seed 004 gives the reply
+	// {"status":0,"msg":"处理成功"} but no retry policy. We assume a short
+	// back-off of 1, 3, 10, 30 min, 1, 2 and 6 h — 7 retries, the last
+	// 9 h 44 min after the first.
+	JpgloSchedule = Schedule{
+		time.Minute, 3 * time.Minute, 10 * time.Minute, 30 * time.Minute,
+		time.Hour, 2 * time.Hour, 6 * time.Hour,
+	}
+)
+
+// ScheduleFor returns the retry schedule of provider, unscaled. fantian
+// sends no callbacks and has none.
+func ScheduleFor(provider string) Schedule {
+	switch provider {
+	case providers.Mpurse:
+		return MpurseSchedule
+	case providers.Cashypro:
+		return CashyproSchedule
+	case providers.Mrnpay:
+		return MrnpaySchedule
+	case providers.Jpglo:
+		return JpgloSchedule
+	}
+	return nil
+}
+
+// scale compresses d by the time scale, keeping at least a microsecond so a
+// retry never spins.
+func scale(d time.Duration, ts float64) time.Duration {
+	s := time.Duration(float64(d) * ts)
+	if s < time.Microsecond {
+		s = time.Microsecond
+	}
+	return s
+}

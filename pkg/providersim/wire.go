@@ -1,0 +1,316 @@
+package providersim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
+)
+
+// payload is one callback as it goes on the wire.
+type payload struct {
+	header http.Header
+	body   []byte
+}
+
+// Zones the providers write local times in (see the provider packages).
+var (
+	ist = time.FixedZone("IST", 5*3600+1800) // mpurse txnCompletionDate
+	wib = time.FixedZone("WIB", 7*3600)      // cashypro completionTime
+)
+
+// build renders the callback the provider sends for ord in status. Called
+// with s.mu held; ord's fields are stable.
+func build(ord *order, status Outcome, corrupt bool) (payload, error) {
+	switch ord.o.Provider {
+	case providers.Jpglo:
+		return buildJpglo(ord, status, corrupt)
+	case providers.Mrnpay:
+		return buildMrnpay(ord, corrupt)
+	case providers.Mpurse:
+		return buildMpurse(ord, status, corrupt)
+	case providers.Cashypro:
+		return buildCashypro(ord, status, corrupt)
+	}
+	return payload{}, fmt.Errorf("%w: %s sends no callbacks", ErrUnsupported, ord.o.Provider)
+}
+
+// corruptHex flips the first hex digit of a signature, keeping its case.
+func corruptHex(sign string) string {
+	if sign == "" {
+		return "0"
+	}
+	b := []byte(sign)
+	switch {
+	case b[0] == '0':
+		b[0] = '1'
+	case b[0] >= 'a' && b[0] <= 'f', b[0] >= 'A' && b[0] <= 'F':
+		b[0]--
+		if b[0] == 'a'-1 || b[0] == 'A'-1 {
+			b[0] = '9'
+		}
+	default:
+		b[0] = '0'
+	}
+	return string(b)
+}
+
+func minor(m events.Money, places int) json.Number {
+	n, err := m.Minor(places)
+	if err != nil {
+		return json.Number("0") // CreateOrder checked the precision
+	}
+	return json.Number(n.String())
+}
+
+// buildJpglo renders seed 004 "支付回调" / "申诉回调": a JSON object signed
+// with jpglo.Sign (sorted non-null fields, &key=, MD5 upper). Amounts are
+// integer 分; real_amount is null unless the order succeeded, like the query.
+func buildJpglo(ord *order, status Outcome, corrupt bool) (payload, error) {
+	st := "success"
+	if status == Failed {
+		st = "fail"
+	}
+	stamp := ord.providerStamp
+	if stamp.IsZero() {
+		stamp = time.Now()
+	}
+	var f map[string]any
+	if ord.o.Kind == events.KindAppeal {
+		reason := "已完成充值"
+		if status == Failed {
+			reason = "未查到付款"
+		}
+		f = map[string]any{
+			"mch_order_no":     ord.o.MerchantOrderID,
+			"order_no":         ord.o.ProviderOrderID,
+			"mch_inquiry_no":   ord.o.AppealNo,
+			"inquiry_order_no": ord.inquiryNo,
+			"status":           st,
+			"inquiry_amount":   minor(ord.paid, 2),
+			"user_remark":      "I've paid!",
+			"reason":           reason,
+			"timestamp":        stamp.Unix(),
+		}
+	} else {
+		var real any
+		if status == Succeeded {
+			real = minor(ord.paid, 2)
+		}
+		f = map[string]any{
+			"order_no":     ord.o.ProviderOrderID,
+			"mch_order_no": ord.o.MerchantOrderID,
+			"status":       st,
+			"apply_amount": minor(ord.amount, 2),
+			"real_amount":  real,
+			"pay_type":     ord.payType,
+			"sub_pay_type": nil,
+			"remark":       nil,
+			"user_ext":     `{"user_id":"sim-user"}`,
+			"timestamp":    stamp.Unix(),
+		}
+	}
+	sign := jpglo.Sign(f, ord.acct.Secret)
+	if corrupt {
+		sign = corruptHex(sign)
+	}
+	f["sign"] = sign
+	body, err := json.Marshal(f)
+	if err != nil {
+		return payload{}, err
+	}
+	return payload{header: http.Header{"Content-Type": {"application/json"}}, body: body}, nil
+}
+
+// buildMrnpay renders seed 003 "充值回调" / "下发回调": a form with
+// mrnpay.BuildPayinCallback / BuildPayoutCallback. Pay-in amount (paid) and
+// originAmount (asked) have 2 decimals; payout amounts are whole yuan.
+func buildMrnpay(ord *order, corrupt bool) (payload, error) {
+	secret := ord.acct.Secret
+	if corrupt {
+		secret += "-wrong" // a provider with the wrong key: the sign cannot match
+	}
+	var body []byte
+	if ord.o.Kind == events.KindPayout {
+		body = mrnpay.BuildPayoutCallback(ord.acct.MerchantID, secret, ord.o.MerchantOrderID, fixed(ord.paid, 0))
+	} else {
+		body = mrnpay.BuildPayinCallback(ord.acct.MerchantID, secret, ord.o.MerchantOrderID,
+			strconv.Itoa(ord.channel), fixed(ord.paid, 2), fixed(ord.amount, 2))
+	}
+	return payload{header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body: body}, nil
+}
+
+// mpursePlain is seed 001's plaintext, fields in the seed's order.
+type mpursePlain struct {
+	MpQueryID         string `json:"mpQueryId"`
+	PayerVA           string `json:"payerVA"`
+	BankRRN           string `json:"bankRRN"`
+	PayerAmount       string `json:"payerAmount"`
+	PayChannel        string `json:"payChannel"`
+	TxnStatus         string `json:"txnStatus"`
+	TxnCompletionDate string `json:"txnCompletionDate,omitempty"`
+	PartnerID         string `json:"partnerId"`
+	ReceiverVA        string `json:"receiverVA"`
+	ErrorMsg          string `json:"errorMsg,omitempty"`
+}
+
+// buildMpurse renders seed 001: BASE64(AES(json)) with mpurse.Encrypt. A
+// corrupt callback loses its last base64 group, so it is not whole AES
+// blocks and can never decrypt.
+func buildMpurse(ord *order, status Outcome, corrupt bool) (payload, error) {
+	stamp := ord.providerStamp
+	if stamp.IsZero() {
+		stamp = time.Now()
+	}
+	p := mpursePlain{
+		MpQueryID:         ord.o.MerchantOrderID,
+		PayerVA:           "payer" + ord.o.MerchantOrderID[len(ord.o.MerchantOrderID)-4:] + "@paytm",
+		BankRRN:           ord.o.Reference,
+		PayerAmount:       fixed(ord.paid, 2),
+		PayChannel:        "UPI",
+		TxnStatus:         "TRANSACTION_SUCCESS",
+		TxnCompletionDate: stamp.In(ist).Format("20060102150405"),
+		PartnerID:         ord.acct.MerchantID,
+		ReceiverVA:        "mpu.cpdf.user" + ord.o.MerchantOrderID[:min(7, len(ord.o.MerchantOrderID))] + "@icici",
+		ErrorMsg:          "transaction success",
+	}
+	if status == Failed {
+		p.TxnStatus = "TRANSACTION_FAILURE"
+		p.ErrorMsg = "user declined"
+	}
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return payload{}, err
+	}
+	ct, err := mpurse.Encrypt(ord.acct, plain)
+	if err != nil {
+		return payload{}, fmt.Errorf("providersim: mpurse account %q: %w", ord.acct.ID, err)
+	}
+	if corrupt {
+		ct = ct[:len(ct)-4] // one base64 group less: 1–3 bytes short of whole AES blocks
+	}
+	return payload{header: http.Header{"Content-Type": {"text/plain"}}, body: []byte(ct)}, nil
+}
+
+// buildCashypro renders seed 002 "代收订单结果通知": JSON with amount and fee
+// as numbers written with 2 and 4 decimals (20000.00, 2500.0000), keys in
+// the seed example's (alphabetical) order, headers MerchantId and Sign
+// (cashypro.Sign under the account's rule). PAYING has a null completionTime.
+func buildCashypro(ord *order, status Outcome, corrupt bool) (payload, error) {
+	st := map[Outcome]string{Pending: "PAYING", Succeeded: "SUCCESS", Failed: "FAIL"}[status]
+	var completion any
+	if status != Pending {
+		stamp := ord.providerStamp
+		if stamp.IsZero() {
+			stamp = time.Now()
+		}
+		completion = stamp.In(wib).Format("2006-01-02 15:04:05")
+	}
+	f := []kv{
+		{"amount", json.RawMessage(fixed(ord.paid, 2))},
+		{"channelOrderNo", ord.o.Reference},
+		{"completionTime", completion},
+		{"fee", json.RawMessage(cashyFee(ord.paid))},
+		{"mchOrderNo", ord.o.MerchantOrderID},
+		{"merchantId", ord.acct.MerchantID},
+		{"nonceStr", strconv.FormatInt(time.Now().UnixMilli(), 10)},
+		{"orderNo", ord.o.ProviderOrderID},
+		{"orderStatus", st},
+		{"payCode", "OR.GPNQR..SIM"},
+		{"payType", ord.payType},
+		{"payUrl", "https://pay.example/" + ord.o.ProviderOrderID},
+	}
+	body, err := marshalOrdered(f)
+	if err != nil {
+		return payload{}, err
+	}
+	sign, err := cashypro.Sign(body, ord.acct.Secret, ord.acct.SignRule)
+	if err != nil {
+		return payload{}, fmt.Errorf("providersim: cashypro account %q: %w", ord.acct.ID, err)
+	}
+	if corrupt {
+		sign = corruptHex(sign)
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set(cashypro.HeaderMerchantID, ord.acct.MerchantID)
+	h.Set(cashypro.HeaderSign, sign)
+	return payload{header: h, body: body}, nil
+}
+
+// cashyFee is a plausible fee: 8.5 % of the amount, whole rupiah, written
+// with the seed's 4 decimals.
+func cashyFee(amount events.Money) string {
+	n, err := amount.Minor(0)
+	if err != nil {
+		return "0.0000"
+	}
+	n.Mul(n, bigInt(85))
+	n.Quo(n, bigInt(1000))
+	return n.String() + ".0000"
+}
+
+type kv struct {
+	k string
+	v any
+}
+
+// marshalOrdered writes a JSON object with keys in the given order.
+func marshalOrdered(f []kv) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, e := range f {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(e.k)
+		b.Write(k)
+		b.WriteByte(':')
+		v, err := json.Marshal(e.v)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// ackOf reports whether reply is the provider's "received": jpglo
+// {"status":0,...}; mrnpay HTTP 200 "success"; mpurse "SUCCESS"; cashypro
+// HTTP 200, 301 or 302 whatever the body.
+func ackOf(provider string, status int, body []byte) bool {
+	switch provider {
+	case providers.Cashypro:
+		return status == 200 || status == 301 || status == 302
+	case providers.Mrnpay:
+		return status == 200 && string(bytes.TrimSpace(body)) == "success"
+	case providers.Mpurse:
+		return status >= 200 && status < 300 && string(bytes.TrimSpace(body)) == mpurse.Success
+	case providers.Jpglo:
+		if status < 200 || status > 299 {
+			return false
+		}
+		var r map[string]any
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&r); err != nil {
+			return false
+		}
+		n, ok := r["status"].(json.Number)
+		return ok && n == "0"
+	}
+	return false
+}
+
+func bigInt(n int64) *big.Int { return big.NewInt(n) }
