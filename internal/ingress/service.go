@@ -35,8 +35,9 @@ func (s *Server) MountOps(reg *prometheus.Registry, extra ...ops.Check) {
 // either stored and acknowledged or refused — never half-done; bounded by
 // drainTimeout), and waits for raw records to be acknowledged.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, drainTimeout time.Duration) error {
+	var inflight ops.Inflight
 	srv := &http.Server{
-		Handler:           s.echo,
+		Handler:           inflight.Wrap(s.echo),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -52,7 +53,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drainTimeout time.D
 	}
 	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	err := srv.Shutdown(dctx)
+	err := ops.Shutdown(dctx, srv, &inflight)
 	s.Flush(dctx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

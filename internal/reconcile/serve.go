@@ -98,8 +98,9 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 			return fmt.Errorf("listen %s: %w", cfg.Reconciler.Listen, err)
 		}
 	}
+	var inflight ops.Inflight
 	srv := &http.Server{
-		Handler:           r.Handler(reg),
+		Handler:           inflight.Wrap(r.Handler(reg)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second, // a UTR submission waits for the provider (≤ 25 s)
@@ -131,7 +132,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), o.DrainTimeout)
 	defer dcancel()
-	if err := srv.Shutdown(dctx); err != nil && first == nil {
+	if err := ops.Shutdown(dctx, srv, &inflight); err != nil && first == nil {
 		first = fmt.Errorf("http shutdown: %w", err)
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
