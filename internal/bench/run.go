@@ -282,8 +282,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			acks[name+"/"+string(k)] = p.Ack(k).Body
 		}
 	}
-	payhook := newSender(ingressURL, gen, acks, o.Conns+o.Workers)
-	baseline := newSender(echoURL, gen, nil, o.Conns+o.Workers)
+	payhook, err := newSender(ingressURL, gen, acks, o.Conns+o.Workers)
+	if err != nil {
+		return nil, err
+	}
+	defer payhook.cl.Close()
+	baseline, err := newSender(echoURL, gen, nil, o.Conns+o.Workers)
+	if err != nil {
+		return nil, err
+	}
+	defer baseline.cl.Close()
 	consumers := make([]string, 0, max(o.Subscribers, 0))
 	for i := 1; i <= o.Subscribers; i++ {
 		consumers = append(consumers, dispatch.ConsumerName(subID(i)))
@@ -439,18 +447,17 @@ func ConfigYAML(natsURL, redisURL string, ingressPort, dispPort int, accts []pro
 
 // sender posts generated callbacks to one target.
 type sender struct {
-	base string
 	gen  *Generator
 	acks map[string][]byte // provider/kind → expected reply body; nil: any 200
-	hc   *http.Client
+	cl   *Client
 }
 
-func newSender(base string, gen *Generator, acks map[string][]byte, conns int) *sender {
-	tr := &http.Transport{
-		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute,
-		DisableCompression: true, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+func newSender(base string, gen *Generator, acks map[string][]byte, conns int) (*sender, error) {
+	cl, err := NewClient(base, conns, 30*time.Second)
+	if err != nil {
+		return nil, err
 	}
-	return &sender{base: base, gen: gen, acks: acks, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &sender{gen: gen, acks: acks, cl: cl}, nil
 }
 
 // do returns the Do that sends the next generated callback; with sub set,
@@ -464,24 +471,14 @@ func (s *sender) do(sub *Subscriber) Do {
 		if sub != nil {
 			sub.Track(cb.OrderID, due)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+cb.Path, bytes.NewReader(cb.Body))
+		resp, err := s.cl.Post(ctx, cb.Path, cb.Header, cb.Body)
 		if err != nil {
 			return err
 		}
-		req.Header = cb.Header
-		resp, err := s.hc.Do(req)
-		if err != nil {
-			return err
+		if resp.Status != http.StatusOK {
+			return fmt.Errorf("%s/%s: HTTP %d", cb.Provider, cb.Kind, resp.Status)
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s/%s: HTTP %d", cb.Provider, cb.Kind, resp.StatusCode)
-		}
-		if s.acks != nil && !bytes.Equal(body, s.acks[cb.Provider+"/"+string(cb.Kind)]) {
+		if s.acks != nil && !bytes.Equal(resp.Body, s.acks[cb.Provider+"/"+string(cb.Kind)]) {
 			return fmt.Errorf("%s/%s: reply is not the provider's ack", cb.Provider, cb.Kind)
 		}
 		return nil

