@@ -266,7 +266,6 @@ func Decide(c Check, status events.Status) Verdict {
 	}
 }
 
-
 // IsEventID reports whether id has the shape of events.Event.ID(), which
 // stores keep as 16 raw bytes.
 // The shape is "evt_" and 32 lower-case hex digits (checked by hand: this
