@@ -148,3 +148,23 @@ func (e *APIError) Error() string {
 
 // ErrNotFound is returned (wrapped) by outbound calls when the provider does not know the order.
 var ErrNotFound = errors.New("order not found at provider")
+
+// ReasonInvalidEvent is the reject reason of a verified callback whose
+// event could not be published: an identifying order id that is padded,
+// unprintable or too long, an amount that is not a decimal, and the like.
+const ReasonInvalidEvent = "invalid_event"
+
+// Checked is how every Parse returns its event: normalized as the
+// publisher will (events.Event.Normalize), and refused with
+// ReasonInvalidEvent when it still fails events.Event.Validate, so that an
+// accepted callback is always one that can be stored. err passes through.
+func Checked(ev events.Event, err error) (events.Event, error) {
+	if err != nil {
+		return events.Event{}, err
+	}
+	ev.Normalize()
+	if err := ev.Validate(); err != nil {
+		return events.Event{}, &RejectError{Reason: ReasonInvalidEvent, Err: errors.Join(ErrMalformed, err)}
+	}
+	return ev, nil
+}

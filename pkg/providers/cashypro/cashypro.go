@@ -93,7 +93,7 @@ func (p *Provider) Parse(acct providers.Account, req providers.Request) (events.
 	if err != nil {
 		return events.Event{}, err
 	}
-	return cb.Event()
+	return providers.Checked(cb.Event())
 }
 
 // Callback is a notification whose signature and merchant verified. Only

@@ -73,7 +73,7 @@ func (p *Provider) Parse(acct providers.Account, req providers.Request) (events.
 	if err != nil {
 		return events.Event{}, err
 	}
-	return cb.Event()
+	return providers.Checked(cb.Event())
 }
 
 // Callback is a jpglo callback whose signature has been checked. Only Verify

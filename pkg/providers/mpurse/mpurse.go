@@ -100,7 +100,7 @@ func (p *Provider) Parse(acct providers.Account, req providers.Request) (events.
 	if err != nil {
 		return events.Event{}, err
 	}
-	return cb.Event()
+	return providers.Checked(cb.Event())
 }
 
 // Callback is a decrypted callback whose partnerId matched the account. Only

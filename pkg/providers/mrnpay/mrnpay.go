@@ -109,7 +109,7 @@ func (p *Provider) Parse(acct providers.Account, req providers.Request) (events.
 	if err != nil {
 		return events.Event{}, err
 	}
-	return cb.Event()
+	return providers.Checked(cb.Event())
 }
 
 // Callback is an mrnpay callback whose signature has been checked. Only
