@@ -96,6 +96,7 @@ type Dispatcher struct {
 	kv      jetstream.KeyValue
 	workers []*worker
 	byID    map[string]*worker
+	heads   *headCache // routing fields shared by the subscribers' consumers
 }
 
 // New creates or updates the replay stream, the pause bucket and one durable
@@ -117,7 +118,7 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: metrics: %w", err)
 	}
-	d := &Dispatcher{cfg: cfg, js: js, log: log, m: m, o: o, byID: map[string]*worker{}}
+	d := &Dispatcher{cfg: cfg, js: js, log: log, m: m, o: o, byID: map[string]*worker{}, heads: newHeadCache()}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := EnsureReplayStream(ctx, js, cfg.NATS); err != nil {
@@ -614,7 +615,7 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 		_ = m.Nak()
 		return
 	}
-	ce, err := parseHead(m.Data())
+	ce, err := w.d.heads.parse(m.Data())
 	if err != nil {
 		w.log.Error("not a CloudEvent: terminated", "stream_seq", meta.Sequence.Stream)
 		_ = m.Term()
