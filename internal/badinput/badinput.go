@@ -80,7 +80,7 @@ const (
 	ReasonUnknownProvider = "unknown_provider"
 	ReasonTooLarge        = "too_large"
 	ReasonIPNotAllowed    = "ip_not_allowed"
-	ReasonInvalidEvent    = "invalid_event"
+	ReasonInvalidEvent    = providers.ReasonInvalidEvent
 	ReasonUnreadable      = "unreadable"
 	ReasonNoKey           = "no_key"
 	ReasonBadConfig       = "bad_config"

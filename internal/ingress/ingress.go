@@ -274,7 +274,7 @@ func (s *Server) store(ctx context.Context, o outcome, p providers.Inbound, ev *
 	verdict, err := s.pub.Store(ctx, ev)
 	switch {
 	case errors.Is(err, publisher.ErrInvalid):
-		return reject(o, http.StatusBadRequest, "invalid_event", err.Error())
+		return reject(o, http.StatusBadRequest, providers.ReasonInvalidEvent, err.Error())
 	case err != nil:
 		o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, "unavailable", "event store unavailable; retry later"
 		s.log.Warn("event not stored; answering 503", "provider", o.provider, "event_id", o.eventID, "err", err)
