@@ -712,9 +712,10 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 			return
 		}
 	}
-	if w.paused.Load() {
-		// Paused while this delivery waited for a slot (another attempt
-		// got 410 Gone): do not call the subscriber again.
+	if w.paused.Load() || w.br.current() == BreakerOpen {
+		// Paused (another attempt got 410 Gone) or the breaker opened (other
+		// attempts failed) while this delivery waited for a slot: do not
+		// call the subscriber now; the event goes back to JetStream.
 		<-w.sem
 		w.br.cancelProbe()
 		w.done(ctx, it, finReleased, 0)
