@@ -562,7 +562,14 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	}
 	if ans.Event == nil {
 		r.m.unrecoverable.WithLabelValues(w.Provider).Inc()
-		r.log.Warn("terminal status without an event to synthesize", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "status", ans.Status)
+		if Retriggering[w.Provider] && ans.Status == events.StatusSucceeded {
+			// The resend asked for did not arrive within the grace period;
+			// the next step asks again (docs/reconciler.md).
+			r.log.Warn("re-triggered callback not received within the grace period; asking again at the next step",
+				"watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "step", w.Step+1)
+		} else {
+			r.log.Warn("terminal status without an event to synthesize", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "status", ans.Status)
+		}
 		w.Unrecoverable = true
 		return save(sched.advance(w, now, ExpiredUnrecoverable))
 	}
