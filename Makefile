@@ -3,8 +3,9 @@ GO ?= go
 
 .PHONY: devstack test build fuzz bench lint
 
-devstack: ## start everything in one process
-	$(GO) run ./cmd/devstack
+devstack: ## start everything in one process (built, then run: Ctrl-C drains and exits 0)
+	$(GO) build -o bin/devstack ./cmd/devstack
+	./bin/devstack $(DEVSTACKFLAGS)
 
 test: ## the full test suite (installs redis-server when missing)
 	./scripts/test.sh
