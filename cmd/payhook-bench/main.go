@@ -67,6 +67,7 @@ func run(ctx context.Context, env cli.Env) error {
 	fs.StringVar(&o.Dir, "dir", "", "work directory (default: a temp dir)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, stores, config)")
 	fs.StringVar(&o.Profile, "cpuprofile", "", "run ingress with a CPU profile written here (mirror of cmd/ingress)")
+	fs.IntVar(&o.Rounds, "rounds", 1, "max-throughput rounds (baseline then payhook each); >1 reports every ratio and the median")
 	if err := fs.Parse(env.Args); err != nil {
 		return &cli.UsageError{Err: err}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -68,6 +69,9 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintln(tw, "metric\tpayhook\tbaseline\tratio\ttarget\t")
 	pm, bm := r.PayhookMax.Throughput(), r.BaselineMax.Throughput()
 	fmt.Fprintf(tw, "max req/s (closed loop)\t%.0f\t%.0f\t%s\t≥ %.2f× %s\t\n", pm, bm, ratio(pm, bm), TargetRatio, verdict(bm > 0 && pm/bm >= TargetRatio))
+	if line, ok := roundsLine(r.RoundRatios); ok {
+		fmt.Fprint(tw, line)
+	}
 	rate := fmt.Sprintf(" @ %.0f/s", r.Rate)
 	pl, bl := r.PayhookLat.Latency, r.BaselineLat.Latency
 	for _, q := range []struct {
@@ -146,4 +150,24 @@ func (r *Report) Print(w io.Writer) {
 	if r.Profile != "" {
 		fmt.Fprintf(w, "  ingress CPU profile: %s (go tool pprof -top %s)\n", r.Profile, r.Profile)
 	}
+}
+
+// roundsLine is the report row for several max-throughput rounds: every
+// ratio in run order and their median (false for a single round).
+func roundsLine(ratios []float64) (string, bool) {
+	if len(ratios) < 2 {
+		return "", false
+	}
+	strs := make([]string, len(ratios))
+	for i, v := range ratios {
+		strs[i] = fmt.Sprintf("%.2f", v)
+	}
+	rs := slices.Clone(ratios)
+	slices.Sort(rs)
+	med := rs[len(rs)/2]
+	if len(rs)%2 == 0 {
+		med = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+	}
+	return fmt.Sprintf("max req/s ratio, %d rounds\t%s\t\t%.2f× median\t≥ %.2f× %s\t\n",
+		len(rs), strings.Join(strs, " "), med, TargetRatio, verdict(med >= TargetRatio)), true
 }

@@ -44,6 +44,7 @@ type Options struct {
 	RSSDuration     time.Duration // the steady phase (default 10s)
 	Subscribers     int           // dispatcher subscribers (default 3; negative: no dispatcher)
 	Profile         string        // write an ingress CPU profile of the max phase here (runs the ServeIngress mirror)
+	Rounds          int           // max-throughput pairs (baseline, payhook) to run; the report gives each ratio and the median (default 1)
 	Log             io.Writer     // progress lines (default: discard)
 }
 
@@ -96,7 +97,8 @@ type Report struct {
 	Excluded           []string // providers in the mix ingress does not register yet
 	BaselineMax        Result
 	PayhookMax         Result
-	Rate               float64 // latency phase rate
+	RoundRatios        []float64 // payhook/baseline max req/s of every round, the first being BaselineMax/PayhookMax
+	Rate               float64   // latency phase rate
 	PayhookLat         Result
 	BaselineLat        Result
 	Steady             Result
@@ -332,6 +334,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	t0 := time.Now()
 	waitCatchUp(ctx, lag, 120*time.Second)
 	rep.CatchUp = time.Since(t0)
+	rep.RoundRatios = []float64{rep.PayhookMax.Throughput() / max(rep.BaselineMax.Throughput(), 1)}
+	for r := 2; r <= o.Rounds; r++ {
+		// More pairs, alternating, so that a change in the machine's load
+		// shows as spread instead of moving one side only.
+		b := RunClosed(ctx, o.MaxDuration, o.Conns, baseline.do(nil))
+		p := RunClosed(ctx, o.MaxDuration, o.Conns, payhook.do(nil))
+		waitCatchUp(ctx, lag, 120*time.Second)
+		rep.RoundRatios = append(rep.RoundRatios, p.Throughput()/max(b.Throughput(), 1))
+		logf("round %d: baseline %.0f, payhook %.0f req/s", r, b.Throughput(), p.Throughput())
+	}
 
 	// 3. Latency at LoadFraction of payhook's max, open loop.
 	rep.Rate = float64(int(rep.PayhookMax.Throughput() * o.LoadFraction))
