@@ -59,7 +59,9 @@ type ComposeService struct {
 
 // ParseCompose decodes a compose file strictly: top-level x-* extension keys
 // (YAML anchors) are allowed, anything else unknown is an error, at any depth
-// this struct describes.
+// this struct describes. yaml.v3 matches keys case-sensitively and rejects a
+// key defined twice in one mapping, so `Image:` and a repeated key are errors
+// too (TestParseComposeStrict).
 func ParseCompose(b []byte) (*Compose, error) {
 	var c Compose
 	d := yaml.NewDecoder(bytes.NewReader(b))
@@ -469,11 +471,30 @@ func TestComposeCheckCatchesBreakage(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ParseCompose([]byte("services:\n  a:\n    imgae: x\n")); err == nil {
-		t.Error("a misspelled service key was accepted")
+}
+
+// TestParseComposeStrict: the compose file is decoded as strictly as the
+// manifests (TestStrictDecodeRejects): a misspelled key, a key in the wrong
+// case and a duplicate key (whose last value would win) are errors.
+func TestParseComposeStrict(t *testing.T) {
+	cases := map[string]struct{ doc, want string }{
+		"misspelled service key":   {"services:\n  a:\n    imgae: x\n", "field imgae not found"},
+		"misspelled top-level key": {"servics: {}\n", `unknown top-level key "servics"`},
+		"wrong case":               {"services:\n  a:\n    Image: x\n", "field Image not found"},
+		"wrong case top-level":     {"Services:\n  a:\n    image: x\n", `unknown top-level key "Services"`},
+		"wrong case nested":        {"services:\n  a:\n    healthcheck:\n      Test: [x]\n", "field Test not found"},
+		"duplicate key":            {"services:\n  a:\n    image: x\n    image: y\n", `mapping key "image" already defined`},
+		"duplicate service":        {"services:\n  a:\n    image: x\n  a:\n    image: y\n", `mapping key "a" already defined`},
+		"duplicate top-level key":  {"services:\n  a:\n    image: x\nservices:\n  b:\n    image: y\n", `mapping key "services" already defined`},
+		"duplicate environment":    {"services:\n  a:\n    environment:\n      A: b\n      A: c\n", `mapping key "A" already defined`},
 	}
-	if _, err := ParseCompose([]byte("servics: {}\n")); err == nil {
-		t.Error("a misspelled top-level key was accepted")
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseCompose([]byte(c.doc))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one containing %q", err, c.want)
+			}
+		})
 	}
 }
 

@@ -78,24 +78,32 @@ func namespaceOf(o Object) string {
 }
 
 // TestStrictDecodeRejects shows the decoder is strict: a typo, an unknown
-// kind and a wrong type are errors, not silently dropped.
+// kind, a wrong type, a key in the wrong case and a duplicate key are
+// errors, not silently dropped or resolved.
 func TestStrictDecodeRejects(t *testing.T) {
-	cases := map[string]string{
-		"unknown field":     "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {prots: []}\n",
-		"misplaced field":   "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {template: {spec: {containers: [{name: a, image: b, readinessProbe: {path: /readyz}}]}}}\n",
-		"unknown kind":      "apiVersion: v1\nkind: Servise\nmetadata: {name: x}\n",
-		"wrong type":        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: three}\n",
-		"kind not shipped":  "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n",
-		"no name":           "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
-		"monitor typo":      "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x}\nspec: {endpoint: [{port: http}]}\n",
-		"redis typo":        "apiVersion: databases.spotahome.com/v1\nkind: RedisFailover\nmetadata: {name: x}\nspec: {redis: {replica: 3}}\n",
-		"not yaml":          "apiVersion: v1\nkind: [\n",
-		"second doc broken": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\nstuff: 1\n",
+	cases := map[string]struct{ doc, want string }{
+		"unknown field":     {"apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {prots: []}\n", `unknown field "spec.prots"`},
+		"misplaced field":   {"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {template: {spec: {containers: [{name: a, image: b, readinessProbe: {path: /readyz}}]}}}\n", `unknown field "spec.template.spec.containers[0].readinessProbe.path"`},
+		"unknown kind":      {"apiVersion: v1\nkind: Servise\nmetadata: {name: x}\n", "unsupported apiVersion/kind v1/Servise"},
+		"wrong type":        {"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: three}\n", "cannot unmarshal string"},
+		"kind not shipped":  {"apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n", "unsupported apiVersion/kind v1/Pod"},
+		"no name":           {"apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "metadata.name is empty"},
+		"monitor typo":      {"apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x}\nspec: {endpoint: [{port: http}]}\n", `unknown field "spec.endpoint"`},
+		"redis typo":        {"apiVersion: databases.spotahome.com/v1\nkind: RedisFailover\nmetadata: {name: x}\nspec: {redis: {replica: 3}}\n", `unknown field "spec.redis.replica"`},
+		"not yaml":          {"apiVersion: v1\nkind: [\n", "case.yaml#0: yaml:"},
+		"second doc broken": {"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\nstuff: 1\n", `case.yaml#1 (ConfigMap): unknown field "stuff"`},
+		// encoding/json matches keys case-insensitively; the API server does not.
+		"wrong case":      {"apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {Type: NodePort}\n", `unknown field "spec.Type"`},
+		"wrong case kind": {"apiVersion: v1\nKind: Service\nmetadata: {name: x}\n", "unsupported apiVersion/kind v1/"},
+		// Otherwise the last of two keys silently wins.
+		"duplicate key":           {"apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  type: ClusterIP\n  type: NodePort\n", `key "type" already set`},
+		"duplicate top-level key": {"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\nmetadata: {name: z}\n", `key "metadata" already set`},
 	}
-	for name, doc := range cases {
+	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := DecodeManifests("case.yaml", []byte(doc)); err == nil {
-				t.Error("decoded without error")
+			_, err := DecodeManifests("case.yaml", []byte(c.doc))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one containing %q", err, c.want)
 			}
 		})
 	}

@@ -2,9 +2,8 @@ package deploytest
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -92,21 +92,26 @@ var kinds = map[string]func() any{
 
 var docSep = regexp.MustCompile(`(?m)^---\s*$`)
 
-// DecodeManifests strict-decodes every document of one YAML file: YAML to
-// JSON (sigs.k8s.io/yaml), then encoding/json with unknown fields rejected
-// into the type its apiVersion and kind name. Empty documents are skipped.
+// DecodeManifests strict-decodes every document of one YAML file the way
+// the API server's strict field validation does: YAML to JSON with
+// duplicate keys rejected (sigs.k8s.io/yaml YAMLToJSONStrict), then
+// sigs.k8s.io/json UnmarshalStrict into the type its apiVersion and kind
+// name, which rejects unknown fields, fields whose case differs from the
+// json tag (encoding/json would match `Type:` to `type`) and duplicate
+// fields. Empty documents are skipped.
 func DecodeManifests(file string, data []byte) ([]Object, error) {
 	var out []Object
 	for i, doc := range docSep.Split(string(data), -1) {
-		j, err := yaml.YAMLToJSON([]byte(doc))
+		j, err := yaml.YAMLToJSONStrict([]byte(doc))
 		if err != nil {
 			return nil, fmt.Errorf("%s#%d: %w", file, i, err)
 		}
 		if bytes.Equal(bytes.TrimSpace(j), []byte("null")) {
 			continue
 		}
+		// Case-sensitive, so `Kind: Service` names no kind.
 		var tm metav1.TypeMeta
-		if err := json.Unmarshal(j, &tm); err != nil {
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &tm); err != nil {
 			return nil, fmt.Errorf("%s#%d: %w", file, i, err)
 		}
 		mk, ok := kinds[tm.APIVersion+"/"+tm.Kind]
@@ -114,13 +119,12 @@ func DecodeManifests(file string, data []byte) ([]Object, error) {
 			return nil, fmt.Errorf("%s#%d: unsupported apiVersion/kind %s/%s", file, i, tm.APIVersion, tm.Kind)
 		}
 		obj := mk()
-		dec := json.NewDecoder(bytes.NewReader(j))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(obj); err != nil {
-			return nil, fmt.Errorf("%s#%d (%s): %w", file, i, tm.Kind, err)
+		strict, err := sigsjson.UnmarshalStrict(j, obj)
+		if err == nil {
+			err = errors.Join(strict...)
 		}
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, fmt.Errorf("%s#%d (%s): trailing data", file, i, tm.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("%s#%d (%s): %w", file, i, tm.Kind, err)
 		}
 		name := ""
 		if m, ok := obj.(metav1.Object); ok {
