@@ -7,6 +7,7 @@
 //	payhook-bench [flags]                          run the benchmark (make bench)
 //	payhook-bench serve-nats --port P --dir D      child: NATS with JetStream
 //	payhook-bench serve-echo --addr A              child: the echo baseline
+//	payhook-bench serve-naive --addr A --nats U --redis U   child: the straightforward handler (second baseline)
 //	payhook-bench serve-ingress --config F [--cpuprofile P]   child: ingress with a CPU profile
 package main
 
@@ -41,6 +42,15 @@ func run(ctx context.Context, env cli.Env) error {
 				return &cli.UsageError{Err: err}
 			}
 			return bench.ServeEcho(ctx, *addr)
+		case "serve-naive":
+			fs := newFlags("serve-naive", env)
+			addr := fs.String("addr", "127.0.0.1:0", "listen address")
+			natsURL := fs.String("nats", "", "NATS URL")
+			redisURL := fs.String("redis", "", "Redis URL")
+			if err := fs.Parse(env.Args[1:]); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			return bench.ServeNaive(ctx, *addr, *natsURL, *redisURL)
 		case "serve-ingress":
 			fs := newFlags("serve-ingress", env)
 			cfg := fs.String("config", "", "config file")

@@ -72,6 +72,16 @@ func (r *Report) Print(w io.Writer) {
 	if line, ok := roundsLine(r.RoundRatios); ok {
 		fmt.Fprint(tw, line)
 	}
+	if nm := r.NaiveMax.Throughput(); nm > 0 {
+		fmt.Fprintf(tw, "straightforward handler max req/s\t%.0f\t%.0f\t%s\tpayhook %s of it\t\n", nm, bm, ratio(nm, bm), ratio(pm, nm))
+		if len(r.NaiveRatios) > 1 {
+			strs := make([]string, len(r.NaiveRatios))
+			for i, v := range r.NaiveRatios {
+				strs[i] = fmt.Sprintf("%.2f", v)
+			}
+			fmt.Fprintf(tw, "straightforward ratio, %d rounds\t%s\t\t%.2f× median\t\t\n", len(strs), strings.Join(strs, " "), median(r.NaiveRatios))
+		}
+	}
 	rate := fmt.Sprintf(" @ %.0f/s", r.Rate)
 	pl, bl := r.PayhookLat.Latency, r.BaselineLat.Latency
 	for _, q := range []struct {
@@ -94,7 +104,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "dispatcher backlog at max load\tpeak %d msgs, drained %s after\t\t\tbounded\t\n", r.MaxLag, r.CatchUp.Round(100*time.Millisecond))
 	}
 	for _, p := range r.Procs {
-		if p.Name == "baseline" {
+		if p.Name == "baseline" || p.Name == "naive" {
 			continue
 		}
 		t := ""
@@ -123,6 +133,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	line("baseline max", r.BaselineMax)
+	line("straightforward max", r.NaiveMax)
 	line("payhook max", r.PayhookMax)
 	line("payhook open", r.PayhookLat)
 	line("baseline open", r.BaselineLat)
@@ -143,6 +154,10 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, " %s %.2f", p.Name, p.CPUMaxLoad)
 	}
 	fmt.Fprintln(w, " (the load generator uses the rest)")
+	if r.NaiveMax.Throughput() > 0 {
+		fmt.Fprintf(w, "  cores used by the straightforward handler during its max: %.2f (%.0f µs per request)\n",
+			r.NaiveCPUMaxLoad, r.NaiveCPUMaxLoad*1e6/r.NaiveMax.Throughput())
+	}
 	fmt.Fprintf(w, "  baseline CPU per request at %.0f/s: %.0f µs\n", r.Rate, float64(r.BaselineCPUPerReq)/float64(time.Microsecond))
 	fmt.Fprintf(w, "  load average (1/5/15 min) at start %s, at end %s on %d CPUs\n", r.LoadStart, r.LoadEnd, r.CPUs)
 	fmt.Fprintf(w, "  ingress at %.0f/s: mean handler time %s, of which JetStream publish until PubAck %s (from ingress /metrics)\n", r.Rate, ms(r.HandlerMean), ms(r.PublishMean))
@@ -162,12 +177,20 @@ func roundsLine(ratios []float64) (string, bool) {
 	for i, v := range ratios {
 		strs[i] = fmt.Sprintf("%.2f", v)
 	}
-	rs := slices.Clone(ratios)
-	slices.Sort(rs)
-	med := rs[len(rs)/2]
-	if len(rs)%2 == 0 {
-		med = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
-	}
+	rs := ratios
+	med := median(ratios)
 	return fmt.Sprintf("max req/s ratio, %d rounds\t%s\t\t%.2f× median\t≥ %.2f× %s\t\n",
 		len(rs), strings.Join(strs, " "), med, TargetRatio, verdict(med >= TargetRatio)), true
+}
+
+func median(v []float64) float64 {
+	rs := slices.Clone(v)
+	slices.Sort(rs)
+	if len(rs) == 0 {
+		return 0
+	}
+	if len(rs)%2 == 0 {
+		return (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+	}
+	return rs[len(rs)/2]
 }

@@ -97,7 +97,10 @@ type Report struct {
 	Excluded           []string // providers in the mix ingress does not register yet
 	BaselineMax        Result
 	PayhookMax         Result
+	NaiveMax           Result    // the straightforward handler (NaiveHandler), closed loop like the others
 	RoundRatios        []float64 // payhook/baseline max req/s of every round, the first being BaselineMax/PayhookMax
+	NaiveRatios        []float64 // naive/baseline max req/s of every round
+	NaiveCPUMaxLoad    float64   // cores the straightforward handler used during its max phase
 	Rate               float64   // latency phase rate
 	PayhookLat         Result
 	BaselineLat        Result
@@ -273,6 +276,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := WaitHTTP(ctx, echoURL+"/readyz", echoProc, 30*time.Second); err != nil {
 		return nil, err
 	}
+	naivePort, _ := FreePort()
+	naiveURL := fmt.Sprintf("http://127.0.0.1:%d", naivePort)
+	naiveProc, err := Start("naive", o.Self, []string{"serve-naive", "--addr", fmt.Sprintf("127.0.0.1:%d", naivePort),
+		"--nats", natsURL, "--redis", naiveRedisURL(redisURL)}, o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	procs = append(procs, &service{proc: naiveProc})
+	if err := WaitHTTP(ctx, naiveURL+"/readyz", naiveProc, 30*time.Second); err != nil {
+		return nil, err
+	}
 	rdb := redis.NewClient(mustRedisOpts(redisURL))
 	defer rdb.Close()
 	redisMem0, _ := redisInfoInt(ctx, rdb, "memory", "used_memory")
@@ -294,6 +308,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer baseline.cl.Close()
+	naive, err := newSender(naiveURL, gen, acks, o.Conns)
+	if err != nil {
+		return nil, err
+	}
+	defer naive.cl.Close()
 	consumers := make([]string, 0, max(o.Subscribers, 0))
 	for i := 1; i <= o.Subscribers; i++ {
 		consumers = append(consumers, dispatch.ConsumerName(subID(i)))
@@ -319,6 +338,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	RunClosed(ctx, o.Warmup, o.Conns, baseline.do(nil))
 	rep.BaselineMax = RunClosed(ctx, o.MaxDuration, o.Conns, baseline.do(nil))
 	logf("baseline max: %.0f req/s", rep.BaselineMax.Throughput())
+	logf("straightforward handler max: %s + %s warm-up", o.MaxDuration, o.Warmup)
+	RunClosed(ctx, o.Warmup, o.Conns, naive.do(nil))
+	ncpu0, _ := ReadCPU(naiveProc.PID())
+	rep.NaiveMax = RunClosed(ctx, o.MaxDuration, o.Conns, naive.do(nil))
+	ncpu1, _ := ReadCPU(naiveProc.PID())
+	rep.NaiveCPUMaxLoad = (ncpu1 - ncpu0).Seconds() / rep.NaiveMax.Elapsed.Seconds()
+	logf("straightforward handler max: %.0f req/s (%d errors)", rep.NaiveMax.Throughput(), rep.NaiveMax.Errors)
+	flushNaive(ctx, redisURL)
 	waitCatchUp(ctx, lag, 30*time.Second)
 	logf("payhook max: %s + %s warm-up", o.MaxDuration, o.Warmup)
 	RunClosed(ctx, o.Warmup, o.Conns, payhook.do(nil))
@@ -335,14 +362,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	waitCatchUp(ctx, lag, 120*time.Second)
 	rep.CatchUp = time.Since(t0)
 	rep.RoundRatios = []float64{rep.PayhookMax.Throughput() / max(rep.BaselineMax.Throughput(), 1)}
+	rep.NaiveRatios = []float64{rep.NaiveMax.Throughput() / max(rep.BaselineMax.Throughput(), 1)}
 	for r := 2; r <= o.Rounds; r++ {
-		// More pairs, alternating, so that a change in the machine's load
+		// More triples, alternating, so that a change in the machine's load
 		// shows as spread instead of moving one side only.
 		b := RunClosed(ctx, o.MaxDuration, o.Conns, baseline.do(nil))
+		nv := RunClosed(ctx, o.MaxDuration, o.Conns, naive.do(nil))
 		p := RunClosed(ctx, o.MaxDuration, o.Conns, payhook.do(nil))
 		waitCatchUp(ctx, lag, 120*time.Second)
 		rep.RoundRatios = append(rep.RoundRatios, p.Throughput()/max(b.Throughput(), 1))
-		logf("round %d: baseline %.0f, payhook %.0f req/s", r, b.Throughput(), p.Throughput())
+		rep.NaiveRatios = append(rep.NaiveRatios, nv.Throughput()/max(b.Throughput(), 1))
+		flushNaive(ctx, redisURL)
+		logf("round %d: baseline %.0f, straightforward %.0f, payhook %.0f req/s", r, b.Throughput(), nv.Throughput(), p.Throughput())
 	}
 
 	// 3. Latency at LoadFraction of payhook's max, open loop.
@@ -414,6 +445,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// naiveRedisURL is redisURL on database 1: the straightforward handler's
+// keys stay out of database 0, where payhook's are counted, and are flushed
+// after each of its phases so Redis memory per event stays payhook's.
+func naiveRedisURL(redisURL string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(redisURL, "/0"), "/") + "/1"
+}
+
+func flushNaive(ctx context.Context, redisURL string) {
+	rdb := redis.NewClient(mustRedisOpts(naiveRedisURL(redisURL)))
+	defer rdb.Close()
+	rdb.FlushDB(ctx)
 }
 
 func loadAvg() string {

@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/internal/testenv"
+)
+
+// TestNaiveHandlerStoresOnceAndAcks checks that the straightforward handler
+// is a fair second baseline: it verifies like ingress (a tampered callback
+// is refused), answers with each provider's own ack, and stores one message
+// per distinct callback (a resend is acknowledged and not stored again).
+func TestNaiveHandlerStoresOnceAndAcks(t *testing.T) {
+	n := testenv.StartNATS(t)
+	r := testenv.StartRedis(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	port := testenv.FreePort(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	done := make(chan error, 1)
+	go func() { done <- ServeNaive(ctx, addr, n.URL, naiveRedisURL(r.URL)) }()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	}, "naive handler not ready")
+
+	g, err := NewGenerator(Accounts(), DefaultMix, "naive-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbound := registry.Inbound()
+	cl, err := NewClient("http://"+addr, 4, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const distinct = 40
+	for i := range distinct {
+		cb, err := g.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the provider's retry of the same callback
+			resp, err := cl.Post(ctx, cb.Path, cb.Header, cb.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := inbound[cb.Provider].Ack(cb.Kind).Body
+			if resp.Status != http.StatusOK || !bytes.Equal(resp.Body, want) {
+				t.Fatalf("callback %d (%s/%s): HTTP %d %q, want 200 %q", i, cb.Provider, cb.Kind, resp.Status, resp.Body, want)
+			}
+		}
+	}
+	cb, _ := g.Next()
+	tampered := bytes.Clone(cb.Body)
+	tampered[len(tampered)/2] ^= 1
+	if resp, err := cl.Post(ctx, cb.Path, cb.Header, tampered); err != nil || resp.Status == http.StatusOK {
+		t.Fatalf("tampered callback: %v, HTTP %d; want a refusal", err, resp.Status)
+	}
+
+	js, err := jetstream.New(n.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, NaiveStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != distinct {
+		t.Fatalf("stored %d messages, want %d (one per distinct callback)", info.State.Msgs, distinct)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeNaive: %v", err)
+	}
+}
