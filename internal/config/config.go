@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -85,18 +86,25 @@ type Dispatcher struct {
 
 // Reconciler chases open orders.
 type Reconciler struct {
-	Listen         string              `yaml:"listen"`
-	Schedule       []Duration          `yaml:"schedule"`
-	RetriggerGrace Duration            `yaml:"retrigger_grace"`
-	Providers      map[string]Schedule `yaml:"providers"`
-	// RatePerSecond limits queries per provider account (default 5/s, burst 10).
+	Listen         string     `yaml:"listen"`
+	Schedule       []Duration `yaml:"schedule"`
+	RetriggerGrace Duration   `yaml:"retrigger_grace"`
+	// Providers overrides, per provider name, the schedule and the rate limit.
+	Providers map[string]ReconcilerProvider `yaml:"providers"`
+	// RatePerSecond limits queries per provider account (default 5/s, burst
+	// 10). Each replica has its own buckets: N replicas allow N× the rate.
 	RatePerSecond float64 `yaml:"rate_per_second"`
 	RateBurst     int     `yaml:"rate_burst"`
 }
 
-// Schedule overrides the poll schedule for one provider.
-type Schedule struct {
+// ReconcilerProvider overrides the reconciler's settings for one provider's
+// watches and accounts; a zero (or empty) field keeps the reconciler-wide value.
+type ReconcilerProvider struct {
 	Schedule []Duration `yaml:"schedule"`
+	// RatePerSecond and RateBurst replace reconciler.rate_per_second and
+	// rate_burst for each account of the provider (still per replica).
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	RateBurst     int     `yaml:"rate_burst"`
 }
 
 // Subscriber is a merchant endpoint receiving webhooks.
@@ -190,9 +198,7 @@ func Parse(b []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, &Error{Msg: "not valid YAML: " + oneLine(err.Error())}
 	}
-	// Expand ${NAME} in scalar values only (keys never), after parsing, so a
-	// secret containing YAML syntax can't change the document's structure.
-	if err := expand(&root, "", lookupEnv); err != nil {
+	if err := expand(&root, reflect.TypeOf(Config{}), "", lookupEnv); err != nil {
 		return nil, err
 	}
 	expanded, err := yaml.Marshal(&root)
@@ -212,13 +218,17 @@ func Parse(b []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	return &c, nil
 }
 
-var fieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+var fieldRE = regexp.MustCompile(`line \d+: field (\S+) not found in type (?:\w+\.)*(\w+)`)
 
-// yamlError turns yaml.v3's messages into one line naming the key.
+// yamlError turns yaml.v3's messages into one line naming the key. Unknown
+// keys are normally caught by expand with their dotted path; one the walk
+// did not see (reached through an alias) is named here by its leaf only,
+// and without yaml.v3's line number, which counts lines of the re-encoded
+// document rather than of the file as written.
 func yamlError(err error) error {
 	msg := oneLine(err.Error())
 	if m := fieldRE.FindStringSubmatch(msg); m != nil {
-		return &Error{Key: m[2], Msg: fmt.Sprintf("unknown key (line %s, in %s)", m[1], m[3])}
+		return &Error{Key: m[1], Msg: fmt.Sprintf("unknown key (in %s)", m[2])}
 	}
 	if strings.Contains(msg, "field ") && strings.Contains(msg, "not found") {
 		return &Error{Msg: "unknown key: " + strings.TrimPrefix(msg, "yaml: unmarshal errors: ")}
@@ -228,38 +238,68 @@ func yamlError(err error) error {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func expand(n *yaml.Node, path string, lookupEnv func(string) (string, bool)) error {
+// expand walks the parsed document beside t, the Go type it decodes into.
+// It replaces ${NAME} in scalar values (keys never), after parsing, so a
+// secret containing YAML syntax can't change the document's structure, and
+// it refuses a key t has no field for, naming the key's dotted path and its
+// line in the file as written. The decoder's own KnownFields check stays
+// behind it for what the walk does not see (keys reached through an alias).
+func expand(n *yaml.Node, t reflect.Type, path string, lookupEnv func(string) (string, bool)) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			if err := expand(c, path, lookupEnv); err != nil {
+			if err := expand(c, t, path, lookupEnv); err != nil {
 				return err
 			}
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			p := key
-			if path != "" {
-				p = path + "." + key
+			kn := n.Content[i]
+			if kn.Tag == "!!merge" {
+				continue // "<<: *anchor": the anchored mapping was walked where it is defined
 			}
-			if err := expand(n.Content[i+1], p, lookupEnv); err != nil {
+			p := kn.Value
+			if path != "" {
+				p = path + "." + kn.Value
+			}
+			var vt reflect.Type
+			switch {
+			case t == nil:
+			case t.Kind() == reflect.Struct && !isUnmarshaler(t):
+				f, ok := fieldByKey(t, kn.Value)
+				if !ok {
+					return errf(p, "unknown key (line %d)", kn.Line)
+				}
+				vt = f
+			case t.Kind() == reflect.Map:
+				vt = t.Elem()
+			}
+			if err := expand(n.Content[i+1], vt, p, lookupEnv); err != nil {
 				return err
 			}
 		}
 	case yaml.SequenceNode:
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
 		for i, c := range n.Content {
-			if err := expand(c, fmt.Sprintf("%s[%d]", path, i), lookupEnv); err != nil {
+			if err := expand(c, et, fmt.Sprintf("%s[%d]", path, i), lookupEnv); err != nil {
 				return err
 			}
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "${") {
-			return nil
+			return checkSelfDecoding(n, t, path)
 		}
 		var missing string
+		var names []string
 		v := envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
 			name := m[2 : len(m)-1]
+			names = append(names, name)
 			val, ok := lookupEnv(name)
 			if !ok && missing == "" {
 				missing = name
@@ -270,12 +310,116 @@ func expand(n *yaml.Node, path string, lookupEnv func(string) (string, bool)) er
 			return errf(path, "environment variable %s is not set", missing)
 		}
 		n.Value = v
-		// A substituted value is a string, whatever it looks like.
-		if n.Tag == "" || n.Tag == "!!null" || n.Style == 0 {
-			n.Tag = "!!str"
+		if len(names) == 0 || n.Style&yaml.TaggedStyle != 0 {
+			return nil // no ${NAME} after all, or the author's explicit tag decides
 		}
+		return retag(n, t, path, names)
 	}
 	return nil
+}
+
+// retag gives a substituted scalar the tag its field reads. A string field
+// (or a type with its own UnmarshalYAML, like Duration, or a key outside
+// the schema) gets !!str, so the value is taken literally whatever it looks
+// like: "007" stays "007", "true" stays "true", "*x" and "a: #b" are not
+// YAML. A number or bool field gets the value read as YAML reads a plain
+// scalar of that type (3, 0.5, true); anything else there is an error that
+// names the variables but, since a secret may have been put in the wrong
+// place, not the value. An empty value in such a field is YAML's null,
+// like "replicas:" with nothing after it: the key keeps its default.
+func retag(n *yaml.Node, t reflect.Type, path string, names []string) error {
+	var what string
+	var tags []string // what the value may resolve to, besides null
+	if t != nil && !isUnmarshaler(t) {
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			// Only !!int: yaml.v3 would truncate 1.5 to 1.
+			what, tags = "an integer", []string{"!!int"}
+		case reflect.Float32, reflect.Float64:
+			what, tags = "a number", []string{"!!int", "!!float"}
+		case reflect.Bool:
+			what, tags = "true or false", []string{"!!bool"}
+		}
+	}
+	if what == "" {
+		n.Tag = "!!str"
+		if t != nil && isUnmarshaler(t) && checkSelfDecoding(n, t, path) != nil {
+			if t == reflect.TypeOf(Duration(0)) {
+				what = "a duration (like 90s or 2h)"
+			} else {
+				what = "accepted here"
+			}
+			return errf(path, "environment variable %s: the value is not %s", strings.Join(names, ", "), what)
+		}
+		return nil
+	}
+	probe := yaml.Node{Kind: yaml.ScalarNode, Value: n.Value}
+	tag := probe.ShortTag()
+	if err := probe.Decode(reflect.New(t).Interface()); err != nil || (tag != "!!null" && !slices.Contains(tags, tag)) {
+		return errf(path, "environment variable %s: the value is not %s", strings.Join(names, ", "), what)
+	}
+	n.Tag, n.Style = tag, 0
+	if n.Tag == "!!null" {
+		n.Value = "null"
+	}
+	return nil
+}
+
+// checkSelfDecoding decodes a scalar bound for a type with its own
+// UnmarshalYAML (Duration), so that its error names the key: the decoder
+// reports it without one.
+func checkSelfDecoding(n *yaml.Node, t reflect.Type, path string) error {
+	if t == nil || !isUnmarshaler(t) || n.ShortTag() == "!!null" {
+		return nil
+	}
+	if err := n.Decode(reflect.New(t).Interface()); err != nil {
+		return errf(path, "%s", oneLine(err.Error()))
+	}
+	return nil
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// isUnmarshaler reports whether t (or *t) decodes itself from a node.
+func isUnmarshaler(t reflect.Type) bool {
+	return t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType)
+}
+
+// fieldByKey returns the type of struct t's field that yaml.v3 fills from
+// key: the name in the field's yaml tag, or the lower-cased field name when
+// the tag gives none, looking into ",inline" structs.
+func fieldByKey(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if slices.Contains(strings.Split(opts, ","), "inline") {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Map {
+				return ft.Elem(), true
+			}
+			if got, ok := fieldByKey(ft, key); ok {
+				return got, true
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if name == key {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 // Default values, with the reasoning beside each.
@@ -431,9 +575,18 @@ func (c *Config) Validate() error {
 				return errf(fmt.Sprintf("reconciler.providers.%s.schedule[%d]", name, i), "must be positive")
 			}
 		}
+		if s.RatePerSecond < 0 {
+			return errf("reconciler.providers."+name+".rate_per_second", "must not be negative (0 or absent: reconciler.rate_per_second)")
+		}
+		if s.RateBurst < 0 {
+			return errf("reconciler.providers."+name+".rate_burst", "must not be negative (0 or absent: reconciler.rate_burst)")
+		}
 	}
 	if c.Reconciler.RatePerSecond < 0 {
 		return errf("reconciler.rate_per_second", "must not be negative")
+	}
+	if c.Reconciler.RateBurst < 0 {
+		return errf("reconciler.rate_burst", "must not be negative")
 	}
 	seen := map[string]bool{}
 	for i, a := range c.Accounts {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -82,11 +84,11 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 	}{
 		{"missing env", good, map[string]string{"ADMIN": "t"}, "config: accounts[0].secret: environment variable JPGLO_KEY is not set"},
 		{"unknown top key", good + "bogus: 1\n", base, "config: bogus: unknown key"},
-		{"unknown nested key", strings.Replace(good, "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\n  lisen: x", 1), base, "config: lisen: unknown key"},
+		{"unknown nested key", strings.Replace(good, "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\n  lisen: x", 1), base, "config: ingress.lisen: unknown key (line 8)"},
 		{"bad provider", strings.Replace(good, "provider: jpglo", "provider: paypal", 1), base, "config: accounts[0].provider: unknown provider"},
 		{"bad id", strings.Replace(good, "id: glo-in", "id: Glo_In", 1), base, "config: accounts[0].id: must match"},
 		{"bad aes key", strings.Replace(good, "mpurseKey16bytes", "short", 1), base, "config: accounts[1].aes_key: must be 16, 24 or 32 bytes"},
-		{"bad duration", strings.Replace(good, "timeout: 10s", "timeout: ten", 1), base, "not a duration"},
+		{"bad duration", strings.Replace(good, "timeout: 10s", "timeout: ten", 1), base, "config: subscribers[0].timeout: not a duration"},
 		{"bad cidr", strings.Replace(good, "1.2.3.4", "1.2.3.400", 1), base, "config: accounts[0].allow_ips[1]: not a CIDR or IP"},
 		{"bad secret", strings.Replace(good, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "plain", 1), base, "config: subscribers[0].secret: must be whsec_"},
 		{"bad kind filter", strings.Replace(good, "kinds: [payin]", "kinds: [refund]", 1), base, "config: subscribers[0].filter.kinds: unknown kind"},
@@ -148,5 +150,181 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 	}
 	if len(keys) < 40 {
 		t.Errorf("found only %d keys: the walk is broken", len(keys))
+	}
+}
+
+// A ${NAME} value decodes into its field's type: numbers and durations as
+// such, strings literally whatever they look like.
+func TestEnvValuesTakeTheFieldsType(t *testing.T) {
+	const doc = `
+nats:
+  url: nats://127.0.0.1:4222
+  replicas: ${REPLICAS}
+  raw_max_age: ${RAW_AGE}
+ingress:
+  body_limit: "${BODY}"
+reconciler:
+  rate_per_second: ${RATE}
+  rate_burst: ${BURST}
+  schedule: ["${FIRST}", 3m]
+accounts:
+  - id: glo-in
+    provider: jpglo
+    merchant_id: "${MID}"
+    secret: ${SECRET}
+    currency: INR
+  - id: glo-two
+    provider: jpglo
+    merchant_id: ${MID}
+    secret: '${SECRET}'
+    currency: INR
+subscribers:
+  - id: ledger
+    url: http://127.0.0.1:9100/hooks
+    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+    max_attempts: ${ATTEMPTS}
+    concurrency: ${CONC}
+    rate_per_second: ${SUB_RATE}
+    rate_burst: ${SUB_BURST}
+    timeout: ${TIMEOUT}
+`
+	base := map[string]string{
+		"REPLICAS": "3", "RAW_AGE": "48h", "BODY": "2048", "RATE": "2.5", "BURST": "7", "FIRST": "90s",
+		"MID": "007", "SECRET": "s", "ATTEMPTS": "4", "CONC": "0x10", "SUB_RATE": "1", "SUB_BURST": "2", "TIMEOUT": "3s",
+	}
+	c, err := Parse([]byte(doc), env(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Subscribers[0]
+	for _, got := range []struct {
+		name      string
+		got, want any
+	}{
+		{"nats.replicas", c.NATS.Replicas, 3},
+		{"nats.raw_max_age", c.NATS.RawMaxAge.D(), 48 * time.Hour},
+		{"ingress.body_limit (quoted)", c.Ingress.BodyLimit, int64(2048)},
+		{"reconciler.rate_per_second", c.Reconciler.RatePerSecond, 2.5},
+		{"reconciler.rate_burst", c.Reconciler.RateBurst, 7},
+		{"reconciler.schedule[0]", c.Reconciler.Schedule[0].D(), 90 * time.Second},
+		{"accounts[0].merchant_id (quoted)", c.Accounts[0].MerchantID, "007"},
+		{"accounts[1].merchant_id (plain)", c.Accounts[1].MerchantID, "007"},
+		{"subscribers[0].max_attempts", s.MaxAttempts, 4},
+		{"subscribers[0].concurrency (hex, as YAML reads it)", s.Concurrency, 16},
+		{"subscribers[0].rate_per_second", s.RatePerSecond, 1.0},
+		{"subscribers[0].rate_burst", s.RateBurst, 2},
+		{"subscribers[0].timeout", s.Timeout.D(), 3 * time.Second},
+	} {
+		if got.got != got.want {
+			t.Errorf("%s = %#v, want %#v", got.name, got.got, got.want)
+		}
+	}
+
+	// An empty value in a number field is YAML's null: the default stays.
+	empty := map[string]string{}
+	for k, v := range base {
+		empty[k] = v
+	}
+	empty["REPLICAS"], empty["BURST"] = "", ""
+	if c, err := Parse([]byte(doc), env(empty)); err != nil {
+		t.Errorf("empty number: %v", err)
+	} else if c.NATS.Replicas != 1 || c.Reconciler.RateBurst != 10 {
+		t.Errorf("empty number: replicas %d rate_burst %d, want the defaults 1 and 10", c.NATS.Replicas, c.Reconciler.RateBurst)
+	}
+
+	// Secrets and ids are taken literally, whatever YAML would make of them.
+	for _, secret := range []string{
+		"007", "true", "null", "~", "1e3", "0x10", ".inf", "3m",
+		"key: with #yaml [chars]", "*alias", "&anchor x", "!tag x", "!!int 3", "- item", "? key", "[a, b]", "{a: b}",
+		"|", ">", "%YAML", "@at", "`tick", "'single", `"double`, "a\nb", " padded ", "tab\tin", "#comment",
+		"${NOT_EXPANDED_TWICE}", "---", "...", "<<", "x: &a [*a]",
+	} {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		m["SECRET"], m["MID"] = secret, secret
+		c, err := Parse([]byte(doc), env(m))
+		if err != nil {
+			t.Errorf("secret %q: %v", secret, err)
+			continue
+		}
+		for i, a := range c.Accounts {
+			if a.Secret != secret || a.MerchantID != secret {
+				t.Errorf("secret %q: accounts[%d] secret %q merchant_id %q", secret, i, a.Secret, a.MerchantID)
+			}
+		}
+	}
+}
+
+func TestEnvValueOfTheWrongType(t *testing.T) {
+	base := map[string]string{"ADMIN": "t", "JPGLO_KEY": "k"}
+	const nats, rec = "  url: nats://127.0.0.1:4222", "  retrigger_grace: 2m"
+	cases := []struct {
+		name, at, line, value, want string
+	}{
+		{"word for an int", nats, "  replicas: ${N}", "hunter2", "config: nats.replicas: environment variable N: the value is not an integer"},
+		{"fraction for an int", nats, "  replicas: ${N}", "1.5", "config: nats.replicas: environment variable N: the value is not an integer"},
+		{"out of range", nats, "  replicas: ${N}", "99999999999999999999", "config: nats.replicas: environment variable N: the value is not an integer"},
+		{"two variables", nats, "  replicas: ${N}${N}", "x", "config: nats.replicas: environment variable N, N: the value is not an integer"},
+		{"word for a float", rec, "  rate_per_second: ${N}", "hunter2", "config: reconciler.rate_per_second: environment variable N: the value is not a number"},
+		{"bad duration", nats, "  raw_max_age: ${N}", "hunter2", "config: nats.raw_max_age: environment variable N: the value is not a duration (like 90s or 2h)"},
+		{"range still checked", nats, "  replicas: ${N}", "9", "config: nats.replicas: must be 1 to 5, got 9"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			doc := strings.Replace(good, c.at, c.at+"\n"+c.line, 1)
+			_, err := Parse([]byte(doc), env(map[string]string{"N": c.value, "ADMIN": base["ADMIN"], "JPGLO_KEY": base["JPGLO_KEY"]}))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not contain %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error echoes the value: %q", err)
+			}
+		})
+	}
+}
+
+// Unknown keys are named by their dotted path and their line in the file.
+func TestUnknownKeyNamesThePath(t *testing.T) {
+	base := map[string]string{"ADMIN": "t", "JPGLO_KEY": "k"}
+	cases := []struct{ name, from, to, key, want string }{
+		{"top", "admin_token: ${ADMIN}", "admin_token: ${ADMIN}\nbogus: 1", "bogus: 1", "config: bogus: unknown key"},
+		{"nested", "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\n  lisen: x", "  lisen: x", "config: ingress.lisen: unknown key"},
+		{"in a list", "    currency: INR\n    allow_ips", "    currency: INR\n    secrett: x\n    allow_ips", "secrett: x", "config: accounts[0].secrett: unknown key"},
+		{"second element", "    aes_key: mpurseKey16bytes", "    aes_key: mpurseKey16bytes\n    aes_kee: x", "aes_kee: x", "config: accounts[1].aes_kee: unknown key"},
+		{"deep", "      kinds: [payin]", "      kinds: [payin]\n      kind: payin", "kind: payin", "config: subscribers[0].filter.kind: unknown key"},
+		{"flow style", "  retrigger_grace: 2m", "  retrigger_grace: 2m\n  providers: {jpglo: {schedul: [1m]}}", "providers: {", "config: reconciler.providers.jpglo.schedul: unknown key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(good, c.from) {
+				t.Fatalf("%q not in the base document", c.from)
+			}
+			doc := strings.Replace(good, c.from, c.to, 1)
+			line := strings.Count(doc[:strings.Index(doc, c.key)], "\n") + 1
+			_, err := Parse([]byte(doc), env(base))
+			var ce *Error
+			if err == nil || !errors.As(err, &ce) {
+				t.Fatalf("err %v, want a *config.Error", err)
+			}
+			if want := fmt.Sprintf("%s (line %d)", c.want, line); err.Error() != want {
+				t.Errorf("error %q, want %q", err, want)
+			}
+		})
+	}
+	// A key the walk does not see (through an alias) is still refused by
+	// the decoder, named by its leaf.
+	alias := strings.Replace(good, "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\nlog: &l {level: info}\ndedupe: *l", 1)
+	if _, err := Parse([]byte(alias), env(base)); err == nil || err.Error() != "config: level: unknown key (in Dedupe)" {
+		t.Errorf("through an alias: %v", err)
+	}
+	// The merge key is YAML, not an unknown key.
+	merged := strings.Replace(good, "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\ndispatcher:\n  <<: {listen: 127.0.0.1:9999}", 1)
+	if c, err := Parse([]byte(merged), env(base)); err != nil || c.Dispatcher.Listen != "127.0.0.1:9999" {
+		t.Errorf("merge key: %v", err)
 	}
 }
