@@ -147,6 +147,7 @@ type composeStack struct {
 	env    map[string]string // .env.example
 	cfgRaw []byte
 	cfg    *config.Config
+	flags  *flagChecker // every payhook service's command against its binary's flags
 }
 
 func mustCompose(tb testing.TB) composeStack {
@@ -159,7 +160,7 @@ func mustCompose(tb testing.TB) composeStack {
 	if err != nil {
 		tb.Fatalf("docker-compose.yml: %v", err)
 	}
-	st := composeStack{c: c, env: readEnvFile(tb, composeEnv)}
+	st := composeStack{c: c, env: readEnvFile(tb, composeEnv), flags: mustFlagChecker(tb)}
 	st.cfgRaw, err = os.ReadFile(path.Join(repoRoot, composeConfig))
 	if err != nil {
 		tb.Fatal(err)
@@ -202,6 +203,9 @@ func (st composeStack) check() []string {
 		if len(s.Command) == 0 || !slices.Contains(knownBinaries, s.Command[0]) {
 			p = append(p, fmt.Sprintf("%s: command %q does not run a payhook binary (%v)", w, s.Command, knownBinaries))
 			continue
+		}
+		if err := st.flags.check(s.Command); err != nil {
+			p = append(p, fmt.Sprintf("%s: command: %v", w, err))
 		}
 		i := slices.Index(s.Command, "--config")
 		if i < 0 || i+1 >= len(s.Command) {
@@ -457,6 +461,21 @@ func TestComposeCheckCatchesBreakage(t *testing.T) {
 			s.Command = []string{"providersim", "--config", "/etc/payhook/payhook.yaml", "--listen", "0.0.0.0:8091", "--ingress", "http://ingress:8080"}
 			st.c.Services["providersim"] = s
 		}, "is not the simulator's"},
+		"flag typo": {func(st *composeStack) {
+			s := st.c.Services["providersim"]
+			s.Command = append(slices.Clone(s.Command), "--rat", "2")
+			st.c.Services["providersim"] = s
+		}, "service providersim: command: providersim rejects its arguments"},
+		"flag of another binary": {func(st *composeStack) {
+			s := st.c.Services["dispatcher"]
+			s.Command = append(slices.Clone(s.Command), "--listen", "0.0.0.0:8081")
+			st.c.Services["dispatcher"] = s
+		}, "flag provided but not defined: -listen"},
+		"bad flag value": {func(st *composeStack) {
+			s := st.c.Services["providersim"]
+			s.Command = append(slices.Clone(s.Command), "--timescale", "fast")
+			st.c.Services["providersim"] = s
+		}, `invalid value "fast" for flag -timescale`},
 		"bad config": {func(st *composeStack) {
 			st.cfgRaw = append(st.cfgRaw, []byte("\nbogus_key: 1\n")...)
 		}, "does not load"},

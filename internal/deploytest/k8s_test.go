@@ -289,8 +289,10 @@ func probeProblem(w, which string, pr *corev1.Probe, wantPath string, c corev1.C
 	return p
 }
 
-// CheckDeployment checks one payhook Deployment against the config it mounts.
-func CheckDeployment(component string, d *appsv1.Deployment, s Set, cfg *config.Config, cfgKeys []string) []string {
+// CheckDeployment checks one payhook Deployment against the config it
+// mounts, and its container's command and args against the real binary's
+// flags (flags).
+func CheckDeployment(component string, d *appsv1.Deployment, s Set, cfg *config.Config, cfgKeys []string, flags *flagChecker) []string {
 	w := "Deployment " + d.Name
 	p := CheckPodSecurity(w, d.Spec.Template.Spec)
 	sel, err := metav1LabelSelector(d)
@@ -306,6 +308,8 @@ func CheckDeployment(component string, d *appsv1.Deployment, s Set, cfg *config.
 	argv := append(slices.Clone(c.Command), c.Args...)
 	if len(argv) == 0 || argv[0] != component {
 		p = append(p, fmt.Sprintf("%s: runs %q, want the %s binary", w, argv, component))
+	} else if err := flags.check(argv); err != nil {
+		p = append(p, fmt.Sprintf("%s: command and args: %v", w, err))
 	}
 	listen, err := listenPort(cfg, component)
 	if err != nil {
@@ -407,7 +411,7 @@ func TestDeployments(t *testing.T) {
 			t.Errorf("no Deployment payhook-%s", comp)
 			continue
 		}
-		for _, p := range CheckDeployment(comp, d, s, cfg, configKeys(s)) {
+		for _, p := range CheckDeployment(comp, d, s, cfg, configKeys(s), mustFlagChecker(t)) {
 			t.Error(p)
 		}
 	}
@@ -424,6 +428,7 @@ func TestDeploymentCheckCatchesBreakage(t *testing.T) {
 	s := mustManifests(t)
 	cfg, _ := k8sConfig(t, s)
 	orig, _ := Get[*appsv1.Deployment](s, "Deployment", "payhook-ingress")
+	flags := mustFlagChecker(t)
 	f := false
 	tr := true
 	cases := map[string]struct {
@@ -448,8 +453,17 @@ func TestDeploymentCheckCatchesBreakage(t *testing.T) {
 			d.Spec.Template.Spec.Containers[0].VolumeMounts[0].MountPath = "/etc/other"
 		}, "is not a key of ConfigMap"},
 		"config path typo": {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Args[1] = "/etc/payhook/config.yaml" }, "is not a key of ConfigMap"},
-		"no secret env":    {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].EnvFrom = nil }, "payhook-secrets"},
-		"wrong binary":     {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Command = []string{"dispatcher"} }, "want the ingress binary"},
+		"flag typo": {func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].Args = append(d.Spec.Template.Spec.Containers[0].Args, "--versoin")
+		}, "command and args: ingress rejects its arguments"},
+		"flag of another binary": {func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].Args = append(d.Spec.Template.Spec.Containers[0].Args, "--rate", "1")
+		}, "flag provided but not defined: -rate"},
+		"stray argument": {func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].Args = append([]string{"serve"}, d.Spec.Template.Spec.Containers[0].Args...)
+		}, "did not reach a trailing --version"},
+		"no secret env": {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].EnvFrom = nil }, "payhook-secrets"},
+		"wrong binary":  {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Command = []string{"dispatcher"} }, "want the ingress binary"},
 		"no resources": {func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
 		}, "no cpu/memory requests"},
@@ -460,13 +474,13 @@ func TestDeploymentCheckCatchesBreakage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			d := orig.DeepCopy()
 			c.mutate(d)
-			p := CheckDeployment("ingress", d, s, cfg, configKeys(s))
+			p := CheckDeployment("ingress", d, s, cfg, configKeys(s), flags)
 			if !slices.ContainsFunc(p, func(s string) bool { return strings.Contains(s, c.want) }) {
 				t.Errorf("problems %q, want one mentioning %q", p, c.want)
 			}
 		})
 	}
-	if p := CheckDeployment("ingress", orig.DeepCopy(), s, cfg, configKeys(s)); len(p) != 0 {
+	if p := CheckDeployment("ingress", orig.DeepCopy(), s, cfg, configKeys(s), flags); len(p) != 0 {
 		t.Errorf("the shipped Deployment has problems: %q", p)
 	}
 }
