@@ -22,6 +22,8 @@ import (
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
 )
 
 // Config is the whole file.
@@ -671,8 +673,19 @@ func validateAccount(k string, a providers.Account) error {
 			}
 		}
 	}
-	if a.SignRule != "" && !slices.Contains([]string{"default", "sorted-upper", "sorted-lower"}, a.SignRule) {
-		return errf(k+".sign_rule", "want default, sorted-upper or sorted-lower, got %q", a.SignRule)
+	switch a.Provider {
+	case providers.Cashypro:
+		if !cashypro.ValidRule(a.SignRule) {
+			return errf(k+".sign_rule", "want one of %s for cashypro, got %q", strings.Join(cashypro.Rules, ", "), a.SignRule)
+		}
+	case providers.Fantian:
+		if !fantian.ValidRule(a.SignRule) {
+			return errf(k+".sign_rule", "want default, sorted-lower or sorted-upper for fantian, got %q", a.SignRule)
+		}
+	default:
+		if a.SignRule != "" && a.SignRule != "default" {
+			return errf(k+".sign_rule", "only used by cashypro and fantian (the %s rule is given by its seed), got %q", a.Provider, a.SignRule)
+		}
 	}
 	return nil
 }

@@ -328,3 +328,38 @@ func TestUnknownKeyNamesThePath(t *testing.T) {
 		t.Errorf("merge key: %v", err)
 	}
 }
+
+// sign_rule is checked against the account's provider: every cashypro and
+// fantian rule is accepted where it belongs, anything else names the key.
+func TestSignRule(t *testing.T) {
+	base := map[string]string{"ADMIN": "t", "JPGLO_KEY": "k"}
+	account := func(provider, rule string) string {
+		return strings.Replace(good, "subscribers:", "  - id: extra\n    provider: "+provider+"\n    merchant_id: \"1\"\n    secret: s\n    currency: IDR\n    sign_rule: "+rule+"\nsubscribers:", 1)
+	}
+	for _, c := range []struct{ provider, rule string }{
+		{"cashypro", "default"}, {"cashypro", "sorted-upper"}, {"cashypro", "sorted-lower"},
+		{"cashypro", "sorted-empty-upper"}, {"cashypro", "sorted-empty-lower"}, {"cashypro", "body-upper"}, {"cashypro", "body-lower"},
+		{"fantian", "default"}, {"fantian", "sorted-lower"}, {"fantian", "sorted-upper"},
+		{"jpglo", "default"}, {"mrnpay", `""`},
+	} {
+		c2, err := Parse([]byte(account(c.provider, c.rule)), env(base))
+		if err != nil {
+			t.Errorf("%s %s: %v", c.provider, c.rule, err)
+			continue
+		}
+		if got := c2.Accounts[2].SignRule; got != strings.Trim(c.rule, `"`) {
+			t.Errorf("%s %s: sign_rule %q", c.provider, c.rule, got)
+		}
+	}
+	for _, c := range []struct{ provider, rule, want string }{
+		{"cashypro", "sha256", `config: accounts[2].sign_rule: want one of default, sorted-upper, sorted-lower, sorted-empty-upper, sorted-empty-lower, body-upper, body-lower for cashypro, got "sha256"`},
+		{"cashypro", "SORTED-UPPER", `config: accounts[2].sign_rule: want one of`},
+		{"fantian", "body-upper", `config: accounts[2].sign_rule: want default, sorted-lower or sorted-upper for fantian, got "body-upper"`},
+		{"jpglo", "sorted-lower", `config: accounts[2].sign_rule: only used by cashypro and fantian`},
+	} {
+		_, err := Parse([]byte(account(c.provider, c.rule)), env(base))
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s %s: err %v, want %q", c.provider, c.rule, err, c.want)
+		}
+	}
+}

@@ -23,8 +23,11 @@
 // # Assumptions (gaps in the seed)
 //
 //   - Signing rule: not given by the seed (both examples carry the same
-//     placeholder). The default is PROVIDERS.md's assumption, documented on
-//     Sign; providers.Account.SignRule selects "sorted-lower" for lower-case hex.
+//     placeholder). The default is PROVIDERS.md's assumption (sorted
+//     non-empty fields, &key=, MD5, upper-case hex);
+//     providers.Account.SignRule selects another per account: the same
+//     string with empty values included, or MD5 of the raw body followed
+//     by the secret, each with upper- or lower-case hex (see Rules).
 //   - completionTime ("2024-12-02 12:07:06") carries no zone; we read it as
 //     WIB (UTC+7, Jakarta), the zone of an Indonesian provider. When it is
 //     null or empty the event's OccurredAt is the time we received it.
@@ -111,7 +114,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if req.Kind != events.KindPayin {
 		return nil, providers.Reject("wrong_kind", providers.ErrKind, "cashypro sends no %q notifications", req.Kind)
 	}
-	upper, err := upperHex(acct.SignRule)
+	rule, err := ruleOf(acct.SignRule)
 	if err != nil {
 		return nil, providers.Reject(ReasonBadConfig, providers.ErrSignature, "%v", err)
 	}
@@ -145,11 +148,11 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if err != nil {
 		return nil, providers.Reject("malformed", providers.ErrMalformed, "%v", err)
 	}
-	s, err := signingString(body, acct.Secret)
+	s, err := signingString(body, acct.Secret, rule.form)
 	if err != nil {
 		return nil, providers.Reject("malformed", providers.ErrMalformed, "%v", err)
 	}
-	want, _ := hex.DecodeString(digest(s, upper))
+	want, _ := hex.DecodeString(digest(s, rule.upper))
 	// Comparing the decoded bytes accepts either hex case; see the package doc.
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return nil, providers.Reject("bad_signature", providers.ErrSignature, "Sign does not match the body")

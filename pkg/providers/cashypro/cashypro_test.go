@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ const seedBody = `{"amount":20000.00,"completionTime":"2024-12-02 12:07:06","fee
 // join, append &key=, MD5.
 func testSign(tb testing.TB, body, key string, upper bool) string {
 	tb.Helper()
-	s, ok := testSigningString(body, key)
+	s, ok := testSigningString(body, key, false)
 	if !ok {
 		tb.Fatalf("testSign: body is not a flat JSON object: %s", body)
 	}
@@ -50,7 +51,30 @@ func testSign(tb testing.TB, body, key string, upper bool) string {
 	return h
 }
 
-func testSigningString(body, key string) (string, bool) {
+// testSignRule is the test's own reading of each sign_rule in
+// docs/config.md: the string, then the hex case.
+func testSignRule(tb testing.TB, body, key, rule string) string {
+	tb.Helper()
+	var s string
+	ok := true
+	switch strings.TrimSuffix(strings.TrimSuffix(rule, "-upper"), "-lower") {
+	case "", "default", "sorted":
+		s, ok = testSigningString(body, key, false)
+	case "sorted-empty":
+		s, ok = testSigningString(body, key, true)
+	case "body":
+		s = body + key
+	default:
+		tb.Fatalf("testSignRule: no rule %q", rule)
+	}
+	if !ok {
+		tb.Fatalf("testSignRule: body is not a flat JSON object: %s", body)
+	}
+	return hexMD5(s, !strings.HasSuffix(rule, "-lower"))
+}
+
+// testSigningString drops null always and "" unless keepEmpty.
+func testSigningString(body, key string, keepEmpty bool) (string, bool) {
 	dec := json.NewDecoder(strings.NewReader(body))
 	dec.UseNumber()
 	var m map[string]any
@@ -77,7 +101,7 @@ func testSigningString(body, key string) (string, bool) {
 		default:
 			return "", false
 		}
-		if v == "" {
+		if v == "" && !keepEmpty {
 			continue
 		}
 		parts = append(parts, k+"="+v)
@@ -454,6 +478,97 @@ func TestUnreadableCompletionTimeFallsBackToReceived(t *testing.T) {
 		}
 		if _, err := ev.MarshalCloudEvent(); err != nil {
 			t.Errorf("%s: %v", when, err)
+		}
+	}
+}
+
+// allRules is every sign_rule docs/config.md lists for cashypro.
+var allRules = []string{"default", "sorted-upper", "sorted-lower", "sorted-empty-upper", "sorted-empty-lower", "body-upper", "body-lower"}
+
+// ruleBody has a null (skipped by every sorted rule) and an empty payCode
+// (skipped by sorted-*, signed by sorted-empty-*), so that each rule's
+// string differs from the others'.
+const ruleBody = `{"amount":20000.00,"channelOrderNo":null,"completionTime":"2024-12-02 12:07:06","fee":2500.0000,"mchOrderNo":"1386503284355244033","merchantId":"1002001","nonceStr":"1733116026894","orderNo":"PAYIN8551790545658687488","orderStatus":"SUCCESS","payCode":"","payType":"41","payUrl":"https://payurl.com"}`
+
+// ruleStrings are the strings each rule family hashes for ruleBody,
+// written out by hand.
+var ruleStrings = map[string]string{
+	"sorted":       "amount=20000.00&completionTime=2024-12-02 12:07:06&fee=2500.0000&mchOrderNo=1386503284355244033&merchantId=1002001&nonceStr=1733116026894&orderNo=PAYIN8551790545658687488&orderStatus=SUCCESS&payType=41&payUrl=https://payurl.com&key=" + secret,
+	"sorted-empty": "amount=20000.00&completionTime=2024-12-02 12:07:06&fee=2500.0000&mchOrderNo=1386503284355244033&merchantId=1002001&nonceStr=1733116026894&orderNo=PAYIN8551790545658687488&orderStatus=SUCCESS&payCode=&payType=41&payUrl=https://payurl.com&key=" + secret,
+	"body":         ruleBody + secret,
+}
+
+// family is the string part of a rule name; upper its hex case.
+func family(rule string) (string, bool) {
+	if rule == "default" {
+		return "sorted", true
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(rule, "-upper"), "-lower"), strings.HasSuffix(rule, "-upper")
+}
+
+func TestSignRules(t *testing.T) {
+	if !slices.Equal(cashypro.Rules, allRules) {
+		t.Fatalf("cashypro.Rules = %v, docs/config.md lists %v", cashypro.Rules, allRules)
+	}
+	for _, rule := range allRules {
+		t.Run("Sign/"+rule, func(t *testing.T) {
+			fam, upper := family(rule)
+			want := hexMD5(ruleStrings[fam], upper)
+			got, err := cashypro.Sign([]byte(ruleBody), secret, rule)
+			if err != nil || got != want {
+				t.Fatalf("Sign = %s %v, want %s (MD5 of %q)", got, err, want, ruleStrings[fam])
+			}
+			if want != testSignRule(t, ruleBody, secret, rule) {
+				t.Fatal("the test's two readings of the rule disagree")
+			}
+		})
+	}
+	// The three strings differ, so no rule's signature passes another's check.
+	if ruleStrings["sorted"] == ruleStrings["sorted-empty"] {
+		t.Fatal("ruleBody does not tell sorted from sorted-empty")
+	}
+	p := cashypro.New()
+	req := func(sign string) providers.Request {
+		return providers.Request{Kind: events.KindPayin, Header: hdr("MerchantId", "1002001", "Sign", sign), Body: []byte(ruleBody), ReceivedAt: receivedAt}
+	}
+	for _, rule := range allRules {
+		a := acct
+		a.SignRule = rule
+		fam, _ := family(rule)
+		t.Run("Verify/"+rule, func(t *testing.T) {
+			for _, sent := range allRules {
+				sentFam, upper := family(sent)
+				sign := hexMD5(ruleStrings[sentFam], upper)
+				_, err := p.Parse(a, req(sign))
+				switch {
+				case sentFam == fam && err != nil:
+					t.Errorf("signed under %s: refused: %v", sent, err)
+				case sentFam != fam && (providers.ReasonOf(err) != "bad_signature" || !errors.Is(err, providers.ErrSignature)):
+					t.Errorf("signed under %s: %v, want bad_signature", sent, err)
+				}
+			}
+			// One value changed under the rule's own signature: refused.
+			r := req(hexMD5(ruleStrings[fam], true))
+			r.Body = []byte(strings.Replace(ruleBody, `"payCode":""`, `"payCode":"X"`, 1))
+			if _, err := p.Parse(a, r); providers.ReasonOf(err) != "bad_signature" {
+				t.Errorf("tampered payCode: %v, want bad_signature", err)
+			}
+		})
+	}
+	// Only the body rule signs the bytes: a respelling that the sorted
+	// rules accept (TestEquivalentSpellings) breaks it.
+	respelled := strings.Replace(ruleBody, `,"fee":`, ` , "fee" : `, 1)
+	for _, rule := range []string{"body-upper", "body-lower"} {
+		a := acct
+		a.SignRule = rule
+		r := req(hexMD5(ruleBody+secret, true))
+		r.Body = []byte(respelled)
+		if _, err := p.Parse(a, r); providers.ReasonOf(err) != "bad_signature" {
+			t.Errorf("%s, respelled body: %v, want bad_signature", rule, err)
+		}
+		r.Header = hdr("MerchantId", "1002001", "Sign", hexMD5(respelled+secret, false))
+		if _, err := p.Parse(a, r); err != nil {
+			t.Errorf("%s, respelled body signed as sent: %v", rule, err)
 		}
 	}
 }

@@ -26,7 +26,7 @@ import (
 // signature is wrong.
 type fakeCashy struct {
 	t      *testing.T
-	lower  bool // the fake expects a lower-case hex Sign
+	rule   string // the sign_rule the fake checks Sign with (testSignRule)
 	status int
 	reply  string
 	delay  time.Duration
@@ -52,7 +52,7 @@ func (f *fakeCashy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Header.Get("MerchantId") != "1002001":
 		bad("MerchantId " + r.Header.Get("MerchantId"))
 		return
-	case r.Header.Get("Sign") != testSign(f.t, string(body), secret, !f.lower):
+	case r.Header.Get("Sign") != testSignRule(f.t, string(body), secret, f.rule):
 		bad("signature does not verify")
 		return
 	}
@@ -275,11 +275,21 @@ func wantIs(target error) func(*testing.T, error) {
 	}
 }
 
-func TestQueryLowerRule(t *testing.T) {
-	a := startFake(t, &fakeCashy{reply: replySuccessForSeedCallback, lower: true})
-	a.SignRule = "sorted-lower"
-	if _, err := cashypro.NewClient(nil).Query(context.Background(), a, providers.Order{Kind: events.KindPayin, MerchantOrderID: "1386503284355244033"}, false); err != nil {
-		t.Fatalf("Query: %v", err)
+// TestQueryEveryRule: the query request is signed with the account's rule
+// (the fake checks the Sign header exactly, case included).
+func TestQueryEveryRule(t *testing.T) {
+	for _, rule := range allRules {
+		t.Run(rule, func(t *testing.T) {
+			f := &fakeCashy{reply: replySuccessForSeedCallback, rule: rule}
+			a := startFake(t, f)
+			a.SignRule = rule
+			if _, err := cashypro.NewClient(nil).Query(context.Background(), a, providers.Order{Kind: events.KindPayin, MerchantOrderID: "1386503284355244033"}, false); err != nil {
+				t.Fatalf("Query: %v", err)
+			}
+			if len(f.seen) != 1 {
+				t.Errorf("%d requests", len(f.seen))
+			}
+		})
 	}
 }
 

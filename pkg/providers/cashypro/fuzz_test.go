@@ -21,7 +21,7 @@ func FuzzCashyproParse(f *testing.F) {
 	f.Add([]byte(seedBody))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		sign := "00000000000000000000000000000000"
-		if s, ok := testSigningString(string(body), secret); ok {
+		if s, ok := testSigningString(string(body), secret, false); ok {
 			sign = hexMD5(s, true)
 		}
 		r := providers.Request{Kind: events.KindPayin, Header: hdr("MerchantId", "1002001", "Sign", sign), Body: body, ReceivedAt: receivedAt}

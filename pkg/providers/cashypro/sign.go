@@ -8,48 +8,90 @@ import (
 	"github.com/payhook/payhook/pkg/providers/internal/md5sign"
 )
 
-// Signing rules selectable per account (providers.Account.SignRule).
+// Signing rules selectable per account (providers.Account.SignRule). The
+// seed gives no rule (both its examples carry the same placeholder Sign),
+// so each is an assumption; a rule name is the string that is hashed, then
+// the hex case of the digest we send ("upper" or "lower"):
+//
+//   - sorted: the body's top-level fields whose value is neither null nor
+//     "", sorted by name, "name=value" joined with "&", then "&key=" +
+//     secret (PROVIDERS.md "cashypro", the default);
+//   - sorted-empty: the same, but a field whose value is "" takes part
+//     ("payCode=&"); only null is skipped. This is jpglo's rule (seed 004,
+//     "Empty strings are included"), which providers of this family share;
+//   - body: the raw body bytes exactly as sent, followed directly by the
+//     secret, with no separator.
+//
+// Inbound, the case of a received Sign does not matter (see Verify), so
+// "-upper" and "-lower" of one string verify alike; they differ in what
+// Sign returns, and so in the header of our queries.
 const (
-	// RuleDefault is the assumed rule (PROVIDERS.md "cashypro", Gap): upper-case hex.
-	RuleDefault = "default"
-	// RuleSortedUpper is RuleDefault spelled out.
-	RuleSortedUpper = "sorted-upper"
-	// RuleSortedLower is the same string and digest rendered in lower-case hex.
-	RuleSortedLower = "sorted-lower"
+	// RuleDefault is RuleSortedUpper, PROVIDERS.md's assumption.
+	RuleDefault          = "default"
+	RuleSortedUpper      = "sorted-upper"
+	RuleSortedLower      = "sorted-lower"
+	RuleSortedEmptyUpper = "sorted-empty-upper"
+	RuleSortedEmptyLower = "sorted-empty-lower"
+	RuleBodyUpper        = "body-upper"
+	RuleBodyLower        = "body-lower"
 )
+
+// Rules lists every rule name, RuleDefault first. ValidRule also accepts
+// "", which means RuleDefault.
+var Rules = []string{RuleDefault, RuleSortedUpper, RuleSortedLower, RuleSortedEmptyUpper, RuleSortedEmptyLower, RuleBodyUpper, RuleBodyLower}
 
 // ErrSignRule reports a SignRule this package does not know.
 var ErrSignRule = errors.New("cashypro: unknown sign rule")
 
-// ValidRule reports whether rule names a signing rule: "", "default",
-// "sorted-upper" or "sorted-lower".
+// ValidRule reports whether rule is "" or one of Rules.
 func ValidRule(rule string) bool {
-	_, err := upperHex(rule)
+	_, err := ruleOf(rule)
 	return err == nil
 }
 
-func upperHex(rule string) (bool, error) {
-	switch rule {
-	case "", RuleDefault, RuleSortedUpper:
-		return true, nil
-	case RuleSortedLower:
-		return false, nil
-	default:
-		return false, fmt.Errorf("%w %q", ErrSignRule, clip(rule))
-	}
+// form is which string a rule hashes.
+type form int
+
+const (
+	formSorted      form = iota // sorted fields, null and "" skipped
+	formSortedEmpty             // sorted fields, null skipped, "" kept
+	formBody                    // raw body + secret
+)
+
+// signRule is a parsed rule name.
+type signRule struct {
+	form  form
+	upper bool
 }
 
-// Sign computes the Sign header for a JSON body under the assumed rule:
-// take the body's top-level fields whose value is neither null nor the
-// empty string, sort them by name (byte order), render each value exactly
-// as written in the body (a number keeps its digits, 20000.00 stays
-// "20000.00" and 2500.0000 stays "2500.0000"; a string is unescaped and
-// unquoted; true/false as written; a nested object or array as its JSON
-// text), join "name=value" with "&", append "&key=" + secret, and MD5 it:
-// upper-case hex for "", "default" and "sorted-upper", lower-case for
-// "sorted-lower". The body must be one JSON object without duplicate keys.
+func ruleOf(name string) (signRule, error) {
+	switch name {
+	case "", RuleDefault, RuleSortedUpper:
+		return signRule{formSorted, true}, nil
+	case RuleSortedLower:
+		return signRule{formSorted, false}, nil
+	case RuleSortedEmptyUpper:
+		return signRule{formSortedEmpty, true}, nil
+	case RuleSortedEmptyLower:
+		return signRule{formSortedEmpty, false}, nil
+	case RuleBodyUpper:
+		return signRule{formBody, true}, nil
+	case RuleBodyLower:
+		return signRule{formBody, false}, nil
+	}
+	return signRule{}, fmt.Errorf("%w %q", ErrSignRule, clip(name))
+}
+
+// Sign computes the Sign header for a JSON body under rule (see Rules).
+// For the sorted rules each value is rendered exactly as written in the
+// body: a number keeps its digits (20000.00 stays "20000.00", 2500.0000
+// stays "2500.0000"), a string is unescaped and unquoted, true/false as
+// written, a nested object or array as its JSON text. The digest is MD5
+// in upper-case hex for "", "default" and the "-upper" rules, lower-case
+// for the "-lower" ones. Whatever the rule, the body must be one JSON
+// object without duplicate keys.
 func Sign(body []byte, secret, rule string) (string, error) {
-	upper, err := upperHex(rule)
+	r, err := ruleOf(rule)
 	if err != nil {
 		return "", err
 	}
@@ -60,11 +102,11 @@ func Sign(body []byte, secret, rule string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, err := signingString(o, secret)
+	s, err := signingString(o, secret, r.form)
 	if err != nil {
 		return "", err
 	}
-	return digest(s, upper), nil
+	return digest(s, r.upper), nil
 }
 
 func digest(s string, upper bool) string {
@@ -74,7 +116,12 @@ func digest(s string, upper bool) string {
 	return md5sign.Lower(s)
 }
 
-func signingString(o *object, secret string) (string, error) {
+// signingString is the text rule form f hashes for o. It contains the
+// secret: never log it.
+func signingString(o *object, secret string, f form) (string, error) {
+	if f == formBody {
+		return string(o.b) + secret, nil
+	}
 	fields := make(map[string]string, len(o.keys))
 	for _, k := range o.keys {
 		var v string
@@ -91,7 +138,7 @@ func signingString(o *object, secret string) (string, error) {
 			}
 			v = t
 		}
-		if v == "" {
+		if v == "" && f == formSorted {
 			continue
 		}
 		fields[k] = v
