@@ -7,6 +7,14 @@
 // http://{--listen}/{provider}/{account-id} (printed at start-up).
 //
 //	providersim --config payhook.yaml --ingress http://127.0.0.1:8080 --rate 5 --timescale 0.01
+//
+// Faults: --drop, --duplicate, --reorder, --corrupt, --delay, --query-fail
+// and --query-timeout are each the probability (0..1) that an order gets
+// that fault (providersim.FaultMix), drawn when the order is created.
+// A running simulator's mix is read and replaced at http://{--listen}/faults:
+//
+//	curl -s localhost:8090/faults                       # the current mix
+//	curl -s localhost:8090/faults -d '{"drop":0.2,"query_fail":0.1}'   # replace it
 package main
 
 import (
@@ -37,6 +45,16 @@ func run(ctx context.Context, env cli.Env) error {
 	rate := f.Set.Float64("rate", 1, "orders per second; 0 serves the APIs without traffic")
 	timescale := f.Set.Float64("timescale", 1, "multiplier for provider retry schedules and delays (0.001 = 1000× faster)")
 	seed := f.Set.Int64("seed", 0, "random seed for ids, amounts and traffic (0 = from the clock)")
+	var mix providersim.FaultMix
+	f.Set.Float64Var(&mix.Drop, "drop", 0, "probability an order's callbacks are never sent (the reconciler must find it)")
+	f.Set.Float64Var(&mix.Duplicate, "duplicate", 0, "probability an order's final callback is sent again (--duplicate-n extra copies)")
+	f.Set.IntVar(&mix.DuplicateN, "duplicate-n", 1, "extra copies of a duplicated callback")
+	f.Set.Float64Var(&mix.Reorder, "reorder", 0, "probability the opposite terminal status is called back first (not mrnpay)")
+	f.Set.Float64Var(&mix.Corrupt, "corrupt", 0, "probability every callback of an order carries a bad signature (mpurse: bad ciphertext)")
+	f.Set.Float64Var(&mix.Delay, "delay", 0, "probability an order stays pending up to --max-delay before completing")
+	f.Set.DurationVar(&mix.MaxDelay, "max-delay", 2*time.Second, "longest delay drawn for --delay (real time, not scaled)")
+	f.Set.Float64Var(&mix.QueryFails, "query-fail", 0, "probability the query endpoints answer an order with HTTP 500 and the provider's error")
+	f.Set.Float64Var(&mix.QueryTimeout, "query-timeout", 0, "probability the query endpoints never answer an order")
 	if err := f.Parse(env, env.Args); err != nil {
 		return err
 	}
@@ -52,6 +70,9 @@ func run(ctx context.Context, env cli.Env) error {
 	case len(cfg.Accounts) == 0:
 		return &cli.UsageError{Err: &config.Error{Key: "accounts", Msg: "providersim needs at least one account"}}
 	}
+	if err := mix.Validate(); err != nil {
+		return &cli.UsageError{Err: err}
+	}
 	if *ingress == "" {
 		*ingress = "http://" + cfg.Ingress.Listen
 	}
@@ -63,6 +84,7 @@ func run(ctx context.Context, env cli.Env) error {
 		TimeScale:  *timescale,
 		Log:        log,
 		Seed:       *seed,
+		Faults:     mix,
 	})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -74,7 +96,13 @@ func run(ctx context.Context, env cli.Env) error {
 	for _, a := range cfg.Accounts {
 		fmt.Fprintf(env.Stdout, "  account %s (%s): base_url %s\n", a.ID, a.Provider, providersim.BaseURL(root, a))
 	}
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(env.Stdout, "  faults: %s (GET or POST %s/faults to read or replace)\n", mix, root)
+	// The providers' APIs live under /{provider}/{account}/..., so /faults
+	// cannot collide with them.
+	mux := http.NewServeMux()
+	mux.Handle("/faults", sim.FaultsHandler())
+	mux.Handle("/", sim.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

@@ -44,4 +44,14 @@
 // "出款成功后的回调"); jpglo "通常只回调成功订单", so a failed jpglo pay-in is
 // called back only when Config.JpgloCallbackFailures is set; fantian sends no
 // callbacks at all (its only API is UTR matching).
+//
+// # Faults
+//
+// Faults are drawn for each order when it is created: OrderSpec.Faults names
+// them for one order (drop its callbacks, duplicate, reorder success/fail,
+// corrupt the signature, delay, fail or hang its queries with a 5xx or no
+// answer); Config.Faults, replaced at run time with Sim.SetFaults, is a
+// probability per fault for every order (FaultMix). FaultsHandler serves the
+// mix as JSON for a running simulator (GET and POST /faults in
+// cmd/providersim).
 package providersim
