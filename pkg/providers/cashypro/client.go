@@ -72,9 +72,14 @@ type queryRequest struct {
 //     *providers.APIError with Code "500" and Message "Payin_Order_Error".
 //     The seed gives Payin_Order_Error for a failed order creation, so it
 //     is not taken to mean "not found"; Temporary is false.
-//   - HTTP status other than 2xx: *providers.APIError with HTTP set and
-//     Temporary true for 5xx and 429. Transport errors and context
-//     cancellation are returned wrapped.
+//   - HTTP status other than 2xx: *providers.APIError with HTTP set,
+//     Code and Message from the body when it is CashyPro's envelope with a
+//     code ({"code":500,"msg":"..."}), else Code "http_NNN" and the status
+//     text; Temporary true for 5xx and 429.
+//   - a transport failure or timeout: a temporary *providers.APIError with
+//     Code "transport"; a reply over 1 MiB: Code "too_large" (httpx.Do). A
+//     cancelled or expired ctx returns the context's error, wrapped.
+//     Errors never include the URL or the secret.
 //
 // Replies are not signed by CashyPro (the seed shows no Sign on them), so
 // there is no reply signature to check; the reply must name the same
@@ -108,26 +113,36 @@ func (c *Client) Query(ctx context.Context, acct providers.Account, order provid
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderMerchantID, acct.MerchantID)
 	req.Header.Set(HeaderSign, sign)
-	resp, err := c.hc.Do(req)
+	status, reply, err := httpx.Do(c.hc, req, providers.Cashypro, OpPayinQuery, maxReply)
 	if err != nil {
-		return providers.QueryResult{}, fmt.Errorf("cashypro query: %w", err)
+		return providers.QueryResult{}, err
 	}
-	defer resp.Body.Close()
-	reply, err := httpx.ReadLimited(resp.Body, maxReply)
+	if !httpx.OK(status) {
+		return providers.QueryResult{}, statusError(status, reply)
+	}
+	return c.decodeReply(acct, order, status, reply)
+}
+
+// statusError is the *providers.APIError for a non-2xx reply: CashyPro's
+// own code (and msg, when it has one) when the body is its envelope with
+// a code (a gateway's HTML page is not), else "http_NNN" and the status
+// text. Temporary
+// follows the HTTP status (5xx, 429), whatever the body says.
+func statusError(status int, reply []byte) *providers.APIError {
+	ae := httpx.StatusError(providers.Cashypro, OpPayinQuery, status)
+	env, err := parseObject(reply)
 	if err != nil {
-		return providers.QueryResult{}, fmt.Errorf("cashypro query: reading reply: %w", err)
+		return ae
 	}
-	if !httpx.OK(resp.StatusCode) {
-		return providers.QueryResult{}, &providers.APIError{
-			Provider: providers.Cashypro, Op: OpPayinQuery, HTTP: resp.StatusCode,
-			Message:   http.StatusText(resp.StatusCode),
-			Temporary: httpx.Temporary(resp.StatusCode),
-		}
+	code, _, err := env.text("code")
+	if err != nil || code == "" {
+		return ae
 	}
-	if len(reply) > maxReply {
-		return providers.QueryResult{}, fmt.Errorf("%w: larger than %d bytes", ErrReply, maxReply)
+	ae.Code = clip(code)
+	if msg, _, err := env.text("msg"); err == nil && msg != "" {
+		ae.Message = clip(msg)
 	}
-	return c.decodeReply(acct, order, resp.StatusCode, reply)
+	return ae
 }
 
 // decodeReply maps a 2xx reply body to a QueryResult.

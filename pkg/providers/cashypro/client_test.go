@@ -225,18 +225,14 @@ func TestQueryErrors(t *testing.T) {
 				t.Error("Payin_Order_Error taken as not found")
 			}
 		}, nil},
-		{"http 502", &fakeCashy{status: 502, reply: "<html>bad gateway</html>"}, func(t *testing.T, err error) {
-			var ae *providers.APIError
-			if !errors.As(err, &ae) || ae.HTTP != 502 || !ae.Temporary {
-				t.Errorf("err = %#v", err)
-			}
-		}, nil},
-		{"http 403", &fakeCashy{status: 403, reply: `{"code":403}`}, func(t *testing.T, err error) {
-			var ae *providers.APIError
-			if !errors.As(err, &ae) || ae.HTTP != 403 || ae.Temporary {
-				t.Errorf("err = %#v", err)
-			}
-		}, nil},
+		{"http 502 with a gateway page", &fakeCashy{status: 502, reply: "<html>bad gateway</html>"}, wantAPIError(502, "http_502", "Bad Gateway", true), nil},
+		{"http 500 with the provider's envelope", &fakeCashy{status: 500, reply: replyError}, wantAPIError(500, "500", "Payin_Order_Error", true), nil},
+		{"http 400 with a string code", &fakeCashy{status: 400, reply: `{"code":"400","msg":"Param_Error"}`}, wantAPIError(400, "400", "Param_Error", false), nil},
+		{"http 403 with a code and no msg", &fakeCashy{status: 403, reply: `{"code":403}`}, wantAPIError(403, "403", "Forbidden", false), nil},
+		{"http 429 with an empty body", &fakeCashy{status: 429, reply: ``}, wantAPIError(429, "http_429", "Too Many Requests", true), nil},
+		{"http 500 with duplicate codes", &fakeCashy{status: 500, reply: `{"code":200,"code":500}`}, wantAPIError(500, "http_500", "Internal Server Error", true), nil},
+		{"http 500 with a nested code", &fakeCashy{status: 500, reply: `{"code":{"x":1},"msg":"m"}`}, wantAPIError(500, "http_500", "Internal Server Error", true), nil},
+		{"reply over 1 MiB", &fakeCashy{reply: `{"code":200,"pad":"` + strings.Repeat("x", 1<<20) + `"}`}, wantAPIError(200, "too_large", "answer over 1048576 bytes", false), nil},
 		{"not JSON", &fakeCashy{reply: "OK"}, wantIs(cashypro.ErrReply), nil},
 		{"no code", &fakeCashy{reply: `{"msg":"SUCCESS"}`}, wantIs(cashypro.ErrReply), nil},
 		{"duplicate keys", &fakeCashy{reply: `{"code":200,"code":500}`}, wantIs(cashypro.ErrReply), nil},
@@ -263,6 +259,17 @@ func TestQueryErrors(t *testing.T) {
 				t.Errorf("error leaks the secret: %v", err)
 			}
 		})
+	}
+}
+
+func wantAPIError(http int, code, msg string, temporary bool) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		var ae *providers.APIError
+		if !errors.As(err, &ae) || ae.HTTP != http || ae.Code != code || ae.Message != msg || ae.Temporary != temporary ||
+			ae.Provider != "cashypro" || ae.Op != cashypro.OpPayinQuery {
+			t.Errorf("err = %#v, want http %d code %q message %q temporary %v", err, http, code, msg, temporary)
+		}
 	}
 }
 
@@ -324,10 +331,21 @@ func TestQueryCancelAndTimeout(t *testing.T) {
 	})
 	t.Run("client timeout", func(t *testing.T) {
 		a := startFake(t, &fakeCashy{reply: replySuccessForSeedCallback, delay: 5 * time.Second})
-		_, err := cashypro.NewClient(&http.Client{Timeout: 50 * time.Millisecond}).Query(context.Background(), a, order, false)
+		querytest.TransportTimeout(t, cashypro.NewClient(&http.Client{Timeout: 50 * time.Millisecond}), a, order)
+	})
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		a := acct
+		a.BaseURL = srv.URL + "/?token=SECRETURL"
+		srv.Close()
+		_, err := cashypro.NewClient(nil).Query(context.Background(), a, order, false)
+		var ae *providers.APIError
+		if !errors.As(err, &ae) || ae.Code != "transport" || ae.Message != "request failed" || !ae.Temporary || ae.Provider != "cashypro" || ae.Op != cashypro.OpPayinQuery {
+			t.Errorf("err = %#v, want a temporary transport APIError", err)
+		}
 		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			t.Errorf("err = %v, want a timeout", err)
+		if errors.As(err, &ne) || strings.Contains(err.Error(), "SECRETURL") || strings.Contains(err.Error(), "127.0.0.1") {
+			t.Errorf("err %q wraps the net error or names the URL", err)
 		}
 	})
 }

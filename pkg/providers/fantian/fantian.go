@@ -135,12 +135,14 @@ type submission struct {
 //   - error_code other than "0000": a *providers.APIError with Code and
 //     Message from the reply (HTTP holds the status); NotMatched tells
 //     whether it means the reference did not match.
-//   - an HTTP status other than 2xx: a *providers.APIError with HTTP set
-//     (and Code/Message when the body still carries them); Temporary for
-//     5xx and 429.
+//   - an HTTP status other than 2xx: a *providers.APIError with HTTP set,
+//     Code and Message from the body when it still carries them, else Code
+//     "http_NNN" and the status text; Temporary for 5xx and 429.
 //   - a reply that is not Fantian's object: ErrReply.
 //   - bad input, checked before sending: ErrInvalid or ErrSignRule.
-//   - transport errors, timeouts and context cancellation, wrapped.
+//   - a transport failure or timeout: a temporary *providers.APIError with
+//     Code "transport"; a reply over 64 KiB: Code "too_large" (httpx.Do).
+//     A cancelled or expired ctx returns the context's error, wrapped.
 //
 // Fantian does not sign its replies (the seed shows no sign), so none is checked.
 func (c *Client) SubmitReference(ctx context.Context, acct providers.Account, merchantOrderID, reference string) error {
@@ -175,16 +177,11 @@ func (c *Client) SubmitReference(ctx context.Context, acct providers.Account, me
 		return fmt.Errorf("fantian submit: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json;charset=utf-8")
-	resp, err := c.hc.Do(req)
+	status, reply, err := httpx.Do(c.hc, req, providers.Fantian, OpSubmitReference, maxReply)
 	if err != nil {
-		return fmt.Errorf("fantian submit: %w", err)
+		return err
 	}
-	defer resp.Body.Close()
-	reply, err := httpx.ReadLimited(resp.Body, maxReply)
-	if err != nil {
-		return fmt.Errorf("fantian submit: reading reply: %w", err)
-	}
-	return ParseReply(resp.StatusCode, reply)
+	return ParseReply(status, reply)
 }
 
 // checkField: non-empty, at most max characters, printable ASCII without
@@ -212,8 +209,7 @@ func checkField(name, v string, max int) error {
 func ParseReply(httpStatus int, body []byte) error {
 	code, msg, decodeErr := decodeReply(body)
 	if !httpx.OK(httpStatus) {
-		ae := &providers.APIError{Provider: providers.Fantian, Op: OpSubmitReference, HTTP: httpStatus,
-			Message: http.StatusText(httpStatus), Temporary: httpx.Temporary(httpStatus)}
+		ae := httpx.StatusError(providers.Fantian, OpSubmitReference, httpStatus)
 		if decodeErr == nil {
 			ae.Code, ae.Message = clip(code), clip(msg)
 		}

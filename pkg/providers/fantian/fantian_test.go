@@ -148,9 +148,9 @@ func TestSubmitReferenceErrors(t *testing.T) {
 		{name: "no match message", fake: &fakeFantian{reply: `{"error_code":"0012","error_msg":"UTR不匹配"}`}, wantCode: "0012", wantHTTP: 200, notMatched: true},
 		{name: "english no match message", fake: &fakeFantian{reply: `{"error_code":"1003","error_msg":"Reference Not Found"}`}, wantCode: "1003", wantHTTP: 200, notMatched: true},
 		{name: "sign message is not a no-match", fake: &fakeFantian{reply: `{"error_code":"0099","error_msg":"sign not match"}`}, wantCode: "0099", wantHTTP: 200},
-		{name: "http 503", fake: &fakeFantian{status: 503, reply: `busy`}, wantHTTP: 503, temporary: true},
+		{name: "http 503", fake: &fakeFantian{status: 503, reply: `busy`}, wantCode: "http_503", wantHTTP: 503, temporary: true},
 		{name: "http 500 with an error body", fake: &fakeFantian{status: 500, reply: `{"error_code":"9999","error_msg":"订单不匹配"}`}, wantCode: "9999", wantHTTP: 500, temporary: true},
-		{name: "http 400", fake: &fakeFantian{status: 400, reply: ``}, wantHTTP: 400},
+		{name: "http 400", fake: &fakeFantian{status: 400, reply: ``}, wantCode: "http_400", wantHTTP: 400},
 		{name: "not JSON", fake: &fakeFantian{reply: `<html>ok</html>`}, wantIs: fantian.ErrReply},
 		{name: "no error_code", fake: &fakeFantian{reply: `{"error_msg":"?"}`}, wantIs: fantian.ErrReply},
 		{name: "numeric error_code", fake: &fakeFantian{reply: `{"error_code":0}`}, wantIs: fantian.ErrReply},
@@ -246,13 +246,21 @@ func TestSubmitReferenceCancelAndTimeout(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+	transport := func(t *testing.T, err error, msg string) {
+		t.Helper()
+		var ae *providers.APIError
+		if !errors.As(err, &ae) || ae.Code != "transport" || ae.Message != msg || !ae.Temporary || ae.Provider != "fantian" || ae.Op != fantian.OpSubmitReference {
+			t.Errorf("err = %#v, want a temporary transport APIError %q", err, msg)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) || strings.Contains(err.Error(), "127.0.0.1") || fantian.NotMatched(err) {
+			t.Errorf("err %q wraps the net error, names the URL or reads as not matched", err)
+		}
+	}
 	t.Run("client timeout", func(t *testing.T) {
 		a := start(t, &fakeFantian{reply: `{"error_code":"0000"}`, delay: 5 * time.Second})
 		err := fantian.NewClient(&http.Client{Timeout: 50 * time.Millisecond}).SubmitReference(context.Background(), a, "o", "1")
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() || fantian.NotMatched(err) {
-			t.Errorf("err = %v, want a timeout", err)
-		}
+		transport(t, err, "timeout")
 	})
 	t.Run("connection refused", func(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
@@ -260,9 +268,7 @@ func TestSubmitReferenceCancelAndTimeout(t *testing.T) {
 		a.BaseURL = srv.URL
 		srv.Close()
 		err := fantian.NewClient(nil).SubmitReference(context.Background(), a, "o", "1")
-		if err == nil || fantian.NotMatched(err) {
-			t.Errorf("err = %v", err)
-		}
+		transport(t, err, "request failed")
 	})
 }
 

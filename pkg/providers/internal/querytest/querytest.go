@@ -1,8 +1,7 @@
 // Package querytest holds the checks every provider's query client must
 // pass against a fake provider that answers too late: a cancelled context
 // or a passed deadline stops the call promptly with the context's error,
-// and the jpglo/mrnpay clients' own timeout is a temporary transport
-// *providers.APIError. Each provider's tests bring the fake and the order
+// and a client's own timeout is a temporary transport *providers.APIError. Each provider's tests bring the fake and the order
 // it stalls on.
 package querytest
 
