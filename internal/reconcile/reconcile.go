@@ -209,18 +209,30 @@ func New(d Deps) (*Reconciler, error) {
 		}
 		r.schedules[name] = s
 	}
-	perSec, burst := rc.RatePerSecond, rc.RateBurst
-	if perSec <= 0 {
-		perSec = 5
-	}
-	if burst < 1 {
-		burst = 1
-	}
 	for _, a := range d.Config.Accounts {
 		r.accounts[a.ID] = a
+		perSec, burst := RateFor(rc, a.Provider)
 		r.limiters[a.ID] = rate.NewLimiter(rate.Limit(perSec), burst)
 	}
 	return r, nil
+}
+
+// RateFor is the token bucket of each account of provider:
+// reconciler.providers.{provider}.rate_per_second / rate_burst where set
+// (non-zero), else reconciler.rate_per_second / rate_burst (defaults 5/s
+// and 10). The buckets are per replica: N replicas allow N× the rate.
+func RateFor(rc config.Reconciler, provider string) (perSecond float64, burst int) {
+	perSecond, burst = rc.RatePerSecond, rc.RateBurst
+	if o := rc.Providers[provider]; o.RatePerSecond > 0 {
+		perSecond = o.RatePerSecond
+	}
+	if o := rc.Providers[provider]; o.RateBurst > 0 {
+		burst = o.RateBurst
+	}
+	if perSecond <= 0 {
+		perSecond = 5
+	}
+	return perSecond, max(burst, 1)
 }
 
 // ScheduleFor is the poll schedule of provider's watches.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/dedupe"
 	"github.com/payhook/payhook/pkg/dedupe/memdedupe"
@@ -305,28 +306,40 @@ func TestAnnouncementsAreIdempotentAndValidated(t *testing.T) {
 }
 
 func TestRateLimitPostponesInsteadOfFlooding(t *testing.T) {
-	h := newHarness(t, harnessOpts{schedule: "[20ms, 20ms]"})
-	h.cfg.Reconciler.RatePerSecond = 10
-	h.cfg.Reconciler.RateBurst = 1
-	for i := range 4 {
-		h.jpglo.set(fmt.Sprintf("R-%d", i), "commit")
+	cases := []struct {
+		name string
+		set  func(*config.Reconciler)
+	}{
+		{"reconciler-wide", func(rc *config.Reconciler) { rc.RatePerSecond, rc.RateBurst = 10, 1 }},
+		// The harness's reconciler-wide 1000/s would never hold anything back.
+		{"per provider", func(rc *config.Reconciler) {
+			rc.Providers = map[string]config.ReconcilerProvider{"jpglo": {RatePerSecond: 10, RateBurst: 1}}
+		}},
 	}
-	var queries atomic.Int32
-	rep := h.start(func(d *Deps) { d.Options.MaxRateWait = time.Millisecond })
-	start := time.Now()
-	for i := range 4 {
-		h.announce("jpglo", fmt.Sprintf(`{"account":"glo-in","kind":"payin","merchant_order_id":"R-%d"}`, i))
-	}
-	testenv.Eventually(t, 10*time.Second, func() bool {
-		return counter(rep.r.m.expired.WithLabelValues("jpglo", ExpiredSchedule)) == 4
-	}, "watches did not expire")
-	queries.Store(int32(counter(rep.r.m.polls.WithLabelValues("jpglo", PollPending))))
-	// 8 polls at 10/s with a burst of 1 take at least 0.7 s.
-	if el := time.Since(start); queries.Load() != 8 || el < 650*time.Millisecond {
-		t.Errorf("%d polls in %s: the rate limit did not hold", queries.Load(), el)
-	}
-	if counter(rep.r.m.rateLimited.WithLabelValues("jpglo")) == 0 {
-		t.Error("rate_limited_total not counted")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{schedule: "[20ms, 20ms]"})
+			c.set(&h.cfg.Reconciler)
+			for i := range 4 {
+				h.jpglo.set(fmt.Sprintf("R-%d", i), "commit")
+			}
+			rep := h.start(func(d *Deps) { d.Options.MaxRateWait = time.Millisecond })
+			start := time.Now()
+			for i := range 4 {
+				h.announce("jpglo", fmt.Sprintf(`{"account":"glo-in","kind":"payin","merchant_order_id":"R-%d"}`, i))
+			}
+			testenv.Eventually(t, 10*time.Second, func() bool {
+				return counter(rep.r.m.expired.WithLabelValues("jpglo", ExpiredSchedule)) == 4
+			}, "watches did not expire")
+			queries := counter(rep.r.m.polls.WithLabelValues("jpglo", PollPending))
+			// 8 polls at 10/s with a burst of 1 take at least 0.7 s.
+			if el := time.Since(start); queries != 8 || el < 650*time.Millisecond {
+				t.Errorf("%v polls in %s: the rate limit did not hold", queries, el)
+			}
+			if counter(rep.r.m.rateLimited.WithLabelValues("jpglo")) == 0 {
+				t.Error("rate_limited_total not counted")
+			}
+		})
 	}
 }
 
