@@ -27,7 +27,7 @@ import (
 	"github.com/payhook/payhook/internal/retrigger"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/dedupe"
-	"github.com/payhook/payhook/pkg/dedupe/memdedupe"
+	"github.com/payhook/payhook/pkg/dedupe/redisdedupe"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/cashypro"
@@ -197,14 +197,19 @@ type harness struct {
 	fantian *fakeFantian
 	ingress string
 	marks   *retrigger.Marks
+	// redis is the redis-server behind store, unless the test gave its own store.
+	redis *testenv.Redis
 }
 
 type harnessOpts struct {
 	schedule  string // YAML list
 	grace     string
 	dropRetrg bool
-	store     dedupe.Store
-	refs      dedupe.References
+	// store and refs replace the default, redisdedupe on a real redis-server
+	// of the test's own: give one only when the test needs what Redis cannot
+	// do on demand (memdedupe's SetUnavailable).
+	store dedupe.Store
+	refs  dedupe.References
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -217,8 +222,16 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	h := &harness{t: t, jpglo: newFake(), mrnpay: newFake(), fantian: &fakeFantian{calls: map[string]int{}}}
 	if o.store == nil {
-		m := memdedupe.New(memdedupe.Config{})
-		o.store, o.refs = m, m
+		// The dedupe store production runs: ingress and the reconciler share
+		// it, so "a late callback after the poll is a duplicate" is proven
+		// against Redis, not a map.
+		h.redis = testenv.StartRedis(t)
+		rs, err := redisdedupe.New(h.redis.URL, redisdedupe.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Close() })
+		o.store, o.refs = rs, rs
 	}
 	h.store, h.refs = o.store, o.refs
 	var ingressURL string

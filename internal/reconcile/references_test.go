@@ -6,19 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/payhook/payhook/internal/testenv"
-	"github.com/payhook/payhook/pkg/dedupe/redisdedupe"
 	"github.com/payhook/payhook/pkg/providers/fantian"
 )
 
 func TestReferenceSubmissions(t *testing.T) {
-	rd := testenv.StartRedis(t)
-	store, err := redisdedupe.New(rd.URL, redisdedupe.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	h := newHarness(t, harnessOpts{store: store, refs: store})
+	h := newHarness(t, harnessOpts{}) // claims in the harness's real Redis
+	rd, store := h.redis, h.refs
 	rep := h.start(func(d *Deps) {
 		d.Submitter, d.NotMatched = fantian.NewClient(nil), fantian.NotMatched
 	})
