@@ -42,11 +42,13 @@ type Expectation struct {
 // Books is the ledger of orders a test created through the simulator, and
 // the checker of what payhook made of them: the expected events exactly
 // once on PAYHOOK_EVENTS, delivered to every subscriber whose filter
-// matches them, nothing else about
+// matches them (exactly once with ExactlyOnce), nothing else about
 // those orders, every refused callback recorded on PAYHOOK_RAW with its
 // reason, and nothing acknowledged to a provider missing.
 type Books struct {
 	c *Cluster
+	// exactlyOnce: a redelivered webhook-id unbalances the books (ExactlyOnce).
+	exactlyOnce bool
 
 	mu      sync.Mutex
 	entries []*entry
@@ -60,8 +62,29 @@ type entry struct {
 }
 
 // NewBooks starts an empty ledger; a test keeps its own, so tests sharing a
-// Cluster check only their own orders.
-func (c *Cluster) NewBooks() *Books { return &Books{c: c, byID: map[string]*entry{}} }
+// Cluster check only their own orders. Without options the subscribers'
+// side is at-least-once: every expected event delivered, redeliveries of a
+// webhook-id counted in Report.Redeliveries but allowed (what a test that
+// crashes the dispatcher mid-delivery can promise). ExactlyOnce makes them
+// a failure.
+func (c *Cluster) NewBooks(opts ...BooksOption) *Books {
+	b := &Books{c: c, byID: map[string]*entry{}}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// BooksOption configures NewBooks.
+type BooksOption func(*Books)
+
+// ExactlyOnce requires every subscriber to accept each expected event
+// exactly once (issue 7: "the subscriber got every expected event exactly
+// once"): a second accepted delivery of a webhook-id unbalances the books,
+// and Wait fails at once, since a redelivery cannot be undone. Use it
+// wherever nothing in the test makes a redelivery legitimate (a delivery
+// timing out, a dispatcher killed before it acknowledged).
+func ExactlyOnce(b *Books) { b.exactlyOnce = true }
 
 // Create creates an order in the simulator and records it.
 func (b *Books) Create(ctx context.Context, spec providersim.OrderSpec) (providersim.Order, error) {
@@ -285,9 +308,13 @@ type Report struct {
 	// At the subscribers, by subscriber id (each against its filter).
 	Undelivered         map[string][]string // expected, never delivered
 	UnexpectedDelivered map[string][]string // delivered, not expected
-	Redeliveries        map[string]int      // extra deliveries of a webhook-id (at-least-once: allowed, counted)
+	Redeliveries        map[string]int      // extra deliveries of a webhook-id (allowed, counted, unless ExactlyOnce)
+	Redelivered         map[string][]string // the webhook-ids accepted more than once
 	BadSignatures       int                 // webhooks that failed verification, all subscribers
 	IDMismatches        int                 // webhook-id different from the CloudEvent id
+	// ExactlyOnce: the books were made with ExactlyOnce, so any redelivery
+	// unbalances them.
+	ExactlyOnce bool
 	// AckedMissing: order ids with a terminal callback the provider got
 	// acknowledged whose event is not on PAYHOOK_EVENTS.
 	AckedMissing []string
@@ -321,7 +348,15 @@ func (r Report) OK() bool {
 			return false
 		}
 	}
-	return true
+	return !r.ExactlyOnce || r.redeliveries() == 0
+}
+
+func (r Report) redeliveries() int {
+	n := 0
+	for _, v := range r.Redeliveries {
+		n += v
+	}
+	return n
 }
 
 // String summarises the report, listing every problem.
@@ -329,11 +364,10 @@ func (r Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d orders, %d expected events; %d callback attempts refused, %d rejected records on PAYHOOK_RAW",
 		r.Orders, r.Expected, r.Refused, r.RawRejected)
-	redeliv := 0
-	for _, n := range r.Redeliveries {
-		redeliv += n
+	fmt.Fprintf(&b, "; %d redeliveries", r.redeliveries())
+	if r.ExactlyOnce {
+		b.WriteString(" (exactly once required)")
 	}
-	fmt.Fprintf(&b, "; %d redeliveries", redeliv)
 	list := func(name string, ids []string) {
 		if len(ids) > 0 {
 			fmt.Fprintf(&b, "\n  %s (%d): %s", name, len(ids), strings.Join(ids, ", "))
@@ -351,6 +385,11 @@ func (r Report) String() string {
 	}
 	for _, sub := range sortedKeys(r.UnexpectedDelivered) {
 		list("unexpected deliveries to "+sub, r.UnexpectedDelivered[sub])
+	}
+	if r.ExactlyOnce {
+		for _, sub := range sortedKeys(r.Redelivered) {
+			list("redelivered to "+sub, r.Redelivered[sub])
+		}
 	}
 	if r.BadSignatures > 0 || r.IDMismatches > 0 {
 		fmt.Fprintf(&b, "\n  webhooks with bad signatures: %d, with webhook-id ≠ CloudEvent id: %d", r.BadSignatures, r.IDMismatches)
@@ -392,7 +431,8 @@ func scopeKey(provider, account, kind, merchantOrderID string) string {
 func (b *Books) Check(ctx context.Context) Report {
 	orders := b.Orders()
 	exp := b.Expected()
-	r := Report{Orders: len(orders), Undelivered: map[string][]string{}, UnexpectedDelivered: map[string][]string{}, Redeliveries: map[string]int{}}
+	r := Report{Orders: len(orders), Undelivered: map[string][]string{}, UnexpectedDelivered: map[string][]string{},
+		Redeliveries: map[string]int{}, Redelivered: map[string][]string{}, ExactlyOnce: b.exactlyOnce}
 	for _, x := range exp {
 		if !x.Optional {
 			r.Expected++
@@ -447,7 +487,7 @@ func (b *Books) Check(ctx context.Context) Report {
 				counts[d.WebhookID]++
 			}
 		}
-		var undelivered, unexpected []string
+		var undelivered, unexpected, redelivered []string
 		for id, x := range exp {
 			if counts[id] == 0 && !x.Optional && x.Matches(filter) {
 				undelivered = append(undelivered, id)
@@ -458,11 +498,16 @@ func (b *Books) Check(ctx context.Context) Report {
 			if x, ok := exp[id]; !ok || !x.Matches(filter) {
 				unexpected = append(unexpected, id)
 			}
-			redeliv += n - 1
+			if n > 1 {
+				redeliv += n - 1
+				redelivered = append(redelivered, fmt.Sprintf("%s (%d times)", id, n))
+			}
 		}
 		sort.Strings(undelivered)
 		sort.Strings(unexpected)
+		sort.Strings(redelivered)
 		r.Undelivered[s.ID], r.UnexpectedDelivered[s.ID], r.Redeliveries[s.ID] = undelivered, unexpected, redeliv
+		r.Redelivered[s.ID] = redelivered
 	}
 
 	// Never acknowledge what is not stored; never acknowledge what does not verify.
@@ -630,6 +675,10 @@ func (b *Books) Wait(tb testing.TB, timeout time.Duration) Report {
 		r := b.Check(ctx)
 		cancel()
 		if r.OK() {
+			return r
+		}
+		if r.ExactlyOnce && r.redeliveries() > 0 && r.Err == nil {
+			tb.Fatalf("e2e: a webhook was delivered more than once (books require exactly once): %s", r)
 			return r
 		}
 		if time.Now().After(deadline) {

@@ -11,7 +11,7 @@
 //	func TestMain(m *testing.M) { os.Exit(e2e.Main(m)) } // builds the binaries once
 //
 //	c := e2e.Start(t, e2e.Options{Redis: true})     // everything up, torn down by t.Cleanup
-//	b := c.NewBooks()
+//	b := c.NewBooks(e2e.ExactlyOnce)                // or NewBooks(): at-least-once deliveries
 //	o, _ := b.CreateWatched(ctx, providersim.OrderSpec{Provider: "jpglo", Account: "glo-in",
 //		Faults: providersim.Faults{DropCallback: true}})
 //	c.Kill(e2e.Ingress); _ = c.StartService(e2e.Ingress) // crash and restart
@@ -20,8 +20,10 @@
 // The books (Books, Expect, Report) are the oracle: from the simulator's
 // orders and their faults they derive the events payhook must publish, then
 // check PAYHOOK_EVENTS (each exactly once, by Nats-Msg-Id), every subscriber
-// (each delivered at least once with a valid signature, redeliveries of a
-// webhook-id counted, nothing else about those orders), PAYHOOK_RAW (every
+// (each delivered with a valid signature, nothing else about those orders;
+// exactly once with NewBooks(ExactlyOnce), which this package's scenarios
+// use, otherwise at least once with redeliveries of a webhook-id counted, as
+// a suite that crashes the dispatcher mid-delivery needs), PAYHOOK_RAW (every
 // refused callback recorded with a reason) and that nothing acknowledged to
 // a provider is missing.
 //

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +89,23 @@ func TestExpect(t *testing.T) {
 			t.Fatalf("got %+v", got)
 		}
 	})
+}
+
+// TestReportExactlyOnce: a redelivery unbalances ExactlyOnce books only.
+func TestReportExactlyOnce(t *testing.T) {
+	redelivered := e2e.Report{Redeliveries: map[string]int{"ledger": 1}, Redelivered: map[string][]string{"ledger": {"ev-1 (2 times)"}}}
+	if !redelivered.OK() {
+		t.Errorf("at-least-once books refuse a redelivery: %s", redelivered)
+	}
+	redelivered.ExactlyOnce = true
+	if redelivered.OK() {
+		t.Errorf("ExactlyOnce books balance with a redelivery: %s", redelivered)
+	}
+	if s := redelivered.String(); !strings.Contains(s, "redelivered to ledger (1): ev-1 (2 times)") {
+		t.Errorf("report does not list the redelivery: %s", s)
+	}
+	clean := e2e.Report{ExactlyOnce: true, Redeliveries: map[string]int{"ledger": 0}}
+	if !clean.OK() {
+		t.Errorf("ExactlyOnce books without redeliveries do not balance: %s", clean)
+	}
 }
