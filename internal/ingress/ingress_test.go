@@ -23,6 +23,7 @@ import (
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/publisher"
 	"github.com/payhook/payhook/internal/testenv"
+	"github.com/payhook/payhook/pkg/dedupe"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 )
@@ -275,8 +276,21 @@ func TestRetriesCollapseInJetStreamWindow(t *testing.T) {
 	}
 }
 
+// NATS down: 503 and nothing acknowledged; after the restart the provider's
+// retry lands. With a real dedupe store this is also the "release": the
+// failed publish left nothing recorded (no claim to expire), so the retry is
+// new at Check, and the retry after that stops at the store as a duplicate.
 func TestNATSDownAnswers503ThenRetryLands(t *testing.T) {
-	h := start(t, testConfig(), nil)
+	for name, dd := range map[string]func(t *testing.T) publisher.Deduper{
+		"jetstream window only": func(*testing.T) publisher.Deduper { return nil },
+		"redis dedupe":          func(t *testing.T) publisher.Deduper { return redisDeduper(t, testenv.StartRedis(t), 0) },
+	} {
+		t.Run(name, func(t *testing.T) { testNATSDown(t, dd(t)) })
+	}
+}
+
+func testNATSDown(t *testing.T, dd publisher.Deduper) {
+	h := start(t, testConfig(), dd)
 	h.nats.Stop()
 	code, reply := h.post(cbPath, body("ORD-OUT", "succeeded", "7.00"))
 	if code != 503 || !strings.Contains(reply, "unavailable") {
@@ -291,6 +305,14 @@ func TestNATSDownAnswers503ThenRetryLands(t *testing.T) {
 	if resp.StatusCode != 503 {
 		t.Errorf("readyz with NATS down = %d, want 503", resp.StatusCode)
 	}
+	sd, withStore := dd.(publisher.StoreDeduper)
+	ev := events.Event{Provider: "fakeprov", Account: "acc-1", Kind: events.KindPayin, Status: events.StatusSucceeded, MerchantOrderID: "ORD-OUT"}
+	if withStore {
+		c, err := sd.Store.Check(context.Background(), ev.ID(), dedupe.OrderOf(&ev))
+		if err != nil || c != (dedupe.Check{}) {
+			t.Fatalf("after the failed publish the store holds %+v (%v), want nothing recorded", c, err)
+		}
+	}
 	h.nats.Start()
 	testenv.Eventually(t, 10*time.Second, func() bool { return h.js.Conn().IsConnected() }, "reconnect")
 	code, _ = h.post(cbPath, body("ORD-OUT", "succeeded", "7.00"))
@@ -299,6 +321,23 @@ func TestNATSDownAnswers503ThenRetryLands(t *testing.T) {
 	}
 	if n := h.count(natsbus.StreamEvents, "payhook.events.>"); n != 1 {
 		t.Fatalf("%d events, want 1", n)
+	}
+	if !withStore {
+		return
+	}
+	if c, err := sd.Store.Check(context.Background(), ev.ID(), dedupe.OrderOf(&ev)); err != nil || !c.Published {
+		t.Fatalf("after the retry landed the store holds %+v (%v), want it recorded", c, err)
+	}
+	if code, _ := h.post(cbPath, body("ORD-OUT", "succeeded", "7.00")); code != 200 {
+		t.Fatalf("second retry: %d", code)
+	}
+	for result, want := range map[string]float64{"new": 2, "duplicate": 1, "jetstream_duplicate": 0, "unavailable": 0} {
+		if got := counter(t, []*harness{h}, "payhook_dedupe_total", "result", result); got != want {
+			t.Errorf(`payhook_dedupe_total{result=%q} = %v, want %v (503'd attempt, the retry that landed, the retry after)`, result, got, want)
+		}
+	}
+	if n := h.count(natsbus.StreamEvents, "payhook.events.>"); n != 1 {
+		t.Fatalf("%d events after the second retry, want 1", n)
 	}
 }
 

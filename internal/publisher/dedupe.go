@@ -8,7 +8,8 @@ import (
 )
 
 // StoreDeduper adapts a pkg/dedupe Store to the Deduper the publisher uses,
-// applying dedupe.Decide, the project's one dedupe policy.
+// applying dedupe.Decide, the project's one dedupe policy, both to what
+// Check finds and to what RecordPrior found.
 type StoreDeduper struct{ Store dedupe.Store }
 
 var _ Deduper = StoreDeduper{}
@@ -19,19 +20,29 @@ func (d StoreDeduper) Check(ctx context.Context, e *events.Event) (Decision, err
 	if err != nil {
 		return Decision{}, err
 	}
-	switch dedupe.Decide(c, e.Status) {
-	case dedupe.Duplicate:
-		return Decision{Verdict: Duplicate}, nil
-	case dedupe.Stale:
-		return Decision{Verdict: Stale, PreviousStatus: c.Order.Status, PreviousEventID: c.Order.EventID}, nil
-	case dedupe.Conflict:
-		return Decision{Verdict: Conflict, PreviousStatus: c.Order.Status, PreviousEventID: c.Order.EventID}, nil
-	default:
-		return Decision{Verdict: Accepted}, nil
-	}
+	return decision(c, e.Status), nil
 }
 
-// Record notes the published event and its order's status.
-func (d StoreDeduper) Record(ctx context.Context, e *events.Event) error {
-	return d.Store.Record(ctx, e.ID(), dedupe.OrderOf(e), e.Status)
+// Record notes the published event and its order's status, and reports
+// what the order's state was just before: Conflict or Stale when another
+// caller had recorded a terminal status that e contradicts or follows.
+func (d StoreDeduper) Record(ctx context.Context, e *events.Event) (Decision, error) {
+	prior, err := d.Store.RecordPrior(ctx, e.ID(), dedupe.OrderOf(e), e.Status)
+	if err != nil {
+		return Decision{}, err
+	}
+	return decision(dedupe.Check{Order: prior}, e.Status), nil
+}
+
+func decision(c dedupe.Check, status events.Status) Decision {
+	switch dedupe.Decide(c, status) {
+	case dedupe.Duplicate:
+		return Decision{Verdict: Duplicate}
+	case dedupe.Stale:
+		return Decision{Verdict: Stale, PreviousStatus: c.Order.Status, PreviousEventID: c.Order.EventID}
+	case dedupe.Conflict:
+		return Decision{Verdict: Conflict, PreviousStatus: c.Order.Status, PreviousEventID: c.Order.EventID}
+	default:
+		return Decision{Verdict: Accepted}
+	}
 }

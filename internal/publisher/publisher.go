@@ -8,11 +8,32 @@
 //  2. Publish to JetStream with Nats-Msg-Id = event id and wait for the ack.
 //     Concurrent identical events (two ingress replicas, a callback racing a
 //     poll) both publish; JetStream's duplicate window keeps one.
-//  3. Record in the dedupe store. If the publish failed nothing is recorded,
-//     so the provider's retry goes through again.
+//  3. Record in the dedupe store (dedupe.Store.RecordPrior). If the publish
+//     failed nothing is recorded, so the provider's retry goes through again.
+//  4. If step 3 finds that another caller recorded the contradicting
+//     terminal status while this one was between steps 1 and 3 (a success
+//     and a failure of one order on two replicas at once), publish a
+//     follow-up conflict event on payhook.events.{provider}.{kind}.conflict
+//     with both facts, id and Nats-Msg-Id events.Event.ConflictFollowUpID
+//     (the event id + ":conflict"), count it and return Conflict.
+//
+// The guarantee, per order, while the dedupe store answers: the first
+// terminal status recorded stands; a contradicting terminal status goes out
+// as a conflict event — alone when it arrives after the first was recorded,
+// or after its own normal event when the two raced — and exactly one
+// conflict event is published for it, however many replicas handle it (the
+// follow-up's id is deterministic, so JetStream's window collapses copies).
+// A pending that raced a terminal status the same way was already published
+// on its normal subject; it is left there (it asserts nothing final, and the
+// recorded state stays terminal) and counted as raced_stale. If the
+// follow-up publish itself fails, the event is still stored: Store logs an
+// error, counts the conflict and a publish error, and returns Conflict; a
+// retry of the event is then a Duplicate at step 1, so that conflict event
+// is not sent later.
 //
 // A dedupe store that is down never blocks storing: step 1 and 3 are skipped
-// (counted as "unavailable") and JetStream's window is the only dedupe.
+// (counted as "unavailable") and JetStream's window is the only dedupe; no
+// conflict, seen at Check or raced, is detected then.
 package publisher
 
 import (
@@ -47,8 +68,14 @@ type Decision struct {
 // Deduper is what storing needs from pkg/dedupe. Errors mean the store is
 // unavailable.
 type Deduper interface {
+	// Check decides, before the publish, from what is recorded.
 	Check(ctx context.Context, e *events.Event) (Decision, error)
-	Record(ctx context.Context, e *events.Event) error
+	// Record notes e as published, atomically, and decides again from the
+	// state it found there: Conflict (with the status that stands) when
+	// another caller recorded the contradicting terminal status first,
+	// Stale when e is a pending and a terminal status was recorded first,
+	// else Accepted or Duplicate.
+	Record(ctx context.Context, e *events.Event) (Decision, error)
 }
 
 // Publisher stores events.
@@ -87,6 +114,9 @@ var ErrInvalid = errors.New("event cannot be published")
 // verdict. A nil error means the event (or an earlier copy) is durably
 // stored, or deliberately dropped as stale: the caller may acknowledge. An
 // error wrapping natsbus.ErrUnavailable means nothing was stored: answer 503.
+// Conflict means ev contradicts the terminal status that stands and went out
+// as a conflict event: instead of its normal event, or after it when the two
+// raced (see the package doc).
 func (p *Publisher) Store(ctx context.Context, ev *events.Event) (string, error) {
 	// Every path (callbacks and polls) gets the same clean-up and checks
 	// before anything is decided: an unusable event must not reach the
@@ -118,35 +148,87 @@ func (p *Publisher) Store(ctx context.Context, ev *events.Event) (string, error)
 	if dec.Verdict == Conflict {
 		subject = ev.ConflictSubject()
 		body, err = ev.MarshalConflict(dec.PreviousStatus, dec.PreviousEventID)
-		p.m.conflicts.WithLabelValues(ev.Provider, string(ev.Kind)).Inc()
 	} else {
 		body, err = ev.MarshalCloudEvent()
 	}
 	if err != nil {
 		return "", errors.Join(ErrInvalid, err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	start := p.now()
-	dup, err := natsbus.Publish(pctx, p.js, subject, ev.ID(), body, nil)
-	p.m.publish.Observe(p.now().Sub(start).Seconds())
+	dup, err := p.publish(ctx, subject, ev.ID(), body)
 	if err != nil {
-		p.m.publishErrors.Inc()
 		return "", err
 	}
+	if dec.Verdict == Conflict && !dup {
+		// Counted once stored, so neither a 503 and its retry nor a second
+		// replica with the same callback counts one conflict twice.
+		p.m.conflicts.WithLabelValues(ev.Provider, string(ev.Kind)).Inc()
+	}
+	rec := Decision{Verdict: Accepted}
 	if p.dd != nil {
-		if err := p.dd.Record(ctx, ev); err != nil {
+		if rec, err = p.dd.Record(ctx, ev); err != nil {
 			// Already stored in JetStream: still a success. A retry inside the
 			// JetStream window is a duplicate there.
 			p.m.dedupe.WithLabelValues("record_failed").Inc()
 			p.log.Warn("dedupe record failed after publish", "provider", ev.Provider, "event_id", ev.ID(), "err", err)
+			rec = Decision{Verdict: Accepted}
 		}
 	}
-	if dup && dec.Verdict == Accepted {
+	if dec.Verdict == Conflict {
+		return Conflict, nil
+	}
+	if dup {
 		p.m.dedupe.WithLabelValues("jetstream_duplicate").Inc()
+	}
+	switch rec.Verdict {
+	case Conflict:
+		return p.followUp(ctx, ev, rec), nil
+	case Stale:
+		p.m.dedupe.WithLabelValues("raced_stale").Inc()
+		p.log.Info("pending published while a terminal status was recorded (raced); the terminal status stands",
+			"provider", ev.Provider, "event_id", ev.ID(), "standing_status", rec.PreviousStatus, "standing_event_id", rec.PreviousEventID)
+	}
+	if dup {
 		return Duplicate, nil
 	}
-	return dec.Verdict, nil
+	return Accepted, nil
+}
+
+// followUp publishes the conflict event for ev, which has just gone out on
+// its normal subject although another caller recorded the contradicting
+// terminal status (rec) first. ev is stored either way, so a failure here is
+// logged and counted, not returned.
+func (p *Publisher) followUp(ctx context.Context, ev *events.Event, rec Decision) string {
+	p.m.dedupe.WithLabelValues("raced_conflict").Inc()
+	log := p.log.With("provider", ev.Provider, "event_id", ev.ID(), "conflict_id", ev.ConflictFollowUpID(),
+		"standing_status", rec.PreviousStatus, "standing_event_id", rec.PreviousEventID)
+	body, err := ev.MarshalConflictFollowUp(rec.PreviousStatus, rec.PreviousEventID)
+	if err == nil {
+		var dup bool
+		if dup, err = p.publish(ctx, ev.ConflictSubject(), ev.ConflictFollowUpID(), body); err == nil && dup {
+			return Duplicate // another replica followed up the same event and counted it
+		}
+	}
+	p.m.conflicts.WithLabelValues(ev.Provider, string(ev.Kind)).Inc()
+	if err != nil {
+		log.Error("conflict follow-up not stored: the contradicting status went out on its normal subject only", "err", err)
+	} else {
+		log.Warn("contradicting terminal statuses raced; conflict follow-up published")
+	}
+	return Conflict
+}
+
+// publish stores one message, bounded by the publish timeout, and reports
+// whether JetStream already had its Nats-Msg-Id.
+func (p *Publisher) publish(ctx context.Context, subject, msgID string, body []byte) (bool, error) {
+	pctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	start := p.now()
+	dup, err := natsbus.Publish(pctx, p.js, subject, msgID, body, nil)
+	p.m.publish.Observe(p.now().Sub(start).Seconds())
+	if err != nil {
+		p.m.publishErrors.Inc()
+	}
+	return dup, err
 }
 
 func result(v string) string {
@@ -177,7 +259,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		dedupe: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payhook_dedupe_total",
-			Help: "Dedupe decisions by result: new, duplicate, stale, conflict, jetstream_duplicate, unavailable, record_failed.",
+			Help: "Dedupe decisions by result: new, duplicate, stale, conflict or unavailable (at Check, one per event stored); then jetstream_duplicate, record_failed, raced_conflict, raced_stale (after the publish, in addition).",
 		}, []string{"result"}),
 		fallback: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "payhook_dedupe_fallback_active",
@@ -185,7 +267,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payhook_conflicts_total",
-			Help: "Terminal statuses contradicted by a later terminal status, by provider and kind.",
+			Help: "Conflict events stored (a terminal status contradicted by the other one, seen at Check or raced), by provider and kind.",
 		}, []string{"provider", "kind"}),
 	}
 	for _, c := range []prometheus.Collector{m.publish, m.publishErrors, m.dedupe, m.fallback, m.conflicts} {

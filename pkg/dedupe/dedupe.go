@@ -16,13 +16,38 @@
 //	case dedupe.Conflict: publish on payhook.events.{provider}.{kind}.conflict
 //	case dedupe.New:      publish on e.Subject()
 //	}                                               // both with Nats-Msg-Id = e.ID()
-//	store.Record(ctx, e.ID(), o, e.Status)          // only after the publish was acknowledged
+//	prior, err := store.RecordPrior(ctx, e.ID(), o, e.Status) // only after the publish was acknowledged
+//	// a New whose Decide(Check{Order: prior}, e.Status) is Conflict lost a race: see below
 //
 // Nothing is claimed before the publish: if the publish fails, nothing is
 // recorded and the provider's retry goes through (that is the "release").
 // Two replicas handling the same callback at the same moment both see New and
 // both publish; JetStream's duplicate window (minutes) keeps one message
 // because both carry the same Nats-Msg-Id. The store covers the days after.
+//
+// # Contradicting statuses racing
+//
+// Check and Record are two round trips with a publish between them, so two
+// replicas handling a success and a failure of one order at the same moment
+// can both see New, and both publish on their normal subjects (different
+// event ids: JetStream's window does not help). RecordPrior closes the gap
+// after the fact: it is atomic and returns the state it found, so of the two
+// Records exactly one finds the other's terminal status. Its caller
+// (internal/publisher) then publishes a follow-up conflict event naming both
+// facts, under the deterministic id e.ID()+":conflict", and counts it. The
+// first terminal status recorded stands, as for conflicts seen at Check.
+//
+// What remains guaranteed, then, per order and for as long as the store is
+// reachable: exactly one terminal status is recorded and stands; every
+// terminal status that contradicts it is either published only as a conflict
+// (the usual case: it arrived after the first was recorded) or, when it raced
+// the first one, published normally and followed by exactly one conflict
+// event naming the status that stands. Readers acting on terminal statuses
+// must therefore read conflicts too (the dispatcher's statuses filter does
+// so by default). A pending racing a terminal status the same way may be
+// published after it; it is not retracted and gets no follow-up (a pending
+// asserts nothing final; the recorded state stays terminal), only counted.
+// While the store is down none of this is detected: see below.
 //
 // When the store is down, Check and Record return an error wrapping
 // ErrUnavailable within their timeout (≤ 1 s by default) and the caller falls
@@ -145,14 +170,22 @@ type Store interface {
 	// change anything. Errors wrap ErrUnavailable (or ErrInvalid).
 	Check(ctx context.Context, id string, o OrderKey) (Check, error)
 
-	// Record marks id as published and sets o's state to (status, id), in one
-	// atomic round trip, unless that would move a terminal status: a terminal
-	// status never goes back to pending, and once one terminal status is
-	// recorded a conflicting one is marked published but does not replace it
-	// (the first terminal status wins). Both the mark and the state live for
-	// the window after this call. Call it only after the publish (normal or
-	// conflict) was acknowledged. Errors wrap ErrUnavailable (or ErrInvalid).
+	// Record is RecordPrior without the prior state.
 	Record(ctx context.Context, id string, o OrderKey, status events.Status) error
+
+	// RecordPrior marks id as published and sets o's state to (status, id),
+	// in one atomic round trip, unless that would move a terminal status: a
+	// terminal status never goes back to pending, and once one terminal
+	// status is recorded a conflicting one is marked published but does not
+	// replace it (the first terminal status wins). It returns the order's
+	// state as it stood just before, read in the same atomic step (zero when
+	// none): Decide(Check{Order: prior}, status) is Conflict exactly when
+	// another caller recorded the other terminal status first, which for an
+	// event Check had found New means the two raced. Both the mark and the
+	// state live for the window after this call. Call it only after the
+	// publish (normal or conflict) was acknowledged. Errors wrap
+	// ErrUnavailable (or ErrInvalid).
+	RecordPrior(ctx context.Context, id string, o OrderKey, status events.Status) (prior OrderState, err error)
 
 	// Ping checks that the store answers, for readiness probes.
 	Ping(ctx context.Context) error
@@ -249,6 +282,11 @@ func (v Verdict) String() string {
 //
 // status is expected to be a payment status (events.Status.Valid); anything
 // else is treated like pending.
+//
+// Given the prior state RecordPrior returned instead of Check's answer,
+// Decide(Check{Order: prior}, status) tells what a racing caller recorded
+// first: Conflict (the other terminal status), Stale (a terminal status,
+// for a pending) or else New or Duplicate (nothing that contradicts).
 func Decide(c Check, status events.Status) Verdict {
 	if c.Published {
 		return Duplicate

@@ -11,7 +11,7 @@ import (
 )
 
 // store is what ingress does with one verified event: Check, Decide,
-// publish (here: print), Record.
+// publish (here: print), RecordPrior.
 func store(ctx context.Context, st dedupe.Store, e *events.Event) string {
 	o := dedupe.OrderOf(e)
 	c, err := st.Check(ctx, e.ID(), o)
@@ -27,8 +27,14 @@ func store(ctx context.Context, st dedupe.Store, e *events.Event) string {
 		// publish on events.Subject(e.Provider, e.Kind, events.StatusConflict) with both facts
 	}
 	// ... publish and wait for the JetStream ack; on failure return 503 and do not Record ...
-	if err := st.Record(ctx, e.ID(), o, e.Status); err != nil {
+	prior, err := st.RecordPrior(ctx, e.ID(), o, e.Status)
+	if err != nil {
 		return v.String() + " (not recorded)" // stored anyway: still acknowledge
+	}
+	if v == dedupe.New && dedupe.Decide(dedupe.Check{Order: prior}, e.Status) == dedupe.Conflict {
+		// Another replica recorded the other terminal status while this one
+		// was publishing: publish a follow-up conflict, id e.ID()+":conflict".
+		return "new, then conflict"
 	}
 	return v.String()
 }

@@ -311,3 +311,19 @@ func (e *Event) MarshalConflict(prevStatus Status, prevID string) ([]byte, error
 	}
 	return e.appendConflict(make([]byte, 0, 1024), e.ID(), prevStatus, prevID)
 }
+
+// ConflictFollowUpID is the id of the conflict CloudEvent that follows e
+// when e itself went out normally because it raced the contradicting
+// terminal status on another replica: e.ID() + ":conflict". It differs from
+// e.ID() so that JetStream's Nats-Msg-Id window and readers deduping on the
+// CloudEvent id keep both messages, and it is deterministic so that two
+// replicas following up the same event collapse onto one.
+func (e *Event) ConflictFollowUpID() string { return e.ID() + ":conflict" }
+
+// MarshalConflictFollowUp is MarshalConflict under ConflictFollowUpID.
+func (e *Event) MarshalConflictFollowUp(prevStatus Status, prevID string) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e.appendConflict(make([]byte, 0, 1024), e.ConflictFollowUpID(), prevStatus, prevID)
+}

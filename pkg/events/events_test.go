@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -207,6 +208,23 @@ func TestConflictEnvelope(t *testing.T) {
 	var d ConflictData
 	if err := json.Unmarshal(sdk.Data(), &d); err != nil || d.PreviousStatus != StatusSucceeded || d.PreviousEventID != "evt_prev" || d.Status != StatusFailed {
 		t.Errorf("conflict data %+v %v", d, err)
+	}
+}
+
+func TestConflictFollowUp(t *testing.T) {
+	e := sample()
+	e.Status = StatusFailed
+	if got, want := e.ConflictFollowUpID(), e.ID()+":conflict"; got != want {
+		t.Fatalf("ConflictFollowUpID = %s, want %s", got, want)
+	}
+	b, err := e.MarshalConflictFollowUp(StatusSucceeded, "evt_prev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, _ := e.MarshalConflict(StatusSucceeded, "evt_prev")
+	// The same document as the conflict seen at Check, under the follow-up id.
+	if want := bytes.Replace(same, []byte(`"id":"`+e.ID()+`"`), []byte(`"id":"`+e.ConflictFollowUpID()+`"`), 1); !bytes.Equal(b, want) {
+		t.Errorf("follow-up\n got  %s\n want %s", b, want)
 	}
 }
 

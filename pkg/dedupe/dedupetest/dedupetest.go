@@ -67,6 +67,8 @@ func Run(t *testing.T, newSubject Factory) {
 		{"conflicting terminal keeps first", long, testConflictKeepsFirst},
 		{"window expires everything", Config{Window: time.Second, ReferenceTTL: time.Hour}, testExpiry},
 		{"concurrent records on one order", long, testRace},
+		{"record reports the prior state", long, testRecordPrior},
+		{"racing contradictions: exactly one record sees the other", long, testRacedPrior},
 		{"reference claim reuse release", long, testReferences},
 		{"reference claim expires", Config{Window: time.Hour, ReferenceTTL: time.Second}, testReferenceExpiry},
 		{"invalid arguments", long, testInvalid},
@@ -110,6 +112,16 @@ func MustCheck(tb testing.TB, s dedupe.Store, id string, o dedupe.OrderKey) dedu
 		tb.Fatalf("Check(%s, %s): %v", id, o, err)
 	}
 	return c
+}
+
+// MustRecordPrior calls RecordPrior and fails the test on error.
+func MustRecordPrior(tb testing.TB, s dedupe.Store, id string, o dedupe.OrderKey, st events.Status) dedupe.OrderState {
+	tb.Helper()
+	prior, err := s.RecordPrior(context.Background(), id, o, st)
+	if err != nil {
+		tb.Fatalf("RecordPrior(%s, %s, %s): %v", id, o, st, err)
+	}
+	return prior
 }
 
 // MustRecord calls Record and fails the test on error.
@@ -315,6 +327,110 @@ func testRace(t *testing.T, s Subject) {
 	}
 }
 
+// testRecordPrior: RecordPrior reports the state it found, whether it
+// replaced it or (terminal) kept it.
+func testRecordPrior(t *testing.T, s Subject) {
+	o := Order("prior")
+	pend, succ, fail := ID(o, events.StatusPending), ID(o, events.StatusSucceeded), ID(o, events.StatusFailed)
+	pending := dedupe.OrderState{Status: events.StatusPending, EventID: pend}
+	succeeded := dedupe.OrderState{Status: events.StatusSucceeded, EventID: succ}
+	steps := []struct {
+		name   string
+		id     string
+		status events.Status
+		prior  dedupe.OrderState
+		// verdict is Decide(Check{Order: prior}, status): what the caller
+		// learns about whoever recorded before it.
+		verdict dedupe.Verdict
+	}{
+		{"first pending finds nothing", pend, events.StatusPending, dedupe.OrderState{}, dedupe.New},
+		{"success finds the pending", succ, events.StatusSucceeded, pending, dedupe.New},
+		{"failure finds the success it cannot replace", fail, events.StatusFailed, succeeded, dedupe.Conflict},
+		{"late pending finds the success", pend, events.StatusPending, succeeded, dedupe.Stale},
+		{"success again finds itself", succ, events.StatusSucceeded, succeeded, dedupe.Duplicate},
+	}
+	for _, st := range steps {
+		prior := MustRecordPrior(t, s.Store, st.id, o, st.status)
+		if prior != st.prior {
+			t.Fatalf("%s: RecordPrior found %+v, want %+v", st.name, prior, st.prior)
+		}
+		if v := dedupe.Decide(dedupe.Check{Order: prior}, st.status); v != st.verdict {
+			t.Fatalf("%s: Decide on the prior = %s, want %s", st.name, v, st.verdict)
+		}
+	}
+	wantCheck(t, s.Store, fail, o, dedupe.Check{Published: true, Order: succeeded})
+}
+
+// testRacedPrior: two replicas record contradicting statuses of one order
+// at the same moment (both had seen New at Check). Exactly one of the two
+// Records finds the other's status — the one the caller turns into a
+// conflict or counts as stale — and the state that stands is the other's.
+// Twenty orders, so that both interleavings occur.
+func testRacedPrior(t *testing.T, s Subject) {
+	pairs := []struct{ a, b events.Status }{
+		{events.StatusSucceeded, events.StatusFailed},
+		{events.StatusPending, events.StatusSucceeded},
+	}
+	for _, pair := range pairs {
+		for i := range 20 {
+			o := Order(fmt.Sprintf("raced-%s-%s-%d", pair.a, pair.b, i))
+			sts := [2]events.Status{pair.a, pair.b}
+			var priors [2]dedupe.OrderState
+			var errs [2]error
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for j, st := range sts {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					priors[j], errs[j] = s.Store.RecordPrior(context.Background(), ID(o, st), o, st)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatalf("%s: RecordPrior: %v, %v", o.Key, errs[0], errs[1])
+			}
+			first, second := -1, -1 // index of the Record that found nothing / the other
+			for j := range sts {
+				switch priors[j] {
+				case dedupe.OrderState{}:
+					first = j
+				case dedupe.OrderState{Status: sts[1-j], EventID: ID(o, sts[1-j])}:
+					second = j
+				default:
+					t.Fatalf("%s: %s found %+v", o.Key, sts[j], priors[j])
+				}
+			}
+			if first < 0 || second < 0 {
+				t.Fatalf("%s: priors %+v: want exactly one Record to find the other", o.Key, priors)
+			}
+			v := dedupe.Decide(dedupe.Check{Order: priors[second]}, sts[second])
+			stands := sts[first]
+			switch {
+			case sts[second].Terminal() && priors[second].Status.Terminal():
+				if v != dedupe.Conflict {
+					t.Fatalf("%s: %s after %s decided %s, want conflict", o.Key, sts[second], sts[first], v)
+				}
+			case !sts[second].Terminal():
+				if v != dedupe.Stale {
+					t.Fatalf("%s: pending after %s decided %s, want stale", o.Key, sts[first], v)
+				}
+			default: // a terminal status after a pending replaces it
+				stands = sts[second]
+				if v != dedupe.New {
+					t.Fatalf("%s: %s after pending decided %s, want new", o.Key, sts[second], v)
+				}
+			}
+			c := MustCheck(t, s.Store, ID(o, sts[0]), o)
+			if want := (dedupe.OrderState{Status: stands, EventID: ID(o, stands)}); c.Order != want {
+				t.Fatalf("%s: state %+v, want %+v", o.Key, c.Order, want)
+			}
+		}
+	}
+}
+
 func claim(t *testing.T, r dedupe.References, account, ref, order string) (string, bool) {
 	t.Helper()
 	owner, ok, err := r.ClaimReference(ctxT(t), account, ref, order)
@@ -430,6 +546,10 @@ func testInvalid(t *testing.T, s Subject) {
 			return err
 		}},
 		{"conflict is not a status", func() error { return s.Store.Record(ctx, id, good, events.StatusConflict) }},
+		{"conflict is not a status (prior)", func() error {
+			_, err := s.Store.RecordPrior(ctx, id, good, events.StatusConflict)
+			return err
+		}},
 		{"empty status", func() error { return s.Store.Record(ctx, id, good, "") }},
 		{"empty reference", func() error { _, _, err := s.Refs.ClaimReference(ctx, "a", "", "o"); return err }},
 		{"empty order", func() error { return s.Refs.ReleaseReference(ctx, "a", "r", "") }},
@@ -456,6 +576,9 @@ func testCancelled(t *testing.T, s Subject) {
 	if err := s.Store.Record(ctx, ID(o, events.StatusPending), o, events.StatusPending); !errors.Is(err, dedupe.ErrUnavailable) {
 		t.Fatalf("Record with a cancelled context: %v, want ErrUnavailable", err)
 	}
+	if _, err := s.Store.RecordPrior(ctx, ID(o, events.StatusPending), o, events.StatusPending); !errors.Is(err, dedupe.ErrUnavailable) {
+		t.Fatalf("RecordPrior with a cancelled context: %v, want ErrUnavailable", err)
+	}
 }
 
 // testOutage: the store's server dies. Every call fails with ErrUnavailable
@@ -476,6 +599,10 @@ func testOutage(t *testing.T, s Subject) {
 	}{
 		{"check", func(ctx context.Context) error { _, err := s.Store.Check(ctx, id, o); return err }},
 		{"record", func(ctx context.Context) error { return s.Store.Record(ctx, id, o, events.StatusSucceeded) }},
+		{"record prior", func(ctx context.Context) error {
+			_, err := s.Store.RecordPrior(ctx, id, o, events.StatusSucceeded)
+			return err
+		}},
 		{"ping", func(ctx context.Context) error { return s.Store.Ping(ctx) }},
 		{"claim", func(ctx context.Context) error {
 			_, _, err := s.Refs.ClaimReference(ctx, "fan-in", "utr-outage", "B")

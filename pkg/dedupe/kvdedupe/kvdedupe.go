@@ -181,10 +181,18 @@ func (s *Store) get(ctx context.Context, key string) (codec.Entry, uint64, error
 	return e, kve.Revision(), nil
 }
 
-// Record implements dedupe.Store: a compare-and-set loop on the order's entry.
+// Record implements dedupe.Store.
 func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) error {
+	_, err := s.RecordPrior(ctx, id, o, status)
+	return err
+}
+
+// RecordPrior implements dedupe.Store: a compare-and-set loop on the order's
+// entry. The prior state it returns is the one read in the round that
+// wrote (or found nothing to write), so it is atomic with the write.
+func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) (dedupe.OrderState, error) {
 	if err := dedupe.ValidateRecord(id, o, status); err != nil {
-		return err
+		return dedupe.OrderState{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -192,16 +200,19 @@ func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status
 	for {
 		e, rev, err := s.get(ctx, key)
 		if err != nil {
-			return err
+			return dedupe.OrderState{}, err
 		}
 		before := e.Bytes()
-		e.Record(id, status)
+		prior, err := e.Record(id, status)
+		if err != nil {
+			return dedupe.OrderState{}, unavailable(err)
+		}
 		after := e.Bytes()
 		if rev != 0 && bytes.Equal(before, after) {
 			// Nothing to change (a replica already recorded it). Skipping the
 			// write keeps 50 racing replicas from retrying 50 times; the
 			// window then counts from the last change, not the last call.
-			return nil
+			return prior, nil
 		}
 		if rev == 0 {
 			_, err = s.kv.Create(ctx, key, after)
@@ -210,17 +221,17 @@ func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status
 		}
 		switch {
 		case err == nil:
-			return nil
+			return prior, nil
 		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 			// Another writer got there first: read again after a short
 			// random pause (0–2 ms) so that racers spread out.
 			select {
 			case <-time.After(time.Duration(rand.Int64N(int64(2 * time.Millisecond)))):
 			case <-ctx.Done():
-				return unavailable(ctx.Err())
+				return dedupe.OrderState{}, unavailable(ctx.Err())
 			}
 		default:
-			return unavailable(err)
+			return dedupe.OrderState{}, unavailable(err)
 		}
 	}
 }

@@ -108,13 +108,19 @@ func (s *Store) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe
 
 // Record implements dedupe.Store.
 func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) error {
+	_, err := s.RecordPrior(ctx, id, o, status)
+	return err
+}
+
+// RecordPrior implements dedupe.Store, under the store's one lock.
+func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) (dedupe.OrderState, error) {
 	if err := dedupe.ValidateRecord(id, o, status); err != nil {
-		return err
+		return dedupe.OrderState{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usable(ctx); err != nil {
-		return err
+		return dedupe.OrderState{}, err
 	}
 	s.sweep()
 	ord := s.order(o)
@@ -122,12 +128,13 @@ func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status
 		ord = &order{published: map[string]struct{}{}}
 		s.orders[o] = ord
 	}
+	prior := ord.state
 	ord.published[id] = struct{}{}
 	if !ord.state.Status.Terminal() {
 		ord.state = dedupe.OrderState{Status: status, EventID: id}
 	}
 	ord.expires = s.cfg.Now().Add(s.cfg.Window)
-	return nil
+	return prior, nil
 }
 
 // ClaimReference implements dedupe.References.

@@ -18,7 +18,9 @@ import (
 )
 
 // replica is the ingress flow the package doc prescribes, against a real
-// JetStream: Check, Decide, publish with Nats-Msg-Id, Record.
+// JetStream: Check, Decide, publish with Nats-Msg-Id, RecordPrior, and a
+// follow-up conflict when the Record finds that the other terminal status
+// raced it.
 type replica struct {
 	store dedupe.Store
 	js    jetstream.JetStream
@@ -43,7 +45,16 @@ func (r replica) handle(ctx context.Context, e *events.Event) (dedupe.Verdict, e
 	if _, err := r.js.PublishMsg(ctx, msg); err != nil {
 		return v, err // nothing recorded: the provider's retry goes through
 	}
-	_ = r.store.Record(ctx, e.ID(), o, e.Status)
+	prior, err := r.store.RecordPrior(ctx, e.ID(), o, e.Status)
+	if err == nil && v == dedupe.New && dedupe.Decide(dedupe.Check{Order: prior}, e.Status) == dedupe.Conflict {
+		// Raced the other terminal status, which was recorded first: follow up.
+		msg := &nats.Msg{Subject: events.Subject(e.Provider, e.Kind, events.StatusConflict), Data: []byte(e.ID()), Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, e.ID()+":conflict")
+		if _, err := r.js.PublishMsg(ctx, msg); err != nil {
+			return v, err
+		}
+		return dedupe.Conflict, nil
+	}
 	return v, nil
 }
 

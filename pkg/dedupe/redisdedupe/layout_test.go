@@ -29,8 +29,9 @@ func keys(t *testing.T, rdb redis.UniversalClient, pattern string) []string {
 }
 
 // TestScriptMatchesCodec replays random Record sequences through the Lua
-// script and through codec.Entry.Record and requires the same bytes, so the
-// Redis and NATS stores can never drift apart.
+// script and through codec.Entry.Record and requires the same bytes and the
+// same prior state reported at every step, so the Redis and NATS stores can
+// never drift apart.
 func TestScriptMatchesCodec(t *testing.T) {
 	s := MustStore(t, redisdedupe.Config{})
 	rdb := s.Client()
@@ -45,8 +46,14 @@ func TestScriptMatchesCodec(t *testing.T) {
 			if rng.IntN(4) == 0 { // a verbatim id, from some other producer
 				id = "ext-" + string(st) + "-" + string(rune('0'+rng.IntN(10)))
 			}
-			dedupetest.MustRecord(t, s, id, o, st)
-			want.Record(id, st)
+			got := dedupetest.MustRecordPrior(t, s, id, o, st)
+			prior, err := want.Record(id, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != prior {
+				t.Fatalf("round %d: script found %+v, codec %+v", round, got, prior)
+			}
 		}
 		got := keys(t, rdb, redisdedupe.DefaultPrefix+"o*")
 		if len(got) != 1 {

@@ -199,7 +199,9 @@ var (
 	// order key; ARGV[1] event id (16 bytes); ARGV[2] encoded new state;
 	// ARGV[3] window in ms; ARGV[4] codec.MaxIDs. Only an absent or pending
 	// state ('p', or 'P' for a verbatim id) may be replaced: a terminal status
-	// never goes back to pending and the first terminal status wins.
+	// never goes back to pending and the first terminal status wins. Returns
+	// the state it found (codec.EncodeState bytes; empty when none), which is
+	// what RecordPrior reports.
 	recordScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1]) or ''
 local state, ids = '', ''
@@ -224,6 +226,7 @@ local function add(x)
   if #ids >= 16 * tonumber(ARGV[4]) then ids = string.sub(ids, 17) end
   ids = ids .. x
 end
+local prior = state
 local id = ARGV[1]
 local c = string.byte(state, 1)
 local done = false
@@ -235,7 +238,7 @@ if state == '' or c == 112 or c == 80 then
 end
 if not done and stateid(state) ~= id then add(id) end
 redis.call('SET', KEYS[1], string.char(#state) .. state .. ids, 'PX', ARGV[3])
-return 1`)
+return prior`)
 
 	// claimScript: KEYS[1] reference key; ARGV[1] order id; ARGV[2] TTL in
 	// ms. Returns the owner after the call.
@@ -272,7 +275,9 @@ type op struct {
 }
 
 type result struct {
-	value []byte // Check only: the order's entry, nil when none
+	// value is, for a Check, the order's entry (nil when none); for a
+	// Record, the encoded state the script found (empty when none).
+	value []byte
 	err   error
 }
 
@@ -300,13 +305,28 @@ func (s *Store) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe
 	return c, nil
 }
 
-// Record implements dedupe.Store: one script call on the order's hash.
+// Record implements dedupe.Store.
 func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) error {
+	_, err := s.RecordPrior(ctx, id, o, status)
+	return err
+}
+
+// RecordPrior implements dedupe.Store: one script call on the order's
+// entry, which returns the state it replaced or kept.
+func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) (dedupe.OrderState, error) {
 	if err := dedupe.ValidateRecord(id, o, status); err != nil {
-		return err
+		return dedupe.OrderState{}, err
 	}
 	raw := codec.ID(id)
-	return s.run(ctx, newOp(ctx, s.orderKey(o), string(raw[:]), codec.EncodeState(status, id))).err
+	res := s.run(ctx, newOp(ctx, s.orderKey(o), string(raw[:]), codec.EncodeState(status, id)))
+	if res.err != nil || len(res.value) == 0 {
+		return dedupe.OrderState{}, res.err
+	}
+	prior, err := codec.DecodeState(res.value)
+	if err != nil {
+		return dedupe.OrderState{}, unavailable(err)
+	}
+	return prior, nil
 }
 
 // run executes op directly, or hands it to the batch workers, and waits at
@@ -341,7 +361,7 @@ func (s *Store) direct(o *op) result {
 	if o.state == nil {
 		return getResult(s.rdb.Get(o.ctx, o.key))
 	}
-	return result{err: unavailable(recordScript.Run(o.ctx, s.rdb, []string{o.key}, s.recordArgs(o)...).Err())}
+	return scriptResult(recordScript.Run(o.ctx, s.rdb, []string{o.key}, s.recordArgs(o)...))
 }
 
 func (s *Store) recordArgs(o *op) []any {
@@ -355,6 +375,15 @@ func getResult(cmd *redis.StringCmd) result {
 		return result{}
 	}
 	return result{value: b, err: unavailable(err)}
+}
+
+// scriptResult turns the record script's reply (the prior state) into a result.
+func scriptResult(cmd *redis.Cmd) result {
+	v, err := cmd.Text()
+	if err != nil {
+		return result{err: unavailable(err)}
+	}
+	return result{value: []byte(v)}
 }
 
 // worker gathers waiting ops into one pipeline at a time until Close.
@@ -425,11 +454,10 @@ func (s *Store) pipeline(batch []*op) {
 		case *redis.StringCmd:
 			o.done <- getResult(cmd)
 		case *redis.Cmd:
-			err := cmd.Err()
-			if redis.HasErrorPrefix(err, "NOSCRIPT") { // script cache flushed (restart): load it
-				err = recordScript.Run(ctx, s.rdb, []string{o.key}, s.recordArgs(o)...).Err()
+			if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") { // script cache flushed (restart): load it
+				cmd = recordScript.Run(ctx, s.rdb, []string{o.key}, s.recordArgs(o)...)
 			}
-			o.done <- result{err: unavailable(err)}
+			o.done <- scriptResult(cmd)
 		}
 	}
 }

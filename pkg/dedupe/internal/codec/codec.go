@@ -185,8 +185,18 @@ func (e Entry) Order() (dedupe.OrderState, error) {
 }
 
 // Record marks id published and sets the state to (status, id) when the
-// terminal rule (MayReplace) allows.
-func (e *Entry) Record(id string, status events.Status) {
+// terminal rule (MayReplace) allows. It returns the state that stood before
+// (zero when none): dedupe.Store.RecordPrior's answer. The Lua script in
+// redisdedupe returns the same, as its encoded bytes.
+func (e *Entry) Record(id string, status events.Status) (prior dedupe.OrderState, err error) {
+	if prior, err = e.Order(); err != nil {
+		return dedupe.OrderState{}, err
+	}
+	e.record(id, status)
+	return prior, nil
+}
+
+func (e *Entry) record(id string, status events.Status) {
 	raw := ID(id)
 	if len(e.State) == 0 || e.State[0] == 'p' || e.State[0] == 'P' {
 		if sid, ok := e.stateID(); ok && sid != raw {

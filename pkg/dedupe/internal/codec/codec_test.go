@@ -122,25 +122,42 @@ func TestEntryRecord(t *testing.T) {
 		want      dedupe.OrderState
 		published []string
 		wantLen   int
+		// lastPrior is what the last Record reports having found.
+		lastPrior dedupe.OrderState
 	}{
 		{"one success", []step{{s, events.StatusSucceeded}},
-			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{s}, 18},
+			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{s}, 18, dedupe.OrderState{}},
 		{"pending then success", []step{{p, events.StatusPending}, {s, events.StatusSucceeded}},
-			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{p, s}, 34},
+			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{p, s}, 34,
+			dedupe.OrderState{Status: events.StatusPending, EventID: p}},
 		{"success then late pending", []step{{s, events.StatusSucceeded}, {p, events.StatusPending}},
-			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{p, s}, 34},
+			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{p, s}, 34,
+			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}},
 		{"success then failure keeps success", []step{{s, events.StatusSucceeded}, {f, events.StatusFailed}},
-			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{s, f}, 34},
+			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{s, f}, 34,
+			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}},
+		{"failure then success keeps failure", []step{{f, events.StatusFailed}, {s, events.StatusSucceeded}},
+			dedupe.OrderState{Status: events.StatusFailed, EventID: f}, []string{s, f}, 34,
+			dedupe.OrderState{Status: events.StatusFailed, EventID: f}},
 		{"repeats add nothing", []step{{p, events.StatusPending}, {p, events.StatusPending}, {s, events.StatusSucceeded}, {s, events.StatusSucceeded}, {p, events.StatusPending}},
-			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{p, s}, 34},
+			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}, []string{p, s}, 34,
+			dedupe.OrderState{Status: events.StatusSucceeded, EventID: s}},
 		{"verbatim ids are listed", []step{{"ext-1", events.StatusPending}, {"ext-2", events.StatusFailed}},
-			dedupe.OrderState{Status: events.StatusFailed, EventID: "ext-2"}, []string{"ext-1", "ext-2"}, 1 + 6 + 32},
+			dedupe.OrderState{Status: events.StatusFailed, EventID: "ext-2"}, []string{"ext-1", "ext-2"}, 1 + 6 + 32,
+			dedupe.OrderState{Status: events.StatusPending, EventID: "ext-1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var e Entry
+			var prior dedupe.OrderState
 			for _, st := range tc.steps {
-				e.Record(st.id, st.status)
+				var err error
+				if prior, err = e.Record(st.id, st.status); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if prior != tc.lastPrior {
+				t.Errorf("last Record found %+v, want %+v", prior, tc.lastPrior)
 			}
 			b := e.Bytes()
 			if len(b) != tc.wantLen {
