@@ -6,22 +6,33 @@
 //
 // # Ordering guarantee
 //
-// Within one dispatcher replica, for one subscriber, events of the same
+// With one dispatcher replica, for one subscriber, events of the same
 // merchant order (provider, account, kind, merchant_order_id) are delivered
 // one at a time in stream order: while an event of an order is in flight or
-// waiting for a retry, later events of that order are held in memory (kept
-// alive with InProgress, not acknowledged) and sent only after the earlier
-// event was delivered or dead-lettered. Different orders are delivered in
-// parallel, up to the subscriber's concurrency.
+// waiting in JetStream for its retry, later events of that order are held in
+// memory (kept alive with InProgress, not acknowledged) and sent only after
+// the earlier event was delivered or dead-lettered. Different orders are
+// delivered in parallel, up to the subscriber's concurrency.
 //
-// Across replicas sharing a consumer, JetStream hands messages to whichever
-// replica pulls, so two events of one order may land on different replicas;
-// the guarantee then does not hold. A held event also gives up waiting once
-// the earlier event's redelivery is overdue (retry delay + AckWait), which
-// only happens when another replica picked it up. Run one dispatcher replica
-// when strict per-order ordering matters (replicas still fail over: a
-// stopped replica's messages are redelivered to the others). Replays from the
-// DLQ are ordered among themselves, not against live events.
+// Held events do not count toward the replica's fetch cap (which counts
+// started deliveries only), so however many are held the replica keeps
+// fetching and the earlier event's redelivery always comes back to it;
+// JetStream hands out due redeliveries before new messages, even at
+// MaxAckPending, which is what bounds the held events. The replica stops
+// waiting for an earlier event only when it has evidence that another
+// replica took the redelivery: the redelivery has been due for AckWait, and
+// a fetch begun after that came back with less than it asked for without it
+// (see releaseStranded). Not fetching (pause, open breaker, every slot busy)
+// is never such evidence. Held events given back to JetStream (shutdown,
+// pause) are given back with a delay that brings them back after the event
+// they wait for, so a restarted replica sees the earlier event first.
+//
+// Across replicas sharing a consumer the guarantee does not hold: JetStream
+// hands each message to whichever replica pulls, and a replica holds an
+// event only behind an earlier one it has seen itself. Two events of one
+// order fetched by two replicas at once go out in parallel, and an event
+// whose order's earlier event is retrying on another replica is not held.
+// See docs/dispatcher.md "Ordering guarantee".
 package dispatch
 
 import (
@@ -279,35 +290,50 @@ func OrderKey(ce events.CloudEvent) string {
 }
 
 type worker struct {
-	d        *Dispatcher
-	sub      config.Subscriber
-	log      *slog.Logger
-	signer   *Signer
-	client   *http.Client
-	limiter  *rate.Limiter
-	br       *breaker
-	paused   atomic.Bool
-	sem      chan struct{}
-	events   jetstream.Consumer
-	replay   jetstream.Consumer
-	ackWait  time.Duration
-	hard     context.Context // cancelled when draining takes too long
-	maxOwned int
+	d       *Dispatcher
+	sub     config.Subscriber
+	log     *slog.Logger
+	signer  *Signer
+	client  *http.Client
+	limiter *rate.Limiter
+	br      *breaker
+	paused  atomic.Bool
+	sem     chan struct{}
+	events  jetstream.Consumer
+	replay  jetstream.Consumer
+	ackWait time.Duration
+	hard    context.Context // cancelled when draining takes too long
+	// maxStarted caps the deliveries this replica has started and not
+	// finished (in flight, or waiting for a slot, a rate token or the
+	// breaker): 4 × concurrency. Events held for ordering are not counted,
+	// or holding them could stop the fetching that brings back the very
+	// redelivery they wait for; MaxAckPending bounds them instead.
+	maxStarted int
 
 	mu       sync.Mutex
+	started  int
 	orders   map[string]*orderState
-	owned    map[*item]struct{}
+	owned    map[*item]struct{} // started and held messages, kept alive
 	history  map[string][]Attempt
 	histKeys []string
 	inflight sync.WaitGroup
 }
 
 type orderState struct {
-	busy       bool      // a delivery of this order is in flight
-	retrySeq   uint64    // stream seq of this order's event waiting for a retry
-	retryUntil time.Time // give up holding later events after this (see package doc)
-	queue      []*item   // later events, by stream seq
+	busy     bool      // a delivery of this order is started
+	replay   bool      // the order's events come from the replay consumer
+	retrySeq uint64    // stream seq of this order's event waiting in JetStream for a retry
+	retryDue time.Time // when JetStream redelivers it (the Nak + its delay)
+	queue    []*item   // later events, by stream seq
 }
+
+// giveBackMargin is how much later than the event they wait for held
+// events are made to come back when they are given back to JetStream.
+// JetStream queues redeliveries in the order they fall due (stream order
+// among those falling due together), so any positive margin brings the
+// earlier event back first; a second absorbs the delay between our clock
+// at the Nak and the server's.
+const giveBackMargin = time.Second
 
 type item struct {
 	msg     jetstream.Msg
@@ -335,9 +361,8 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 		orders: map[string]*orderState{}, owned: map[*item]struct{}{}, history: map[string][]Attempt{},
 		// AckWait outlives the longest attempt; held messages are kept alive
 		// with InProgress every AckWait/3.
-		ackWait: 2*s.Timeout.D() + 10*time.Second,
-		// Messages this replica holds at once (in flight + held for ordering).
-		maxOwned: 4 * s.Concurrency,
+		ackWait:    2*s.Timeout.D() + 10*time.Second,
+		maxStarted: 4 * s.Concurrency,
 	}
 	if s.RatePerSecond > 0 {
 		w.limiter = rate.NewLimiter(rate.Limit(s.RatePerSecond), max(s.RateBurst, 1))
@@ -348,9 +373,12 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 	})
 	d.m.breaker.WithLabelValues(s.ID).Set(0)
 	d.m.paused.WithLabelValues(s.ID).Set(0)
-	// Messages in backoff stay pending in JetStream, so MaxAckPending bounds
-	// how many events of this subscriber can wait for a retry at once before
-	// the consumer stops handing out new ones: 64 × concurrency (1024 by default).
+	// Messages in backoff and messages held for ordering stay pending in
+	// JetStream, so MaxAckPending bounds how many events of this subscriber
+	// can wait for a retry or be held, across all replicas, before the
+	// consumer stops handing out new ones: 64 × concurrency (1024 by
+	// default). Redeliveries are still handed out then, so the events the
+	// held ones wait for always come back.
 	cc := jetstream.ConsumerConfig{
 		Durable:       ConsumerName(s.ID),
 		Description:   "payhook dispatcher for subscriber " + s.ID,
@@ -397,6 +425,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	loops.Wait()
+	for _, w := range d.workers {
+		w.giveBackIdle()
+	}
 	done := make(chan struct{})
 	go func() {
 		for _, w := range d.workers {
@@ -458,6 +489,7 @@ func (w *worker) setPaused(p bool) {
 	if p {
 		v = 1
 		w.log.Error("subscriber paused: it answered 410 Gone; events are kept until POST /v1/subscribers/" + w.sub.ID + "/resume")
+		w.giveBackIdle()
 	} else {
 		w.log.Info("subscriber resumed")
 	}
@@ -548,7 +580,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // fetchLoop pulls messages while the subscriber is not paused, its breaker
-// is not open and this replica holds fewer than maxOwned of its messages.
+// is not open and fewer than maxStarted deliveries are started.
 func (w *worker) fetchLoop(ctx context.Context, c jetstream.Consumer, replay bool) {
 	for ctx.Err() == nil {
 		if w.paused.Load() {
@@ -560,26 +592,105 @@ func (w *worker) fetchLoop(ctx context.Context, c jetstream.Consumer, replay boo
 			continue
 		}
 		w.mu.Lock()
-		free := w.maxOwned - len(w.owned)
+		free := w.maxStarted - w.started
 		w.mu.Unlock()
 		if free <= 0 {
 			sleep(ctx, 20*time.Millisecond)
 			continue
 		}
-		batch, err := c.Fetch(min(free, cap(w.sem)), jetstream.FetchMaxWait(w.d.o.fetchWait))
+		want := min(free, cap(w.sem))
+		began := time.Now()
+		batch, err := c.Fetch(want, jetstream.FetchMaxWait(w.d.o.fetchWait))
 		if err != nil {
 			w.log.Warn("fetch", "err", err)
 			sleep(ctx, 500*time.Millisecond)
 			continue
 		}
+		got := 0
 		for m := range batch.Messages() {
+			got++
 			w.accept(ctx, m, replay)
+		}
+		if err := batch.Error(); err != nil {
+			// A pull that failed (consumer deleted, no responders, ...)
+			// fails at once: do not spin on it.
+			w.log.Warn("fetch", "err", err)
+			sleep(ctx, 500*time.Millisecond)
+			continue
+		}
+		if got < want && ctx.Err() == nil {
+			w.releaseStranded(ctx, replay, began)
 		}
 	}
 }
 
-// keepAlive extends AckWait for every message this replica holds, and lets
-// held events go when the earlier event's redelivery is overdue.
+// releaseStranded runs after a fetch begun at began came back with fewer
+// messages than it asked for: JetStream had nothing more for this replica.
+// JetStream hands out due redeliveries before new messages, and even at
+// MaxAckPending, so an earlier event that has been due for its redelivery
+// since before began and is not back here was handed to another replica:
+// the events held behind it would otherwise wait for ever, and are sent.
+// The AckWait of margin covers a redelivery that reached this replica in a
+// fetch it gave up on (the message is then redelivered after AckWait). Not
+// fetching at all (pause, open breaker, every slot busy) never gets here.
+func (w *worker) releaseStranded(ctx context.Context, replay bool, began time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for key, st := range w.orders {
+		if st.replay != replay || st.busy || st.retrySeq == 0 || began.Before(st.retryDue.Add(w.ackWait)) {
+			continue
+		}
+		if len(st.queue) > 0 {
+			w.log.Warn("the earlier event of an order went to another replica; sending the events held behind it",
+				"stream_seq", st.retrySeq, "held", len(st.queue))
+			w.d.m.strandedHolds.WithLabelValues(w.sub.ID).Inc()
+		}
+		st.retrySeq = 0
+		w.startNextLocked(ctx, st)
+		if !st.busy && len(st.queue) == 0 {
+			delete(w.orders, key)
+		}
+	}
+}
+
+// giveBackIdle gives back to JetStream the held events of every order with
+// no delivery started (their earlier event waits in JetStream for its
+// retry): at shutdown and on a pause. Orders with a delivery started give
+// theirs back when it ends (done).
+func (w *worker) giveBackIdle() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, st := range w.orders {
+		if !st.busy {
+			w.giveBackLocked(st)
+		}
+	}
+}
+
+// giveBackLocked gives the held events of an order back to JetStream, in
+// stream order. When the earlier event waits in JetStream for its retry,
+// they are given back with a delay that makes them due giveBackMargin
+// after it, so whichever replica fetches them next gets the earlier event
+// first and holds them behind it; otherwise (the earlier event was
+// delivered, or was itself just given back) at once.
+func (w *worker) giveBackLocked(st *orderState) {
+	var delay time.Duration
+	if st.retrySeq != 0 {
+		delay = max(time.Until(st.retryDue), 0) + giveBackMargin
+	}
+	for _, q := range st.queue {
+		if delay > 0 {
+			_ = q.msg.NakWithDelay(delay)
+		} else {
+			_ = q.msg.Nak()
+		}
+		delete(w.owned, q)
+	}
+	st.queue = nil
+}
+
+// keepAlive extends AckWait for every message this replica holds, and
+// gives back held events that arrived while the subscriber is paused.
 func (w *worker) keepAlive(ctx context.Context) {
 	t := time.NewTicker(max(w.ackWait/3, 100*time.Millisecond))
 	defer t.Stop()
@@ -589,21 +700,12 @@ func (w *worker) keepAlive(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if w.paused.Load() {
+			w.giveBackIdle()
+		}
 		w.mu.Lock()
 		for it := range w.owned {
 			_ = it.msg.InProgress()
-		}
-		now := time.Now()
-		for key, st := range w.orders {
-			if !st.busy && st.retrySeq != 0 && now.After(st.retryUntil) {
-				st.retrySeq = 0
-				w.startNextLocked(ctx, st)
-			}
-			// An order whose retry went to another replica leaves nothing
-			// here to wait for: forget it, or the map grows for ever.
-			if !st.busy && st.retrySeq == 0 && len(st.queue) == 0 {
-				delete(w.orders, key)
-			}
 		}
 		w.mu.Unlock()
 	}
@@ -636,7 +738,7 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 	defer w.mu.Unlock()
 	st := w.orders[it.key]
 	if st == nil {
-		st = &orderState{}
+		st = &orderState{replay: replay}
 		w.orders[it.key] = st
 	}
 	for i, q := range st.queue {
@@ -647,7 +749,10 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 			return
 		}
 	}
-	held := st.busy || (st.retrySeq != 0 && it.seq > st.retrySeq && time.Now().Before(st.retryUntil))
+	// Held: behind a started delivery of the order, or behind an earlier
+	// event of it waiting in JetStream for its retry (that one, when it
+	// comes back, has seq == retrySeq and is started).
+	held := st.busy || (st.retrySeq != 0 && it.seq > st.retrySeq)
 	w.owned[it] = struct{}{}
 	if held {
 		i, _ := slices.BinarySearchFunc(st.queue, it.seq, func(q *item, s uint64) int { return cmp.Compare(q.seq, s) })
@@ -660,6 +765,7 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 
 // start runs one delivery; callers hold w.mu.
 func (w *worker) start(ctx context.Context, it *item) {
+	w.started++
 	w.inflight.Add(1)
 	go w.deliver(ctx, w.hard, it)
 }
@@ -791,6 +897,7 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 func (w *worker) done(ctx context.Context, it *item, f finish, delay time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.started--
 	delete(w.owned, it)
 	st := w.orders[it.key]
 	if st == nil {
@@ -808,25 +915,18 @@ func (w *worker) done(ctx context.Context, it *item, f finish, delay time.Durati
 		}
 	case finRetry:
 		st.retrySeq = it.seq
-		st.retryUntil = time.Now().Add(delay + w.ackWait)
+		st.retryDue = time.Now().Add(delay)
 	case finReleased:
 		// Give the event and every later held event of its order back to
 		// JetStream, in stream order, so a replica (or this one, after a
-		// resume) gets them again.
+		// resume) gets them again, the earlier one first.
 		_ = it.msg.Nak()
-		for _, q := range st.queue {
-			_ = q.msg.Nak()
-			delete(w.owned, q)
-		}
-		st.queue = nil
 		st.retrySeq = 0
+		w.giveBackLocked(st)
 	}
-	if ctx.Err() != nil && !st.busy {
-		for _, q := range st.queue {
-			_ = q.msg.Nak()
-			delete(w.owned, q)
-		}
-		st.queue = nil
+	if ctx.Err() != nil {
+		// Shutting down: nothing more starts here.
+		w.giveBackLocked(st)
 	}
 	if !st.busy && st.retrySeq == 0 && len(st.queue) == 0 {
 		delete(w.orders, it.key)

@@ -34,35 +34,42 @@ type hit struct {
 	status int
 	body   []byte
 	hdr    http.Header
+	at     time.Time // when the request arrived
 }
 
 // receiver is a real HTTP subscriber whose answers the test scripts:
-// respond gets the event id and how many times it was seen before.
+// respond gets the event id and how many times it was seen before;
+// headers, when set, adds response headers to that answer.
 type receiver struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	hits    []hit
 	seen    map[string]int
 	respond func(r *http.Request, id string, n int) int
+	headers func(id string, n int, h http.Header)
 }
 
 func newReceiver(t *testing.T, respond func(r *http.Request, id string, n int) int) *receiver {
 	t.Helper()
 	rc := &receiver{seen: map[string]int{}, respond: respond}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
 		body, _ := io.ReadAll(r.Body)
 		id := r.Header.Get("webhook-id")
 		rc.mu.Lock()
 		n := rc.seen[id]
 		rc.seen[id]++
-		f := rc.respond
+		f, hf := rc.respond, rc.headers
 		rc.mu.Unlock()
 		status := 200
 		if f != nil {
 			status = f(r, id, n)
 		}
+		if hf != nil {
+			hf(id, n, w.Header())
+		}
 		rc.mu.Lock()
-		rc.hits = append(rc.hits, hit{id: id, status: status, body: body, hdr: r.Header.Clone()})
+		rc.hits = append(rc.hits, hit{id: id, status: status, body: body, hdr: r.Header.Clone(), at: at})
 		rc.mu.Unlock()
 		w.WriteHeader(status)
 	}))
@@ -147,9 +154,25 @@ type running struct {
 
 func (h *harness) start(t *testing.T, opts ...Option) *running {
 	t.Helper()
+	return h.startOn(t, h.js, opts...)
+}
+
+// connect opens another NATS connection, as a second replica would.
+func (h *harness) connect(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(h.n.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// startOn starts a Dispatcher on js with the harness config.
+func (h *harness) startOn(t *testing.T, js jetstream.JetStream, opts ...Option) *running {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts = append([]Option{WithFetchWait(100 * time.Millisecond), WithStatsInterval(100 * time.Millisecond), WithBreaker(1000, time.Second, time.Second)}, opts...)
-	d, err := New(h.cfg, h.js, reg, nil, opts...)
+	d, err := New(h.cfg, js, reg, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

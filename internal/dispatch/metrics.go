@@ -23,6 +23,9 @@ type metrics struct {
 	pending     *prometheus.GaugeVec
 	breaker     *prometheus.GaugeVec
 	paused      *prometheus.GaugeVec
+	// strandedHolds counts orders whose held events were sent without
+	// their earlier event, whose redelivery went to another replica.
+	strandedHolds *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -61,8 +64,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "payhook_dispatch_subscriber_paused",
 			Help: "1 while a subscriber is paused (it answered 410 Gone) until an operator resumes it.",
 		}, []string{"subscriber"}),
+		strandedHolds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_dispatch_ordering_given_up_total",
+			Help: "Orders whose held events were sent before an earlier event of the order, because that event's retry was redelivered to another replica.",
+		}, []string{"subscriber"}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
