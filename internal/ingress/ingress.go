@@ -176,6 +176,9 @@ type outcome struct {
 	reply                   providers.Reply
 	eventID                 string
 	detail                  string
+	// cause is why a request was refused when the reply must not say it
+	// (a decryption failure): logged, never sent to the caller.
+	cause string
 }
 
 func (s *Server) handleCallback(c echo.Context) error {
@@ -188,8 +191,12 @@ func (s *Server) handleCallback(c echo.Context) error {
 	o = s.record(ctx, c, o, body, start)
 	s.m.observe(o, s.now().Sub(start))
 	if o.verdict == VerdictRejected || o.verdict == VerdictUnavailable {
-		s.log.Info("callback refused", "provider", o.provider, "account", o.account, "kind", o.kind,
-			"verdict", o.verdict, "reason", o.reason, "status", o.status, "event_id", o.eventID)
+		args := []any{"provider", o.provider, "account", o.account, "kind", o.kind,
+			"verdict", o.verdict, "reason", o.reason, "status", o.status, "event_id", o.eventID}
+		if o.cause != "" {
+			args = append(args, "cause", o.cause)
+		}
+		s.log.Info("callback refused", args...)
 		return c.JSON(o.status, map[string]string{"error": o.reason, "detail": o.detail})
 	}
 	s.log.Debug("callback stored", "provider", o.provider, "account", o.account, "kind", o.kind,
@@ -216,6 +223,9 @@ func (s *Server) handleUnrouted(c echo.Context) error {
 	s.log.Info("callback refused", "verdict", o.verdict, "reason", o.reason, "status", o.status)
 	return c.JSON(o.status, map[string]string{"error": o.reason, "detail": o.detail})
 }
+
+// decryptDetail is the one detail of every decryption failure (see process).
+const decryptDetail = "cannot decrypt the body"
 
 func reject(o outcome, status int, reason, detail string) outcome {
 	o.verdict, o.status, o.reason, o.detail = VerdictRejected, status, reason, detail
@@ -255,8 +265,17 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 	})
 	if err != nil {
 		reason := providers.ReasonOf(err)
+		if errors.Is(err, providers.ErrDecrypt) {
+			// mpurse bodies are AES without a MAC: a reply that told "bad
+			// padding" from "decrypts, but not JSON" would be a padding
+			// oracle on CBC accounts. Every decryption failure of a reason
+			// gets the same reply bytes; the cause goes to the log only.
+			o = reject(o, http.StatusUnauthorized, reason, decryptDetail)
+			o.cause = err.Error()
+			return o, body
+		}
 		status := http.StatusBadRequest
-		if errors.Is(err, providers.ErrSignature) || errors.Is(err, providers.ErrDecrypt) {
+		if errors.Is(err, providers.ErrSignature) {
 			status = http.StatusUnauthorized
 		}
 		return reject(o, status, reason, err.Error()), body

@@ -1,8 +1,12 @@
 package ingress_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/aes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +23,7 @@ import (
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
 )
 
 // End to end over HTTP with the real provider packages: a signed callback in
@@ -201,5 +206,75 @@ func TestMpurseAndCashyproEndToEnd(t *testing.T) {
 	}
 	if code, _ := post(t, base+"/v1/callbacks/cashypro/cp-id/payin", "application/json", strings.Replace(cp, "20000.00", "20001.00", 1), "MerchantId", "1002001", "Sign", "3870005B2458A883ABCF810550090C59"); code < 400 || code > 499 {
 		t.Errorf("cashypro tampered: %d, want 4xx", code)
+	}
+}
+
+// mpurse callbacks have no MAC, so on a CBC account a reply that differed
+// between "bad padding" and "decrypts, but is not a JSON object" would be a
+// padding oracle. Every decryption failure gets the same reply, byte for byte.
+func TestMpurseDecryptFailuresReplyAlike(t *testing.T) {
+	acct := providers.Account{ID: "mp-cbc", Provider: "mpurse", MerchantID: "Mct_test_10001_PartnerId",
+		AESKey: "mpurseKey16bytes", AESMode: "cbc", AESIV: "0123456789abcdef", Currency: "INR"}
+	base, js := serve(t, acct)
+	encrypt := func(plain []byte) []byte {
+		t.Helper()
+		ct, err := mpurse.Encrypt(acct, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(ct)
+	}
+	valid := encrypt([]byte(`{"mpQueryId":"Q-1","payerAmount":"120.00","txnStatus":"TRANSACTION_SUCCESS","partnerId":"Mct_test_10001_PartnerId","bankRRN":"1234567890"}`))
+	raw, err := base64.StdEncoding.DecodeString(string(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flipping the top bit of the last byte of the next-to-last block flips
+	// it in the last plaintext byte, the padding length: 1..16 becomes ≥ 0x81.
+	raw[len(raw)-aes.BlockSize-1] ^= 0x80
+	badPadding := []byte(base64.StdEncoding.EncodeToString(raw))
+	cases := []struct {
+		name, cause string
+		body        []byte
+	}{
+		{"bad padding", "bad padding", badPadding},
+		{"decrypts but not JSON", "plaintext is not a JSON object", encrypt([]byte("decrypts fine, but is no JSON"))},
+		{"decrypts but not UTF-8", "plaintext is not UTF-8 text", encrypt([]byte{0xff, 0xfe, 0xfd, '{', '}'})},
+		{"not whole blocks", "not whole AES blocks", []byte(base64.StdEncoding.EncodeToString(make([]byte, 20)))},
+	}
+	type reply struct {
+		status int
+		ctype  string
+		body   string
+	}
+	var first reply
+	for i, c := range cases {
+		// The cases exercise what they claim (the cause stays inside).
+		_, perr := registry.Inbound()["mpurse"].Parse(acct, providers.Request{Kind: events.KindPayin, Body: c.body, ReceivedAt: time.Now()})
+		if !errors.Is(perr, providers.ErrDecrypt) || !strings.Contains(perr.Error(), c.cause) {
+			t.Fatalf("%s: Parse says %v, want a decryption failure: %s", c.name, perr, c.cause)
+		}
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/callbacks/mpurse/mp-cbc/payin", bytes.NewReader(c.body))
+		req.Header.Set("Content-Type", "text/plain")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := reply{resp.StatusCode, resp.Header.Get("Content-Type"), string(b)}
+		if got.status != http.StatusUnauthorized || strings.Contains(got.body, "padding") || strings.Contains(got.body, "JSON") {
+			t.Errorf("%s: %+v, want 401 without the cause", c.name, got)
+		}
+		if i == 0 {
+			first = got
+		} else if got != first {
+			t.Errorf("%s: reply %+v differs from the %s reply %+v", c.name, got, cases[0].name, first)
+		}
+	}
+	t.Logf("every decryption failure: %d %s", first.status, first.body)
+	s, _ := js.Stream(context.Background(), natsbus.StreamEvents)
+	if info, _ := s.Info(context.Background()); info.State.Msgs != 0 {
+		t.Errorf("%d events published for undecryptable callbacks", info.State.Msgs)
 	}
 }
