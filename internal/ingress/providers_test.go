@@ -7,9 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +34,86 @@ import (
 
 const seedKey = "9ce23be4-a31b-498f-b951-ad7e771c3d73"
 
+// receivedAt is ingress's clock in these tests (Deps.Now), so that the
+// envelopes' time and received_at are fixed and the golden files exact.
+var receivedAt = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+var update = flag.Bool("update", false, "rewrite testdata/events/*.json from what ingress publishes")
+
+// wantGolden compares the last message on subject — its subject, its
+// Nats-Msg-Id and the whole CloudEvent — with testdata/events/<name>.json,
+// and requires Nats-Msg-Id to equal the CloudEvent id and that id to be
+// want's. go test -run <test> -update rewrites the file.
+func wantGolden(t *testing.T, js jetstream.JetStream, subject, name string, want events.Event) {
+	t.Helper()
+	s, err := js.Stream(context.Background(), natsbus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(context.Background(), subject)
+	if err != nil {
+		t.Fatalf("nothing on %s: %v", subject, err)
+	}
+	var head struct{ ID string }
+	if err := json.Unmarshal(m.Data, &head); err != nil {
+		t.Fatalf("%s: not JSON: %v", name, err)
+	}
+	msgID := m.Header.Get(jetstream.MsgIDHeader)
+	if head.ID != want.ID() || msgID != head.ID {
+		t.Errorf("%s: CloudEvent id %q, Nats-Msg-Id %q; want both %s", name, head.ID, msgID, want.ID())
+	}
+	got := indentJSON(t, name, mustJSON(t, map[string]any{
+		"subject": m.Subject, "nats_msg_id": msgID, "cloudevent": json.RawMessage(m.Data),
+	}))
+	path := filepath.Join("testdata", "events", name+".json")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -run %s -update writes it)", err, t.Name())
+	}
+	if wantText := indentJSON(t, path, b); got != wantText {
+		t.Errorf("%s differs from %s:\n got  %s\n want %s", name, path, got, wantText)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// indentJSON renders a JSON document canonically (keys sorted, numbers as
+// written, two-space indent), so that the golden files read well and
+// compare exactly.
+func indentJSON(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
 func serve(t *testing.T, accounts ...providers.Account) (string, jetstream.JetStream) {
 	t.Helper()
 	n := testenv.StartNATS(t)
@@ -42,7 +125,8 @@ func serve(t *testing.T, accounts ...providers.Account) (string, jetstream.JetSt
 	if err := natsbus.EnsureStreams(context.Background(), js, cfg.NATS); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ingress.New(ingress.Deps{Config: cfg, JS: js, Providers: registry.Inbound()})
+	srv, err := ingress.New(ingress.Deps{Config: cfg, JS: js, Providers: registry.Inbound(),
+		Now: func() time.Time { return receivedAt }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +196,7 @@ func TestJpgloSeedCallbacksEndToEnd(t *testing.T) {
 	if _, ok := data["provider_fields"].(map[string]any)["sign"]; ok {
 		t.Error("signature kept in provider_fields")
 	}
+	wantGolden(t, js, "payhook.events.jpglo.payin.succeeded", "jpglo_payin", want)
 
 	appeal := `{"mch_order_no":"1234567890","order_no":"2203240014034824","mch_inquiry_no":"111234567890","inquiry_order_no":"2205041133420031","status":"success","inquiry_amount":1000000,"user_remark":"I've paid!","reason":"已完成充值","timestamp":1651648963,"sign":"FE4117A73E8EA77784DE4FFF1FDAD64B"}`
 	code, reply = post(t, base+"/v1/callbacks/jpglo/glo-br/appeal", "application/json", appeal)
@@ -123,6 +208,8 @@ func TestJpgloSeedCallbacksEndToEnd(t *testing.T) {
 	if data["merchant_order_id"] != "1234567890" || data["amount"].(map[string]any)["value"] != "10000.00" {
 		t.Errorf("appeal data %v", data)
 	}
+	wantGolden(t, js, "payhook.events.jpglo.appeal.succeeded", "jpglo_appeal", events.Event{
+		Provider: "jpglo", Account: "glo-br", Kind: "appeal", Status: "succeeded", IdempotencyKey: "111234567890"})
 
 	// Tampered amount, wrong signature, wrong kind, non-JSON: 4xx and nothing published.
 	for name, c := range map[string]struct{ path, body string }{
@@ -157,6 +244,8 @@ func TestMrnpayFormCallbacksEndToEnd(t *testing.T) {
 		d["requested_amount"].(map[string]any)["value"] != "100.00" || d["amount_mismatch"] != true {
 		t.Errorf("payin data %v", d)
 	}
+	wantGolden(t, js, "payhook.events.mrnpay.payin.succeeded", "mrnpay_payin",
+		events.Event{Provider: "mrnpay", Account: "mrn-cn", Kind: "payin", Status: "succeeded", MerchantOrderID: "M-1001"})
 	payout := "amount=500&appKey=app-1&mrn=P-2001&sign=cc0f8c862e334898149b1ddb7b52893f"
 	if code, reply := post(t, base+"/v1/callbacks/mrnpay/mrn-cn/payout", "application/x-www-form-urlencoded", payout); code != 200 || reply != "success" {
 		t.Fatalf("payout: %d %q", code, reply)
@@ -165,6 +254,8 @@ func TestMrnpayFormCallbacksEndToEnd(t *testing.T) {
 	if d := ce["data"].(map[string]any); d["merchant_order_id"] != "P-2001" || d["amount"].(map[string]any)["value"] != "500" {
 		t.Errorf("payout data %v", d)
 	}
+	wantGolden(t, js, "payhook.events.mrnpay.payout.succeeded", "mrnpay_payout",
+		events.Event{Provider: "mrnpay", Account: "mrn-cn", Kind: "payout", Status: "succeeded", MerchantOrderID: "P-2001"})
 	for name, body := range map[string]string{
 		"tampered amount": strings.Replace(payin, "amount=99.50", "amount=100.00", 1),
 		"wrong signature": strings.Replace(payin, "9f7ea9", "9f7ea8", 1),
@@ -192,6 +283,8 @@ func TestMpurseAndCashyproEndToEnd(t *testing.T) {
 	if d := ce["data"].(map[string]any); d["reference"] != "1234567890" || d["amount"].(map[string]any)["value"] != "120.00" || d["occurred_at"] != "2019-07-06T06:40:00Z" {
 		t.Errorf("mpurse data %v", d)
 	}
+	wantGolden(t, js, "payhook.events.mpurse.payin.succeeded", "mpurse_payin", events.Event{
+		Provider: "mpurse", Account: "mp-in", Kind: "payin", Status: "succeeded", IdempotencyKey: "3131414131:1234567890"}) // mpQueryId:bankRRN
 	if code, _ := post(t, base+"/v1/callbacks/mpurse/mp-in/payin", "text/plain", "not base64 at all!"); code < 400 || code > 499 {
 		t.Errorf("mpurse garbage: %d, want 4xx", code)
 	}
@@ -204,6 +297,8 @@ func TestMpurseAndCashyproEndToEnd(t *testing.T) {
 	if d := ce["data"].(map[string]any); d["merchant_order_id"] != "1386503284355244033" || d["amount"].(map[string]any)["value"] != "20000.00" {
 		t.Errorf("cashypro data %v", d)
 	}
+	wantGolden(t, js, "payhook.events.cashypro.payin.succeeded", "cashypro_payin",
+		events.Event{Provider: "cashypro", Account: "cp-id", Kind: "payin", Status: "succeeded", MerchantOrderID: "1386503284355244033"})
 	if code, _ := post(t, base+"/v1/callbacks/cashypro/cp-id/payin", "application/json", strings.Replace(cp, "20000.00", "20001.00", 1), "MerchantId", "1002001", "Sign", "3870005B2458A883ABCF810550090C59"); code < 400 || code > 499 {
 		t.Errorf("cashypro tampered: %d, want 4xx", code)
 	}
