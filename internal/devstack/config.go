@@ -9,13 +9,16 @@ import (
 
 // Ports devstack listens on by default (CONTRACT.md: ingress 8080,
 // dispatcher 8081, reconciler 8082), plus the demo subscriber and the
-// provider simulator.
+// provider simulator; a default port already in use moves to a free one
+// (Options.Addrs).
 const (
 	IngressAddr    = "127.0.0.1:8080"
 	DispatcherAddr = "127.0.0.1:8081"
 	ReconcilerAddr = "127.0.0.1:8082"
 	SubscriberAddr = "127.0.0.1:8083"
 	SimAddr        = "127.0.0.1:8090"
+	// DefaultNATSPort is the embedded NATS server's port unless taken.
+	DefaultNATSPort = 4222
 	// AdminToken is devstack's bearer token for the admin APIs.
 	AdminToken = "devstack-admin-token"
 	// SubscriberSecret is the demo subscriber's Standard Webhooks secret (the spec's example).

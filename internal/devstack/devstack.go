@@ -56,7 +56,10 @@ type Options struct {
 	TimeScale float64
 	// Summary is how often the live summary prints (default 5s).
 	Summary time.Duration
-	// Addrs overrides the listen addresses (default DefaultAddrs()).
+	// Addrs sets the listen addresses. An empty field (or a nil Addrs) is
+	// that part's default (DefaultAddrs), and a default that cannot be
+	// listened on, typically a port already in use, falls back to a free
+	// port on the same host; an address given here must be free, or Run fails.
 	Addrs *Addrs
 	// Ready, when set, is called once every part is listening.
 	Ready func(*Stack)
@@ -78,43 +81,58 @@ type Stack struct {
 // callbacks), reconciler, dispatcher, subscriber, NATS.
 func Run(ctx context.Context, o Options, out io.Writer) error {
 	o.defaults()
-	addrs := DefaultAddrs()
+	var want Addrs
 	if o.Addrs != nil {
-		addrs = *o.Addrs
+		want = *o.Addrs
 	}
-	for name, a := range map[string]string{"ingress": addrs.Ingress, "dispatcher": addrs.Dispatcher, "reconciler": addrs.Reconciler, "demo subscriber": addrs.Subscriber, "simulator": addrs.Sim} {
-		if !strings.HasSuffix(a, ":0") && !free(a) {
-			return fmt.Errorf("devstack: %s address %s is in use (another devstack running?)", name, a)
+	// Listeners first, so that a port in use is known before anything
+	// starts and the config can name the real addresses. A newcomer's
+	// machine may already run something on 8080 (or a second devstack):
+	// defaults move to a free port, and the banner prints where.
+	def := DefaultAddrs()
+	var notes []string
+	lns := map[string]net.Listener{}
+	for _, p := range []struct{ name, addr, def string }{
+		{"ingress", want.Ingress, def.Ingress}, {"dispatcher", want.Dispatcher, def.Dispatcher},
+		{"reconciler", want.Reconciler, def.Reconciler}, {"demo subscriber", want.Subscriber, def.Subscriber},
+		{"simulator", want.Sim, def.Sim},
+	} {
+		ln, note, err := listen(p.name, p.addr, p.def)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		lns[p.name] = ln
+		if note != "" {
+			notes = append(notes, note)
 		}
 	}
+	real := Addrs{Ingress: lns["ingress"].Addr().String(), Dispatcher: lns["dispatcher"].Addr().String(),
+		Reconciler: lns["reconciler"].Addr().String(), Subscriber: lns["demo subscriber"].Addr().String(), Sim: lns["simulator"].Addr().String()}
+
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return fmt.Errorf("devstack: data dir: %w", err)
 	}
+	storeDir := filepath.Join(o.DataDir, "jetstream")
 	port := o.NATSPort
 	if port == 0 {
-		port = 4222
+		port = DefaultNATSPort
 		if !embednats.PortFree("127.0.0.1", port) {
 			port = 0
+			notes = append(notes, fmt.Sprintf("NATS: 127.0.0.1:%d is in use, so a free port instead", DefaultNATSPort))
 		}
 	}
-	ns, err := embednats.Start("127.0.0.1", port, filepath.Join(o.DataDir, "jetstream"))
+	ns, err := embednats.Start("127.0.0.1", port, storeDir)
+	if err != nil && o.NATSPort == 0 && port != 0 && !embednats.PortFree("127.0.0.1", port) {
+		// Taken between the check and the start: fall back as above.
+		notes = append(notes, fmt.Sprintf("NATS: 127.0.0.1:%d is in use, so a free port instead", DefaultNATSPort))
+		ns, err = embednats.Start("127.0.0.1", 0, storeDir)
+	}
 	if err != nil {
 		return err
 	}
 	defer ns.Stop()
 
-	// Listeners first, so that the config can name the real addresses.
-	lns := map[string]net.Listener{}
-	for name, a := range map[string]string{"ingress": addrs.Ingress, "dispatcher": addrs.Dispatcher, "reconciler": addrs.Reconciler, "subscriber": addrs.Subscriber, "sim": addrs.Sim} {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			return fmt.Errorf("devstack: listen %s: %w", a, err)
-		}
-		defer ln.Close()
-		lns[name] = ln
-	}
-	real := Addrs{Ingress: lns["ingress"].Addr().String(), Dispatcher: lns["dispatcher"].Addr().String(),
-		Reconciler: lns["reconciler"].Addr().String(), Subscriber: lns["subscriber"].Addr().String(), Sim: lns["sim"].Addr().String()}
 	cfg, _, err := BuildConfig(ns.URL, o.RedisURL, real)
 	if err != nil {
 		return err
@@ -143,7 +161,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		}()
 	}
 	subSrv := &http.Server{Handler: http.StripPrefix("/hooks", st.Subscriber), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = subSrv.Serve(lns["subscriber"]) }()
+	go func() { _ = subSrv.Serve(lns["demo subscriber"]) }()
 	defer subSrv.Close()
 
 	goRun("dispatcher", func(ctx context.Context) error {
@@ -170,10 +188,18 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		Log: log.With("component", "simulator"),
 	})
 	defer st.Sim.Close()
-	simSrv := &http.Server{Handler: st.Sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = simSrv.Serve(lns["sim"]) }()
+	// The providers' APIs are under /{provider}/{account}/...; /faults is
+	// the simulator's control endpoint (a fault mix on top of the traffic's own).
+	simMux := http.NewServeMux()
+	simMux.Handle("/faults", st.Sim.FaultsHandler())
+	simMux.Handle("/", st.Sim.Handler())
+	simSrv := &http.Server{Handler: simMux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = simSrv.Serve(lns["simulator"]) }()
 	defer simSrv.Close()
 
+	for _, n := range notes {
+		fmt.Fprintf(out, "devstack: %s\n", n)
+	}
 	printBanner(out, st, real, o)
 	if o.Ready != nil {
 		o.Ready(st)
@@ -217,13 +243,27 @@ func (o *Options) defaults() {
 	}
 }
 
-func free(addr string) bool {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
+// listen opens part's address: addr when given (it must be free), else
+// def, falling back to a free port on def's host when def cannot be
+// listened on. note says when it fell back.
+func listen(part, addr, def string) (ln net.Listener, note string, err error) {
+	if addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, "", fmt.Errorf("devstack: %s address %s: %w", part, addr, err)
+		}
+		return ln, "", nil
 	}
-	ln.Close()
-	return true
+	ln, err = net.Listen("tcp", def)
+	if err == nil {
+		return ln, "", nil
+	}
+	host, _, _ := net.SplitHostPort(def)
+	ln, err2 := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err2 != nil {
+		return nil, "", fmt.Errorf("devstack: %s: %s: %w; and no free port: %w", part, def, err, err2)
+	}
+	return ln, fmt.Sprintf("%s: %s is in use, so %s instead", part, def, ln.Addr()), nil
 }
 
 // traffic creates orders at rate with a realistic mix of faults, announces
@@ -323,7 +363,7 @@ func printBanner(out io.Writer, st *Stack, a Addrs, o Options) {
   dispatcher         http://%s    admin: POST /v1/dlq/replay
   reconciler         http://%s    admin: POST /v1/watches, POST /v1/references
   demo subscriber    http://%s/hooks
-  provider simulator http://%s    base_url per account: /{provider}/{account}
+  provider simulator http://%s    base_url per account: /{provider}/{account}; faults: GET/POST /faults
   dedupe             %s
   admin token        %s
   metrics            /metrics on ingress, dispatcher and reconciler
@@ -339,6 +379,9 @@ Accounts: `, st.NATSURL, o.DataDir, st.NATSURL, a.Ingress, a.Dispatcher, a.Recon
 // Totals per provider, for the summary and tests.
 type Totals struct {
 	Orders, CallbacksSent, Accepted, Duplicates, Rejected, Recovered, Delivered int
+	// UTRMatched: fantian sends no callbacks; its traffic is UTRs submitted
+	// through the reconciler's POST /v1/references and matched (HTTP 200).
+	UTRMatched int
 }
 
 // Totals reads the live counters of every part.
@@ -346,12 +389,18 @@ func (st *Stack) Totals() map[string]Totals {
 	out := map[string]Totals{}
 	stats := st.Sim.Stats()
 	delivered := st.Subscriber.Delivered()
+	st.mu.Lock()
+	utrMatched := st.utr[fmt.Sprint(http.StatusOK)]
+	st.mu.Unlock()
 	for _, p := range providers.Names {
 		t := Totals{Orders: stats[p].OrdersCreated, CallbacksSent: stats[p].CallbacksSent, Delivered: delivered[p]}
 		t.Accepted = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "accepted"))
 		t.Duplicates = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "duplicate"))
 		t.Rejected = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "rejected"))
 		t.Recovered = int(sum(st.regs["reconciler"], "payhook_reconciler_recovered_total", "provider", p))
+		if p == providers.Fantian {
+			t.UTRMatched = utrMatched
+		}
 		out[p] = t
 	}
 	return out
@@ -360,13 +409,17 @@ func (st *Stack) Totals() map[string]Totals {
 // PrintSummary writes one table of the totals so far.
 func (st *Stack) PrintSummary(out io.Writer) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%s\tprovider\torders\tcallbacks\tstored\tduplicates absorbed\trejected\trecovered by reconciler\tdelivered\t\n", time.Now().Format("15:04:05"))
+	fmt.Fprintf(tw, "%s\tprovider\torders\tcallbacks\tstored\tduplicates absorbed\trejected\trecovered by reconciler\tdelivered\tUTRs matched\t\n", time.Now().Format("15:04:05"))
 	tot := st.Totals()
 	names := append([]string(nil), providers.Names...)
 	sort.Strings(names)
 	for _, p := range names {
 		t := tot[p]
-		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p, t.Orders, t.CallbacksSent, t.Accepted, t.Duplicates, t.Rejected, t.Recovered, t.Delivered)
+		utr := "-" // only fantian's payments are confirmed by UTR
+		if p == providers.Fantian {
+			utr = fmt.Sprint(t.UTRMatched)
+		}
+		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", p, t.Orders, t.CallbacksSent, t.Accepted, t.Duplicates, t.Rejected, t.Recovered, t.Delivered, utr)
 	}
 	tw.Flush()
 	repeats, bad := st.Subscriber.Counts()

@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -40,9 +41,12 @@ func TestBuiltInConfigIsValid(t *testing.T) {
 	}
 }
 
-// Devstack end to end: traffic from all five providers flows, lost callbacks
-// are recovered by the reconciler, and the demo subscriber gets every event
-// once with a valid signature.
+// Devstack end to end (issue 7: "traffic from all five providers flowing and
+// being recovered within a minute of starting"): callbacks of the four
+// providers that send them are stored and delivered, fantian's UTRs are
+// matched, lost callbacks of every provider with a query endpoint (jpglo,
+// cashypro by poll; mrnpay by re-trigger) are recovered by the reconciler,
+// and the demo subscriber gets every event once with a valid signature.
 func TestDevstackFlowsAndRecovers(t *testing.T) {
 	any := "127.0.0.1:0"
 	var out syncBuffer
@@ -63,17 +67,22 @@ func TestDevstackFlowsAndRecovers(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("devstack not ready in 60s")
 	}
-	testenv.Eventually(t, 90*time.Second, func() bool {
+	// The budget is the issue's minute from start-up; a lost callback takes
+	// the reconciler's first poll (5s) and, for mrnpay, retrigger_grace (5s).
+	testenv.Eventually(t, time.Minute, func() bool {
 		tot := st.Totals()
-		recovered := 0
 		for _, p := range []string{providers.Jpglo, providers.Mrnpay, providers.Mpurse, providers.Cashypro} {
-			if tot[p].Delivered < 5 {
+			if tot[p].Accepted == 0 || tot[p].Delivered < 5 {
 				return false
 			}
-			recovered += tot[p].Recovered
 		}
-		return recovered > 0 && tot[providers.Fantian].Orders > 0
-	}, "traffic from every provider delivered and some recovered: %+v", st.Totals())
+		for _, p := range []string{providers.Jpglo, providers.Cashypro, providers.Mrnpay} {
+			if tot[p].Recovered == 0 {
+				return false
+			}
+		}
+		return tot[providers.Fantian].Orders > 0 && tot[providers.Fantian].UTRMatched > 0
+	}, "callbacks stored and delivered for jpglo, mrnpay, mpurse, cashypro, fantian UTRs matched, and recoveries for each of jpglo, cashypro, mrnpay: %+v", st.Totals())
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("devstack returned %v", err)
@@ -87,9 +96,42 @@ func TestDevstackFlowsAndRecovers(t *testing.T) {
 		t.Errorf("%d redeliveries of an already-received webhook-id", repeats)
 	}
 	s := out.String()
-	for _, want := range []string{"payhook devstack is up", "ingress", "recovered by reconciler"} {
+	for _, want := range []string{"payhook devstack is up", "ingress", "recovered by reconciler", "UTRs matched"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
+}
+
+// TestListenFallsBack: a default address in use moves to a free port on the
+// same host (and says so); an address asked for explicitly does not.
+func TestListenFallsBack(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+
+	ln, note, err := listen("ingress", "", addr)
+	if err != nil {
+		t.Fatalf("default in use: %v", err)
+	}
+	defer ln.Close()
+	if got := ln.Addr().String(); got == addr || !strings.HasPrefix(got, "127.0.0.1:") {
+		t.Errorf("fell back to %s (taken: %s)", got, addr)
+	}
+	if !strings.Contains(note, addr+" is in use") || !strings.Contains(note, ln.Addr().String()) {
+		t.Errorf("note %q does not say where it moved", note)
+	}
+
+	if _, _, err := listen("ingress", addr, IngressAddr); err == nil || !strings.Contains(err.Error(), "ingress address "+addr) {
+		t.Errorf("explicit address in use: err %v, want an error naming it", err)
+	}
+
+	free, note, err := listen("ingress", "", "127.0.0.1:0")
+	if err != nil || note != "" {
+		t.Fatalf("free default: %v, note %q", err, note)
+	}
+	free.Close()
 }

@@ -97,8 +97,8 @@ func (j FaultMixJSON) Mix() (FaultMix, error) {
 }
 
 // FaultsHandler is the simulator's control endpoint, for changing a running
-// simulator's faults on request (cmd/providersim serves it at
-// /faults):
+// simulator's faults on request (cmd/providersim and devstack serve it
+// at /faults):
 //
 //	GET  /faults   → 200 {"drop":0,"duplicate":0,...}: the current mix
 //	POST /faults   {"drop":0.2,"corrupt":0.05} → 200 with the new mix

@@ -53,5 +53,5 @@
 // answer); Config.Faults, replaced at run time with Sim.SetFaults, is a
 // probability per fault for every order (FaultMix). FaultsHandler serves the
 // mix as JSON for a running simulator (GET and POST /faults in
-// cmd/providersim).
+// cmd/providersim and devstack).
 package providersim
