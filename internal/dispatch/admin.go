@@ -26,7 +26,7 @@ func (d *Dispatcher) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/dlq/replay", d.handleReplay)
 	mux.HandleFunc("GET /v1/dlq", d.handleList)
 	mux.HandleFunc("POST /v1/subscribers/{id}/resume", d.handleResume)
-	return ops.RequireToken(d.cfg.AdminToken, mux)
+	return ops.RequireToken(d.cfg.AdminToken, d.log, mux)
 }
 
 func (d *Dispatcher) handleReplay(w http.ResponseWriter, r *http.Request) {

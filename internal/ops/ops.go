@@ -85,8 +85,12 @@ func RunChecks(ctx context.Context, checks ...Check) (string, map[string]string)
 
 // RequireToken guards an admin handler with "Authorization: Bearer TOKEN",
 // compared in constant time. An empty token disables the API (404), as
-// CONTRACT.md says; a missing or wrong token is 401.
-func RequireToken(token string, h http.Handler) http.Handler {
+// CONTRACT.md says; a missing or wrong token is 401 and a warning on log
+// (the service's logger, so log.format and log.level apply; nil: slog.Default()).
+func RequireToken(token string, log *slog.Logger, h http.Handler) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token == "" {
 			WriteError(w, http.StatusNotFound, "admin API disabled: admin_token is empty")
@@ -95,7 +99,7 @@ func RequireToken(token string, h http.Handler) http.Handler {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 			// Logged (never the presented token) so that probing shows up.
-			slog.Warn("admin request refused: missing or wrong bearer token",
+			log.Warn("admin request refused: missing or wrong bearer token",
 				"method", r.Method, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="payhook"`)
 			WriteError(w, http.StatusUnauthorized, "missing or wrong bearer token")

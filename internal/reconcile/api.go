@@ -22,8 +22,8 @@ import (
 // MountAdmin adds the admin API (CONTRACT.md "Admin APIs"), guarded by the
 // bearer admin_token: POST /v1/watches and POST /v1/references.
 func (r *Reconciler) MountAdmin(mux *http.ServeMux) {
-	mux.Handle("POST /v1/watches", ops.RequireToken(r.cfg.AdminToken, http.HandlerFunc(r.serveWatch)))
-	mux.Handle("POST /v1/references", ops.RequireToken(r.cfg.AdminToken, http.HandlerFunc(r.serveReference)))
+	mux.Handle("POST /v1/watches", ops.RequireToken(r.cfg.AdminToken, r.log, http.HandlerFunc(r.serveWatch)))
+	mux.Handle("POST /v1/references", ops.RequireToken(r.cfg.AdminToken, r.log, http.HandlerFunc(r.serveReference)))
 }
 
 // Checks are the readiness checks: NATS with every stream (including
