@@ -353,9 +353,18 @@ func TestNoSecretsOrPayerDataInLogsOrReplies(t *testing.T) {
 	if testing.Verbose() {
 		t.Log(logs)
 	}
-	for _, want := range []string{`"msg":"callback refused"`, `"msg":"callback stored"`, `"msg":"delivery failed; will retry"`, `"msg":"poll failed; backing off"`, `"msg":"reference matched"`} {
+	for _, want := range []string{`"msg":"callback refused"`, `"msg":"callback stored"`, `"msg":"delivery failed; will retry"`, `"msg":"poll failed; backing off"`, `"msg":"reference matched"`,
+		`"msg":"admin request refused: missing or wrong bearer token"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the log lacks %s: the test did not exercise what it checks", want)
+		}
+	}
+	// The refusals of the wrong token went through each service's own
+	// logger (JSON, with its component), not the process default.
+	refused := grepLines(logs, `"msg":"admin request refused`)
+	for _, c := range []string{"dispatcher", "reconciler"} {
+		if !strings.Contains(refused, `"component":"`+c+`"`) {
+			t.Errorf("no admin refusal logged by the %s's logger:\n%s", c, refused)
 		}
 	}
 	for _, x := range append(append([]string{}, secrets...), pii...) {
