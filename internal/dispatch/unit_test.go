@@ -4,8 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -184,26 +187,68 @@ func TestBreaker(t *testing.T) {
 	}
 }
 
-// TestSignVector reproduces the Standard Webhooks spec example from
-// /work/shared/vectors.json (copied to testdata/vectors.json).
-func TestSignVector(t *testing.T) {
-	b, err := os.ReadFile("testdata/vectors.json")
+// localVectors is this package's copy of the shared vectors file, so that
+// its tests run on their own; sharedVectors is the shared file beside the
+// work tree (/work/shared), as the provider packages locate it.
+var (
+	localVectors  = filepath.Join("testdata", "vectors.json")
+	sharedVectors = filepath.Join("..", "..", "..", "shared", "vectors.json")
+)
+
+type swVector struct {
+	Name, Secret, ID, Body, Signature string
+	Timestamp                         int64
+}
+
+// readSWVectors returns the standard_webhooks section of the vectors file
+// at path; ok is false when the file does not exist.
+func readSWVectors(t *testing.T, path string) (vs []swVector, ok bool) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	var v struct {
-		StandardWebhooks []struct {
-			Name, Secret, ID, Body, Signature string
-			Timestamp                         int64
-		} `json:"standard_webhooks"`
+		StandardWebhooks []swVector `json:"standard_webhooks"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	if len(v.StandardWebhooks) == 0 {
-		t.Fatal("no standard_webhooks vectors")
+		t.Fatalf("%s: no standard_webhooks vectors", path)
 	}
-	for _, tc := range v.StandardWebhooks {
+	return v.StandardWebhooks, true
+}
+
+// TestVectorsMatchShared keeps testdata/vectors.json's standard_webhooks
+// section equal to the shared file's, so the copy TestSignVector reads
+// cannot drift. It is skipped where the shared file is not beside the tree.
+func TestVectorsMatchShared(t *testing.T) {
+	shared, ok := readSWVectors(t, sharedVectors)
+	if !ok {
+		t.Skipf("no %s here; %s used alone", sharedVectors, localVectors)
+	}
+	local, ok := readSWVectors(t, localVectors)
+	if !ok {
+		t.Fatalf("%s missing", localVectors)
+	}
+	if !reflect.DeepEqual(local, shared) {
+		t.Fatalf("%s differs from %s (standard_webhooks); refresh the copy", localVectors, sharedVectors)
+	}
+}
+
+// TestSignVector reproduces the Standard Webhooks spec example from
+// /work/shared/vectors.json (copied to testdata/vectors.json;
+// TestVectorsMatchShared keeps the copy equal).
+func TestSignVector(t *testing.T) {
+	vs, ok := readSWVectors(t, localVectors)
+	if !ok {
+		t.Fatalf("%s missing", localVectors)
+	}
+	for _, tc := range vs {
 		t.Run(tc.Name, func(t *testing.T) {
 			s, err := NewSigner([]string{tc.Secret})
 			if err != nil {
