@@ -143,6 +143,7 @@ func TestRestartKeepsHeldEventsBehindTheirRetry(t *testing.T) {
 // once the redelivery has been due for AckWait and a fetch of its own came
 // back short without it.
 func TestHeldEventsReleasedWhenRetryWentToAnotherReplica(t *testing.T) {
+	t.Parallel() // mostly waiting out AckWait
 	first := event("jpglo", "glo-in", events.KindPayin, events.StatusPending, "X")
 	later := event("jpglo", "glo-in", events.KindPayin, events.StatusSucceeded, "X")
 	var blockers []events.Event

@@ -17,6 +17,7 @@ import (
 // guaranteed (docs/dispatcher.md "Ordering guarantee"), since two events of
 // one order can be fetched by the two replicas at the same moment.
 func TestReplicasShareWorkExactlyOnce(t *testing.T) {
+	t.Parallel() // mostly waiting out AckWait
 	evs, _ := twoEventOrders(100)
 	flaky := map[string]bool{}
 	for i := 0; i < len(evs); i += 20 { // every 10th order's pending fails once

@@ -50,8 +50,10 @@ var _ providers.Querier = (*Client)(nil)
 // pending, success succeeded, fail failed. A terminal answer carries the
 // event the callback would have produced, with origin poll and the same
 // event id; its occurred_at is when the answer arrived, since the query
-// gives no completion time. 5001 (订单不存在) is Found false with a nil
-// error. jpglo has no re-trigger: retrigger is ignored.
+// gives no completion time. 5001 (订单不存在) in jpglo's envelope is Found
+// false with a nil error, whatever the HTTP status it comes with (a 404
+// carrying it is jpglo saying the same). jpglo has no re-trigger:
+// retrigger is ignored.
 func (c *Client) Query(ctx context.Context, acct providers.Account, order providers.Order, retrigger bool) (providers.QueryResult, error) {
 	const op = "query"
 	if order.Kind != events.KindPayin {

@@ -1,7 +1,6 @@
 package mrnpay
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/internal/httpx"
+	"github.com/payhook/payhook/pkg/providers/internal/strictjson"
 )
 
 // MaxResponse bounds how much of an mrnpay answer the client reads.
@@ -37,22 +37,125 @@ func NewClient(hc *http.Client) *Client {
 var _ providers.Querier = (*Client)(nil)
 
 // answer is the query reply (seed "JSON 响应内容"):
-// {"error":"success","result":{"Mrn":"...","status":0|1|2}}. Field names
-// match case-insensitively, as encoding/json does. errorMessage is the
-// companion of error in the payout-create reply and is kept if present.
+// {"error":"success","result":{"Mrn":"...","status":0|1|2}}, as
+// decodeAnswer reads it. errorMessage is the companion of error in the
+// payout-create reply and is kept if present.
 type answer struct {
-	Error        string  `json:"error"`
-	ErrorMessage string  `json:"errorMessage"`
-	Result       *result `json:"result"`
+	Error        string
+	ErrorMessage string
+	Result       *result // nil when absent or null
 }
 
 type result struct {
-	Mrn    string       `json:"Mrn"`
-	Status *json.Number `json:"status"`
-	// Not in the seed's reply; used when a deployment adds them (see Query).
-	Amount       json.RawMessage `json:"amount"`
-	OriginAmount json.RawMessage `json:"originAmount"`
-	Channel      json.RawMessage `json:"channel"`
+	Mrn    string // "" when absent or null
+	Status string // the number's digits as written; "" when absent or null
+	// Not in the seed's reply; used when a deployment adds them (see
+	// Query). Each is nil (absent or null), a string or a json.Number.
+	Amount, OriginAmount, Channel any
+}
+
+// maxDepth bounds the reply's nesting; the seed's is two levels deep.
+const maxDepth = 16
+
+// decodeAnswer reads a reply with strictjson: one JSON object, no
+// duplicate key at any depth (encoding/json would keep the last, so
+// {"error":"sign_error","error":"success"} would read as success), nothing
+// after it. Member names match ignoring case, as they did when the reply
+// went through encoding/json ("mrn" for "Mrn"), but two members whose
+// names differ only in case are ambiguous and refused too. Errors carry
+// no reply bytes.
+func decodeAnswer(raw []byte) (*answer, error) {
+	obj, err := strictjson.DecodeObject(raw, maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	var a answer
+	if a.Error, err = stringField(obj, "error"); err != nil {
+		return nil, err
+	}
+	if a.ErrorMessage, err = stringField(obj, "errorMessage"); err != nil {
+		return nil, err
+	}
+	v, err := field(obj, "result")
+	if err != nil {
+		return nil, err
+	}
+	switch r := v.(type) {
+	case nil:
+		return &a, nil
+	case map[string]any:
+		res := &result{}
+		if res.Mrn, err = stringField(r, "Mrn"); err != nil {
+			return nil, err
+		}
+		if res.Status, err = scalarField(r, "status"); err != nil {
+			return nil, err
+		}
+		for _, f := range []struct {
+			name string
+			dst  *any
+		}{{"amount", &res.Amount}, {"originAmount", &res.OriginAmount}, {"channel", &res.Channel}} {
+			if *f.dst, err = field(r, f.name); err != nil {
+				return nil, err
+			}
+			switch (*f.dst).(type) {
+			case nil, string, json.Number:
+			default:
+				return nil, fmt.Errorf("%s is not a number or a string", f.name)
+			}
+		}
+		a.Result = res
+		return &a, nil
+	default:
+		return nil, errors.New("result is not an object")
+	}
+}
+
+// field returns the member of m named name, ignoring case; nil when absent.
+func field(m map[string]any, name string) (any, error) {
+	var v any
+	found := false
+	for k, x := range m {
+		if strings.EqualFold(k, name) {
+			if found {
+				return nil, fmt.Errorf("%s given twice", name)
+			}
+			v, found = x, true
+		}
+	}
+	return v, nil
+}
+
+// stringField is a string member; "" when absent or null.
+func stringField(m map[string]any, name string) (string, error) {
+	v, err := field(m, name)
+	if err != nil || v == nil {
+		return "", err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s is not a string", name)
+	}
+	return s, nil
+}
+
+// scalarField is a number's digits as written, or a string's text (as
+// encoding/json read a quoted number into json.Number); "" when absent
+// or null.
+func scalarField(m map[string]any, name string) (string, error) {
+	v, err := field(m, name)
+	if err != nil {
+		return "", err
+	}
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case json.Number:
+		return string(x), nil
+	case string:
+		return x, nil
+	}
+	return "", fmt.Errorf("%s is not a number", name)
 }
 
 // Query asks mrnpay about an order (seed "充值查单接口说明", "下发查单接口说明"):
@@ -114,20 +217,20 @@ func (c *Client) Query(ctx context.Context, acct providers.Account, order provid
 		return providers.QueryResult{}, badAnswer("answer is about another order")
 	}
 	var status events.Status
-	switch {
-	case r.Status == nil:
+	switch r.Status {
+	case "":
 		return providers.QueryResult{}, badAnswer("no status")
-	case *r.Status == "0":
+	case "0":
 		status = events.StatusPending
-	case *r.Status == "1":
+	case "1":
 		status = events.StatusSucceeded
-	case *r.Status == "2":
+	case "2":
 		status = events.StatusFailed
 	default:
 		return providers.QueryResult{}, badAnswer("unknown status")
 	}
 	res := providers.QueryResult{Found: true, Status: status}
-	if !status.Terminal() || len(r.Amount) == 0 || string(r.Amount) == "null" {
+	if !status.Terminal() || r.Amount == nil {
 		return res, nil
 	}
 	ev, err := c.pollEvent(acct, order, status, r)
@@ -160,7 +263,7 @@ func (c *Client) pollEvent(acct providers.Account, order providers.Order, status
 		Origin:          events.OriginPoll,
 		ProviderFields:  fields,
 	}
-	if order.Kind == events.KindPayin && len(r.OriginAmount) > 0 && string(r.OriginAmount) != "null" {
+	if order.Kind == events.KindPayin && r.OriginAmount != nil {
 		origin, err := rawAmount(r.OriginAmount, acct.Currency)
 		if err != nil {
 			return nil, badAnswer("bad originAmount")
@@ -169,27 +272,36 @@ func (c *Client) pollEvent(acct providers.Account, order providers.Order, status
 		ev.AmountMismatch = amount.Cmp(origin) != 0
 		fields["originAmount"] = origin.Value
 	}
-	if ch := strings.Trim(string(r.Channel), `"`); order.Kind == events.KindPayin && digits(ch) {
+	if ch := text(r.Channel); order.Kind == events.KindPayin && digits(ch) {
 		fields["channel"] = ch
 	}
 	return ev, nil
 }
 
-// rawAmount reads a JSON number or a JSON string holding an exact decimal.
-func rawAmount(raw json.RawMessage, currency string) (events.Money, error) {
-	s := string(raw)
-	if strings.HasPrefix(s, `"`) {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return events.Money{}, err
-		}
+// text is a json.Number's digits or a string's text; "" for anything else.
+func text(v any) string {
+	switch x := v.(type) {
+	case json.Number:
+		return string(x)
+	case string:
+		return x
 	}
-	m, err := parseAmount(s, "amount", currency)
-	return m, err
+	return ""
 }
 
-// do sends req and decodes the reply; any error string but "success" and
-// any HTTP status outside 2xx is a *providers.APIError. Errors never include
-// the URL, which carries the signature.
+// rawAmount reads a JSON number, or a JSON string, holding an exact decimal.
+func rawAmount(v any, currency string) (events.Money, error) {
+	switch v.(type) {
+	case json.Number, string:
+		return parseAmount(text(v), "amount", currency)
+	}
+	return events.Money{}, errors.New("amount is not a number or a string")
+}
+
+// do sends req and decodes the reply (decodeAnswer); any error string but
+// "success", any HTTP status outside 2xx and any reply decodeAnswer
+// refuses is a *providers.APIError. Errors never include the URL, which
+// carries the signature, nor reply bytes.
 func (c *Client) do(req *http.Request) (*answer, error) {
 	const op = "query"
 	req.Header.Set("Accept", "application/json")
@@ -197,13 +309,7 @@ func (c *Client) do(req *http.Request) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ans answer
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	decErr := dec.Decode(&ans)
-	if decErr == nil && dec.More() {
-		decErr = errors.New("trailing data")
-	}
+	ans, decErr := decodeAnswer(raw)
 	if !httpx.OK(status) {
 		ae := httpx.StatusError(providers.Mrnpay, op, status)
 		if decErr == nil && ans.Error != "" && ans.Error != "success" {
@@ -211,13 +317,16 @@ func (c *Client) do(req *http.Request) (*answer, error) {
 		}
 		return nil, ae
 	}
-	if decErr != nil || ans.Error == "" {
-		return nil, badAnswer("answer is not mrnpay's JSON reply")
+	if decErr != nil {
+		return nil, badAnswer("answer is not mrnpay's JSON reply: " + decErr.Error())
+	}
+	if ans.Error == "" {
+		return nil, badAnswer("answer is not mrnpay's JSON reply: no error string")
 	}
 	if ans.Error != "success" {
 		return nil, &providers.APIError{Provider: providers.Mrnpay, Op: op, HTTP: status, Code: ans.Error, Message: ans.ErrorMessage}
 	}
-	return &ans, nil
+	return ans, nil
 }
 
 func badAnswer(detail string) error {

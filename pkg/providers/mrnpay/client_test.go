@@ -300,3 +300,59 @@ func TestQueryCancelAndTimeout(t *testing.T) {
 		querytest.TransportTimeout(t, mrnpay.NewClient(&http.Client{Timeout: 50 * time.Millisecond}), a, order)
 	})
 }
+
+// TestQueryReplyIsStrict: the reply is read with strictjson. A repeated
+// member (at any depth, or one whose name differs only in case, since
+// names match ignoring case) is refused rather than resolved to its last
+// value, which is what encoding/json did: {"error":"sign_error",
+// "error":"success"} read as success.
+func TestQueryReplyIsStrict(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		code   string        // APIError code; "" for a result
+		want   events.Status // when code is ""
+	}{
+		{name: "duplicate error", body: `{"error":"sign_error","error":"success","result":{"Mrn":"M-1","status":1}}`, code: "bad_answer"},
+		{name: "duplicate status", body: `{"error":"success","result":{"Mrn":"M-1","status":2,"status":1}}`, code: "bad_answer"},
+		{name: "duplicate deeper", body: `{"error":"success","result":{"Mrn":"M-1","status":1,"x":{"a":1,"a":2}}}`, code: "bad_answer"},
+		{name: "duplicate result", body: `{"error":"success","result":null,"result":{"Mrn":"M-1","status":1}}`, code: "bad_answer"},
+		{name: "names differing only in case", body: `{"error":"success","Error":"sign_error","result":{"Mrn":"M-1","status":1}}`, code: "bad_answer"},
+		{name: "Mrn and mrn", body: `{"error":"success","result":{"Mrn":"M-1","mrn":"M-2","status":1}}`, code: "bad_answer"},
+		{name: "trailing data", body: `{"error":"success","result":{"Mrn":"M-1","status":1}}{}`, code: "bad_answer"},
+		{name: "error not a string", body: `{"error":0,"result":{"Mrn":"M-1","status":1}}`, code: "bad_answer"},
+		{name: "status not a number", body: `{"error":"success","result":{"Mrn":"M-1","status":true}}`, code: "bad_answer"},
+		{name: "result an array", body: `{"error":"success","result":[1]}`, code: "bad_answer"},
+		{name: "amount an object", body: `{"error":"success","result":{"Mrn":"M-1","status":1,"amount":{"v":1}}}`, code: "bad_answer"},
+		{name: "duplicate amount", body: `{"error":"success","result":{"Mrn":"M-1","status":1,"amount":1,"amount":1000}}`, code: "bad_answer"},
+		{name: "http 500 with duplicate error keeps the status code", status: 500, body: `{"error":"invalid_data","error":"x"}`, code: "http_500"},
+		{name: "http 500 with mrnpay's error", status: 500, body: `{"error":"invalid_data","errorMessage":"无效的请求数据"}`, code: "invalid_data"},
+		{name: "names in another case", body: `{"ERROR":"success","Result":{"mrn":"M-1","STATUS":1}}`, want: events.StatusSucceeded},
+		{name: "status quoted", body: `{"error":"success","result":{"Mrn":"M-1","status":"2"}}`, want: events.StatusFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.status != 0 {
+					w.WriteHeader(tt.status)
+				}
+				io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			a := acct
+			a.BaseURL = srv.URL
+			res, err := mrnpay.NewClient(nil).Query(context.Background(), a, providers.Order{Kind: events.KindPayin, MerchantOrderID: "M-1"}, false)
+			if tt.code == "" {
+				if err != nil || !res.Found || res.Status != tt.want {
+					t.Fatalf("got %+v %v, want %s", res, err, tt.want)
+				}
+				return
+			}
+			var ae *providers.APIError
+			if !errors.As(err, &ae) || ae.Code != tt.code || ae.Provider != "mrnpay" {
+				t.Fatalf("got %+v %v, want APIError %s", res, err, tt.code)
+			}
+		})
+	}
+}
