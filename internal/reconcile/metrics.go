@@ -78,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"provider", "reason"}),
 		unrecoverable: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: ns + "unrecoverable_total",
-			Help: "Terminal query answers that could not be turned into an event (no amount), by provider.",
+			Help: "Terminal query answers that could not be turned into an event (no amount in the answer nor the watch), by provider.",
 		}, []string{"provider"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: ns + "rate_limited_total",

@@ -45,6 +45,14 @@ type ReferenceSubmitter interface {
 // be sent again (PROVIDERS.md: mrnpay callback=true, successes only).
 var Retriggering = retrigger.Providers
 
+// AmountFromWatch lists the providers whose query answer gives the status
+// but no amount (mrnpay, seed "充值查单接口说明" and "下发查单接口说明": the
+// reply is {Mrn, status} only), so that a terminal answer makes an event
+// only with the amount the watch was announced with (Request.Amount). Their
+// events are keyed by the merchant order id, so the synthesized event has
+// the callback's id.
+var AmountFromWatch = map[string]bool{providers.Mrnpay: true}
+
 // Deps are the reconciler's collaborators.
 type Deps struct {
 	Config *config.Config
@@ -341,6 +349,13 @@ func (r *Reconciler) Open(ctx context.Context, req Request, openedAt time.Time, 
 	if req.ExpiresAt != nil {
 		w.ExpiresAt = req.ExpiresAt.UTC()
 	}
+	if req.Amount != "" {
+		m, err := req.money(r.accounts[req.Account])
+		if err != nil {
+			return "", false, fmt.Errorf("%w: amount", ErrInvalidRequest) // Validate lets none through
+		}
+		w.Amount = &m
+	}
 	r.schedules[w.Provider].open(w)
 	err := putWatch(ctx, r.js, w, 0)
 	switch {
@@ -572,15 +587,23 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 		sched.awaitRetrigger(w, now)
 		return outcome{kind: outSave}
 	}
+	if ans.Event == nil && w.Amount != nil && AmountFromWatch[w.Provider] {
+		// No callback is coming: a resend asked for did not arrive within
+		// the grace period, or the order failed (mrnpay calls back successes
+		// only). The provider vouches for the status, the announcement for
+		// the amount (Watch.event).
+		ans.Event = w.event(ans.Status, now)
+	}
 	if ans.Event == nil {
 		r.m.unrecoverable.WithLabelValues(w.Provider).Inc()
 		if Retriggering[w.Provider] && ans.Status == events.StatusSucceeded {
-			// The resend asked for did not arrive within the grace period;
-			// the next step asks again (docs/reconciler.md).
-			r.log.Warn("re-triggered callback not received within the grace period; asking again at the next step",
+			// The resend asked for did not arrive within the grace period,
+			// and the watch has no amount to synthesize the event with: the
+			// next step asks again (docs/reconciler.md).
+			r.log.Warn("re-triggered callback not received within the grace period and no amount announced; asking again at the next step",
 				"watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "step", w.Step+1)
 		} else {
-			r.log.Warn("terminal status without an event to synthesize", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "status", ans.Status)
+			r.log.Warn("terminal status without an event to synthesize (no amount in the answer nor the watch)", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "status", ans.Status)
 		}
 		w.Unrecoverable = true
 		return save(sched.advance(w, now, ExpiredUnrecoverable))

@@ -18,6 +18,7 @@ import (
 	"github.com/payhook/payhook/pkg/dedupe"
 	"github.com/payhook/payhook/pkg/dedupe/memdedupe"
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 const (
@@ -95,7 +96,10 @@ func TestMrnpayDroppedCallbackRecoveredByRetrigger(t *testing.T) {
 	}
 }
 
-func TestMrnpayResendNeverArrivesIsUnrecoverable(t *testing.T) {
+// A watch announced without an amount cannot make an mrnpay event: the
+// query answer has none (seed "充值查单接口说明"). It stays unrecoverable,
+// counted, and every step asks for the resend again.
+func TestMrnpayWithoutAmountStaysUnrecoverable(t *testing.T) {
 	h := newHarness(t, harnessOpts{dropRetrg: true, grace: "60ms", schedule: "[50ms, 50ms]"})
 	h.mrnpay.set("M-2", "1")
 	rep := h.start()
@@ -105,7 +109,7 @@ func TestMrnpayResendNeverArrivesIsUnrecoverable(t *testing.T) {
 		return counter(rep.r.m.expired.WithLabelValues("mrnpay", ExpiredUnrecoverable)) == 1
 	}, "watch did not expire as unrecoverable")
 	// Each of the 2 steps: a query with callback=true, then after the grace
-	// one without (the answer has no amount, so nothing is synthesized).
+	// one without (neither the answer nor the watch has an amount).
 	if r, n := h.mrnpay.retriggers("M-2"), h.mrnpay.count("M-2"); r != 2 || n != 4 {
 		t.Errorf("retriggers %d, queries %d; want 2 and 4", r, n)
 	}
@@ -117,6 +121,85 @@ func TestMrnpayResendNeverArrivesIsUnrecoverable(t *testing.T) {
 	}
 	if h.openWatches() != 0 {
 		t.Error("expired watch still in the stream")
+	}
+}
+
+// The resend mrnpay was asked for is lost too: after the grace period the
+// event is synthesized from the query's status and the watch's amount
+// (origin poll), with the callback's event id, so the real callback arriving
+// later is a duplicate in Redis: one event.
+func TestMrnpayLostResendIsSynthesizedAndLateCallbackIsDuplicate(t *testing.T) {
+	h := newHarness(t, harnessOpts{dropRetrg: true, grace: "100ms", schedule: "[50ms, 10s]"})
+	h.mrnpay.set("M-3", "1")
+	rep := h.start()
+	h.announce("mrnpay", `{"account":"mrn-cn","kind":"payin","merchant_order_id":"M-3","amount":"100.00"}`)
+
+	testenv.Eventually(t, 5*time.Second, func() bool { return h.count(mrnSucceeded) == 1 }, "no event synthesized after the grace period")
+	ce, msgID := h.lastEvent(mrnSucceeded)
+	want := (&events.Event{Provider: "mrnpay", Account: "mrn-cn", Kind: events.KindPayin, Status: events.StatusSucceeded, MerchantOrderID: "M-3"}).ID()
+	if ce.ID != want || msgID != want {
+		t.Errorf("event id %s / Nats-Msg-Id %s, want the callback's %s", ce.ID, msgID, want)
+	}
+	d := ce.Data
+	if d.Origin != events.OriginPoll || d.Amount != events.MustMoney("100.00", "CNY") || d.RequestedAmount == nil ||
+		*d.RequestedAmount != d.Amount || d.AmountMismatch || d.ProviderFields["amount_source"] != AmountSource {
+		t.Errorf("data = %+v", d)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return h.openWatches() == 0 }, "watch still open")
+	// One query asking for the resend, one after the grace without.
+	if r, n := h.mrnpay.retriggers("M-3"), h.mrnpay.count("M-3"); r != 1 || n != 2 {
+		t.Errorf("retriggers %d, queries %d; want 1 and 2", r, n)
+	}
+	for name, c := range map[string]float64{
+		"retriggers":      counter(rep.r.m.retriggers.WithLabelValues("mrnpay")),
+		"recovered{poll}": counter(rep.r.m.recovered.WithLabelValues("mrnpay", "poll")),
+		"closed{poll}":    counter(rep.r.m.closed.WithLabelValues("mrnpay", "poll")),
+	} {
+		if c != 1 {
+			t.Errorf("%s = %v, want 1", name, c)
+		}
+	}
+	if got := counter(rep.r.m.unrecoverable.WithLabelValues("mrnpay")); got != 0 {
+		t.Errorf("unrecoverable = %v, want 0", got)
+	}
+
+	// The real callback arrives at last: acknowledged, and still one event.
+	body := mrnpay.BuildPayinCallback(mrnAppKey, mrnKey, "M-3", "1", "100.00", "100.00")
+	code, reply := post(t, h.ingress+"/v1/callbacks/mrnpay/mrn-cn/payin", "", string(body), "Content-Type", "application/x-www-form-urlencoded")
+	if code != 200 || reply != "success" {
+		t.Fatalf("late callback: %d %s", code, reply)
+	}
+	if got := h.count("payhook.events.mrnpay.>"); got != 1 {
+		t.Errorf("events after the late callback = %d, want 1", got)
+	}
+}
+
+// mrnpay calls back successes only: a failed order's event is synthesized at
+// the first terminal answer, without waiting for a resend that never comes.
+func TestMrnpayFailedOrderIsSynthesizedAtOnce(t *testing.T) {
+	h := newHarness(t, harnessOpts{grace: "1h", schedule: "[50ms, 50ms, 1h]"})
+	h.mrnpay.set("M-4", "0", "2")
+	rep := h.start()
+	h.announce("mrnpay", `{"account":"mrn-cn","kind":"payin","merchant_order_id":"M-4","amount":"250.5","currency":"CNY"}`)
+
+	const failed = "payhook.events.mrnpay.payin.failed"
+	testenv.Eventually(t, 5*time.Second, func() bool { return h.count(failed) == 1 }, "failed order not synthesized")
+	ce, _ := h.lastEvent(failed)
+	if d := ce.Data; d.Status != events.StatusFailed || d.Origin != events.OriginPoll || d.Amount != events.MustMoney("250.5", "CNY") || d.MerchantOrderID != "M-4" {
+		t.Errorf("data = %+v", d)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return h.openWatches() == 0 }, "watch still open")
+	if n := h.mrnpay.count("M-4"); n != 2 {
+		t.Errorf("queries = %d, want 2 (pending, failed)", n)
+	}
+	if got := counter(rep.r.m.retriggers.WithLabelValues("mrnpay")); got != 0 {
+		t.Errorf("retriggers = %v: mrnpay does not resend failures, nothing was waited for", got)
+	}
+	if got := counter(rep.r.m.closed.WithLabelValues("mrnpay", "poll")); got != 1 {
+		t.Errorf("closed{poll} = %v", got)
+	}
+	if got := h.count("payhook.events.>"); got != 1 {
+		t.Errorf("events = %d, want 1", got)
 	}
 }
 
@@ -274,6 +357,11 @@ func TestAnnouncementsAreIdempotentAndValidated(t *testing.T) {
 		{"missing order id", adminToken, `{"provider":"jpglo","account":"glo-in","kind":"payin"}`, 400, "merchant_order_id is required"},
 		{"order id with a tab", adminToken, `{"provider":"jpglo","account":"glo-in","kind":"payin","merchant_order_id":"A\t1"}`, 400, "merchant_order_id must be"},
 		{"bad expires_at", adminToken, `{"provider":"jpglo","account":"glo-in","kind":"payin","merchant_order_id":"A-1","expires_at":"tomorrow"}`, 400, "not a JSON"},
+		{"amount as a JSON number", adminToken, `{"provider":"mrnpay","account":"mrn-cn","kind":"payin","merchant_order_id":"A-1","amount":100.1}`, 400, "amount must be a JSON string"},
+		{"amount not a decimal", adminToken, `{"provider":"mrnpay","account":"mrn-cn","kind":"payin","merchant_order_id":"A-1","amount":"1e3"}`, 400, "amount must be a non-negative exact decimal"},
+		{"negative amount", adminToken, `{"provider":"mrnpay","account":"mrn-cn","kind":"payin","merchant_order_id":"A-1","amount":"-5.00"}`, 400, "amount must be"},
+		{"currency of another account", adminToken, `{"provider":"mrnpay","account":"mrn-cn","kind":"payin","merchant_order_id":"A-1","amount":"5.00","currency":"INR"}`, 400, `currency \"INR\" is not account`},
+		{"currency without amount", adminToken, `{"provider":"mrnpay","account":"mrn-cn","kind":"payin","merchant_order_id":"A-1","currency":"CNY"}`, 400, "currency without amount"},
 		{"valid", adminToken, valid, 202, `"created":true`},
 		{"again", adminToken, valid, 202, `"created":false`},
 	}

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -95,7 +96,7 @@ func TestScheduleOpenAndGrace(t *testing.T) {
 }
 
 func TestRequestValidate(t *testing.T) {
-	accts := map[string]providers.Account{"glo-in": {ID: "glo-in", Provider: "jpglo"}}
+	accts := map[string]providers.Account{"glo-in": {ID: "glo-in", Provider: "jpglo", Currency: "INR"}}
 	ok := Request{Provider: "jpglo", Account: "glo-in", Kind: "payin", MerchantOrderID: "O-1"}
 	cases := []struct {
 		name   string
@@ -114,6 +115,15 @@ func TestRequestValidate(t *testing.T) {
 		{"long order", func(r *Request) { r.MerchantOrderID = string(make([]byte, 129)) }, false},
 		{"bad provider order", func(r *Request) { r.ProviderOrderID = "a\tb" }, false},
 		{"inner space", func(r *Request) { r.MerchantOrderID = "A 1" }, true},
+		{"amount", func(r *Request) { r.Amount = "100.00" }, true},
+		{"amount and the account's currency", func(r *Request) { r.Amount, r.Currency = "7", "INR" }, true},
+		{"zero amount", func(r *Request) { r.Amount = "0.00" }, true},
+		{"amount with an exponent", func(r *Request) { r.Amount = "1e2" }, false},
+		{"amount with a sign", func(r *Request) { r.Amount = "+1" }, false},
+		{"negative amount", func(r *Request) { r.Amount = "-1" }, false},
+		{"amount too long", func(r *Request) { r.Amount = "1" + strings.Repeat("0", 40) }, false},
+		{"currency of another account", func(r *Request) { r.Amount, r.Currency = "1", "IDR" }, false},
+		{"currency alone", func(r *Request) { r.Currency = "INR" }, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -146,7 +156,9 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(`{"account":"glo-in","kind":"payin","merchant_order_id":"O-1"}`))
 	f.Add([]byte(`{"provider":"jpglo","account":"glo-in","kind":"payin","merchant_order_id":"O-1","expires_at":"2026-11-23T10:00:00Z"}`))
 	f.Add([]byte(`{"account":1}`))
-	accts := map[string]providers.Account{"glo-in": {ID: "glo-in", Provider: "jpglo"}}
+	f.Add([]byte(`{"account":"glo-in","kind":"payout","merchant_order_id":"O-1","amount":"100.00","currency":"INR"}`))
+	f.Add([]byte(`{"account":"glo-in","kind":"payin","merchant_order_id":"O-1","amount":100.10}`))
+	accts := map[string]providers.Account{"glo-in": {ID: "glo-in", Provider: "jpglo", Currency: "INR"}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseRequest(b)
 		if err != nil {
@@ -160,6 +172,11 @@ func FuzzParseRequest(f *testing.F) {
 				t.Fatalf("invalid request accepted: %+v", r)
 			}
 			_ = WatchID(r.Provider, r.Account, r.Kind, r.MerchantOrderID)
+			if r.Amount != "" {
+				if m, err := r.money(accts[r.Account]); err != nil || strings.HasPrefix(m.Value, "-") || m.Currency != "INR" {
+					t.Fatalf("amount %q accepted as %+v, %v", r.Amount, m, err)
+				}
+			}
 		}
 	})
 }

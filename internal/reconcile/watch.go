@@ -26,6 +26,15 @@ type Request struct {
 	// ExpiresAt, when set, is when the order expires at the provider: the
 	// watch polls no later than this and expires after that poll.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Amount, when set, is the order's amount as the merchant asked for it:
+	// an exact decimal in major units, as a JSON string ("100.00"; a JSON
+	// number is refused, it would be read through a float somewhere).
+	// Currency defaults to the account's, and must be the account's when
+	// given. Only providers whose query answer carries no amount use it
+	// (AmountFromWatch): a terminal answer with no event becomes an event
+	// with this amount instead of "unrecoverable".
+	Amount   string `json:"amount,omitempty"`
+	Currency string `json:"currency,omitempty"`
 }
 
 // MaxRequestBytes bounds an announcement (watch message or API body).
@@ -50,6 +59,10 @@ func ParseRequest(b []byte) (Request, error) {
 	var r Request
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&r); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && (te.Field == "amount" || te.Field == "currency") {
+			return Request{}, fmt.Errorf("%w: %s must be a JSON string (amount an exact decimal like \"100.00\")", ErrInvalidRequest, te.Field)
+		}
 		return Request{}, fmt.Errorf("%w: not a JSON watch object", ErrInvalidRequest)
 	}
 	if dec.More() {
@@ -90,8 +103,28 @@ func (r *Request) Validate(accounts map[string]providers.Account) error {
 		return fmt.Errorf("%w: merchant_order_id must be 1 to %d printable characters without spaces", ErrInvalidRequest, maxOrderID)
 	case r.ProviderOrderID != "" && !validOrderID(r.ProviderOrderID):
 		return fmt.Errorf("%w: provider_order_id must be 1 to %d printable characters without spaces", ErrInvalidRequest, maxOrderID)
+	case r.Currency != "" && r.Amount == "":
+		return fmt.Errorf("%w: currency without amount", ErrInvalidRequest)
+	case r.Currency != "" && r.Currency != a.Currency:
+		// Events carry the account's currency (config accounts[].currency);
+		// an order in another one cannot be this account's.
+		return fmt.Errorf("%w: currency %q is not account %q's (%s)", ErrInvalidRequest, truncate(r.Currency, 8), r.Account, a.Currency)
+	}
+	if r.Amount != "" {
+		if _, err := r.money(a); err != nil {
+			return fmt.Errorf("%w: amount must be a non-negative exact decimal of at most 40 characters, like \"100.00\"", ErrInvalidRequest)
+		}
 	}
 	return nil
+}
+
+// money is the announced amount in the account's currency; r.Amount must be set.
+func (r *Request) money(a providers.Account) (events.Money, error) {
+	m, err := events.ParseMoney(r.Amount, a.Currency)
+	if err == nil && strings.HasPrefix(m.Value, "-") {
+		err = events.ErrAmount
+	}
+	return m, err
 }
 
 func knownProvider(p string) bool {
@@ -138,8 +171,10 @@ type Watch struct {
 	RetriggeredAt     time.Time `json:"retriggered_at,omitzero"`
 	AwaitingRetrigger bool      `json:"awaiting_retrigger,omitempty"`
 	// Unrecoverable is set once a provider reported a terminal status that
-	// could not be turned into an event (no amount in the answer).
+	// could not be turned into an event (no amount in the answer nor in the watch).
 	Unrecoverable bool `json:"unrecoverable,omitempty"`
+	// Amount is the announced order amount (Request.Amount), if any.
+	Amount *events.Money `json:"amount,omitempty"`
 }
 
 // WatchID is the deterministic id of the watch on an order: "wch_" and the
@@ -163,6 +198,28 @@ func (w *Watch) Order() providers.Order {
 // order key are what the dedupe store is asked about.
 func (w *Watch) probe() *events.Event {
 	return &events.Event{Provider: w.Provider, Account: w.Account, Kind: w.Kind, Status: events.StatusSucceeded, MerchantOrderID: w.MerchantOrderID}
+}
+
+// AmountSource is provider_fields.amount_source of an event synthesized
+// with the watch's announced amount (origin poll): the provider confirmed
+// the status, the amount is what the merchant announced.
+const AmountSource = "watch"
+
+// event is the event a terminal query answer without amounts makes with the
+// announced amount (w.Amount must be set): the same id as the provider's
+// callback (provider, account, kind, merchant order id, status), so a late
+// callback is a duplicate. Amount and requested amount are both the
+// announced amount, amount_mismatch false: what was actually paid is not
+// known, and provider_fields.amount_source says so. occurred_at is the poll.
+func (w *Watch) event(status events.Status, now time.Time) *events.Event {
+	amt := *w.Amount
+	return &events.Event{
+		Provider: w.Provider, Account: w.Account, Kind: w.Kind, Status: status,
+		MerchantOrderID: w.MerchantOrderID, ProviderOrderID: w.ProviderOrderID,
+		Amount: amt, RequestedAmount: &amt,
+		OccurredAt: now.UTC(), ReceivedAt: now.UTC(), Origin: events.OriginPoll,
+		ProviderFields: map[string]any{"amount_source": AmountSource},
+	}
 }
 
 // Subject is the watch's subject on PAYHOOK_RECONCILE:
