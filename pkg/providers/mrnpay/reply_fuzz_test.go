@@ -88,4 +88,3 @@ func errorString(obj map[string]any) string {
 	}
 	return ""
 }
-
