@@ -364,3 +364,66 @@ func TestErrorsCarryNoPayload(t *testing.T) {
 		}
 	}
 }
+
+// Appeal callback built here: the fields of the seed's "申诉回调" with the
+// sign computed by the test from its own signing string (sorted names,
+// every non-null value, &key=), which must equal the seed's printed sign.
+const (
+	appealBody  = `{"mch_order_no":"1234567890","order_no":"2203240014034824","mch_inquiry_no":"111234567890","inquiry_order_no":"2205041133420031","status":"success","inquiry_amount":1000000,"user_remark":"I've paid!","reason":"已完成充值","remark":null,"timestamp":1651648963,"sign":"%s"}`
+	appealPlain = `inquiry_amount=1000000&inquiry_order_no=2205041133420031&mch_inquiry_no=111234567890&mch_order_no=1234567890&order_no=2203240014034824&reason=已完成充值&status=success&timestamp=1651648963&user_remark=I've paid!`
+)
+
+// TestAppealTampered changes one signed field of a valid appeal callback at
+// a time, keeping its sign: each change must be bad_signature, like the
+// payment callback's cases in TestConformance.
+func TestAppealTampered(t *testing.T) {
+	sign := md5Upper(appealPlain + "&key=" + seedKey)
+	if sign != "FE4117A73E8EA77784DE4FFF1FDAD64B" {
+		t.Fatalf("the test's signing string gives %s, not the seed's sign", sign)
+	}
+	body := fmt.Sprintf(appealBody, sign)
+	p := jpglo.New()
+	if ev, err := p.Parse(acct, req(events.KindAppeal, []byte(body))); err != nil || ev.IdempotencyKey != "111234567890" || ev.Status != events.StatusSucceeded {
+		t.Fatalf("untampered appeal: %+v %v", ev, err)
+	}
+	swaps := []struct{ name, from, to string }{
+		{"mch_order_no", `"mch_order_no":"1234567890"`, `"mch_order_no":"1234567891"`},
+		{"order_no", `"order_no":"2203240014034824"`, `"order_no":"2203240014034825"`},
+		{"mch_inquiry_no", `"mch_inquiry_no":"111234567890"`, `"mch_inquiry_no":"111234567891"`},
+		{"inquiry_order_no", `"inquiry_order_no":"2205041133420031"`, `"inquiry_order_no":"2205041133420032"`},
+		{"status success to fail", `"status":"success"`, `"status":"fail"`},
+		{"inquiry_amount", `"inquiry_amount":1000000`, `"inquiry_amount":9000000`},
+		{"inquiry_amount one minor unit", `"inquiry_amount":1000000`, `"inquiry_amount":1000001`},
+		{"inquiry_amount as float", `"inquiry_amount":1000000`, `"inquiry_amount":1000000.0`},
+		{"inquiry_amount as string", `"inquiry_amount":1000000`, `"inquiry_amount":"1000001"`},
+		{"user_remark", `"user_remark":"I've paid!"`, `"user_remark":"I have paid!"`},
+		{"user_remark emptied", `"user_remark":"I've paid!"`, `"user_remark":""`},
+		{"reason", `"reason":"已完成充值"`, `"reason":"未收到款项"`},
+		{"reason nulled", `"reason":"已完成充值"`, `"reason":null`},
+		{"null field given a value", `"remark":null`, `"remark":""`},
+		{"timestamp", `"timestamp":1651648963`, `"timestamp":1651648964`},
+		{"signed field dropped", `"user_remark":"I've paid!",`, ``},
+		{"field added", `"remark":null,`, `"remark":null,"extra":"1",`},
+		{"mch_id added", `{"mch_order_no"`, `{"mch_id":1,"mch_order_no"`},
+	}
+	for _, s := range swaps {
+		t.Run(s.name, func(t *testing.T) {
+			tampered := strings.Replace(body, s.from, s.to, 1)
+			if tampered == body {
+				t.Fatalf("swap %q does not apply", s.from)
+			}
+			_, err := p.Parse(acct, req(events.KindAppeal, []byte(tampered)))
+			var re *providers.RejectError
+			if !errors.As(err, &re) || re.Reason != "bad_signature" || !errors.Is(err, providers.ErrSignature) {
+				t.Errorf("err = %v, want bad_signature", err)
+			}
+		})
+	}
+	// The same changes, re-signed by the test, are accepted or refused on
+	// their merits: the rejections above come from the sign alone.
+	resigned := strings.Replace(appealBody, `"reason":"已完成充值"`, `"reason":"未收到款项"`, 1)
+	plain := strings.Replace(appealPlain, "reason=已完成充值", "reason=未收到款项", 1)
+	if _, err := p.Parse(acct, req(events.KindAppeal, signed(resigned, plain, seedKey))); err != nil {
+		t.Errorf("re-signed changed reason: %v", err)
+	}
+}
