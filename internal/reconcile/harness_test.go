@@ -442,8 +442,9 @@ func testLog() *slog.Logger {
 // fakeFantian answers POST /gateway/api/v1/payments/reference like fantian
 // (seed 000): {"error_code":"0000"} when matched, else error_code and
 // error_msg. It checks the sign (the default rule) and answers by
-// reference: "NOMATCH…" not matched, "DOWN…" drops the connection, others
-// match.
+// reference: "NOMATCH…" not matched, "DOWN…" drops the connection,
+// "FAIL5XX…" HTTP 502 (with a "not matched" body, which a 5xx does not make
+// an answer), others match.
 type fakeFantian struct {
 	mu    sync.Mutex
 	calls map[string]int // by reference
@@ -481,6 +482,9 @@ func (f *fakeFantian) server(t *testing.T) *httptest.Server {
 		case sign != fantian.Sign(sub, fantianKey, ""):
 			fmt.Fprint(w, `{"error_code":"0004","error_msg":"验签错误"}`)
 		case strings.HasPrefix(ref, "NOMATCH"):
+			fmt.Fprint(w, `{"error_code":"0101","error_msg":"UTR not matched"}`)
+		case strings.HasPrefix(ref, "FAIL5XX"):
+			w.WriteHeader(http.StatusBadGateway)
 			fmt.Fprint(w, `{"error_code":"0101","error_msg":"UTR not matched"}`)
 		case strings.HasPrefix(ref, "DOWN"):
 			conn, _, _ := w.(http.Hijacker).Hijack()

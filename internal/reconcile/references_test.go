@@ -41,6 +41,11 @@ func TestReferenceSubmissions(t *testing.T) {
 		{"released reference is free for another order", adminToken, body("ft-in", "F-4", "NOMATCH1"), 502, `"released":true`, 2, "NOMATCH1"},
 		{"transport error keeps the claim", adminToken, body("ft-in", "F-5", "DOWN1"), 502, `"error":"provider_unreachable"`, 1, "DOWN1"},
 		{"kept claim refuses another order", adminToken, body("ft-in", "F-6", "DOWN1"), 409, "reference_in_use", 1, "DOWN1"},
+		// A 5xx is no answer, even when its body reads "not matched": the
+		// provider may have matched it. The claim is kept.
+		{"provider 5xx keeps the claim", adminToken, body("ft-in", "F-8", "FAIL5XX1"), 502, `"error":"provider_error","code":"0101","message":"UTR not matched","released":false`, 1, "FAIL5XX1"},
+		{"same order retried after a 5xx reaches the provider again", adminToken, body("ft-in", "F-8", "FAIL5XX1"), 502, `"released":false`, 2, "FAIL5XX1"},
+		{"claim kept after a 5xx refuses another order", adminToken, body("ft-in", "F-9", "FAIL5XX1"), 409, "reference_in_use", 2, "FAIL5XX1"},
 	}
 	for _, s := range steps {
 		code, got := post(t, url, s.token, s.body)
@@ -53,12 +58,14 @@ func TestReferenceSubmissions(t *testing.T) {
 			}
 		}
 	}
-	// The claim that survived the transport error is F-5's, in Redis.
-	owner, claimed, err := store.ClaimReference(context.Background(), "ft-in", "DOWN1", "F-5")
-	if err != nil || !claimed || owner != "F-5" {
-		t.Errorf("claim of DOWN1: owner %q claimed %v err %v", owner, claimed, err)
+	// The claims that survived the transport error and the 5xx are F-5's and F-8's, in Redis.
+	for ref, order := range map[string]string{"DOWN1": "F-5", "FAIL5XX1": "F-8"} {
+		owner, claimed, err := store.ClaimReference(context.Background(), "ft-in", ref, order)
+		if err != nil || !claimed || owner != order {
+			t.Errorf("claim of %s: owner %q claimed %v err %v, want %s's", ref, owner, claimed, err, order)
+		}
 	}
-	for result, want := range map[string]float64{UTRMatched: 2, UTRInUse: 2, UTRNotMatched: 2, UTRTransportError: 1, UTRInvalid: 5} {
+	for result, want := range map[string]float64{UTRMatched: 2, UTRInUse: 3, UTRNotMatched: 2, UTRTransportError: 1, UTRProviderError: 2, UTRInvalid: 5} {
 		if got := counter(rep.r.m.utr.WithLabelValues(result)); got != want {
 			t.Errorf("utr_submissions_total{%s} = %v, want %v", result, got, want)
 		}
