@@ -113,6 +113,12 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return fmt.Errorf("devstack: data dir: %w", err)
 	}
+	// Ports move aside for a second devstack; its data dir must not be shared.
+	unlock, err := lockDataDir(o.DataDir)
+	if err != nil {
+		return fmt.Errorf("devstack: data dir %s: %w", o.DataDir, err)
+	}
+	defer unlock()
 	storeDir := filepath.Join(o.DataDir, "jetstream")
 	port := o.NATSPort
 	if port == 0 {
@@ -227,6 +233,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		}
 	}
 }
+
+// errDataDirInUse: another devstack holds the data dir's lock.
+var errDataDirInUse = errors.New("in use by another devstack (give this one its own with --data DIR)")
 
 func (o *Options) defaults() {
 	if o.DataDir == "" {

@@ -3,6 +3,8 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -134,4 +136,26 @@ func TestListenFallsBack(t *testing.T) {
 		t.Fatalf("free default: %v, note %q", err, note)
 	}
 	free.Close()
+}
+
+// TestDataDirLocked: a second devstack on the same data dir refuses to
+// start (its ports would move aside, but two servers must not share one
+// JetStream store); the lock goes with the first.
+func TestDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	release, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	any := "127.0.0.1:0"
+	err = Run(context.Background(), Options{DataDir: dir, Addrs: &Addrs{any, any, any, any, any}}, io.Discard)
+	if !errors.Is(err, errDataDirInUse) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Run on a locked data dir: %v, want %v naming %s", err, errDataDirInUse, dir)
+	}
+	release()
+	again, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	again()
 }
