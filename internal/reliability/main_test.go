@@ -57,8 +57,8 @@ var scenarios = []scenario{
 		"timed-out deliveries redelivered with the same webhook-id and identical body; no dead letter", testSubscriberSlow},
 	{"query_endpoint_failing", "jpglo/cashypro/mrnpay query APIs answer 500 for 6 s, then hang for 5 s (client timeout 10 s); plus sim QueryFails and QueryTimeout on two dropped, watched orders",
 		"polls counted as errors, dropped orders whose polls failed recovered by poll once the API works; the permanently failing watches polled past the schedule's 3 steps and still open, none expired", testQueryFailing},
-	{"sigterm_drain", "SIGTERM to ingress, dispatcher, reconciler in turn under load, each restarted after 1 s",
-		"each exits 0; refused callbacks (connection errors) land on retry; nothing acknowledged is missing", testSigterm},
+	{"sigterm_drain", "SIGTERM to ingress, dispatcher, reconciler in turn under load, each restarted after 1 s; ingress signalled with 8 callbacks held in flight (headers and half the body sent, the rest only once its listener is closed)",
+		"each exits 0; every held callback answered 200 with the provider's success reply on its first attempt and once on PAYHOOK_EVENTS; no attempt started more than 100 ms before the signal met a connection error; refused callbacks land on retry", testSigterm},
 }
 
 // startFirst are the scenarios that outlast the others (subscriber_down:
