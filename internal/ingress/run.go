@@ -62,9 +62,6 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 		// Only the origin label depends on it: run without.
 		o.Log.Warn("retrigger marks unavailable; resent callbacks will carry origin callback", "err", err)
 		marks = nil
-	} else if err := marks.Mirror(ctx); err != nil {
-		// Marked asks NATS per callback instead.
-		o.Log.Warn("retrigger marks not mirrored; looking each up in NATS", "err", err)
 	}
 	srv, err := New(Deps{Config: cfg, JS: js, Providers: registry.Inbound(), Dedupe: dd, Retrigger: marks, Registry: o.Registry, Log: o.Log})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,12 +32,6 @@ var Providers = map[string]bool{providers.Mrnpay: true}
 type Marks struct {
 	kv  jetstream.KeyValue
 	ttl time.Duration
-
-	// The local mirror (Mirror): key → when it was marked. Marked reads it
-	// instead of asking NATS while the mirror is live.
-	mu     sync.RWMutex
-	live   bool
-	marked map[string]time.Time
 }
 
 // Open creates (or updates) the bucket.
@@ -54,68 +47,6 @@ func Open(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replic
 		return nil, err
 	}
 	return &Marks{kv: kv, ttl: ttl}, nil
-}
-
-// Mirror keeps a local copy of the marks, fed by a watch of the bucket,
-// until ctx ends: ingress asks Marked for every mrnpay callback, and a
-// lookup in memory spares NATS a request per callback (a KV Get was ~2 % of
-// ingress CPU and a round trip on the callback's path). Until the watch has
-// delivered the bucket's current contents, and after it ends, Marked asks
-// NATS as before. The mirror lags the bucket by the watch's delivery time
-// (well under a millisecond on one host), while a resend follows a mark by
-// at least the provider's own round trip; a mark missed anyway only
-// mislabels one event's origin. Marks expire by age (the bucket's TTL), as
-// the bucket's own copies do, since expiry sends no watch update.
-func (m *Marks) Mirror(ctx context.Context) error {
-	w, err := m.kv.WatchAll(ctx, jetstream.MetaOnly())
-	if err != nil {
-		return err
-	}
-	go func() {
-		defer func() {
-			_ = w.Stop()
-			m.mu.Lock()
-			m.live, m.marked = false, nil
-			m.mu.Unlock()
-		}()
-		marked := map[string]time.Time{}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				m.mu.Lock()
-				switch {
-				case e == nil: // the bucket's current contents are in
-					m.marked, m.live = marked, true
-				case e.Operation() == jetstream.KeyValuePut:
-					marked[e.Key()] = e.Created()
-				default: // deleted or purged
-					delete(marked, e.Key())
-				}
-				m.sweep(marked)
-				m.mu.Unlock()
-			}
-		}
-	}()
-	return nil
-}
-
-// sweep drops marks older than the TTL when the map has grown: expiry in
-// the bucket sends no update. Called with m.mu held.
-func (m *Marks) sweep(marked map[string]time.Time) {
-	if len(marked) < 1024 || len(marked)%1024 != 0 {
-		return
-	}
-	cutoff := time.Now().Add(-m.ttl)
-	for k, t := range marked {
-		if t.Before(cutoff) {
-			delete(marked, k)
-		}
-	}
 }
 
 func key(provider, account string, kind events.Kind, order string) string {
@@ -141,20 +72,20 @@ func (m *Marks) Unmark(ctx context.Context, provider, account string, kind event
 
 // Marked reports whether the event's order was re-triggered recently. Any
 // error (bucket unreachable) answers false: the origin then stays "callback".
+//
+// Only a success is looked up: mrnpay resends successes only, and the
+// reconciler unmarks an order whose answer was anything else. The lookup is
+// a KV Get, read from the stream after the reconciler's acknowledged Put, so
+// a resend that arrives right after the mark still finds it. (A local mirror
+// fed by a watch of the bucket was tried to spare the Get; the provider
+// simulator resends within milliseconds of the query, and under load the
+// mirror had not yet seen the mark: the event went out as "callback".)
 func (m *Marks) Marked(ctx context.Context, e *events.Event) bool {
-	if m == nil || !Providers[e.Provider] {
+	if m == nil || !Providers[e.Provider] || e.Status != events.StatusSucceeded {
 		return false
-	}
-	k := key(e.Provider, e.Account, e.Kind, e.MerchantOrderID)
-	m.mu.RLock()
-	live := m.live
-	at, ok := m.marked[k]
-	m.mu.RUnlock()
-	if live {
-		return ok && time.Since(at) < m.ttl
 	}
 	ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	_, err := m.kv.Get(ctx, k)
+	_, err := m.kv.Get(ctx, key(e.Provider, e.Account, e.Kind, e.MerchantOrderID))
 	return err == nil
 }

@@ -2,6 +2,7 @@ package retrigger
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -27,75 +28,68 @@ func open(t *testing.T, ttl time.Duration) (*Marks, *testenv.NATS) {
 }
 
 func ev(order string) *events.Event {
-	return &events.Event{Provider: providers.Mrnpay, Account: "mrn-in", Kind: events.KindPayin, MerchantOrderID: order}
+	return &events.Event{Provider: providers.Mrnpay, Account: "mrn-in", Kind: events.KindPayin, MerchantOrderID: order, Status: events.StatusSucceeded}
 }
 
-// TestMarkedWithAndWithoutMirror checks that Marked answers the same from
-// NATS and from the local mirror: a mark made before the mirror started is
-// seen (the watch delivers the bucket's contents first), marks made later
-// arrive, Unmark removes, other providers are never marked.
-func TestMarkedWithAndWithoutMirror(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// TestMarked checks what ingress sees of the reconciler's marks: a mark is
+// visible to the very next lookup (a resend may follow the query within
+// milliseconds), Unmark removes it, and only a success of a provider that
+// resends is ever marked.
+func TestMarked(t *testing.T) {
+	ctx := context.Background()
 	m, _ := open(t, time.Hour)
-	if err := m.Mark(ctx, providers.Mrnpay, "mrn-in", events.KindPayin, "before"); err != nil {
-		t.Fatal(err)
+	for i := range 200 {
+		order := fmt.Sprintf("o%d", i)
+		if err := m.Mark(ctx, providers.Mrnpay, "mrn-in", events.KindPayin, order); err != nil {
+			t.Fatal(err)
+		}
+		if !m.Marked(ctx, ev(order)) {
+			t.Fatalf("mark of %s not seen by the lookup right after it", order)
+		}
 	}
-	if !m.Marked(ctx, ev("before")) || m.Marked(ctx, ev("other")) {
-		t.Fatal("without the mirror: want before marked, other not")
-	}
-	if err := m.Mirror(ctx); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 5*time.Second, func() bool {
-		m.mu.RLock()
-		defer m.mu.RUnlock()
-		return m.live
-	}, "mirror never caught up")
-	if !m.Marked(ctx, ev("before")) {
-		t.Fatal("mirror lost the mark made before it started")
-	}
-	if err := m.Mark(ctx, providers.Mrnpay, "mrn-in", events.KindPayin, "after"); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 5*time.Second, func() bool { return m.Marked(ctx, ev("after")) }, "new mark not mirrored")
-	if err := m.Unmark(ctx, providers.Mrnpay, "mrn-in", events.KindPayin, "after"); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 5*time.Second, func() bool { return !m.Marked(ctx, ev("after")) }, "unmark not mirrored")
 	if m.Marked(ctx, ev("other")) {
 		t.Fatal("an order never marked is marked")
 	}
-	other := ev("before")
+	if err := m.Unmark(ctx, providers.Mrnpay, "mrn-in", events.KindPayin, "o1"); err != nil {
+		t.Fatal(err)
+	}
+	if m.Marked(ctx, ev("o1")) {
+		t.Fatal("unmarked order still marked")
+	}
+	pending := ev("o2")
+	pending.Status = events.StatusPending
+	if m.Marked(ctx, pending) {
+		t.Fatal("a pending callback is labelled a retrigger (mrnpay resends successes only)")
+	}
+	other := ev("o2")
 	other.Provider = providers.Jpglo
 	if m.Marked(ctx, other) {
 		t.Fatal("a provider without resends is marked")
 	}
-
-	// The mirror ends with its context; Marked asks NATS again.
-	cancel()
-	testenv.Eventually(t, 5*time.Second, func() bool {
-		m.mu.RLock()
-		defer m.mu.RUnlock()
-		return !m.live
-	}, "mirror did not stop with its context")
-	if !m.Marked(context.Background(), ev("before")) {
-		t.Fatal("after the mirror stopped: mark not found in NATS")
+	otherAccount := ev("o2")
+	otherAccount.Account = "mrn-cn"
+	if m.Marked(ctx, otherAccount) {
+		t.Fatal("a mark of one account marks another's order")
 	}
 }
 
-// TestMirroredMarksExpireByAge checks that a mirrored mark ends with the
-// bucket's TTL, although expiry in the bucket sends no watch update.
-func TestMirroredMarksExpireByAge(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// TestMarksExpireByAge checks that a mark ends with the bucket's TTL.
+func TestMarksExpireByAge(t *testing.T) {
+	ctx := context.Background()
 	m, _ := open(t, time.Second)
-	if err := m.Mirror(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := m.Mark(ctx, providers.Mrnpay, "mrn-in", events.KindPayin, "o1"); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 5*time.Second, func() bool { return m.Marked(ctx, ev("o1")) }, "mark not mirrored")
-	testenv.Eventually(t, 5*time.Second, func() bool { return !m.Marked(ctx, ev("o1")) }, "mirrored mark outlived the TTL")
+	if !m.Marked(ctx, ev("o1")) {
+		t.Fatal("mark not seen")
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return !m.Marked(ctx, ev("o1")) }, "mark outlived the TTL")
+}
+
+// TestNilMarks: ingress runs without the bucket when it cannot be opened.
+func TestNilMarks(t *testing.T) {
+	var m *Marks
+	if m.Marked(context.Background(), ev("o1")) {
+		t.Fatal("nil Marks marked an order")
+	}
 }
