@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,10 +19,14 @@ import (
 //     more than the ack wait without this replica seeing it again (another
 //     replica took it). Take max() across replicas. After a restart the view
 //     fills as watches come due, which takes up to the longest step.
+//     A watch closed elsewhere (by the closer, on whichever replica took its
+//     event) would stay in this memory until then: so each refresh checks
+//     that the oldest remembered watches still have their message, one
+//     lookup per refresh when nothing closed, and drops those that do not.
 
 func (r *Reconciler) track(w *Watch, until time.Time) {
 	r.mu.Lock()
-	r.tracked[w.ID] = tracked{openedAt: w.OpenedAt, forgetAt: until.Add(r.opt.AckWait)}
+	r.tracked[w.ID] = tracked{subject: w.Subject(), openedAt: w.OpenedAt, forgetAt: until.Add(r.opt.AckWait)}
 	r.mu.Unlock()
 }
 
@@ -31,19 +36,61 @@ func (r *Reconciler) untrack(id string) {
 	r.mu.Unlock()
 }
 
+// maxOldestChecks bounds the lookups of one refresh: after that many
+// remembered watches found closed, the next is reported unchecked (and the
+// next refresh goes on).
+const maxOldestChecks = 16
+
 // oldestAge is the age of the oldest watch this replica knows to be open.
-func (r *Reconciler) oldestAge(now time.Time) time.Duration {
+// With a queue (Run started) the oldest remembered watches are checked
+// against it, oldest first, until one still has its message.
+func (r *Reconciler) oldestAge(ctx context.Context, now time.Time) time.Duration {
+	for range maxOldestChecks {
+		id, t, ok := r.oldest(now)
+		if !ok {
+			return 0
+		}
+		if r.queue == nil {
+			return now.Sub(t.openedAt)
+		}
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := r.queue.GetLastMsgForSubject(lctx, t.subject)
+		cancel()
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return now.Sub(t.openedAt) // still open, or cannot tell: report it
+		}
+		r.mu.Lock()
+		if cur, ok := r.tracked[id]; ok && cur == t {
+			delete(r.tracked, id)
+		}
+		r.mu.Unlock()
+	}
+	_, t, ok := r.oldest(now)
+	if !ok {
+		return 0
+	}
+	return now.Sub(t.openedAt)
+}
+
+// oldest is the oldest remembered watch, forgetting those past forgetAt.
+func (r *Reconciler) oldest(now time.Time) (string, tracked, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var oldest time.Duration
+	var (
+		oid string
+		ot  tracked
+		ok  bool
+	)
 	for id, t := range r.tracked {
 		if now.After(t.forgetAt) {
 			delete(r.tracked, id)
 			continue
 		}
-		oldest = max(oldest, now.Sub(t.openedAt))
+		if !ok || t.openedAt.Before(ot.openedAt) {
+			oid, ot, ok = id, t, true
+		}
 	}
-	return oldest
+	return oid, ot, ok
 }
 
 // poke asks for an early gauge refresh (a watch opened or ended).
@@ -65,7 +112,7 @@ func (r *Reconciler) refreshGauges(ctx context.Context, stream jetstream.Stream)
 			r.m.open.Set(float64(info.State.Msgs))
 		}
 		cancel()
-		r.m.oldest.Set(r.oldestAge(r.now()).Seconds())
+		r.m.oldest.Set(r.oldestAge(ctx, r.now()).Seconds())
 		select {
 		case <-ctx.Done():
 			return

@@ -419,6 +419,14 @@ func get(t *testing.T, url string) (int, string) {
 
 func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 
+// settle waits until counter c reads want. A close is counted just after the
+// watch's message is deleted (its deletion decides who counts it), so a test
+// that saw the stream empty may read the counters a moment too early.
+func settle(t *testing.T, c prometheus.Collector, want float64, what string) {
+	t.Helper()
+	testenv.Eventually(t, 3*time.Second, func() bool { return counter(c) == want }, "%s never reached %v", what, want)
+}
+
 // jpgloCallback is the signed payment callback jpglo posts (seed "支付回调").
 func jpgloCallback(order string) string {
 	f := map[string]any{

@@ -145,6 +145,8 @@ type Reconciler struct {
 	accounts  map[string]providers.Account
 	schedules map[string]Schedule
 	limiters  map[string]*rate.Limiter
+	// queue is PAYHOOK_RECONCILE, set by Run before any message is handled.
+	queue jetstream.Stream
 
 	mu      sync.Mutex
 	tracked map[string]tracked // watch id → what this replica last saw
@@ -152,10 +154,12 @@ type Reconciler struct {
 }
 
 // tracked is this replica's memory of a watch it handled, for
-// oldest_watch_age_seconds: it is forgotten when the watch closes here, or
-// when its due time has long passed without this replica seeing it again
-// (another replica handled it).
+// oldest_watch_age_seconds: it is forgotten when the watch closes here, when
+// its due time has long passed without this replica seeing it again
+// (another replica handled it), or when the gauge refresh finds its message
+// gone (closed elsewhere: by the closer on another replica).
 type tracked struct {
+	subject            string
 	openedAt, forgetAt time.Time
 }
 
@@ -274,7 +278,12 @@ func (r *Reconciler) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: consumer %s: %v", natsbus.ErrUnavailable, ConsumerIntake, err)
 	}
+	closer, err := r.js.CreateOrUpdateConsumer(sctx, natsbus.StreamEvents, CloserConfig())
+	if err != nil {
+		return fmt.Errorf("%w: consumer %s: %v", natsbus.ErrUnavailable, ConsumerCloser, err)
+	}
 	cancel()
+	r.queue = stream
 
 	// In-flight work is not cut short by shutdown: a poll that started
 	// finishes (bounded by PollTimeout) and its outcome is saved.
@@ -298,6 +307,13 @@ func (r *Reconciler) run(ctx context.Context) error {
 		schedCC.Stop()
 		return fmt.Errorf("%w: consume %s: %v", natsbus.ErrUnavailable, ConsumerIntake, err)
 	}
+	closerCC, err := closer.Consume(func(msg jetstream.Msg) { r.handleEvent(work, msg) },
+		jetstream.PullMaxMessages(64), jetstream.ConsumeErrHandler(r.consumeErr(ConsumerCloser)))
+	if err != nil {
+		schedCC.Stop()
+		intakeCC.Stop()
+		return fmt.Errorf("%w: consume %s: %v", natsbus.ErrUnavailable, ConsumerCloser, err)
+	}
 	gaugesDone := make(chan struct{})
 	go func() {
 		defer close(gaugesDone)
@@ -309,10 +325,12 @@ func (r *Reconciler) run(ctx context.Context) error {
 	// Teardown: stop pulling new messages (buffered ones are still handled),
 	// wait for the handlers, then stop the gauges. NATS is closed by the caller.
 	intakeCC.Drain()
+	closerCC.Drain()
 	schedCC.Drain()
 	done := make(chan struct{})
 	go func() {
 		<-intakeCC.Closed()
+		<-closerCC.Closed()
 		<-schedCC.Closed()
 		wg.Wait()
 		close(done)
@@ -448,14 +466,22 @@ func (r *Reconciler) handle(ctx context.Context, msg jetstream.Msg) {
 func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w *Watch, out outcome) {
 	switch out.kind {
 	case outClose:
-		r.untrack(w.ID)
-		r.poke()
-		r.m.closed.WithLabelValues(w.Provider, out.by).Inc()
-		if out.by != "callback" {
-			r.m.recovered.WithLabelValues(w.Provider, out.by).Inc()
+		// Deleted by its sequence rather than only acknowledged, so that of
+		// this handler and the closer (closer.go) exactly one counts the close.
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		removed, err := r.remove(dctx, seq)
+		cancel()
+		if err != nil {
+			// The Ack below removes it just as well; count it as ours.
+			r.log.Debug("watch not deleted; acknowledged", "watch_id", w.ID, "err", err)
+			removed = true
 		}
-		r.log.Info("watch closed", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "by", out.by)
 		_ = msg.Ack()
+		if removed {
+			r.closed(w, out.by, "due")
+		} else {
+			r.untrack(w.ID) // closed by the closer meanwhile, which counted it
+		}
 	case outExpire:
 		r.untrack(w.ID)
 		r.poke()
@@ -470,10 +496,14 @@ func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w
 		err := putWatch(pctx, r.js, w, seq)
 		cancel()
 		switch {
-		case err == nil, errors.Is(err, errSuperseded):
-			// Saved (the old message was replaced), or someone else changed
-			// the watch meanwhile: either way this copy is done.
+		case err == nil:
 			r.track(w, w.DueAt)
+			_ = msg.Ack()
+		case errors.Is(err, errSuperseded):
+			// Someone else changed the watch meanwhile, or closed it (the
+			// closer deleted it): either way this copy is done, and whoever
+			// holds the watch now tracks it.
+			r.untrack(w.ID)
 			_ = msg.Ack()
 		default:
 			// Not saved: the old state comes back soon and the step is redone.

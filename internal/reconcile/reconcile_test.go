@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/testenv"
@@ -45,9 +46,7 @@ func TestJpgloLostCallbackRecoveredByPollAndLateCallbackIsDuplicate(t *testing.T
 	if got := h.jpglo.count("G-1"); got != 2 {
 		t.Errorf("queries = %d, want 2 (commit, then success)", got)
 	}
-	if got := counter(rep.r.m.recovered.WithLabelValues("jpglo", "poll")); got != 1 {
-		t.Errorf("recovered{poll} = %v", got)
-	}
+	settle(t, rep.r.m.recovered.WithLabelValues("jpglo", "poll"), 1, "recovered{poll}")
 	if got := counter(rep.r.m.polls.WithLabelValues("jpglo", PollPending)); got != 1 {
 		t.Errorf("polls{pending} = %v", got)
 	}
@@ -82,14 +81,12 @@ func TestMrnpayDroppedCallbackRecoveredByRetrigger(t *testing.T) {
 	if got := h.mrnpay.count("M-1"); got != 2 {
 		t.Errorf("queries = %d, want 2: the grace check finds the event without asking again", got)
 	}
-	for name, c := range map[string]float64{
-		"retriggers":           counter(rep.r.m.retriggers.WithLabelValues("mrnpay")),
-		"recovered{retrigger}": counter(rep.r.m.recovered.WithLabelValues("mrnpay", "retrigger")),
-		"closed{retrigger}":    counter(rep.r.m.closed.WithLabelValues("mrnpay", "retrigger")),
+	for name, c := range map[string]prometheus.Collector{
+		"retriggers":           rep.r.m.retriggers.WithLabelValues("mrnpay"),
+		"recovered{retrigger}": rep.r.m.recovered.WithLabelValues("mrnpay", "retrigger"),
+		"closed{retrigger}":    rep.r.m.closed.WithLabelValues("mrnpay", "retrigger"),
 	} {
-		if c != 1 {
-			t.Errorf("%s = %v, want 1", name, c)
-		}
+		settle(t, c, 1, name)
 	}
 	if got := h.count("payhook.events.mrnpay.>"); got != 1 {
 		t.Errorf("events = %d, want 1", got)
@@ -150,14 +147,12 @@ func TestMrnpayLostResendIsSynthesizedAndLateCallbackIsDuplicate(t *testing.T) {
 	if r, n := h.mrnpay.retriggers("M-3"), h.mrnpay.count("M-3"); r != 1 || n != 2 {
 		t.Errorf("retriggers %d, queries %d; want 1 and 2", r, n)
 	}
-	for name, c := range map[string]float64{
-		"retriggers":      counter(rep.r.m.retriggers.WithLabelValues("mrnpay")),
-		"recovered{poll}": counter(rep.r.m.recovered.WithLabelValues("mrnpay", "poll")),
-		"closed{poll}":    counter(rep.r.m.closed.WithLabelValues("mrnpay", "poll")),
+	for name, c := range map[string]prometheus.Collector{
+		"retriggers":      rep.r.m.retriggers.WithLabelValues("mrnpay"),
+		"recovered{poll}": rep.r.m.recovered.WithLabelValues("mrnpay", "poll"),
+		"closed{poll}":    rep.r.m.closed.WithLabelValues("mrnpay", "poll"),
 	} {
-		if c != 1 {
-			t.Errorf("%s = %v, want 1", name, c)
-		}
+		settle(t, c, 1, name)
 	}
 	if got := counter(rep.r.m.unrecoverable.WithLabelValues("mrnpay")); got != 0 {
 		t.Errorf("unrecoverable = %v, want 0", got)
@@ -195,9 +190,7 @@ func TestMrnpayFailedOrderIsSynthesizedAtOnce(t *testing.T) {
 	if got := counter(rep.r.m.retriggers.WithLabelValues("mrnpay")); got != 0 {
 		t.Errorf("retriggers = %v: mrnpay does not resend failures, nothing was waited for", got)
 	}
-	if got := counter(rep.r.m.closed.WithLabelValues("mrnpay", "poll")); got != 1 {
-		t.Errorf("closed{poll} = %v", got)
-	}
+	settle(t, rep.r.m.closed.WithLabelValues("mrnpay", "poll"), 1, "closed{poll}")
 	if got := h.count("payhook.events.>"); got != 1 {
 		t.Errorf("events = %d, want 1", got)
 	}
@@ -217,9 +210,7 @@ func TestCallbackBeforeDueClosesWithoutPolling(t *testing.T) {
 	if got := h.jpglo.count("G-2"); got != 0 {
 		t.Errorf("provider queried %d times for an order that had its event", got)
 	}
-	if got := counter(rep.r.m.closed.WithLabelValues("jpglo", "callback")); got != 1 {
-		t.Errorf("closed{callback} = %v", got)
-	}
+	settle(t, rep.r.m.closed.WithLabelValues("jpglo", "callback"), 1, "closed{callback}")
 	if got := counter(rep.r.m.recovered.WithLabelValues("jpglo", "poll")); got != 0 {
 		t.Errorf("recovered{poll} = %v, want 0", got)
 	}
@@ -297,9 +288,7 @@ func TestProviderErrorsBackOffWithoutLosingTheWatch(t *testing.T) {
 		t.Errorf("polls{error} = %v, want 3", got)
 	}
 	// Errors do not consume steps: the event came at step 0, after 3 errors.
-	if got := counter(rep.r.m.recovered.WithLabelValues("jpglo", "poll")); got != 1 {
-		t.Errorf("recovered{poll} = %v", got)
-	}
+	settle(t, rep.r.m.recovered.WithLabelValues("jpglo", "poll"), 1, "recovered{poll}")
 }
 
 func TestUnverifiableProvidersOnlyExpire(t *testing.T) {
@@ -487,9 +476,7 @@ func TestCashyproRecoveredByPoll(t *testing.T) {
 	if ce.Data.Origin != events.OriginPoll || ce.Data.Amount.Currency != "IDR" || ce.Data.MerchantOrderID != "C-1" {
 		t.Errorf("data = %+v", ce.Data)
 	}
-	if got := counter(rep.r.m.recovered.WithLabelValues("cashypro", "poll")); got != 1 {
-		t.Errorf("recovered{poll} = %v", got)
-	}
+	settle(t, rep.r.m.recovered.WithLabelValues("cashypro", "poll"), 1, "recovered{poll}")
 }
 
 func TestDedupeStoreDownDefersWithoutPolling(t *testing.T) {
