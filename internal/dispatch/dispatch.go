@@ -301,6 +301,9 @@ type worker struct {
 	sem     chan struct{}
 	events  jetstream.Consumer
 	replay  jetstream.Consumer
+	// pins[0] is the events consumer's pin, pins[1] the replay consumer's
+	// (see "One replica per subscriber" at PinGroup).
+	pins    [2]pinState
 	ackWait time.Duration
 	hard    context.Context // cancelled when draining takes too long
 	// maxStarted caps the deliveries this replica has started and not
@@ -325,6 +328,51 @@ type orderState struct {
 	retrySeq uint64    // stream seq of this order's event waiting in JetStream for a retry
 	retryDue time.Time // when JetStream redelivers it (the Nak + its delay)
 	queue    []*item   // later events, by stream seq
+}
+
+// PinGroup is the priority group of every subscriber consumer. The
+// consumers use JetStream's pinned-client priority policy: of the replicas
+// fetching from a subscriber's consumer, the server hands messages to one,
+// the pinned one, and the others' fetches come back empty. So one replica at
+// a time delivers a subscriber's events, and every redelivery of a retry
+// comes back to the replica that holds the later events of its order: the
+// per-order ordering of one replica holds with any number of replicas
+// (docs/dispatcher.md "Ordering guarantee"). Replicas still share the work
+// across subscribers (each consumer is pinned to whichever replica asked
+// first) and stand by for each other.
+//
+// The pin moves when the pinned replica has not asked for messages for
+// PinnedTTL (= AckWait: it died, or it stopped fetching for that long, with
+// its breaker open or every slot busy), or at once when it stops (Run unpins
+// it). A replica that lost its pin learns it from its next fetch (the
+// server answers 423, jetstream.ErrPinIDMismatch), and gives back the held
+// events whose earlier event waits in JetStream for its retry, due after
+// that retry, as on a pause.
+const PinGroup = "dispatch"
+
+// pinState is what a replica knows of its pin on one consumer.
+type pinState struct {
+	standby atomic.Bool // the last fetch said another replica is pinned
+	mu      sync.Mutex
+	id      string // the pin id on the last message this replica got
+}
+
+func (p *pinState) got(m jetstream.Msg) {
+	p.standby.Store(false)
+	if h := m.Headers(); h != nil {
+		if id := h.Get("Nats-Pin-Id"); id != "" {
+			p.mu.Lock()
+			p.id = id
+			p.mu.Unlock()
+		}
+	}
+}
+
+func (w *worker) pin(replay bool) *pinState {
+	if replay {
+		return &w.pins[1]
+	}
+	return &w.pins[0]
 }
 
 // giveBackMargin is how much later than the event they wait for held
@@ -373,6 +421,7 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 	})
 	d.m.breaker.WithLabelValues(s.ID).Set(0)
 	d.m.paused.WithLabelValues(s.ID).Set(0)
+	d.m.active.WithLabelValues(s.ID).Set(0)
 	// Messages in backoff and messages held for ordering stay pending in
 	// JetStream, so MaxAckPending bounds how many events of this subscriber
 	// can wait for a retry or be held, across all replicas, before the
@@ -387,6 +436,10 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 		MaxDeliver:    -1, // attempts are counted by the dispatcher (max_attempts, then DLQ)
 		MaxAckPending: 64 * s.Concurrency,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// One replica at a time per consumer (PinGroup).
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{PinGroup},
+		PinnedTTL:      w.ackWait,
 	}
 	if fs := FilterSubjects(s.Filter); len(fs) == 1 {
 		cc.FilterSubject = fs[0]
@@ -426,7 +479,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	<-ctx.Done()
 	loops.Wait()
 	for _, w := range d.workers {
-		w.giveBackIdle()
+		w.giveBackIdle(nil)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -442,7 +495,45 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		abort()
 		<-done
 	}
+	d.unpin()
 	return nil
+}
+
+// unpin hands over, at shutdown, the consumers this replica is pinned to,
+// so that a standing-by replica takes over at once rather than after
+// PinnedTTL. A consumer pinned to another replica is left alone.
+func (d *Dispatcher) unpin() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, w := range d.workers {
+		for i, c := range []jetstream.Consumer{w.events, w.replay} {
+			p := &w.pins[i]
+			p.mu.Lock()
+			id := p.id
+			p.mu.Unlock()
+			if id == "" || p.standby.Load() {
+				continue
+			}
+			info, err := c.Info(ctx)
+			if err != nil {
+				continue
+			}
+			for _, g := range info.PriorityGroups {
+				if g.Group != PinGroup || g.PinnedClientID != id {
+					continue
+				}
+				stream := natsbus.StreamEvents
+				if i == 1 {
+					stream = StreamReplay
+				}
+				if s, err := d.js.Stream(ctx, stream); err == nil {
+					if err := s.UnpinConsumer(ctx, info.Name, PinGroup); err != nil {
+						w.log.Debug("unpin", "consumer", info.Name, "err", err)
+					}
+				}
+			}
+		}
+	}
 }
 
 // Subscribers returns the configured subscriber ids.
@@ -489,7 +580,7 @@ func (w *worker) setPaused(p bool) {
 	if p {
 		v = 1
 		w.log.Error("subscriber paused: it answered 410 Gone; events are kept until POST /v1/subscribers/" + w.sub.ID + "/resume")
-		w.giveBackIdle()
+		w.giveBackIdle(nil)
 	} else {
 		w.log.Info("subscriber resumed")
 	}
@@ -600,7 +691,7 @@ func (w *worker) fetchLoop(ctx context.Context, c jetstream.Consumer, replay boo
 		}
 		want := min(free, cap(w.sem))
 		began := time.Now()
-		batch, err := c.Fetch(want, jetstream.FetchMaxWait(w.d.o.fetchWait))
+		batch, err := c.Fetch(want, jetstream.FetchMaxWait(w.d.o.fetchWait), jetstream.FetchPriorityGroup(PinGroup))
 		if err != nil {
 			w.log.Warn("fetch", "err", err)
 			sleep(ctx, 500*time.Millisecond)
@@ -608,10 +699,23 @@ func (w *worker) fetchLoop(ctx context.Context, c jetstream.Consumer, replay boo
 		}
 		got := 0
 		for m := range batch.Messages() {
+			if got == 0 && !replay {
+				w.d.m.active.WithLabelValues(w.sub.ID).Set(1)
+			}
 			got++
+			w.pin(replay).got(m)
 			w.accept(ctx, m, replay)
 		}
-		if err := batch.Error(); err != nil {
+		if err := batch.Error(); errors.Is(err, jetstream.ErrPinIDMismatch) {
+			// Another replica delivers for this subscriber now: give back
+			// what waits here behind a retry that will go to it.
+			if !w.pin(replay).standby.Swap(true) {
+				w.log.Info("another replica now delivers this subscriber's events; standing by", "replay", replay)
+				w.d.m.active.WithLabelValues(w.sub.ID).Set(0)
+			}
+			w.giveBackIdle(func(st *orderState) bool { return st.replay == replay })
+			continue
+		} else if err != nil {
 			// A pull that failed (consumer deleted, no responders, ...)
 			// fails at once: do not spin on it.
 			w.log.Warn("fetch", "err", err)
@@ -655,13 +759,14 @@ func (w *worker) releaseStranded(ctx context.Context, replay bool, began time.Ti
 
 // giveBackIdle gives back to JetStream the held events of every order with
 // no delivery started (their earlier event waits in JetStream for its
-// retry): at shutdown and on a pause. Orders with a delivery started give
-// theirs back when it ends (done).
-func (w *worker) giveBackIdle() {
+// retry) for which only(order) is true (every order when only is nil): at
+// shutdown, on a pause, on losing the pin. Orders with a delivery started
+// give theirs back when it ends (done).
+func (w *worker) giveBackIdle(only func(*orderState) bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, st := range w.orders {
-		if !st.busy {
+		if !st.busy && (only == nil || only(st)) {
 			w.giveBackLocked(st)
 		}
 	}
@@ -701,7 +806,7 @@ func (w *worker) keepAlive(ctx context.Context) {
 		case <-t.C:
 		}
 		if w.paused.Load() {
-			w.giveBackIdle()
+			w.giveBackIdle(nil)
 		}
 		w.mu.Lock()
 		for it := range w.owned {
@@ -916,6 +1021,10 @@ func (w *worker) done(ctx context.Context, it *item, f finish, delay time.Durati
 	case finRetry:
 		st.retrySeq = it.seq
 		st.retryDue = time.Now().Add(delay)
+		if w.pin(st.replay).standby.Load() {
+			// The retry goes to the pinned replica: so do the held events.
+			w.giveBackLocked(st)
+		}
 	case finReleased:
 		// Give the event and every later held event of its order back to
 		// JetStream, in stream order, so a replica (or this one, after a

@@ -26,6 +26,7 @@ type metrics struct {
 	// strandedHolds counts orders whose held events were sent without
 	// their earlier event, whose redelivery went to another replica.
 	strandedHolds *prometheus.CounterVec
+	active        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -68,8 +69,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "payhook_dispatch_ordering_given_up_total",
 			Help: "Orders whose held events were sent before an earlier event of the order, because that event's retry was redelivered to another replica.",
 		}, []string{"subscriber"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "payhook_dispatch_subscriber_active",
+			Help: "1 while this replica is the one delivering the subscriber's events (its consumer is pinned here), 0 while it stands by.",
+		}, []string{"subscriber"}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds, m.active} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
