@@ -711,7 +711,9 @@ func (w *worker) fetchLoop(ctx context.Context, c jetstream.Consumer, replay boo
 			// what waits here behind a retry that will go to it.
 			if !w.pin(replay).standby.Swap(true) {
 				w.log.Info("another replica now delivers this subscriber's events; standing by", "replay", replay)
-				w.d.m.active.WithLabelValues(w.sub.ID).Set(0)
+				if !replay {
+					w.d.m.active.WithLabelValues(w.sub.ID).Set(0)
+				}
 			}
 			w.giveBackIdle(func(st *orderState) bool { return st.replay == replay })
 			continue
