@@ -302,7 +302,7 @@ type worker struct {
 	events  jetstream.Consumer
 	replay  jetstream.Consumer
 	// pins[0] is the events consumer's pin, pins[1] the replay consumer's
-	// (see "One replica per subscriber" at PinGroup).
+	// (see PinGroup).
 	pins    [2]pinState
 	ackWait time.Duration
 	hard    context.Context // cancelled when draining takes too long
@@ -357,6 +357,7 @@ type pinState struct {
 	id      string // the pin id on the last message this replica got
 }
 
+// got records that a fetch brought m: this replica is pinned, by m's pin id.
 func (p *pinState) got(m jetstream.Msg) {
 	p.standby.Store(false)
 	if h := m.Headers(); h != nil {
@@ -506,7 +507,7 @@ func (d *Dispatcher) unpin() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, w := range d.workers {
-		for i, c := range []jetstream.Consumer{w.events, w.replay} {
+		for i, c := range []jetstream.Consumer{w.events, w.replay} { // as w.pins
 			p := &w.pins[i]
 			p.mu.Lock()
 			id := p.id
@@ -522,11 +523,7 @@ func (d *Dispatcher) unpin() {
 				if g.Group != PinGroup || g.PinnedClientID != id {
 					continue
 				}
-				stream := natsbus.StreamEvents
-				if i == 1 {
-					stream = StreamReplay
-				}
-				if s, err := d.js.Stream(ctx, stream); err == nil {
+				if s, err := d.js.Stream(ctx, info.Stream); err == nil {
 					if err := s.UnpinConsumer(ctx, info.Name, PinGroup); err != nil {
 						w.log.Debug("unpin", "consumer", info.Name, "err", err)
 					}
@@ -699,11 +696,13 @@ func (w *worker) fetchLoop(ctx context.Context, c jetstream.Consumer, replay boo
 		}
 		got := 0
 		for m := range batch.Messages() {
-			if got == 0 && !replay {
-				w.d.m.active.WithLabelValues(w.sub.ID).Set(1)
+			if got == 0 { // one message of the batch tells the pin
+				w.pin(replay).got(m)
+				if !replay {
+					w.d.m.active.WithLabelValues(w.sub.ID).Set(1)
+				}
 			}
 			got++
-			w.pin(replay).got(m)
 			w.accept(ctx, m, replay)
 		}
 		if err := batch.Error(); errors.Is(err, jetstream.ErrPinIDMismatch) {

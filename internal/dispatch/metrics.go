@@ -24,9 +24,10 @@ type metrics struct {
 	breaker     *prometheus.GaugeVec
 	paused      *prometheus.GaugeVec
 	// strandedHolds counts orders whose held events were sent without
-	// their earlier event, whose redelivery went to another replica.
+	// their earlier event, whose redelivery did not come back here.
 	strandedHolds *prometheus.CounterVec
-	active        *prometheus.GaugeVec
+	// active is 1 while this replica's fetches get the subscriber's events.
+	active *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -67,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"subscriber"}),
 		strandedHolds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payhook_dispatch_ordering_given_up_total",
-			Help: "Orders whose held events were sent before an earlier event of the order, because that event's retry was redelivered to another replica.",
+			Help: "Orders whose held events were sent before an earlier event of the order, because that event's retry did not come back within AckWait of being due.",
 		}, []string{"subscriber"}),
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "payhook_dispatch_subscriber_active",

@@ -75,7 +75,7 @@ func (r *Reconciler) handleEvent(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Ack() // no order a watch could be on
 		return
 	}
-	subject := SubjectPrefix + d.Provider + "." + WatchID(d.Provider, d.Account, d.Kind, d.MerchantOrderID)
+	subject := watchSubject(d.Provider, WatchID(d.Provider, d.Account, d.Kind, d.MerchantOrderID))
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	w, err := r.closeSubject(cctx, subject)
 	cancel()
@@ -86,11 +86,10 @@ func (r *Reconciler) handleEvent(ctx context.Context, msg jetstream.Msg) {
 	}
 	if w != nil {
 		by := string(d.Origin)
-		switch {
-		case by == string(events.OriginCallback) && !w.RetriggeredAt.IsZero():
-			by = r.closedBy(w) // we had asked for it again; ingress had no mark to say so
-		case by != string(events.OriginRetrigger) && by != string(events.OriginPoll):
-			by = string(events.OriginCallback)
+		if d.Origin != events.OriginRetrigger && d.Origin != events.OriginPoll {
+			// A callback; a retrigger if we had asked for it again and
+			// ingress had no mark to say so.
+			by = r.closedBy(w)
 		}
 		r.closed(w, by, "event "+ce.ID)
 	}

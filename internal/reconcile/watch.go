@@ -225,7 +225,10 @@ func (w *Watch) event(status events.Status, now time.Time) *events.Event {
 // Subject is the watch's subject on PAYHOOK_RECONCILE:
 // payhook.reconcile.{provider}.{watch id}. One subject per watch lets the
 // stream keep at most one message per watch.
-func (w *Watch) Subject() string { return SubjectPrefix + w.Provider + "." + w.ID }
+func (w *Watch) Subject() string { return watchSubject(w.Provider, w.ID) }
+
+// watchSubject is the subject of watch id of provider in PAYHOOK_RECONCILE.
+func watchSubject(provider, id string) string { return SubjectPrefix + provider + "." + id }
 
 func encodeWatch(w *Watch) ([]byte, error) { return json.Marshal(w) }
 

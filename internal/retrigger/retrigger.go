@@ -30,8 +30,7 @@ var Providers = map[string]bool{providers.Mrnpay: true}
 
 // Marks is the shared set of re-triggered orders.
 type Marks struct {
-	kv  jetstream.KeyValue
-	ttl time.Duration
+	kv jetstream.KeyValue
 }
 
 // Open creates (or updates) the bucket.
@@ -46,7 +45,7 @@ func Open(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replic
 	if err != nil {
 		return nil, err
 	}
-	return &Marks{kv: kv, ttl: ttl}, nil
+	return &Marks{kv: kv}, nil
 }
 
 func key(provider, account string, kind events.Kind, order string) string {
