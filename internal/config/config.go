@@ -40,9 +40,24 @@ type Config struct {
 	Log         Log                 `yaml:"log"`
 }
 
-// NATS says where JetStream is and how its streams are sized.
+// NATS says where JetStream is, how a service proves who it is there, and
+// how its streams are sized.
 type NATS struct {
+	// URL is one server or several seed URLs separated by commas
+	// (nats://n1:4222,nats://n2:4222); the client learns the rest of the
+	// cluster from whichever answers.
 	URL string `yaml:"url"`
+	// Creds, NkeySeed, User with Password, and Token are the four ways to
+	// authenticate; at most one is set. Creds is the path of a decentralized-auth
+	// .creds file (user JWT and nkey seed); NkeySeed the text of a user nkey
+	// seed ("SU..."), best given as ${NAME}.
+	Creds    string `yaml:"creds"`
+	NkeySeed string `yaml:"nkey_seed"`
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	Token    string `yaml:"token"`
+	// TLS, when any of its files is set, makes the connection TLS-only.
+	TLS NATSTLS `yaml:"tls"`
 	// Replicas for every stream (1 for a single server, 3 for a cluster).
 	Replicas int `yaml:"replicas"`
 	// RawMaxAge bounds how long PAYHOOK_RAW keeps inbound requests (default 720h = 30 days).
@@ -52,6 +67,18 @@ type NATS struct {
 	// DuplicateWindow is JetStream's Nats-Msg-Id window (default 5m); pkg/dedupe covers days.
 	DuplicateWindow Duration `yaml:"duplicate_window"`
 }
+
+// NATSTLS names the PEM files of a TLS connection to NATS. CA verifies the
+// server (default: the system roots); Cert and Key, always together, are the
+// client certificate for servers that verify clients.
+type NATSTLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Enabled reports whether any TLS file is set.
+func (t NATSTLS) Enabled() bool { return t.CA != "" || t.Cert != "" || t.Key != "" }
 
 // Redis is the dedupe store; empty URL falls back to a NATS key-value bucket.
 type Redis struct {
@@ -522,10 +549,8 @@ var idRE = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 
 // Validate checks the whole config; the first problem found is returned.
 func (c *Config) Validate() error {
-	if c.NATS.URL != "" {
-		if err := checkURL("nats.url", c.NATS.URL, "nats", "tls", "ws", "wss"); err != nil {
-			return err
-		}
+	if err := c.NATS.validate(); err != nil {
+		return err
 	}
 	for key, d := range map[string]Duration{
 		"nats.raw_max_age": c.NATS.RawMaxAge, "nats.events_max_age": c.NATS.EventsMaxAge,

@@ -363,3 +363,66 @@ func TestSignRule(t *testing.T) {
 		}
 	}
 }
+
+// nats.* auth and TLS: one method at most, files readable at validation,
+// errors naming the key and never the secret.
+func TestNATSAuthAndTLS(t *testing.T) {
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "svc.creds")
+	if err := os.WriteFile(creds, []byte("-----BEGIN NATS USER JWT-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("hunter2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const seed = "SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU"
+	base := map[string]string{"ADMIN": "t", "JPGLO_KEY": "k", "SEED": seed, "PW": "hunter2"}
+	nats := func(extra string) string {
+		return strings.Replace(good, "  url: nats://127.0.0.1:4222\n", "  url: nats://n1:4222, nats://n2:4222,nats://n3:4222\n"+extra, 1)
+	}
+	for _, ok := range []string{"", "  creds: " + creds + "\n", "  nkey_seed: ${SEED}\n", "  user: ingress\n  password: ${PW}\n", "  token: ${PW}\n"} {
+		c, err := Parse([]byte(nats(ok)), env(base))
+		if err != nil {
+			t.Fatalf("%q: %v", ok, err)
+		}
+		if got := c.NATS.URLs(); len(got) != 3 || got[1] != "nats://n2:4222" {
+			t.Errorf("URLs() = %q", got)
+		}
+	}
+	cases := []struct{ name, extra, want string }{
+		{"two methods", "  creds: " + creds + "\n  token: ${PW}\n", "config: nats.token: only one of creds, nkey_seed, user and password, token may be set (also set: creds)"},
+		{"user without password", "  user: ingress\n", "config: nats.password: required with nats.user"},
+		{"password without user", "  password: ${PW}\n", "config: nats.user: required with nats.password"},
+		{"creds missing", "  creds: " + filepath.Join(dir, "nope.creds") + "\n", "config: nats.creds: open "},
+		{"creds is a directory", "  creds: " + dir + "\n", "config: nats.creds: " + dir + " is a directory"},
+		{"bad seed", "  nkey_seed: ${PW}\n", "config: nats.nkey_seed: not an nkey seed"},
+		{"account seed", "  nkey_seed: SAAOG6YRGBWFTMNSUKYNEBLJA3AJS4DB7TOYRJU3PXF3EZ6SVXCX3KSLY4\n", "config: nats.nkey_seed:"},
+		{"ca not PEM", "  tls: {ca: " + notPEM + "}\n", "config: nats.tls.ca: no PEM certificate"},
+		{"ca missing", "  tls: {ca: " + filepath.Join(dir, "none.pem") + "}\n", "config: nats.tls.ca: open "},
+		{"cert without key", "  tls: {cert: " + notPEM + "}\n", "config: nats.tls.key: required with nats.tls.cert"},
+		{"key without cert", "  tls: {key: " + notPEM + "}\n", "config: nats.tls.cert: required with nats.tls.key"},
+		{"cert and key not a pair", "  tls: {cert: " + notPEM + ", key: " + notPEM + "}\n", "config: nats.tls.cert: with nats.tls.key: "},
+		{"empty seed url", "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			doc := nats(c.extra)
+			if c.want == "" {
+				doc = strings.Replace(good, "  url: nats://127.0.0.1:4222\n", "  url: nats://n1:4222,,nats//bad\n", 1)
+				c.want = "config: nats.url: not a URL with a host"
+			}
+			_, err := Parse([]byte(doc), env(base))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.want) {
+				t.Errorf("error %q does not contain %q", msg, c.want)
+			}
+			if strings.Contains(msg, "\n") || strings.Contains(msg, "hunter2") || strings.Contains(msg, seed) {
+				t.Errorf("error is not one line or leaks a secret: %q", msg)
+			}
+		})
+	}
+}

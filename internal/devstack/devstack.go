@@ -279,7 +279,7 @@ func listen(part, addr, def string) (ln net.Listener, note string, err error) {
 // each one to the reconciler on payhook.watch.{provider} (as a merchant's
 // order service would), and submits a UTR for every fantian order.
 func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr string) error {
-	nc, err := natsbus.Connect(st.NATSURL, "payhook-devstack-traffic", nil)
+	nc, err := natsbus.Connect(config.NATS{URL: st.NATSURL}, "payhook-devstack-traffic", nil)
 	if err != nil {
 		return err
 	}

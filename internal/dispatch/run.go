@@ -76,7 +76,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	if cfg.NATS.URL == "" {
 		return &cli.UsageError{Err: &config.Error{Key: "nats.url", Msg: "required"}}
 	}
-	nc, js, err := natsbus.Open(ctx, cfg.NATS, "payhook-dispatcher", log)
+	nc, js, err := natsbus.Attach(ctx, cfg.NATS, "payhook-dispatcher", log)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func dlqCommand(ctx context.Context, env cli.Env, verb string, args []string) er
 	log := cli.Logger(cfg, env.Stderr)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	nc, js, err := natsbus.Open(ctx, cfg.NATS, "payhook-dispatcher-cli", log)
+	nc, js, err := natsbus.Attach(ctx, cfg.NATS, "payhook-dispatcher-cli", log)
 	if err != nil {
 		return err
 	}

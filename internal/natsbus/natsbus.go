@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payhook/payhook/internal/config"
@@ -32,17 +34,59 @@ const (
 // caller must not acknowledge anything it could not store.
 var ErrUnavailable = errors.New("nats unavailable")
 
-// Connect dials NATS with settings for a long-running service: reconnect
-// forever (a NATS outage is survived, not fatal), a bounded reconnect buffer,
-// and connection events logged.
-func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
+// AuthOptions turns nats.creds, nkey_seed, user/password, token and tls
+// into client options (none when nothing is set). The files were checked by
+// config validation; a problem here is one that appeared since.
+func AuthOptions(cfg config.NATS) ([]nats.Option, error) {
+	var opts []nats.Option
+	switch cfg.AuthMethod() {
+	case "creds":
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	case "nkey_seed":
+		kp, err := nkeys.FromSeed([]byte(cfg.NkeySeed))
+		if err != nil {
+			return nil, &config.Error{Key: "nats.nkey_seed", Msg: "not an nkey seed"}
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return nil, &config.Error{Key: "nats.nkey_seed", Msg: "not an nkey seed"}
+		}
+		// The key pair stays in memory for the connection's life: every
+		// (re)connect signs the server's nonce.
+		opts = append(opts, nats.Nkey(pub, kp.Sign))
+	case "user":
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	case "token":
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if t := cfg.TLS; t.Enabled() {
+		opts = append(opts, nats.Secure())
+		if t.CA != "" {
+			opts = append(opts, nats.RootCAs(t.CA))
+		}
+		if t.Cert != "" {
+			opts = append(opts, nats.ClientCert(t.Cert, t.Key))
+		}
+	}
+	return opts, nil
+}
+
+// Connect dials NATS with settings for a long-running service: every seed
+// URL of cfg.URL, its credentials and TLS, reconnect forever (a NATS outage
+// is survived, not fatal), no reconnect buffer, and connection events
+// logged (server addresses only: never a credential).
+func Connect(cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	nc, err := nats.Connect(url,
+	auth, err := AuthOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		// No reconnect buffer: a publish made while disconnected fails at
 		// once (503 to the provider) instead of being stored minutes later,
@@ -56,7 +100,13 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-	)
+		// A permissions violation means the server's authorization and this
+		// service disagree: say which subject, once per occurrence.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Error("nats error", "err", err)
+		}),
+	}, auth...)
+	nc, err := nats.Connect(strings.Join(cfg.URLs(), ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: connect: %v", ErrUnavailable, err)
 	}
@@ -130,13 +180,10 @@ func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
 	if !js.Conn().IsConnected() {
 		return fmt.Errorf("%w: not connected (%s)", ErrUnavailable, js.Conn().Status())
 	}
-	for _, name := range []string{StreamEvents, StreamRaw, StreamDLQ, StreamWatch} {
-		if _, err := js.Stream(ctx, name); err != nil {
-			return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, name, err)
-		}
-	}
-	return nil
+	return streamsExist(ctx, js)
 }
+
+var streamNames = []string{StreamEvents, StreamRaw, StreamDLQ, StreamWatch}
 
 // Publish stores body on subject with Nats-Msg-Id = msgID and waits for the
 // JetStream acknowledgement. duplicate reports that JetStream already had a
@@ -162,11 +209,28 @@ func Publish(ctx context.Context, js jetstream.JetStream, subject, msgID string,
 	return ack.Duplicate, nil
 }
 
-// Open is how every payhook service starts on NATS: connect, get JetStream,
-// and create or update the streams (bounded to 30 s). Close the returned
-// connection (Drain for a clean stop) when done.
+// Open is how a producer (ingress, reconciler; devstack and the tools)
+// starts on NATS: connect, get JetStream, and create or update the streams
+// (bounded to 30 s). Close the returned connection (Drain for a clean stop)
+// when done.
 func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := Connect(cfg.URL, name, log)
+	return open(ctx, cfg, name, log, EnsureStreams)
+}
+
+// Attach is Open for a service that reads the streams but does not manage
+// them (the dispatcher): it never creates or updates a stream, whose
+// settings are the producers' to decide and which the NATS authorization
+// (deploy/nats/auth.conf) does not let it change. It waits, within the same
+// 30 s, for the streams to exist, so it can start beside a producer on an
+// empty server.
+func Attach(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	return open(ctx, cfg, name, log, func(ctx context.Context, js jetstream.JetStream, _ config.NATS) error {
+		return WaitStreams(ctx, js)
+	})
+}
+
+func open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger, streams func(context.Context, jetstream.JetStream, config.NATS) error) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := Connect(cfg, name, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,9 +241,34 @@ func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := EnsureStreams(sctx, js, cfg); err != nil {
+	if err := streams(sctx, js, cfg); err != nil {
 		nc.Close()
 		return nil, nil, err
 	}
 	return nc, js, nil
+}
+
+// WaitStreams polls every 250 ms until every stream exists or ctx ends, and
+// then returns the last problem seen.
+func WaitStreams(ctx context.Context, js jetstream.JetStream) error {
+	for {
+		err := streamsExist(ctx, js)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (waiting for the producers to create the streams)", err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func streamsExist(ctx context.Context, js jetstream.JetStream) error {
+	for _, name := range streamNames {
+		if _, err := js.Stream(ctx, name); err != nil {
+			return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, name, err)
+		}
+	}
+	return nil
 }
