@@ -101,7 +101,7 @@ func start(t *testing.T, cfg *config.Config, dd publisher.Deduper) *harness {
 // startOn starts another ingress instance on an existing NATS server.
 func startOn(t *testing.T, n *testenv.NATS, cfg *config.Config, dd publisher.Deduper) *harness {
 	t.Helper()
-	nc, err := natsbus.Connect(n.URL, "test", nil)
+	nc, err := natsbus.Connect(config.NATS{URL: n.URL}, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,7 +161,7 @@ subscribers:
 
 // runReconciler wires the reconciler as cmd/reconciler does.
 func runReconciler(ctx context.Context, cfg *config.Config, ln net.Listener, log *slog.Logger) error {
-	nc, err := natsbus.Connect(cfg.NATS.URL, "payhook-reconciler", log)
+	nc, err := natsbus.Connect(cfg.NATS, "payhook-reconciler", log)
 	if err != nil {
 		return err
 	}

@@ -47,15 +47,33 @@ type NATS struct {
 // in a temp dir; it is shut down when the test ends.
 func StartNATS(tb testing.TB) *NATS {
 	tb.Helper()
+	return StartNATSWith(tb, server.Options{})
+}
+
+// StartNATSConfig is StartNATS with the settings of a nats-server config
+// file (authorization, TLS, limits), parsed as nats-server parses it, so
+// "$NAME" references read the environment (tb.Setenv before). Where to
+// listen and store is still the test's: a free port on 127.0.0.1 and a
+// temp dir.
+func StartNATSConfig(tb testing.TB, path string) *NATS {
+	tb.Helper()
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		tb.Fatalf("nats config %s: %v", path, err)
+	}
+	return StartNATSWith(tb, *opts)
+}
+
+// StartNATSWith is StartNATS with opts as the base (users, TLS ...); host,
+// port, JetStream, store dir, logging and signals are set here.
+func StartNATSWith(tb testing.TB, opts server.Options) *NATS {
+	tb.Helper()
 	port := FreePort(tb)
-	n := &NATS{tb: tb, opts: server.Options{
-		Host:      "127.0.0.1",
-		Port:      port,
-		JetStream: true,
-		StoreDir:  tb.TempDir(),
-		NoLog:     true,
-		NoSigs:    true,
-	}}
+	opts.Host, opts.Port = "127.0.0.1", port
+	opts.JetStream, opts.StoreDir = true, tb.TempDir()
+	opts.NoLog, opts.NoSigs = true, true
+	opts.HTTPPort, opts.Cluster.Port, opts.LeafNode.Port = 0, 0, 0
+	n := &NATS{tb: tb, opts: opts}
 	n.URL = fmt.Sprintf("nats://127.0.0.1:%d", port)
 	n.Start()
 	tb.Cleanup(n.Stop)
