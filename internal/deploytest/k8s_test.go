@@ -50,7 +50,8 @@ func TestManifestsStrictDecode(t *testing.T) {
 		seen[key] = true
 	}
 	for _, want := range []string{
-		"Namespace/payhook", "ConfigMap/payhook-config", "Secret/payhook-secrets",
+		"Namespace/payhook", "ConfigMap/payhook-config", "Secret/payhook-ingress-secrets",
+		"Secret/payhook-dispatcher-secrets", "Secret/payhook-reconciler-secrets", "Secret/nats-users",
 		"Deployment/payhook-ingress", "Deployment/payhook-dispatcher", "Deployment/payhook-reconciler",
 		"Service/payhook-ingress", "Service/payhook-dispatcher", "Service/payhook-reconciler",
 		"HorizontalPodAutoscaler/payhook-ingress", "HorizontalPodAutoscaler/payhook-dispatcher",
@@ -114,13 +115,51 @@ func TestStrictDecodeRejects(t *testing.T) {
 	}
 }
 
-// secretEnv returns the Secret's keys with its (placeholder) values: the
-// environment a payhook pod gets through envFrom.
-func secretEnv(tb testing.TB, s Set) map[string]string {
-	tb.Helper()
-	sec, ok := Get[*corev1.Secret](s, "Secret", "payhook-secrets")
+// secretName is the Secret holding one service's ${NAME}s.
+func secretName(component string) string { return "payhook-" + component + "-secrets" }
+
+// deploymentSecrets returns the Secrets a Deployment's container gets
+// (envFrom, env valueFrom, secret volumes), by name.
+func deploymentSecrets(d *appsv1.Deployment) []string {
+	var out []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	spec := d.Spec.Template.Spec
+	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+		for _, ef := range c.EnvFrom {
+			if ef.SecretRef != nil {
+				add(ef.SecretRef.Name)
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				add(e.ValueFrom.SecretKeyRef.Name)
+			}
+		}
+	}
+	for _, v := range spec.Volumes {
+		if v.Secret != nil {
+			add(v.Secret.SecretName)
+		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.Secret != nil {
+					add(src.Secret.Name)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// secretKeys returns a Secret's keys with their (placeholder) values.
+func secretKeys(s Set, name string) (map[string]string, bool) {
+	sec, ok := Get[*corev1.Secret](s, "Secret", name)
 	if !ok {
-		tb.Fatal("no Secret payhook-secrets")
+		return nil, false
 	}
 	env := map[string]string{}
 	for k, v := range sec.StringData {
@@ -128,6 +167,27 @@ func secretEnv(tb testing.TB, s Set) map[string]string {
 	}
 	for k, v := range sec.Data {
 		env[k] = string(v)
+	}
+	return env, true
+}
+
+// secretEnv returns the environment a component's pods get from Secrets
+// (envFrom of every Secret its Deployment names): what ${NAME} can read.
+func secretEnv(tb testing.TB, s Set, component string) map[string]string {
+	tb.Helper()
+	d, ok := getDeployment(s, component)
+	if !ok {
+		tb.Fatalf("no Deployment payhook-%s", component)
+	}
+	env := map[string]string{}
+	for _, name := range deploymentSecrets(d) {
+		keys, ok := secretKeys(s, name)
+		if !ok {
+			tb.Fatalf("Deployment %s names Secret %s, which deploy/k8s does not define", d.Name, name)
+		}
+		for k, v := range keys {
+			env[k] = v
+		}
 	}
 	return env
 }
@@ -159,41 +219,49 @@ func EnvRefs(b []byte) []string {
 	return out
 }
 
-func k8sConfig(tb testing.TB, s Set) (*config.Config, []byte) {
+// k8sConfig parses a component's own config file from ConfigMap
+// payhook-config (<component>.yaml) with the environment its Deployment gets.
+func k8sConfig(tb testing.TB, s Set, component string) (*config.Config, []byte) {
 	tb.Helper()
 	cm, ok := Get[*corev1.ConfigMap](s, "ConfigMap", "payhook-config")
 	if !ok {
 		tb.Fatal("no ConfigMap payhook-config")
 	}
-	raw, ok := cm.Data["payhook.yaml"]
+	key := component + ".yaml"
+	raw, ok := cm.Data[key]
 	if !ok {
-		tb.Fatal("ConfigMap payhook-config has no payhook.yaml")
+		tb.Fatalf("ConfigMap payhook-config has no %s", key)
 	}
-	env := secretEnv(tb, s)
+	env := secretEnv(tb, s, component)
 	cfg, err := config.Parse([]byte(raw), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
-		tb.Fatalf("ConfigMap payhook-config payhook.yaml with the Secret's keys as environment: %v", err)
+		tb.Fatalf("ConfigMap payhook-config %s with the environment of Deployment payhook-%s: %v", key, component, err)
 	}
 	return cfg, []byte(raw)
 }
 
 func TestConfigMapParsesWithSecretEnv(t *testing.T) {
 	s := mustManifests(t)
-	cfg, raw := k8sConfig(t, s)
-	env := secretEnv(t, s)
-	for _, n := range EnvRefs(raw) {
-		if _, ok := env[n]; !ok {
-			t.Errorf("config references ${%s}, which Secret payhook-secrets does not provide", n)
+	for _, comp := range components {
+		cfg, raw := k8sConfig(t, s, comp)
+		env := secretEnv(t, s, comp)
+		for _, n := range EnvRefs(raw) {
+			if _, ok := env[n]; !ok {
+				t.Errorf("%s.yaml references ${%s}, which the Secrets of Deployment payhook-%s do not provide", comp, n, comp)
+			}
 		}
-	}
-	if cfg.NATS.Replicas != 3 {
-		t.Errorf("nats.replicas = %d, want 3 (a 3-node JetStream cluster)", cfg.NATS.Replicas)
+		if cfg.NATS.Replicas != 3 {
+			t.Errorf("%s.yaml: nats.replicas = %d, want 3 (a 3-node JetStream cluster)", comp, cfg.NATS.Replicas)
+		}
+		if cfg.NATS.User != comp || cfg.NATS.Password == "" {
+			t.Errorf("%s.yaml: nats.user %q, want %q with a password (deploy/nats/auth.conf)", comp, cfg.NATS.User, comp)
+		}
+		if comp != "dispatcher" && cfg.Redis.URL == "" {
+			t.Errorf("%s.yaml: redis.url is empty: Kubernetes runs Redis with Sentinel (redis.yaml)", comp)
+		}
 	}
 	if sts, ok := Get[*appsv1.StatefulSet](s, "StatefulSet", "nats"); !ok || sts.Spec.Replicas == nil || *sts.Spec.Replicas != 3 {
 		t.Error("StatefulSet nats must run 3 replicas")
-	}
-	if cfg.Redis.URL == "" {
-		t.Error("redis.url is empty: Kubernetes runs Redis with Sentinel (redis.yaml)")
 	}
 }
 
@@ -346,12 +414,12 @@ func CheckDeployment(component string, d *appsv1.Deployment, s Set, cfg *config.
 	}
 	hasSecret := false
 	for _, ef := range c.EnvFrom {
-		if ef.SecretRef != nil && ef.SecretRef.Name == "payhook-secrets" {
+		if ef.SecretRef != nil && ef.SecretRef.Name == secretName(component) {
 			hasSecret = true
 		}
 	}
 	if !hasSecret {
-		p = append(p, w+": does not get Secret payhook-secrets through envFrom")
+		p = append(p, fmt.Sprintf("%s: does not get Secret %s through envFrom", w, secretName(component)))
 	}
 	return p
 }
@@ -393,25 +461,16 @@ func mountedFromConfigMap(spec corev1.PodSpec, c corev1.Container, file, cmName 
 	return false
 }
 
-func configKeys(s Set) []string {
-	cm, _ := Get[*corev1.ConfigMap](s, "ConfigMap", "payhook-config")
-	var keys []string
-	for k := range cm.Data {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
 func TestDeployments(t *testing.T) {
 	s := mustManifests(t)
-	cfg, _ := k8sConfig(t, s)
 	for _, comp := range components {
 		d, ok := Get[*appsv1.Deployment](s, "Deployment", "payhook-"+comp)
 		if !ok {
 			t.Errorf("no Deployment payhook-%s", comp)
 			continue
 		}
-		for _, p := range CheckDeployment(comp, d, s, cfg, configKeys(s), mustFlagChecker(t)) {
+		cfg, _ := k8sConfig(t, s, comp)
+		for _, p := range CheckDeployment(comp, d, s, cfg, []string{comp + ".yaml"}, mustFlagChecker(t)) {
 			t.Error(p)
 		}
 	}
@@ -426,7 +485,7 @@ func TestDeployments(t *testing.T) {
 // the checks exist for, and expects each to be reported.
 func TestDeploymentCheckCatchesBreakage(t *testing.T) {
 	s := mustManifests(t)
-	cfg, _ := k8sConfig(t, s)
+	cfg, _ := k8sConfig(t, s, "ingress")
 	orig, _ := Get[*appsv1.Deployment](s, "Deployment", "payhook-ingress")
 	flags := mustFlagChecker(t)
 	f := false
@@ -462,7 +521,10 @@ func TestDeploymentCheckCatchesBreakage(t *testing.T) {
 		"stray argument": {func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].Args = append([]string{"serve"}, d.Spec.Template.Spec.Containers[0].Args...)
 		}, "did not reach a trailing --version"},
-		"no secret env": {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].EnvFrom = nil }, "payhook-secrets"},
+		"no secret env": {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].EnvFrom = nil }, "payhook-ingress-secrets"},
+		"another service's config": {func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Volumes[0].ConfigMap.Items[0].Key = "dispatcher.yaml"
+		}, "is not a key of ConfigMap"},
 		"wrong binary":  {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Command = []string{"dispatcher"} }, "want the ingress binary"},
 		"no resources": {func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
@@ -474,21 +536,21 @@ func TestDeploymentCheckCatchesBreakage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			d := orig.DeepCopy()
 			c.mutate(d)
-			p := CheckDeployment("ingress", d, s, cfg, configKeys(s), flags)
+			p := CheckDeployment("ingress", d, s, cfg, []string{"ingress.yaml"}, flags)
 			if !slices.ContainsFunc(p, func(s string) bool { return strings.Contains(s, c.want) }) {
 				t.Errorf("problems %q, want one mentioning %q", p, c.want)
 			}
 		})
 	}
-	if p := CheckDeployment("ingress", orig.DeepCopy(), s, cfg, configKeys(s), flags); len(p) != 0 {
+	if p := CheckDeployment("ingress", orig.DeepCopy(), s, cfg, []string{"ingress.yaml"}, flags); len(p) != 0 {
 		t.Errorf("the shipped Deployment has problems: %q", p)
 	}
 }
 
 func TestServicesHPAsPDBs(t *testing.T) {
 	s := mustManifests(t)
-	cfg, _ := k8sConfig(t, s)
 	for _, comp := range components {
+		cfg, _ := k8sConfig(t, s, comp)
 		name := "payhook-" + comp
 		d, ok := Get[*appsv1.Deployment](s, "Deployment", name)
 		if !ok {
@@ -601,8 +663,8 @@ func TestNetworkPolicies(t *testing.T) {
 		t.Error("no default-deny ingress NetworkPolicy")
 	}
 	// Every payhook Deployment's port must be allowed by some policy that selects its pods.
-	cfg, _ := k8sConfig(t, s)
 	for _, comp := range components {
+		cfg, _ := k8sConfig(t, s, comp)
 		d, ok := Get[*appsv1.Deployment](s, "Deployment", "payhook-"+comp)
 		if !ok {
 			continue
