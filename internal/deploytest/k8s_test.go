@@ -525,7 +525,7 @@ func TestDeploymentCheckCatchesBreakage(t *testing.T) {
 		"another service's config": {func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Volumes[0].ConfigMap.Items[0].Key = "dispatcher.yaml"
 		}, "is not a key of ConfigMap"},
-		"wrong binary":  {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Command = []string{"dispatcher"} }, "want the ingress binary"},
+		"wrong binary": {func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Command = []string{"dispatcher"} }, "want the ingress binary"},
 		"no resources": {func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
 		}, "no cpu/memory requests"},

@@ -220,3 +220,39 @@ func derefSelector(s *metav1.LabelSelector) metav1.LabelSelector {
 	}
 	return *s
 }
+
+// TestComposeNATSUsers: compose runs NATS with deploy/nats/auth.conf and
+// every password it reads, and each payhook service logs in as its own user.
+func TestComposeNATSUsers(t *testing.T) {
+	st := mustCompose(t)
+	n := st.c.Services["nats"]
+	conf := ""
+	if i := slices.Index(n.Command, "-c"); i >= 0 && i+1 < len(n.Command) {
+		conf = n.Command[i+1]
+	}
+	if host, ok := n.mount(conf); !ok || filepath.Clean(host) != filepath.Clean("./deploy/nats/auth.conf") {
+		t.Errorf("nats: -c %q is not deploy/nats/auth.conf mounted", conf)
+	}
+	auth, err := os.ReadFile(authConfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range natsEnvRE.FindAllStringSubmatch(string(auth), -1) {
+		if _, ok := n.Environment[m[1]]; !ok {
+			t.Errorf("nats: auth.conf reads $%s, which the service's environment does not set", m[1])
+		}
+	}
+	for _, comp := range components {
+		s := st.c.Services[comp]
+		if u := s.Environment["PAYHOOK_NATS_USER"]; u != comp {
+			t.Errorf("%s: PAYHOOK_NATS_USER %q, want %q", comp, u, comp)
+		}
+		want := "PAYHOOK_NATS_" + strings.ToUpper(comp) + "_PASSWORD"
+		if p := s.Environment["PAYHOOK_NATS_PASSWORD"]; !strings.Contains(p, "${"+want) || !strings.Contains(n.Environment[want], "${"+want) {
+			t.Errorf("%s: PAYHOOK_NATS_PASSWORD %q is not the nats server's %s", comp, p, want)
+		}
+	}
+	if !strings.Contains(string(st.cfgRaw), "${PAYHOOK_NATS_USER}") || !strings.Contains(string(st.cfgRaw), "${PAYHOOK_NATS_PASSWORD}") {
+		t.Error("deploy/compose/payhook.yaml does not log in to NATS")
+	}
+}
