@@ -175,9 +175,10 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	run("reconciler", func(ctx context.Context) error {
 		return reconcile.Serve(ctx, recCfg, reconcile.ServeOptions{Log: log.With("component", "reconciler"), Listener: lnR, Registry: prometheus.NewRegistry(), DrainTimeout: 5 * time.Second})
 	})
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { cancel(); wg.Wait() }) }
 	defer func() {
-		cancel()
-		wg.Wait()
+		stop()
 		if t.Failed() {
 			t.Logf("service logs:\n%s", logs)
 		}
@@ -244,7 +245,9 @@ func TestNATSAuthorizationFile(t *testing.T) {
 		t.Error("dispatcher updated PAYHOOK_EVENTS")
 	}
 
-	// Every call the services made was allowed, and no password was logged.
+	// Every call the services made, through their shutdown (unpinning,
+	// draining), was allowed, and no password was logged.
+	stop()
 	out := logs.String()
 	if strings.Contains(strings.ToLower(out), "permissions violation") {
 		t.Errorf("a service met a permissions violation:\n%s", grepLines(out, "ermissions"))
