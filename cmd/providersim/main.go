@@ -29,6 +29,7 @@ import (
 
 	"github.com/payhook/payhook/internal/cli"
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -102,7 +103,7 @@ func run(ctx context.Context, env cli.Env) error {
 	mux := http.NewServeMux()
 	mux.Handle("/faults", sim.FaultsHandler())
 	mux.Handle("/", sim.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := ops.NewServer(mux, ops.DefaultTimeouts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

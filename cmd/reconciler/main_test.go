@@ -29,7 +29,7 @@ func env(args ...string) (cli.Env, *bytes.Buffer) {
 	var stderr bytes.Buffer
 	return cli.Env{Args: args, LookupEnv: func(k string) (string, bool) {
 		if k == "PAYHOOK_ADMIN_TOKEN" {
-			return "tok", true
+			return "tok-reconciler-main-test-0123456789", true
 		}
 		return "", false
 	}, Stdout: io.Discard, Stderr: &stderr}, &stderr

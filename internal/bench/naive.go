@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
@@ -111,7 +112,7 @@ func ServeNaive(ctx context.Context, addr, natsURL, redisURL string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: NaiveHandler(js, rdb, Accounts()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := ops.NewServer(NaiveHandler(js, rdb, Accounts()), ops.DefaultTimeouts)
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/payhook/payhook/internal/dispatch"
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/providers"
 )
@@ -227,7 +228,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	subSrv := &http.Server{Handler: sub}
+	subSrv := ops.NewServer(sub, ops.DefaultTimeouts)
 	go func() { _ = subSrv.Serve(subLn) }()
 	defer subSrv.Close()
 

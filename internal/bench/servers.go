@@ -17,6 +17,7 @@ import (
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/ingress"
+	"github.com/payhook/payhook/internal/ops"
 )
 
 // ServeNATS runs a nats-server with JetStream on file storage in dir,
@@ -64,7 +65,7 @@ func ServeEcho(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: EchoBaseline(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := ops.NewServer(EchoBaseline(), ops.DefaultTimeouts)
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -374,7 +374,7 @@ func retag(n *yaml.Node, t reflect.Type, path string, names []string) error {
 	if what == "" {
 		n.Tag = "!!str"
 		if t != nil && isUnmarshaler(t) && checkSelfDecoding(n, t, path) != nil {
-			if t == reflect.TypeOf(Duration(0)) {
+			if t == reflect.TypeOf(Duration(0)) || t == durationType {
 				what = "a duration (like 90s or 2h)"
 			} else {
 				what = "accepted here"
@@ -402,17 +402,30 @@ func checkSelfDecoding(n *yaml.Node, t reflect.Type, path string) error {
 	if t == nil || !isUnmarshaler(t) || n.ShortTag() == "!!null" {
 		return nil
 	}
+	if t == durationType {
+		// yaml.v3 decodes a time.Duration itself, but its error names no key.
+		if _, err := time.ParseDuration(n.Value); err != nil || n.ShortTag() != "!!str" {
+			return errf(path, "not a duration (like 90s or 2h): %q", n.Value)
+		}
+		return nil
+	}
 	if err := n.Decode(reflect.New(t).Interface()); err != nil {
 		return errf(path, "%s", oneLine(err.Error()))
 	}
 	return nil
 }
 
-var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+var (
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	// durationType is time.Duration, which yaml.v3 reads from a Go
+	// duration string itself (providers.Account.MaxAge): treated here like
+	// a type with its own UnmarshalYAML.
+	durationType = reflect.TypeOf(time.Duration(0))
+)
 
 // isUnmarshaler reports whether t (or *t) decodes itself from a node.
 func isUnmarshaler(t reflect.Type) bool {
-	return t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType)
+	return t == durationType || t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType)
 }
 
 // fieldByKey returns the type of struct t's field that yaml.v3 fills from
@@ -451,10 +464,33 @@ func fieldByKey(t reflect.Type, key string) (reflect.Type, bool) {
 	return nil, false
 }
 
-// Default values, with the reasoning beside each.
+// Default values and bounds, with the reasoning beside each.
 const (
 	DefaultBodyLimit = 64 << 10 // callbacks are < 4 KiB; 64 KiB leaves room and bounds abuse
+
+	// MinDedupeWindow: the dedupe window must outlast every provider's
+	// retry schedule (cashypro's ~17 h is the longest) and leave room for
+	// max_age plus FutureSkew (21 h at the default six sevenths).
+	MinDedupeWindow = 24 * time.Hour
+
+	// FutureSkew is how far in the future a signed provider timestamp may
+	// be and still be accepted: provider clocks drift, and cashypro's
+	// completionTime carries no zone (read as WIB, UTC+7; a provider on
+	// WIT, UTC+9, would look 2 h ahead). A callback signed further ahead is
+	// refused (reason "future_timestamp"): it would stay fresh past the
+	// dedupe window.
+	FutureSkew = 3 * time.Hour
+
+	// MinAdminTokenBytes: a bearer token guessable by brute force guards nothing.
+	MinAdminTokenBytes = 32
 )
+
+// DefaultMaxAge is accounts[].max_age when not set: six sevenths of the
+// dedupe window (168h → 144h). A callback is accepted only while
+// now - signed ≤ max_age, and a signed timestamp is at most FutureSkew
+// ahead of the first receipt, so a replay is refused before the dedupe
+// store forgets the first copy as long as max_age + FutureSkew ≤ window.
+func DefaultMaxAge(window time.Duration) time.Duration { return window - window/7 }
 
 // DefaultSchedule is the reconciler's poll schedule after a watch opens:
 // 1m+3m+10m+30m+1h+3h+6h+12h+24h ≈ 46.7 h of chasing, past cashypro's ~17 h
@@ -518,6 +554,9 @@ func (c *Config) defaults() {
 		if a.Provider == providers.Mpurse && a.AESMode == "" {
 			a.AESMode = "ecb"
 		}
+		if a.MaxAge == 0 {
+			a.MaxAge = DefaultMaxAge(c.Dedupe.Window.D())
+		}
 	}
 	for i := range c.Subscribers {
 		s := &c.Subscribers[i]
@@ -562,7 +601,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Ingress.PublishTimeout.D() > 25*time.Second {
-		return errf("ingress.publish_timeout", "must be at most 25s (the provider is waiting; the HTTP write timeout is 30s)")
+		return errf("ingress.publish_timeout", "must be at most 25s (the provider is waiting for the reply)")
+	}
+	if c.Dedupe.Window.D() < MinDedupeWindow {
+		return errf("dedupe.window", "must be at least %s (longer than every provider's retry schedule, with room for accounts' max_age), got %s", MinDedupeWindow, c.Dedupe.Window.D())
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < MinAdminTokenBytes {
+		return errf("admin_token", "must be at least %d bytes (e.g. openssl rand -hex 32), got %d", MinAdminTokenBytes, len(c.AdminToken))
 	}
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
 		return errf("nats.replicas", "must be 1 to 5, got %d", c.NATS.Replicas)
@@ -625,6 +670,12 @@ func (c *Config) Validate() error {
 			return errf(k+".id", "duplicate account id %q", a.ID)
 		}
 		seen[a.ID] = true
+		if limit := c.Dedupe.Window.D() - FutureSkew; a.MaxAge > limit {
+			return errf(k+".max_age", "must be at most dedupe.window (%s) less the %s allowed clock skew, %s: an older callback could be stored twice, got %s", c.Dedupe.Window.D(), FutureSkew, limit, a.MaxAge)
+		}
+	}
+	if err := checkCredentials(c.Accounts); err != nil {
+		return err
 	}
 	seen = map[string]bool{}
 	for i, s := range c.Subscribers {
@@ -647,6 +698,44 @@ func (c *Config) Validate() error {
 }
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// credentials is what tells a provider's callbacks for one account from
+// another's: the key they verify under and the merchant id they carry.
+// jpglo callbacks carry no merchant id (mch_id only on some requests), so
+// the secret alone decides; mpurse's is the AES key with partnerId;
+// cashypro, mrnpay and fantian sign with the secret and name the merchant.
+func credentials(a providers.Account) string {
+	switch a.Provider {
+	case providers.Jpglo:
+		return a.Secret
+	case providers.Mpurse:
+		return a.MerchantID + "\x00" + a.AESKey
+	default:
+		return a.MerchantID + "\x00" + a.Secret
+	}
+}
+
+// checkCredentials refuses two accounts of one provider with the same
+// credentials: a callback verifying under both would be stored once per
+// account URL it is posted to, as two events with different ids.
+func checkCredentials(accounts []providers.Account) error {
+	first := map[[2]string]int{}
+	for i, a := range accounts {
+		k := [2]string{a.Provider, credentials(a)}
+		if j, ok := first[k]; ok {
+			what := "merchant_id and secret"
+			switch a.Provider {
+			case providers.Jpglo:
+				what = "secret (jpglo callbacks carry no merchant id)"
+			case providers.Mpurse:
+				what = "merchant_id and aes_key"
+			}
+			return errf(fmt.Sprintf("accounts[%d]", i), "account %q has the same %s as accounts[%d] %q: a callback would verify for both", a.ID, what, j, accounts[j].ID)
+		}
+		first[k] = i
+	}
+	return nil
+}
 
 func validateAccount(k string, a providers.Account) error {
 	if !idRE.MatchString(a.ID) {
@@ -697,6 +786,9 @@ func validateAccount(k string, a providers.Account) error {
 				return errf(fmt.Sprintf("%s.allow_ips[%d]", k, j), "not a CIDR or IP: %q", cidr)
 			}
 		}
+	}
+	if a.MaxAge <= 0 {
+		return errf(k+".max_age", "must be positive")
 	}
 	switch a.Provider {
 	case providers.Cashypro:

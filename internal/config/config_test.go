@@ -54,11 +54,11 @@ func env(m map[string]string) func(string) (string, bool) {
 }
 
 func TestParseGood(t *testing.T) {
-	c, err := Parse([]byte(good), env(map[string]string{"ADMIN": "tok", "JPGLO_KEY": "key: with #yaml [chars]"}))
+	c, err := Parse([]byte(good), env(map[string]string{"ADMIN": "tok-0123456789abcdef0123456789abcdef", "JPGLO_KEY": "key: with #yaml [chars]"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AdminToken != "tok" {
+	if c.AdminToken != "tok-0123456789abcdef0123456789abcdef" {
 		t.Errorf("admin_token = %q", c.AdminToken)
 	}
 	if c.Accounts[0].Secret != "key: with #yaml [chars]" {
@@ -76,13 +76,13 @@ func TestParseGood(t *testing.T) {
 }
 
 func TestParseErrorsNameTheKey(t *testing.T) {
-	base := map[string]string{"ADMIN": "t", "JPGLO_KEY": "k"}
+	base := map[string]string{"ADMIN": "t-0123456789abcdef0123456789abcdef", "JPGLO_KEY": "k"}
 	cases := []struct {
 		name, yaml string
 		env        map[string]string
 		want       string
 	}{
-		{"missing env", good, map[string]string{"ADMIN": "t"}, "config: accounts[0].secret: environment variable JPGLO_KEY is not set"},
+		{"missing env", good, map[string]string{"ADMIN": "t-0123456789abcdef0123456789abcdef"}, "config: accounts[0].secret: environment variable JPGLO_KEY is not set"},
 		{"unknown top key", good + "bogus: 1\n", base, "config: bogus: unknown key"},
 		{"unknown nested key", strings.Replace(good, "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\n  lisen: x", 1), base, "config: ingress.lisen: unknown key (line 8)"},
 		{"bad provider", strings.Replace(good, "provider: jpglo", "provider: paypal", 1), base, "config: accounts[0].provider: unknown provider"},
@@ -97,6 +97,21 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"negative duration", strings.Replace(good, "  retrigger_grace: 2m", "  retrigger_grace: -2m", 1), base, "config: reconciler.retrigger_grace: must be positive"},
 		{"proxy header without proxies", strings.Replace(good, "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\n  trusted_proxy_header: X-Forwarded-For", 1), base, "config: ingress.trusted_proxies: required with trusted_proxy_header"},
 		{"redis password not echoed", strings.Replace(good, "redis://127.0.0.1:6379/0", "redis//:hunter2@", 1), base, "config: redis.url: not a URL with a host"},
+		{"short admin token", good, map[string]string{"ADMIN": "a", "JPGLO_KEY": "k"}, "config: admin_token: must be at least 32 bytes"},
+		{"admin token of 31 bytes", good, map[string]string{"ADMIN": strings.Repeat("x", 31), "JPGLO_KEY": "k"}, "config: admin_token: must be at least 32 bytes"},
+		{"max_age not a duration", strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: 3600\n    allow_ips", 1), base, "config: accounts[0].max_age: not a duration"},
+		{"max_age negative", strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: -1h\n    allow_ips", 1), base, "config: accounts[0].max_age: must be positive"},
+		{"max_age as long as the window", strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: 168h\n    allow_ips", 1), base,
+			"config: accounts[0].max_age: must be at most dedupe.window (168h0m0s) less the 3h0m0s allowed clock skew, 165h0m0s"},
+		{"max_age past a shorter window", strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: 30h\n    allow_ips", 1) + "dedupe: {window: 24h}\n", base,
+			"config: accounts[0].max_age: must be at most dedupe.window (24h0m0s)"},
+		{"dedupe window under a day", good + "dedupe: {window: 12h}\n", base, "config: dedupe.window: must be at least 24h0m0s"},
+		{"jpglo accounts sharing a secret", withAccounts(sameCreds("glo-b", "jpglo", "2", "${JPGLO_KEY}", "")), base,
+			`config: accounts[2]: account "glo-b" has the same secret (jpglo callbacks carry no merchant id) as accounts[0] "glo-in"`},
+		{"mpurse accounts sharing merchant and key", withAccounts(sameCreds("mp-b", "mpurse", "Mct_1", "", "mpurseKey16bytes")), base,
+			`config: accounts[2]: account "mp-b" has the same merchant_id and aes_key as accounts[1] "mp-in"`},
+		{"mrnpay accounts sharing merchant and secret", withAccounts(sameCreds("mrn-a", "mrnpay", "app1", "k1", "") + sameCreds("mrn-b", "mrnpay", "app1", "k1", "")), base,
+			`config: accounts[3]: account "mrn-b" has the same merchant_id and secret as accounts[2] "mrn-a"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -173,8 +188,8 @@ accounts:
     merchant_id: "${MID}"
     secret: ${SECRET}
     currency: INR
-  - id: glo-two
-    provider: jpglo
+  - id: mrn-two
+    provider: mrnpay
     merchant_id: ${MID}
     secret: '${SECRET}'
     currency: INR
@@ -258,7 +273,7 @@ subscribers:
 }
 
 func TestEnvValueOfTheWrongType(t *testing.T) {
-	base := map[string]string{"ADMIN": "t", "JPGLO_KEY": "k"}
+	base := map[string]string{"ADMIN": "t-0123456789abcdef0123456789abcdef", "JPGLO_KEY": "k"}
 	const nats, rec = "  url: nats://127.0.0.1:4222", "  retrigger_grace: 2m"
 	cases := []struct {
 		name, at, line, value, want string
@@ -290,7 +305,7 @@ func TestEnvValueOfTheWrongType(t *testing.T) {
 
 // Unknown keys are named by their dotted path and their line in the file.
 func TestUnknownKeyNamesThePath(t *testing.T) {
-	base := map[string]string{"ADMIN": "t", "JPGLO_KEY": "k"}
+	base := map[string]string{"ADMIN": "t-0123456789abcdef0123456789abcdef", "JPGLO_KEY": "k"}
 	cases := []struct{ name, from, to, key, want string }{
 		{"top", "admin_token: ${ADMIN}", "admin_token: ${ADMIN}\nbogus: 1", "bogus: 1", "config: bogus: unknown key"},
 		{"nested", "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\n  lisen: x", "  lisen: x", "config: ingress.lisen: unknown key"},
@@ -332,7 +347,7 @@ func TestUnknownKeyNamesThePath(t *testing.T) {
 // sign_rule is checked against the account's provider: every cashypro and
 // fantian rule is accepted where it belongs, anything else names the key.
 func TestSignRule(t *testing.T) {
-	base := map[string]string{"ADMIN": "t", "JPGLO_KEY": "k"}
+	base := map[string]string{"ADMIN": "t-0123456789abcdef0123456789abcdef", "JPGLO_KEY": "k"}
 	account := func(provider, rule string) string {
 		return strings.Replace(good, "subscribers:", "  - id: extra\n    provider: "+provider+"\n    merchant_id: \"1\"\n    secret: s\n    currency: IDR\n    sign_rule: "+rule+"\nsubscribers:", 1)
 	}
@@ -377,7 +392,7 @@ func TestNATSAuthAndTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	const seed = "SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU"
-	base := map[string]string{"ADMIN": "t", "JPGLO_KEY": "k", "SEED": seed, "PW": "hunter2"}
+	base := map[string]string{"ADMIN": "t-0123456789abcdef0123456789abcdef", "JPGLO_KEY": "k", "SEED": seed, "PW": "hunter2"}
 	nats := func(extra string) string {
 		return strings.Replace(good, "  url: nats://127.0.0.1:4222\n", "  url: nats://n1:4222, nats://n2:4222,nats://n3:4222\n"+extra, 1)
 	}
@@ -425,4 +440,21 @@ func TestNATSAuthAndTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withAccounts is good with more accounts after its own.
+func withAccounts(extra string) string {
+	return strings.Replace(good, "subscribers:\n", extra+"subscribers:\n", 1)
+}
+
+// sameCreds renders one account list item.
+func sameCreds(id, provider, merchant, secret, aesKey string) string {
+	out := "  - id: " + id + "\n    provider: " + provider + "\n    merchant_id: \"" + merchant + "\"\n    currency: INR\n"
+	if secret != "" {
+		out += "    secret: " + secret + "\n"
+	}
+	if aesKey != "" {
+		out += "    aes_key: " + aesKey + "\n"
+	}
+	return out
 }

@@ -20,7 +20,7 @@ const (
 	// DefaultNATSPort is the embedded NATS server's port unless taken.
 	DefaultNATSPort = 4222
 	// AdminToken is devstack's bearer token for the admin APIs.
-	AdminToken = "devstack-admin-token"
+	AdminToken = "devstack-admin-token-not-a-secret-0001"
 	// SubscriberSecret is the demo subscriber's Standard Webhooks secret (the spec's example).
 	SubscriberSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )

@@ -166,7 +166,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			}
 		}()
 	}
-	subSrv := &http.Server{Handler: http.StripPrefix("/hooks", st.Subscriber), ReadHeaderTimeout: 5 * time.Second}
+	subSrv := ops.NewServer(http.StripPrefix("/hooks", st.Subscriber), ops.DefaultTimeouts)
 	go func() { _ = subSrv.Serve(lns["demo subscriber"]) }()
 	defer subSrv.Close()
 
@@ -199,7 +199,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	simMux := http.NewServeMux()
 	simMux.Handle("/faults", st.Sim.FaultsHandler())
 	simMux.Handle("/", st.Sim.Handler())
-	simSrv := &http.Server{Handler: simMux, ReadHeaderTimeout: 5 * time.Second}
+	simSrv := ops.NewServer(simMux, ops.DefaultTimeouts)
 	go func() { _ = simSrv.Serve(lns["simulator"]) }()
 	defer simSrv.Close()
 

@@ -26,7 +26,7 @@ import (
 	"github.com/payhook/payhook/pkg/events"
 )
 
-const adminToken = "test-admin-token"
+const adminToken = "test-admin-token-0123456789abcdef"
 
 // hit is one request a receiver got.
 type hit struct {

@@ -104,7 +104,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 			return fmt.Errorf("listen %s: %w", cfg.Dispatcher.Listen, err)
 		}
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := ops.NewServer(mux, ops.DefaultTimeouts)
 	go func() { _ = srv.Serve(ln) }()
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())

@@ -26,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
@@ -197,7 +198,7 @@ func Start(tb testing.TB, o Options) *Cluster {
 	}
 	c.simConfig = simCfg
 	c.Sim = providersim.New(simCfg)
-	simSrv := &http.Server{Handler: c.Sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	simSrv := ops.NewServer(c.Sim.Handler(), ops.DefaultTimeouts)
 	go func() { _ = simSrv.Serve(simLn) }()
 	// Registered after teardown, so it runs before it: the simulator stops
 	// posting callbacks before the services go away.

@@ -280,11 +280,39 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 		}
 		return reject(o, status, reason, err.Error()), body
 	}
+	o.eventID = ev.ID()
+	if reason, detail := checkAge(acct.MaxAge, ev.SignedAt, start); reason != "" {
+		return reject(o, http.StatusBadRequest, reason, detail), body
+	}
 	if s.retrigger.Marked(ctx, &ev) {
 		ev.Origin = events.OriginRetrigger
 	}
-	o.eventID = ev.ID()
 	return s.store(ctx, o, p, &ev), body
+}
+
+// Reject reasons of checkAge.
+const (
+	ReasonTooOld          = "too_old"
+	ReasonFutureTimestamp = "future_timestamp"
+)
+
+// checkAge refuses a verified callback whose signed provider timestamp is
+// older than maxAge, or more than config.FutureSkew ahead of now: either
+// could be a copy replayed after the dedupe store forgot the original
+// (config.Validate keeps maxAge + FutureSkew within dedupe.window). A zero
+// signedAt (the provider signs no time) or maxAge (not configured) checks
+// nothing. It returns the reject reason and detail, or "" to go on.
+func checkAge(maxAge time.Duration, signedAt, now time.Time) (reason, detail string) {
+	if maxAge <= 0 || signedAt.IsZero() {
+		return "", ""
+	}
+	switch age := now.Sub(signedAt); {
+	case age > maxAge:
+		return ReasonTooOld, fmt.Sprintf("signed %s ago, over the account's max_age %s", age.Truncate(time.Second), maxAge)
+	case -age > config.FutureSkew:
+		return ReasonFutureTimestamp, fmt.Sprintf("signed %s ahead of our clock, over the allowed %s", (-age).Truncate(time.Second), config.FutureSkew)
+	}
+	return "", ""
 }
 
 // store is the one place that decides between acknowledging (2xx in the

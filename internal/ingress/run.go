@@ -52,6 +52,9 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 		return err
 	}
 	defer nc.Drain()
+	if err := CheckBodyLimit(cfg.Ingress.BodyLimit, nc.MaxPayload()); err != nil {
+		return err
+	}
 	dd, checks, closeDedupe, err := OpenDedupe(ctx, cfg, js, o.Log)
 	if err != nil {
 		return err

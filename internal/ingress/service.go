@@ -36,14 +36,7 @@ func (s *Server) MountOps(reg *prometheus.Registry, extra ...ops.Check) {
 // drainTimeout), and waits for raw records to be acknowledged.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, drainTimeout time.Duration) error {
 	var inflight ops.Inflight
-	srv := &http.Server{
-		Handler:           inflight.Wrap(s.echo),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-	}
+	srv := ops.NewServer(inflight.Wrap(s.echo), s.Timeouts())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -59,6 +52,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drainTimeout time.D
 		err = nil
 	}
 	return err
+}
+
+// Timeouts are ingress's HTTP limits: ops.DefaultTimeouts, with a write
+// timeout past the longest a callback may take once its headers are read:
+// the body (up to the read timeout), the event's publish and, when it is
+// then refused, its raw record's (publish_timeout each), and 10 s for the
+// dedupe store and the rest. With the 5 s default: 30+5+5+10 = 50 s.
+func (s *Server) Timeouts() ops.Timeouts {
+	t := ops.DefaultTimeouts
+	t.Write = t.Read + 2*s.cfg.Ingress.PublishTimeout.D() + 10*time.Second
+	return t
 }
 
 // JetStream returns the JetStream handle the server publishes with.

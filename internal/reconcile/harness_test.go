@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +38,7 @@ import (
 )
 
 const (
-	adminToken = "test-admin-token"
+	adminToken = "test-admin-token-0123456789abcdef"
 	jpgloKey   = "9ce23be4-a31b-498f-b951-ad7e771c3d73"
 	mrnKey     = "mrn-secret"
 	mrnAppKey  = "app-1"
@@ -432,7 +433,7 @@ func jpgloCallback(order string) string {
 	f := map[string]any{
 		"mch_order_no": order, "order_no": "J" + order, "status": "success", "pay_type": "upi", "sub_pay_type": "",
 		"apply_amount": json.Number("10000"), "real_amount": json.Number("10000"), "remark": "", "user_ext": "{}",
-		"timestamp": json.Number("1763900000"),
+		"timestamp": json.Number(strconv.FormatInt(time.Now().Unix(), 10)), // within max_age
 	}
 	f["sign"] = jpglo.Sign(f, jpgloKey)
 	b, _ := json.Marshal(f)

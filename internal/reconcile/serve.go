@@ -99,14 +99,9 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 		}
 	}
 	var inflight ops.Inflight
-	srv := &http.Server{
-		Handler:           inflight.Wrap(r.Handler(reg)),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second, // a UTR submission waits for the provider (≤ 25 s)
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-	}
+	// The default write timeout (60 s) covers a UTR submission, which waits
+	// for the provider up to 25 s.
+	srv := ops.NewServer(inflight.Wrap(r.Handler(reg)), ops.DefaultTimeouts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

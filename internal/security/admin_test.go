@@ -20,7 +20,7 @@ import (
 	"github.com/payhook/payhook/pkg/dedupe/memdedupe"
 )
 
-const adminToken = "tok-admin-8c2f-31aa"
+const adminToken = "tok-admin-8c2f-31aa-4e6b0d95c7a1f382"
 
 // adminServers serves the dispatcher's and the reconciler's admin APIs
 // (their real handlers, on a real NATS) under cfg's admin_token.

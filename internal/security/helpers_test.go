@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +52,7 @@ func jpgloPayin(tb testing.TB, secret, orderID, ext string) (body []byte, sign s
 		"order_no": "2202171238509999", "mch_order_no": orderID, "status": "success",
 		"apply_amount": json.Number("1000000"), "real_amount": json.Number("1000000"),
 		"pay_type": "upi", "sub_pay_type": nil, "remark": "", "user_ext": ext,
-		"timestamp": json.Number("1763880000"),
+		"timestamp": json.Number(strconv.FormatInt(time.Now().Unix(), 10)), // fresh: within the account's max_age
 	}
 	f["sign"] = jpglo.Sign(f, secret)
 	b, err := json.Marshal(f)
@@ -79,7 +80,9 @@ func mpursePayin(tb testing.TB, acct providers.Account, orderID, payerVA, rrn st
 // cashyproPayin is a cashypro notification and its Sign header (cashypro.Sign).
 func cashyproPayin(tb testing.TB, acct providers.Account, orderID, status string) (body []byte, sign string) {
 	tb.Helper()
-	body = []byte(`{"amount":20000.00,"completionTime":"2026-11-23 12:07:06","fee":2500.0000,"mchOrderNo":"` + orderID +
+	// completionTime is signed, so it must be within the account's max_age: now, in WIB.
+	now := time.Now().In(time.FixedZone("WIB", 7*3600)).Format("2006-01-02 15:04:05")
+	body = []byte(`{"amount":20000.00,"completionTime":"` + now + `","fee":2500.0000,"mchOrderNo":"` + orderID +
 		`","merchantId":"` + acct.MerchantID + `","nonceStr":"1733116026894","orderNo":"PAYIN` + orderID +
 		`","orderStatus":"` + status + `","payCode":"OR.GPNQR","payType":"41","payUrl":"https://payurl.example/x"}`)
 	sign, err := cashypro.Sign(body, acct.Secret, acct.SignRule)

@@ -42,8 +42,8 @@ const (
 	secMpurseAES = "SECmpurse-aes!16" // 16 bytes: AES-128
 	secCashypro  = "SECcashypro-key-55d2e1"
 	secFantian   = "SECfantian-key-0b7f3c"
-	secAdmin     = "SECadmin-token-7c1e9f42"
-	secWrongTok  = "SECwrong-admin-token-ae01"
+	secAdmin     = "SECadmin-token-7c1e9f42-5d0b83a6e4f1c2d9"
+	secWrongTok  = "SECwrong-admin-token-ae01-77c4e2b19d3f0a65"
 	secProxyAuth = "SECproxy-credential-6d6d"
 	secCookie    = "SECcookie-session-3b3b"
 

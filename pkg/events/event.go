@@ -83,6 +83,12 @@ type Event struct {
 	// MerchantOrderID (mpurse: mpQueryId + bankRRN; jpglo appeal: mch_inquiry_no).
 	// It feeds ID and is not serialized.
 	IdempotencyKey string `json:"-"`
+
+	// SignedAt is the provider's own timestamp of the callback when the
+	// signature covers it (jpglo "timestamp", cashypro "completionTime"),
+	// zero when the callback carries none. Ingress refuses a callback whose
+	// SignedAt is older than the account's max_age. Not serialized.
+	SignedAt time.Time `json:"-"`
 }
 
 // ErrInvalid reports an event that is missing something every event must have.

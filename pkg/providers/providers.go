@@ -41,6 +41,12 @@ type Account struct {
 	// SignRule selects a signing rule where the provider's is an assumption
 	// (cashypro, fantian). Empty means the provider's documented default.
 	SignRule string `yaml:"sign_rule"`
+	// MaxAge refuses a callback whose signed provider timestamp
+	// (events.Event.SignedAt) is older than this (reason "too_old"), so a
+	// captured callback cannot be replayed once the dedupe store has
+	// forgotten it. Zero leaves the age unchecked; a loaded config always
+	// sets it (default: six sevenths of dedupe.window).
+	MaxAge time.Duration `yaml:"max_age"`
 }
 
 // Request is an inbound callback as received: the raw body is what gets verified.

@@ -223,6 +223,7 @@ func decodeEvent(o *object, accountID, currency string, receivedAt time.Time, or
 		return events.Event{}, providers.Reject("bad_amount", providers.ErrMalformed, "amount is not a non-negative decimal")
 	}
 	occurred := receivedAt
+	var signedAt time.Time
 	when, err := get("completionTime", false)
 	if err != nil {
 		return events.Event{}, err
@@ -233,6 +234,11 @@ func decodeEvent(o *object, accountID, currency string, receivedAt time.Time, or
 		// received it, and the provider's text stays in provider_fields.
 		if t, err := time.ParseInLocation(completionLayout, when, wib); err == nil && t.UTC().Year() >= 1 && t.UTC().Year() <= 9999 {
 			occurred = t.UTC()
+			if origin == events.OriginCallback {
+				// Covered by Sign under every rule (a top-level field, or the
+				// whole body): the callback's signed timestamp.
+				signedAt = occurred
+			}
 		}
 	}
 	return events.Event{
@@ -245,6 +251,7 @@ func decodeEvent(o *object, accountID, currency string, receivedAt time.Time, or
 		Reference:       channelOrderNo,
 		Amount:          amount,
 		OccurredAt:      occurred,
+		SignedAt:        signedAt,
 		ReceivedAt:      receivedAt,
 		Origin:          origin,
 		ProviderFields:  providerFields(o),

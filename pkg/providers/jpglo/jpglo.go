@@ -201,6 +201,8 @@ func (c *Callback) Event() (events.Event, error) {
 	}
 	ev.Origin = events.OriginCallback
 	ev.ReceivedAt = c.receivedAt
+	// "timestamp" is among the signed fields (seed "签名步骤": every non-null field).
+	ev.SignedAt = ev.OccurredAt
 	return ev, nil
 }
 
