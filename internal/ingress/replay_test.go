@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -324,4 +325,59 @@ func rejectedCount(t *testing.T, reg *prometheus.Registry, provider, reason stri
 		}
 	}
 	return 0
+}
+
+// TestWorstCaseRequestFitsMaxPayload: on a NATS server whose max_payload is
+// exactly MaxMessageBytes(body_limit), a request at the body limit whose
+// every byte JSON spells in six ("\u0001"), with ~15 KiB of headers spelled
+// the same way ("<" is "\u003c"), is refused and its raw record stored:
+// the bound ingress checks at start is one the records keep.
+func TestWorstCaseRequestFitsMaxPayload(t *testing.T) {
+	const bodyLimit = 8 << 10
+	url := natsWithMaxPayload(t, int32(ingress.MaxMessageBytes(bodyLimit)))
+	cfg, err := config.Parse([]byte(`
+nats: {url: "`+url+`"}
+ingress: {body_limit: `+strconv.Itoa(bodyLimit)+`}
+accounts:
+  - {id: glo-br, provider: jpglo, merchant_id: "1", secret: "`+seedKey+`", currency: BRL}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	up := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- ingress.Run(ctx, cfg, ingress.RunOptions{Listener: localListener(t), Listening: func(a string) { up <- a }})
+	}()
+	var addr string
+	select {
+	case addr = <-up:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	defer func() { cancel(); <-done }()
+	hdr := []string{}
+	for i := range 15 {
+		hdr = append(hdr, "X-Fill-"+strconv.Itoa(i), strings.Repeat("<", 1000))
+	}
+	code, reply := post(t, "http://"+addr+"/v1/callbacks/jpglo/glo-br/payin", "application/json", strings.Repeat("\x01", bodyLimit), hdr...)
+	if code != 400 || !strings.Contains(reply, "malformed") {
+		t.Fatalf("worst-case body: %d %s, want 400 malformed (a 503 means its raw record did not fit)", code, reply)
+	}
+	nc, js := connect(t, url)
+	defer nc.Close()
+	if v := rawVerdicts(t, js); len(v) != 1 || v[0] != "rejected/malformed" {
+		t.Fatalf("raw records %v, want the one refusal", v)
+	}
+}
+
+func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	return nc, js
 }
