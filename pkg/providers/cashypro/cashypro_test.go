@@ -142,6 +142,7 @@ func seedEvent() events.Event {
 		MerchantOrderID: "1386503284355244033", ProviderOrderID: "PAYIN8551790545658687488",
 		Amount:         events.Money{Value: "20000.00", Currency: "IDR"},
 		OccurredAt:     time.Date(2024, 12, 2, 5, 7, 6, 0, time.UTC), // 12:07:06 WIB (UTC+7)
+		SignedAt:       time.Date(2024, 12, 2, 5, 7, 6, 0, time.UTC), // completionTime is signed
 		ReceivedAt:     receivedAt,
 		Origin:         events.OriginCallback,
 		ProviderFields: seedFields(),

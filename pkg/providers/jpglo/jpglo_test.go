@@ -94,7 +94,7 @@ func TestConformance(t *testing.T) {
 				Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusSucceeded,
 				MerchantOrderID: "111123456789", ProviderOrderID: "2202171238501159",
 				Amount: money("100000.00"), RequestedAmount: pmoney("100000.00"),
-				OccurredAt: time.Unix(1656945134, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
+				OccurredAt: time.Unix(1656945134, 0).UTC(), SignedAt: time.Unix(1656945134, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
 				ProviderFields: map[string]any{
 					"order_no": "2202171238501159", "mch_order_no": "111123456789", "status": "success",
 					"apply_amount": json.Number("10000000"), "real_amount": json.Number("10000000"),
@@ -110,7 +110,7 @@ func TestConformance(t *testing.T) {
 				Provider: "jpglo", Account: "glo-in", Kind: events.KindAppeal, Status: events.StatusSucceeded,
 				MerchantOrderID: "1234567890", ProviderOrderID: "2203240014034824", IdempotencyKey: "111234567890",
 				Reference: "2205041133420031", Amount: money("10000.00"),
-				OccurredAt: time.Unix(1651648963, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
+				OccurredAt: time.Unix(1651648963, 0).UTC(), SignedAt: time.Unix(1651648963, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
 				ProviderFields: map[string]any{
 					"mch_order_no": "1234567890", "order_no": "2203240014034824", "mch_inquiry_no": "111234567890",
 					"inquiry_order_no": "2205041133420031", "status": "success", "inquiry_amount": json.Number("1000000"),
@@ -126,7 +126,7 @@ func TestConformance(t *testing.T) {
 				Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusSucceeded,
 				MerchantOrderID: "M-2", ProviderOrderID: "2202171238501160",
 				Amount: money("99999.00"), RequestedAmount: pmoney("100000.00"), AmountMismatch: true,
-				OccurredAt: time.Unix(1656945200, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
+				OccurredAt: time.Unix(1656945200, 0).UTC(), SignedAt: time.Unix(1656945200, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
 				ProviderFields: map[string]any{
 					"order_no": "2202171238501160", "mch_order_no": "M-2", "status": "success",
 					"apply_amount": json.Number("10000000"), "real_amount": json.Number("9999900"), "pay_type": "pix",
@@ -143,7 +143,7 @@ func TestConformance(t *testing.T) {
 			Want: events.Event{
 				Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusFailed,
 				MerchantOrderID: "M-3", ProviderOrderID: "O-3", Amount: money("5.00"), RequestedAmount: pmoney("5.00"),
-				OccurredAt: time.Unix(1656945300, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
+				OccurredAt: time.Unix(1656945300, 0).UTC(), SignedAt: time.Unix(1656945300, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
 				ProviderFields: map[string]any{
 					"mch_id": json.Number("1"), "order_no": "O-3", "mch_order_no": "M-3", "status": "fail",
 					"apply_amount": json.Number("500"), "real_amount": nil, "timestamp": json.Number("1656945300"),
@@ -160,7 +160,7 @@ func TestConformance(t *testing.T) {
 			Want: events.Event{
 				Provider: "jpglo", Account: "glo-in", Kind: events.KindAppeal, Status: events.StatusFailed,
 				MerchantOrderID: "M-4", ProviderOrderID: "O-4", IdempotencyKey: "Q-4", Reference: "IQ-4", Amount: money("0.01"),
-				OccurredAt: time.Unix(1651648999, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
+				OccurredAt: time.Unix(1651648999, 0).UTC(), SignedAt: time.Unix(1651648999, 0).UTC(), ReceivedAt: received, Origin: events.OriginCallback,
 				ProviderFields: map[string]any{
 					"mch_order_no": "M-4", "order_no": "O-4", "mch_inquiry_no": "Q-4", "inquiry_order_no": "IQ-4",
 					"status": "fail", "inquiry_amount": json.Number("1"), "user_remark": "José Müller 测试 😀",
