@@ -79,7 +79,7 @@ accounts:
 	}, "/readyz never 200; stderr: %s", stderr)
 
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/watches", strings.NewReader(`{"provider":"jpglo","account":"glo-in","kind":"payin","merchant_order_id":"O-1"}`))
-	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set("Authorization", "Bearer tok-reconciler-main-test-0123456789")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

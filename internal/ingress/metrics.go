@@ -26,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"provider", "kind", "verdict"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payhook_ingress_rejected_total",
-			Help: "Callbacks rejected with 4xx, by provider and reason (bad_signature, malformed, unknown_account, ...).",
+			Help: "Callbacks rejected with 4xx, by provider and reason (bad_signature, malformed, unknown_account, too_old, ...).",
 		}, []string{"provider", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "payhook_ingress_request_duration_seconds",

@@ -12,7 +12,9 @@ import (
 	"github.com/payhook/payhook/internal/config"
 )
 
-const allowSecret = "allowlist-jpglo-key-77"
+// allowSecret is account's jpglo key: each its own, since two jpglo
+// accounts with one key are a config error (a callback would verify for both).
+func allowSecret(account string) string { return "allowlist-jpglo-key-77-" + account }
 
 func allowConfig(t *testing.T, trustedHeader string, bodyLimit int) *config.Config {
 	t.Helper()
@@ -22,7 +24,7 @@ accounts:
   - {id: glo-ip, provider: jpglo, merchant_id: "1", secret: %s, currency: INR, allow_ips: ["203.0.113.0/24"]}
   - {id: glo-v6, provider: jpglo, merchant_id: "1", secret: %s, currency: INR, allow_ips: ["2001:db8::/32"]}
   - {id: glo-any, provider: jpglo, merchant_id: "1", secret: %s, currency: INR}
-`, trustedHeader, proxiesFor(trustedHeader), bodyLimit, allowSecret, allowSecret, allowSecret)), func(string) (string, bool) { return "", false })
+`, trustedHeader, proxiesFor(trustedHeader), bodyLimit, allowSecret("glo-ip"), allowSecret("glo-v6"), allowSecret("glo-any"))), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,9 +33,9 @@ accounts:
 
 var orderSeq atomic.Int64
 
-func signedCallback(t *testing.T) []byte {
+func signedCallback(t *testing.T, account string) []byte {
 	t.Helper()
-	b, _ := jpgloPayin(t, allowSecret, fmt.Sprintf("ALLOW-%d", orderSeq.Add(1)), `{"user_id":"1"}`)
+	b, _ := jpgloPayin(t, allowSecret(account), fmt.Sprintf("ALLOW-%d", orderSeq.Add(1)), `{"user_id":"1"}`)
 	return b
 }
 
@@ -89,7 +91,7 @@ func TestIPAllowlistHonoursOnlyTheConfiguredProxyHeader(t *testing.T) {
 			in := startIngress(t, allowConfig(t, tt.trusted, 64<<10))
 			for _, r := range tt.reqs {
 				t.Run(r.name, func(t *testing.T) {
-					got := do(t, http.MethodPost, in.url+"/v1/callbacks/jpglo/"+r.account+"/payin", signedCallback(t), r.hdr...)
+					got := do(t, http.MethodPost, in.url+"/v1/callbacks/jpglo/"+r.account+"/payin", signedCallback(t, r.account), r.hdr...)
 					switch {
 					case r.allowed && got.status != 200:
 						t.Errorf("allowed source refused: %d %s", got.status, got.body)
@@ -109,7 +111,7 @@ func TestBodyLimitEnforced(t *testing.T) {
 	const limit = 2048
 	in := startIngress(t, allowConfig(t, "", limit))
 	pad := func(n int) []byte {
-		b := signedCallback(t)
+		b := signedCallback(t, "glo-any")
 		return append(append([]byte("{"), bytes.Repeat([]byte(" "), n-len(b))...), b[1:]...)
 	}
 	tests := []struct {
