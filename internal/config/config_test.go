@@ -64,6 +64,18 @@ func TestParseGood(t *testing.T) {
 	if c.Accounts[0].Secret != "key: with #yaml [chars]" {
 		t.Errorf("secret expanded to %q", c.Accounts[0].Secret)
 	}
+	if c.Accounts[0].MaxAge != 144*time.Hour || c.Accounts[1].MaxAge != 144*time.Hour {
+		t.Errorf("max_age default = %s, %s, want 144h (the 168h dedupe window less a seventh)", c.Accounts[0].MaxAge, c.Accounts[1].MaxAge)
+	}
+	if c2, err := Parse([]byte(strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: ${AGE}\n    allow_ips", 1)),
+		env(map[string]string{"ADMIN": strings.Repeat("t", 32), "JPGLO_KEY": "k", "AGE": "48h"})); err != nil || c2.Accounts[0].MaxAge != 48*time.Hour {
+		t.Errorf("max_age from the environment: %v", err)
+	}
+	if _, err := Parse([]byte(strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: ${AGE}\n    allow_ips", 1)),
+		env(map[string]string{"ADMIN": strings.Repeat("t", 32), "JPGLO_KEY": "k", "AGE": "two days"})); err == nil ||
+		err.Error() != "config: accounts[0].max_age: environment variable AGE: the value is not a duration (like 90s or 2h)" {
+		t.Errorf("bad max_age from the environment: %v", err)
+	}
 	if c.Accounts[1].AESMode != "ecb" {
 		t.Errorf("aes_mode default = %q", c.Accounts[1].AESMode)
 	}
