@@ -469,8 +469,8 @@ const (
 	DefaultBodyLimit = 64 << 10 // callbacks are < 4 KiB; 64 KiB leaves room and bounds abuse
 
 	// MinDedupeWindow: the dedupe window must outlast every provider's
-	// retry schedule (cashypro's ~17 h is the longest) and leave room for
-	// max_age plus FutureSkew (21 h at the default six sevenths).
+	// retry schedule (cashypro's ~17 h is the longest), and the default
+	// max_age leaves a seventh of it for FutureSkew, which takes 21 h.
 	MinDedupeWindow = 24 * time.Hour
 
 	// FutureSkew is how far in the future a signed provider timestamp may
