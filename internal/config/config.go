@@ -62,6 +62,12 @@ type NATS struct {
 	Replicas int `yaml:"replicas"`
 	// RawMaxAge bounds how long PAYHOOK_RAW keeps inbound requests (default 720h = 30 days).
 	RawMaxAge Duration `yaml:"raw_max_age"`
+	// RawMaxBytes caps PAYHOOK_RAW, the records of requests that verified
+	// (default 10 GiB); RawRejectedMaxBytes caps PAYHOOK_RAW_REJECTED, the
+	// records of rejected ones (default 1 GiB). Separate so that junk can
+	// never discard the record of an accepted callback.
+	RawMaxBytes         int64 `yaml:"raw_max_bytes"`
+	RawRejectedMaxBytes int64 `yaml:"raw_rejected_max_bytes"`
 	// EventsMaxAge bounds PAYHOOK_EVENTS (default 2160h = 90 days).
 	EventsMaxAge Duration `yaml:"events_max_age"`
 	// DuplicateWindow is JetStream's Nats-Msg-Id window (default 5m); pkg/dedupe covers days.
@@ -106,6 +112,14 @@ type Ingress struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// PublishTimeout bounds the wait for the JetStream ack (default 5s); past it the provider gets 503.
 	PublishTimeout Duration `yaml:"publish_timeout"`
+	// RejectionsPerSecond and RejectionsBurst limit, per client address
+	// (an IPv6 address counts by its /64), how many rejected requests are
+	// answered 4xx and recorded; past the rate a rejection is answered 429
+	// and only counted (payhook_ingress_rate_limited_total). Requests that
+	// verify never spend from the bucket and are never limited.
+	// Defaults 10/s, burst 100.
+	RejectionsPerSecond float64 `yaml:"rejections_per_second"`
+	RejectionsBurst     int     `yaml:"rejections_burst"`
 }
 
 // Dispatcher delivers events to subscribers.
@@ -508,6 +522,12 @@ func (c *Config) defaults() {
 	if c.NATS.RawMaxAge == 0 {
 		c.NATS.RawMaxAge = Duration(30 * 24 * time.Hour)
 	}
+	if c.NATS.RawMaxBytes == 0 {
+		c.NATS.RawMaxBytes = 10 << 30
+	}
+	if c.NATS.RawRejectedMaxBytes == 0 {
+		c.NATS.RawRejectedMaxBytes = 1 << 30
+	}
 	if c.NATS.EventsMaxAge == 0 {
 		c.NATS.EventsMaxAge = Duration(90 * 24 * time.Hour)
 	}
@@ -530,6 +550,12 @@ func (c *Config) defaults() {
 	}
 	if c.Ingress.PublishTimeout == 0 {
 		c.Ingress.PublishTimeout = Duration(5 * time.Second)
+	}
+	if c.Ingress.RejectionsPerSecond == 0 {
+		c.Ingress.RejectionsPerSecond = 10
+	}
+	if c.Ingress.RejectionsBurst == 0 {
+		c.Ingress.RejectionsBurst = 100
 	}
 	if c.Dispatcher.Listen == "" {
 		c.Dispatcher.Listen = "127.0.0.1:8081"
@@ -632,6 +658,19 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingress.BodyLimit < 1024 || c.Ingress.BodyLimit > 16<<20 {
 		return errf("ingress.body_limit", "must be between 1024 and 16777216 bytes, got %d", c.Ingress.BodyLimit)
+	}
+	if c.Ingress.RejectionsPerSecond < 0 {
+		return errf("ingress.rejections_per_second", "must be positive, got %g", c.Ingress.RejectionsPerSecond)
+	}
+	if c.Ingress.RejectionsBurst < 0 {
+		return errf("ingress.rejections_burst", "must be positive, got %d", c.Ingress.RejectionsBurst)
+	}
+	// A stream must hold at least a few of the largest records (a body at
+	// body_limit plus headers and envelope), or it would keep almost none.
+	for key, n := range map[string]int64{"nats.raw_max_bytes": c.NATS.RawMaxBytes, "nats.raw_rejected_max_bytes": c.NATS.RawRejectedMaxBytes} {
+		if n < 1<<20 || n < 16*c.Ingress.BodyLimit {
+			return errf(key, "must be at least 1 MiB and 16 times ingress.body_limit (%d bytes), got %d", 16*c.Ingress.BodyLimit, n)
+		}
 	}
 	for i, d := range c.Reconciler.Schedule {
 		if d <= 0 {

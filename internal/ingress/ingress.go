@@ -1,7 +1,9 @@
 // Package ingress receives provider callbacks over HTTP (echo v4), verifies
 // and decodes them, stores one event per distinct fact in JetStream, and only
 // then answers the provider in its own dialect. Every request, accepted or
-// not, is also recorded on PAYHOOK_RAW with its verdict.
+// not, is also recorded with its verdict: on PAYHOOK_RAW when it verified,
+// on PAYHOOK_RAW_REJECTED when it was rejected, so that junk can never
+// discard the record of an accepted callback.
 //
 // The rule this package exists to keep: never acknowledge what is not stored.
 // A provider gets its success reply only after the event (or an earlier copy
@@ -15,10 +17,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +38,8 @@ import (
 	"github.com/payhook/payhook/pkg/providers"
 )
 
-// Verdicts, as counted in payhook_ingress_callbacks_total and written to PAYHOOK_RAW.
+// Verdicts, as counted in payhook_ingress_callbacks_total and written to
+// payhook.raw.{provider}.{verdict} (natsbus.RawResults and rejected).
 const (
 	VerdictAccepted    = publisher.Accepted  // a new event was stored
 	VerdictDuplicate   = publisher.Duplicate // the same event was stored before; acknowledged again
@@ -66,6 +71,7 @@ type Server struct {
 	providers map[string]providers.Inbound
 	accounts  map[string]account
 	proxies   []netip.Prefix // peers allowed to set ingress.trusted_proxy_header
+	limiter   *rejectLimiter
 	pub       *publisher.Publisher
 	retrigger *retrigger.Marks
 	log       *slog.Logger
@@ -96,6 +102,7 @@ func New(d Deps) (*Server, error) {
 	s := &Server{
 		cfg: d.Config, js: d.JS, providers: d.Providers, retrigger: d.Retrigger,
 		log: d.Log, now: d.Now, accounts: map[string]account{},
+		limiter: newRejectLimiter(d.Config.Ingress.RejectionsPerSecond, d.Config.Ingress.RejectionsBurst),
 	}
 	for _, a := range d.Config.Accounts {
 		acc := account{Account: a}
@@ -155,7 +162,7 @@ func New(d Deps) (*Server, error) {
 	// Providers' notify URLs often end in "/" (jpglo's own examples do).
 	e.POST("/v1/callbacks/:provider/:account/:kind/", s.handleCallback)
 	// Anything else under /v1/callbacks/ is refused, and recorded like any
-	// other inbound request (CONTRACT.md: every request goes to PAYHOOK_RAW).
+	// other refusal (on PAYHOOK_RAW_REJECTED, body truncated).
 	e.Any("/v1/callbacks/*", s.handleUnrouted)
 	s.echo = e
 	return s, nil
@@ -179,6 +186,24 @@ type outcome struct {
 	// cause is why a request was refused when the reply must not say it
 	// (a decryption failure): logged, never sent to the caller.
 	cause string
+	// limited: a rejection past its address's rate, answered 429 and not
+	// recorded (verdict and reason stay what they were, for the counters).
+	limited bool
+}
+
+// rateLimitedReply is the body of every 429: it names no reason, so a
+// prober past the rate learns nothing more.
+var rateLimitedReply = map[string]string{"error": "rate_limited", "detail": "too many refused requests from this address; retry later"}
+
+// refuse answers a refused request: 429 when rate-limited, with how long
+// until the next rejection may be answered; else its status and reason.
+func (s *Server) refuse(c echo.Context, o outcome) error {
+	if o.limited {
+		retry := max(1, int(math.Ceil(1/max(s.cfg.Ingress.RejectionsPerSecond, 0.001))))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retry))
+		return c.JSON(http.StatusTooManyRequests, rateLimitedReply)
+	}
+	return c.JSON(o.status, map[string]string{"error": o.reason, "detail": o.detail})
 }
 
 func (s *Server) handleCallback(c echo.Context) error {
@@ -191,13 +216,17 @@ func (s *Server) handleCallback(c echo.Context) error {
 	o = s.record(ctx, c, o, body, start)
 	s.m.observe(o, s.now().Sub(start))
 	if o.verdict == VerdictRejected || o.verdict == VerdictUnavailable {
+		if o.limited {
+			// Past the rate: no log line per request either.
+			return s.refuse(c, o)
+		}
 		args := []any{"provider", o.provider, "account", o.account, "kind", o.kind,
 			"verdict", o.verdict, "reason", o.reason, "status", o.status, "event_id", o.eventID}
 		if o.cause != "" {
 			args = append(args, "cause", o.cause)
 		}
 		s.log.Info("callback refused", args...)
-		return c.JSON(o.status, map[string]string{"error": o.reason, "detail": o.detail})
+		return s.refuse(c, o)
 	}
 	s.log.Debug("callback stored", "provider", o.provider, "account", o.account, "kind", o.kind,
 		"verdict", o.verdict, "event_id", o.eventID)
@@ -206,7 +235,8 @@ func (s *Server) handleCallback(c echo.Context) error {
 
 // handleUnrouted answers requests under /v1/callbacks/ that are not a POST to
 // /v1/callbacks/{provider}/{account}/{kind}: 405 for another method on that
-// shape, 404 otherwise; both recorded on PAYHOOK_RAW.
+// shape, 404 otherwise; both recorded on PAYHOOK_RAW_REJECTED with the first
+// UnroutedBodyBytes of the body.
 func (s *Server) handleUnrouted(c echo.Context) error {
 	start := s.now()
 	o := reject(outcome{provider: "unknown", account: "unknown", kind: "unknown"}, http.StatusNotFound, "unknown_route",
@@ -214,14 +244,13 @@ func (s *Server) handleUnrouted(c echo.Context) error {
 	if parts := strings.Split(strings.Trim(c.Param("*"), "/"), "/"); len(parts) == 3 && c.Request().Method != http.MethodPost {
 		o.status, o.reason, o.detail = http.StatusMethodNotAllowed, "method_not_allowed", "callbacks are POSTed"
 	}
-	body, err := readLimited(c.Request().Body, s.cfg.Ingress.BodyLimit)
-	if err != nil {
-		body = nil // too large or unreadable: the record keeps the metadata only
-	}
+	body := s.sampleBody(c.Request().Body)
 	o = s.record(context.WithoutCancel(c.Request().Context()), c, o, body, start)
 	s.m.observe(o, s.now().Sub(start))
-	s.log.Info("callback refused", "verdict", o.verdict, "reason", o.reason, "status", o.status)
-	return c.JSON(o.status, map[string]string{"error": o.reason, "detail": o.detail})
+	if !o.limited {
+		s.log.Info("callback refused", "verdict", o.verdict, "reason", o.reason, "status", o.status)
+	}
+	return s.refuse(c, o)
 }
 
 // decryptDetail is the one detail of every decryption failure (see process).
@@ -232,35 +261,40 @@ func reject(o outcome, status int, reason, detail string) outcome {
 	return o
 }
 
-func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (outcome, []byte) {
+// process verifies, decodes and stores one callback, returning the outcome
+// and what its raw record keeps of the body: the first UnroutedBodyBytes
+// for an unknown provider, account or kind, nothing when the body was not
+// read (address not allowed, too large, unreadable), else all of it.
+func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (outcome, rawBody) {
 	o := outcome{provider: "unknown", account: c.Param("account"), kind: "unknown"}
 	p, ok := s.providers[c.Param("provider")]
 	if !ok {
-		return reject(o, http.StatusNotFound, "unknown_provider", "no such provider"), nil
+		return reject(o, http.StatusNotFound, "unknown_provider", "no such provider"), s.sampleBody(c.Request().Body)
 	}
 	o.provider = p.Name()
 	acct, ok := s.accounts[o.account]
 	if !ok || acct.Provider != o.provider {
 		o.account = "unknown"
-		return reject(o, http.StatusNotFound, "unknown_account", "no such account for this provider"), nil
+		return reject(o, http.StatusNotFound, "unknown_account", "no such account for this provider"), s.sampleBody(c.Request().Body)
 	}
 	kind := events.Kind(c.Param("kind"))
 	if !kind.Valid() || !slices.Contains(p.Kinds(), kind) {
-		return reject(o, http.StatusNotFound, "wrong_kind", fmt.Sprintf("%s does not send %q callbacks", o.provider, truncate(string(kind), 16))), nil
+		return reject(o, http.StatusNotFound, "wrong_kind", fmt.Sprintf("%s does not send %q callbacks", o.provider, truncate(string(kind), 16))), s.sampleBody(c.Request().Body)
 	}
 	o.kind = string(kind)
-	if ip, allowed := s.clientIP(c, acct); !allowed {
-		return reject(o, http.StatusForbidden, "ip_not_allowed", "source address "+ip+" is not in the account's allow_ips"), nil
+	if ip := s.clientAddr(c); len(acct.allow) > 0 && !contains(acct.allow, ip) {
+		return reject(o, http.StatusForbidden, "ip_not_allowed", "source address "+truncate(ip, 64)+" is not in the account's allow_ips"), rawBody{}
 	}
-	body, err := readLimited(c.Request().Body, s.cfg.Ingress.BodyLimit)
+	raw, err := readLimited(c.Request().Body, s.cfg.Ingress.BodyLimit)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			return reject(o, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", s.cfg.Ingress.BodyLimit)), nil
+			return reject(o, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", s.cfg.Ingress.BodyLimit)), rawBody{}
 		}
-		return reject(o, http.StatusBadRequest, "unreadable", "could not read the body"), nil
+		return reject(o, http.StatusBadRequest, "unreadable", "could not read the body"), rawBody{}
 	}
+	body := fullBody(raw)
 	ev, err := safeParse(p, acct.Account, providers.Request{
-		Kind: kind, Header: c.Request().Header, Body: body,
+		Kind: kind, Header: c.Request().Header, Body: raw,
 		RemoteAddr: c.Request().RemoteAddr, ReceivedAt: start.UTC(),
 	})
 	if err != nil {
@@ -394,11 +428,12 @@ func contains(ps []netip.Prefix, host string) bool {
 	return false
 }
 
-// clientIP is the socket peer, or — only when ingress.trusted_proxy_header is
+// clientAddr is the socket peer, or — only when ingress.trusted_proxy_header is
 // set and the peer is one of ingress.trusted_proxies — the last address in
 // that header (the one our own proxy appended; earlier entries are whatever
-// the client claimed).
-func (s *Server) clientIP(c echo.Context, a account) (string, bool) {
+// the client claimed). The account allowlist and the rejection limiter both
+// judge this address.
+func (s *Server) clientAddr(c echo.Context) string {
 	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
 	if err != nil {
 		host = c.Request().RemoteAddr
@@ -411,10 +446,7 @@ func (s *Server) clientIP(c echo.Context, a account) (string, bool) {
 			}
 		}
 	}
-	if len(a.allow) == 0 {
-		return host, true
-	}
-	return truncate(host, 64), contains(a.allow, host)
+	return host
 }
 
 func truncate(s string, n int) string {

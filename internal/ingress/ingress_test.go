@@ -249,8 +249,8 @@ func TestRejections(t *testing.T) {
 		t.Errorf("%d events published for rejected callbacks", n)
 	}
 	testenv.Eventually(t, 2*time.Second, func() bool {
-		return h.count(natsbus.StreamRaw, "payhook.raw.*.rejected") == len(cases)
-	}, "every rejection in PAYHOOK_RAW")
+		return h.count(natsbus.StreamRawRejected, "payhook.raw.*.rejected") == len(cases)
+	}, "every rejection in PAYHOOK_RAW_REJECTED")
 	// The allowlist passes the address our trusted proxy appended.
 	code, _ := h.post("/v1/callbacks/fakeprov/acc-ip/payin", body("O-IP", "succeeded", "1"), "X-Forwarded-For", "198.51.100.1, 203.0.113.9")
 	if code != 200 {
@@ -418,8 +418,8 @@ func TestRoutesTrailingSlashAndUnroutedRecorded(t *testing.T) {
 		}
 	}
 	testenv.Eventually(t, 2*time.Second, func() bool {
-		return h.count(natsbus.StreamRaw, "payhook.raw.unknown.rejected") == len(cases)
-	}, "unrouted requests in PAYHOOK_RAW")
+		return h.count(natsbus.StreamRawRejected, "payhook.raw.unknown.rejected") == len(cases)
+	}, "unrouted requests in PAYHOOK_RAW_REJECTED")
 }
 
 // A mismatch is counted once per event, not once per provider retry.

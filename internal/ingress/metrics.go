@@ -7,11 +7,15 @@ import (
 )
 
 type metrics struct {
-	callbacks  *prometheus.CounterVec
-	rejected   *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	rawErrors  prometheus.Counter
-	mismatches *prometheus.CounterVec
+	callbacks *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	rawErrors prometheus.Counter
+	// rateLimited counts rejections answered 429 and not recorded, by
+	// provider ("unknown" for an unknown route or provider) and the reason
+	// the request was rejected for; never by address.
+	rateLimited *prometheus.CounterVec
+	mismatches  *prometheus.CounterVec
 }
 
 // Latency buckets from 0.5 ms to 5 s: the p99 target is 10 ms, the publish
@@ -35,14 +39,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"provider"}),
 		rawErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "payhook_ingress_raw_publish_errors_total",
-			Help: "Raw request records that could not be stored on PAYHOOK_RAW.",
+			Help: "Raw request records that could not be stored on PAYHOOK_RAW or PAYHOOK_RAW_REJECTED.",
 		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_ingress_rate_limited_total",
+			Help: "Rejected requests answered 429 and not recorded because their client address was past ingress.rejections_per_second, by provider and rejection reason.",
+		}, []string{"provider", "reason"}),
 		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payhook_amount_mismatches_total",
 			Help: "Events whose paid amount differs from the requested amount, by provider and kind.",
 		}, []string{"provider", "kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.callbacks, m.rejected, m.duration, m.rawErrors, m.mismatches} {
+	for _, c := range []prometheus.Collector{m.callbacks, m.rejected, m.duration, m.rawErrors, m.rateLimited, m.mismatches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

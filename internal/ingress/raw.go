@@ -2,12 +2,17 @@ package ingress
 
 import (
 	"context"
-	"encoding/base64"
-	"github.com/payhook/payhook/pkg/events"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
@@ -16,79 +21,179 @@ import (
 )
 
 // RawRecord is one inbound request as received, with its verdict, as stored
-// on PAYHOOK_RAW (subject payhook.raw.{provider}.{verdict}) for audit and
-// replay. The body is kept verbatim: Body when it is UTF-8, else BodyBase64.
+// on payhook.raw.{provider}.{verdict}: PAYHOOK_RAW for the verdicts of
+// requests that verified, PAYHOOK_RAW_REJECTED for rejected ones.
+//
+// On the bus a record is a NATS message whose data is the body exactly as
+// received and whose headers are the envelope (RawHeader* below, every value
+// percent-escaped; docs/operations.md "Raw record format"). EncodeRawRecord
+// writes it, DecodeRawRecord reads it.
 type RawRecord struct {
-	ReceivedAt time.Time           `json:"received_at"`
-	Provider   string              `json:"provider"`
-	Account    string              `json:"account"`
-	Kind       string              `json:"kind"`
-	Method     string              `json:"method"`
-	Path       string              `json:"path"`
-	RemoteAddr string              `json:"remote_addr"`
-	Headers    map[string][]string `json:"headers"`
-	Body       string              `json:"body,omitempty"`
-	BodyBase64 []byte              `json:"body_base64,omitempty"`
-	Verdict    string              `json:"verdict"`
-	Reason     string              `json:"reason,omitempty"`
-	Status     int                 `json:"status"`
-	EventID    string              `json:"event_id,omitempty"`
-	DurationMS float64             `json:"duration_ms"`
+	ReceivedAt time.Time
+	Provider   string
+	Account    string
+	Kind       string
+	Method     string
+	Path       string // the URL path, decoded
+	RemoteAddr string // the socket peer, host:port
+	// ClientIP is the address the account allowlist and the rejection
+	// limiter judge: the socket peer, or the last address of
+	// ingress.trusted_proxy_header when the peer is a trusted proxy.
+	ClientIP string
+	// Headers are the request headers, less the credentials of whoever
+	// proxied the call (Authorization, Cookie, Proxy-Authorization).
+	Headers map[string][]string
+	// Body is the body as received, byte for byte; when BodyTruncated only
+	// its first bytes (unrouted requests keep UnroutedBodyBytes).
+	Body []byte
+	// BodyLength is the length of the whole body as read. It is below the
+	// real length only when the body was over ingress.body_limit: reading
+	// stops at body_limit+1 bytes.
+	BodyLength    int64
+	BodyTruncated bool
+	// BodySHA256 is the hex SHA-256 of the whole body as read; set when
+	// BodyTruncated.
+	BodySHA256 string
+	Verdict    string
+	Reason     string
+	Status     int
+	EventID    string
+	DurationMS float64
 }
+
+// Headers of a raw record message. RawFormat is the value of
+// RawHeaderFormat: a reader refuses other values.
+const (
+	RawFormat = "1"
+
+	RawHeaderFormat        = "Payhook-Record"
+	RawHeaderReceivedAt    = "Payhook-Received-At" // RFC 3339, nanoseconds, UTC
+	RawHeaderProvider      = "Payhook-Provider"
+	RawHeaderAccount       = "Payhook-Account"
+	RawHeaderKind          = "Payhook-Kind"
+	RawHeaderMethod        = "Payhook-Method"
+	RawHeaderPath          = "Payhook-Path"
+	RawHeaderRemoteAddr    = "Payhook-Remote-Addr"
+	RawHeaderClientIP      = "Payhook-Client-Ip"
+	RawHeaderVerdict       = "Payhook-Verdict"
+	RawHeaderReason        = "Payhook-Reason"   // absent when empty
+	RawHeaderStatus        = "Payhook-Status"   // the HTTP status answered
+	RawHeaderEventID       = "Payhook-Event-Id" // absent when empty
+	RawHeaderDurationMS    = "Payhook-Duration-Ms"
+	RawHeaderBodyLength    = "Payhook-Body-Length"
+	RawHeaderBodyTruncated = "Payhook-Body-Truncated" // "true", absent otherwise
+	RawHeaderBodySHA256    = "Payhook-Body-Sha256"    // with Payhook-Body-Truncated
+	// RawHeaderRequestHeader is repeated, once per request header value:
+	// "{name}: {value}", names in sorted order, values in received order.
+	RawHeaderRequestHeader = "Payhook-Header"
+)
+
+// UnroutedBodyBytes is how much of the body of a request to an unknown
+// route, provider, account or kind is recorded (with the whole body's
+// length and SHA-256): such a request can never verify, so its body serves
+// only to recognise it, and the first KiB does that. Every other body is
+// recorded whole (up to ingress.body_limit): a rejection may be reprocessed
+// once a key is fixed, and needs its exact bytes for that.
+const UnroutedBodyBytes = 1024
 
 // Headers never kept in the raw record: credentials of whoever proxied the call.
 var dropHeaders = map[string]bool{"Authorization": true, "Cookie": true, "Proxy-Authorization": true}
 
+// rawBody is what a record keeps of a request body.
+type rawBody struct {
+	data      []byte
+	length    int64
+	truncated bool
+	sum       [sha256.Size]byte
+}
+
+func fullBody(b []byte) rawBody { return rawBody{data: b, length: int64(len(b))} }
+
+// sampleBody reads r up to ingress.body_limit+1 bytes, hashing all of them
+// and keeping the first UnroutedBodyBytes.
+func (s *Server) sampleBody(r io.Reader) rawBody {
+	h := sha256.New()
+	head := make([]byte, 0, UnroutedBodyBytes)
+	n, _ := io.Copy(io.MultiWriter(h, &headWriter{b: &head}), io.LimitReader(r, s.cfg.Ingress.BodyLimit+1))
+	rb := rawBody{data: head, length: n, truncated: n > int64(len(head))}
+	if rb.truncated {
+		h.Sum(rb.sum[:0])
+	}
+	return rb
+}
+
+// headWriter keeps the first cap(*b) bytes written to it.
+type headWriter struct{ b *[]byte }
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	if room := cap(*w.b) - len(*w.b); room > 0 {
+		*w.b = append(*w.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
 // record stores the raw record of o and returns the outcome to answer.
 //
-// A refusal (4xx) is answered only once its record is acknowledged by
+// A refusal (4xx) is first charged to its client address's rejection
+// bucket (ingress.rejections_per_second): past the rate it is answered 429,
+// counted in payhook_ingress_rate_limited_total and not recorded, so one
+// source cannot cycle PAYHOOK_RAW_REJECTED at wire speed. Requests that
+// verified never reach the bucket.
+//
+// A refusal is answered only once its record is acknowledged by
 // JetStream: a provider does not retry a 4xx, so a refusal whose record was
-// lost — NATS down, the reconnect buffer full — would leave no trace at all,
-// and CONTRACT.md "Callbacks in" promises the request recorded as rejected.
-// When the record cannot be stored the refusal becomes a 503: the provider
-// retries, and the retry is refused and recorded once NATS is back. Found by
-// the reliability suite (internal/reliability, nats_outage). Refusals are the
-// rare path, so the round trip costs little; every other record (accepted,
-// duplicate, unavailable, …) stays asynchronous: its event is already stored,
-// or the provider retries anyway.
-func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body []byte, start time.Time) outcome {
+// lost — NATS down, the reconnect buffer full — would leave no trace at
+// all. When the record cannot be stored the refusal becomes a 503: the
+// provider retries, and the retry is refused and recorded once NATS is
+// back. Refusals are the rare path, so the round trip costs little; every
+// other record (accepted, duplicate, unavailable, …) stays asynchronous:
+// its event is already stored, or the provider retries anyway.
+func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body rawBody, start time.Time) outcome {
 	if o.verdict != VerdictRejected {
 		s.recordRaw(ctx, c, o, body, start)
 		return o
 	}
-	msg, err := s.rawMsg(c, o, body, start)
-	if err == nil {
-		timeout := s.cfg.Ingress.PublishTimeout.D()
-		if timeout <= 0 {
-			timeout = 5 * time.Second // config.Load's default
-		}
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		_, err = natsbus.Publish(pctx, s.js, msg.Subject, "", msg.Data, nil)
-		cancel()
+	if !s.limiter.allow(s.clientAddr(c), s.now()) {
+		s.m.rateLimited.WithLabelValues(o.provider, o.reason).Inc()
+		o.limited, o.status = true, http.StatusTooManyRequests
+		return o
 	}
+	msg := s.rawMsg(c, o, body, start)
+	timeout := s.cfg.Ingress.PublishTimeout.D()
+	if timeout <= 0 {
+		timeout = 5 * time.Second // config.Load's default
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	_, err := natsbus.Publish(pctx, s.js, msg.Subject, "", msg.Data, msg.Header)
+	cancel()
 	if err == nil {
 		return o
 	}
 	s.m.rawErrors.Inc()
 	s.log.Warn("refusal not recorded; answering 503", "provider", o.provider, "reason", o.reason, "err", err)
 	o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, "unavailable", "cannot record the request now; retry later"
+	// This record lands on PAYHOOK_RAW though the request did not verify:
+	// keep only the first bytes of its body. The provider retries, and the
+	// retry is recorded whole.
+	if !body.truncated && len(body.data) > UnroutedBodyBytes {
+		body = truncatedBody(body.data)
+	}
 	s.recordRaw(ctx, c, o, body, start)
 	return o
+}
+
+func truncatedBody(b []byte) rawBody {
+	return rawBody{data: b[:UnroutedBodyBytes], length: int64(len(b)), truncated: true, sum: sha256.Sum256(b)}
 }
 
 // recordRaw publishes the raw record asynchronously: the verdict is already
 // decided and the event (if any) already stored, so the provider's reply does
 // not wait for the audit copy. Failures are counted
 // (payhook_ingress_raw_publish_errors_total) and logged.
-func (s *Server) recordRaw(_ context.Context, c echo.Context, o outcome, body []byte, start time.Time) {
-	msg, err := s.rawMsg(c, o, body, start)
-	if err != nil {
-		s.m.rawErrors.Inc()
-		return
-	}
+func (s *Server) recordRaw(_ context.Context, c echo.Context, o outcome, body rawBody, start time.Time) {
 	// Failures after sending are counted by the error handler set in New;
 	// no goroutine per request waits for the ack.
-	if _, err := s.rawJS.PublishMsgAsync(msg); err != nil {
+	if _, err := s.rawJS.PublishMsgAsync(s.rawMsg(c, o, body, start)); err != nil {
 		s.m.rawErrors.Inc()
 		s.log.Warn("raw record not stored", "provider", o.provider, "verdict", o.verdict, "err", err)
 	}
@@ -96,90 +201,271 @@ func (s *Server) recordRaw(_ context.Context, c echo.Context, o outcome, body []
 
 // rawMsg renders the raw record of one request as a message on
 // payhook.raw.{provider}.{verdict}.
-func (s *Server) rawMsg(c echo.Context, o outcome, body []byte, start time.Time) (*nats.Msg, error) {
+func (s *Server) rawMsg(c echo.Context, o outcome, body rawBody, start time.Time) *nats.Msg {
 	req := c.Request()
 	rec := RawRecord{
 		ReceivedAt: start.UTC(), Provider: o.provider, Account: o.account, Kind: o.kind,
-		Method: req.Method, Path: req.URL.Path, RemoteAddr: req.RemoteAddr,
-		Headers: make(map[string][]string, len(req.Header)),
+		Method: req.Method, Path: req.URL.Path, RemoteAddr: req.RemoteAddr, ClientIP: s.clientAddr(c),
+		Headers: req.Header,
+		Body:    body.data, BodyLength: body.length, BodyTruncated: body.truncated,
 		Verdict: o.verdict, Reason: o.reason, Status: o.status, EventID: o.eventID,
 		DurationMS: float64(s.now().Sub(start).Microseconds()) / 1000,
+	}
+	if body.truncated {
+		rec.BodySHA256 = hex.EncodeToString(body.sum[:])
 	}
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK
 	}
-	for k, v := range req.Header {
-		if !dropHeaders[k] {
-			rec.Headers[k] = v
-		}
-	}
-	if utf8.Valid(body) {
-		rec.Body = string(body)
-	} else {
-		rec.BodyBase64 = body
-	}
-	return &nats.Msg{Subject: "payhook.raw." + o.provider + "." + o.verdict, Data: rec.appendJSON(make([]byte, 0, 512+len(body)))}, nil
+	return EncodeRawRecord("payhook.raw."+o.provider+"."+o.verdict, &rec)
 }
 
-// appendJSON encodes the record as json.Marshal would (same fields, names
-// and values; TestRawRecordEncoding checks it) without reflection: it runs
-// for every inbound request.
-func (r *RawRecord) appendJSON(b []byte) []byte {
-	str := func(b []byte, key, v string, omitEmpty bool) []byte {
-		if omitEmpty && v == "" {
-			return b
-		}
-		b = append(b, ',', '"')
-		b = append(b, key...)
-		b = append(b, '"', ':')
-		return events.AppendJSONString(b, v)
+// rawEnvelopeBytes bounds the envelope of a record besides the path and the
+// request headers: the other Payhook-* headers, with a 64-byte event id and
+// the longest IPv6 addresses (TestRawRecordSize).
+const rawEnvelopeBytes = 600
+
+// EncodeRawRecord renders r as the message stored on subject: r.Body as
+// the data, the rest as headers. Request headers named in dropHeaders are
+// left out. The headers take at most len(path) + Σ(len(name)+len(value)+18)
+// over the request headers + rawEnvelopeBytes, counting printable ASCII;
+// a byte outside it is escaped to three.
+func EncodeRawRecord(subject string, r *RawRecord) *nats.Msg {
+	h := make(nats.Header, 20)
+	set := func(k, v string) { h[k] = []string{escapeValue(v)} }
+	set(RawHeaderFormat, RawFormat)
+	set(RawHeaderReceivedAt, r.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	set(RawHeaderProvider, r.Provider)
+	set(RawHeaderAccount, r.Account)
+	set(RawHeaderKind, r.Kind)
+	set(RawHeaderMethod, r.Method)
+	set(RawHeaderPath, r.Path)
+	set(RawHeaderRemoteAddr, r.RemoteAddr)
+	set(RawHeaderClientIP, r.ClientIP)
+	set(RawHeaderVerdict, r.Verdict)
+	if r.Reason != "" {
+		set(RawHeaderReason, r.Reason)
 	}
-	b = append(b, `{"received_at":"`...)
-	b = r.ReceivedAt.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '"')
-	b = str(b, "provider", r.Provider, false)
-	b = str(b, "account", r.Account, false)
-	b = str(b, "kind", r.Kind, false)
-	b = str(b, "method", r.Method, false)
-	b = str(b, "path", r.Path, false)
-	b = str(b, "remote_addr", r.RemoteAddr, false)
-	b = append(b, `,"headers":{`...)
-	first := true
+	set(RawHeaderStatus, strconv.Itoa(r.Status))
+	if r.EventID != "" {
+		set(RawHeaderEventID, r.EventID)
+	}
+	set(RawHeaderDurationMS, strconv.FormatFloat(r.DurationMS, 'f', -1, 64))
+	set(RawHeaderBodyLength, strconv.FormatInt(r.BodyLength, 10))
+	if r.BodyTruncated {
+		set(RawHeaderBodyTruncated, "true")
+		set(RawHeaderBodySHA256, r.BodySHA256)
+	}
+	names := make([]string, 0, len(r.Headers))
+	n := 0
 	for k, vs := range r.Headers {
-		if !first {
-			b = append(b, ',')
+		if !dropHeaders[k] {
+			names = append(names, k)
+			n += len(vs)
 		}
-		first = false
-		b = events.AppendJSONString(b, k)
-		b = append(b, ':')
-		if vs == nil {
-			b = append(b, "null"...)
+	}
+	slices.Sort(names)
+	lines := make([]string, 0, n)
+	for _, k := range names {
+		for _, v := range r.Headers[k] {
+			lines = append(lines, escapeName(k)+": "+escapeValue(v))
+		}
+	}
+	if len(lines) > 0 {
+		h[RawHeaderRequestHeader] = lines
+	}
+	return &nats.Msg{Subject: subject, Header: h, Data: r.Body}
+}
+
+// ErrRawRecord is wrapped by every DecodeRawRecord error.
+var ErrRawRecord = errors.New("not a valid raw record")
+
+// DecodeRawRecord reads a raw record from a message's headers and data (as
+// EncodeRawRecord wrote it). A message without Payhook-Record whose data is
+// a JSON object is read as the JSON record earlier payhook versions stored.
+// Every error wraps ErrRawRecord and names the header at fault.
+func DecodeRawRecord(h nats.Header, data []byte) (RawRecord, error) {
+	format, ok := h[RawHeaderFormat]
+	if !ok {
+		if len(data) > 0 && data[0] == '{' {
+			return decodeJSONRecord(data)
+		}
+		return RawRecord{}, fmt.Errorf("%w: no %s header", ErrRawRecord, RawHeaderFormat)
+	}
+	var firstErr error
+	get := func(k string, required bool) string {
+		vs := h[k]
+		if len(vs) != 1 {
+			if (required || len(vs) > 1) && firstErr == nil {
+				firstErr = fmt.Errorf("%w: %s: want one value, got %d", ErrRawRecord, k, len(vs))
+			}
+			return ""
+		}
+		v, err := unescape(vs[0])
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("%w: %s: %v", ErrRawRecord, k, err)
+		}
+		return v
+	}
+	if len(format) != 1 || format[0] != RawFormat {
+		return RawRecord{}, fmt.Errorf("%w: %s: format %q, this reader knows %q", ErrRawRecord, RawHeaderFormat, strings.Join(format, ","), RawFormat)
+	}
+	r := RawRecord{
+		Provider: get(RawHeaderProvider, true), Account: get(RawHeaderAccount, true), Kind: get(RawHeaderKind, true),
+		Method: get(RawHeaderMethod, true), Path: get(RawHeaderPath, true),
+		RemoteAddr: get(RawHeaderRemoteAddr, true), ClientIP: get(RawHeaderClientIP, true),
+		Verdict: get(RawHeaderVerdict, true), Reason: get(RawHeaderReason, false), EventID: get(RawHeaderEventID, false),
+		BodySHA256: get(RawHeaderBodySHA256, false),
+		Body:       data,
+	}
+	at, status, dur, length, trunc := get(RawHeaderReceivedAt, true), get(RawHeaderStatus, true), get(RawHeaderDurationMS, true), get(RawHeaderBodyLength, true), get(RawHeaderBodyTruncated, false)
+	if firstErr != nil {
+		return RawRecord{}, firstErr
+	}
+	var err error
+	if r.ReceivedAt, err = time.Parse(time.RFC3339Nano, at); err != nil {
+		return RawRecord{}, fmt.Errorf("%w: %s: not an RFC 3339 time: %q", ErrRawRecord, RawHeaderReceivedAt, at)
+	}
+	if r.Status, err = strconv.Atoi(status); err != nil || r.Status < 100 || r.Status > 599 {
+		return RawRecord{}, fmt.Errorf("%w: %s: not an HTTP status: %q", ErrRawRecord, RawHeaderStatus, status)
+	}
+	if r.DurationMS, err = strconv.ParseFloat(dur, 64); err != nil || r.DurationMS < 0 {
+		return RawRecord{}, fmt.Errorf("%w: %s: not a duration in ms: %q", ErrRawRecord, RawHeaderDurationMS, dur)
+	}
+	if r.BodyLength, err = strconv.ParseInt(length, 10, 64); err != nil || r.BodyLength < 0 {
+		return RawRecord{}, fmt.Errorf("%w: %s: not a length: %q", ErrRawRecord, RawHeaderBodyLength, length)
+	}
+	switch trunc {
+	case "":
+		if r.BodyLength != int64(len(data)) || r.BodySHA256 != "" {
+			return RawRecord{}, fmt.Errorf("%w: %s is %d, the data %d bytes", ErrRawRecord, RawHeaderBodyLength, r.BodyLength, len(data))
+		}
+	case "true":
+		r.BodyTruncated = true
+		if r.BodyLength < int64(len(data)) {
+			return RawRecord{}, fmt.Errorf("%w: %s is %d, below the %d bytes kept", ErrRawRecord, RawHeaderBodyLength, r.BodyLength, len(data))
+		}
+		if sum, err := hex.DecodeString(r.BodySHA256); err != nil || len(sum) != sha256.Size {
+			return RawRecord{}, fmt.Errorf("%w: %s: not a hex SHA-256: %q", ErrRawRecord, RawHeaderBodySHA256, r.BodySHA256)
+		}
+	default:
+		return RawRecord{}, fmt.Errorf("%w: %s: want \"true\" or absent, got %q", ErrRawRecord, RawHeaderBodyTruncated, trunc)
+	}
+	r.Headers = make(map[string][]string, len(h[RawHeaderRequestHeader]))
+	for _, line := range h[RawHeaderRequestHeader] {
+		// NATS trims the line, so an empty value leaves "name:".
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return RawRecord{}, fmt.Errorf("%w: %s: no ':' in %q", ErrRawRecord, RawHeaderRequestHeader, line)
+		}
+		value = strings.TrimPrefix(value, " ")
+		n, err1 := unescape(name)
+		v, err2 := unescape(value)
+		if err := errors.Join(err1, err2); err != nil || n == "" {
+			return RawRecord{}, fmt.Errorf("%w: %s: %q: bad name or escape", ErrRawRecord, RawHeaderRequestHeader, line)
+		}
+		r.Headers[n] = append(r.Headers[n], v)
+	}
+	return r, nil
+}
+
+// decodeJSONRecord reads the JSON raw record of earlier payhook versions:
+// the body as a JSON string when UTF-8, else base64 in body_base64.
+func decodeJSONRecord(data []byte) (RawRecord, error) {
+	var j struct {
+		ReceivedAt time.Time           `json:"received_at"`
+		Provider   string              `json:"provider"`
+		Account    string              `json:"account"`
+		Kind       string              `json:"kind"`
+		Method     string              `json:"method"`
+		Path       string              `json:"path"`
+		RemoteAddr string              `json:"remote_addr"`
+		Headers    map[string][]string `json:"headers"`
+		Body       string              `json:"body"`
+		BodyBase64 []byte              `json:"body_base64"`
+		Verdict    string              `json:"verdict"`
+		Reason     string              `json:"reason"`
+		Status     int                 `json:"status"`
+		EventID    string              `json:"event_id"`
+		DurationMS float64             `json:"duration_ms"`
+	}
+	if err := json.Unmarshal(data, &j); err != nil {
+		return RawRecord{}, fmt.Errorf("%w: no %s header and not a JSON record: %v", ErrRawRecord, RawHeaderFormat, err)
+	}
+	if j.Verdict == "" {
+		return RawRecord{}, fmt.Errorf("%w: JSON record without a verdict", ErrRawRecord)
+	}
+	body := []byte(j.Body)
+	if len(j.BodyBase64) > 0 {
+		body = j.BodyBase64
+	}
+	return RawRecord{
+		ReceivedAt: j.ReceivedAt, Provider: j.Provider, Account: j.Account, Kind: j.Kind,
+		Method: j.Method, Path: j.Path, RemoteAddr: j.RemoteAddr, Headers: j.Headers,
+		Body: body, BodyLength: int64(len(body)),
+		Verdict: j.Verdict, Reason: j.Reason, Status: j.Status, EventID: j.EventID, DurationMS: j.DurationMS,
+	}, nil
+}
+
+// escapeValue makes v safe as a NATS header value, reversibly: '%', every
+// byte outside printable ASCII, and a space or tab at either end (NATS
+// trims those) become %XX. Printable ASCII — every value a provider
+// normally sends — stays as it is.
+func escapeValue(v string) string { return escape(v, false) }
+
+// escapeName is escapeValue that also escapes ':', which ends a name.
+func escapeName(v string) string { return escape(v, true) }
+
+func escape(v string, name bool) string {
+	needs := func(i int) bool {
+		c := v[i]
+		return c == '%' || c < 0x20 || c >= 0x7f || (c == ' ' && (i == 0 || i == len(v)-1)) || (name && c == ':')
+	}
+	n := 0
+	for i := range len(v) {
+		if needs(i) {
+			n++
+		}
+	}
+	if n == 0 {
+		return v
+	}
+	const hexDigits = "0123456789ABCDEF"
+	b := make([]byte, 0, len(v)+2*n)
+	for i := range len(v) {
+		if needs(i) {
+			b = append(b, '%', hexDigits[v[i]>>4], hexDigits[v[i]&15])
+		} else {
+			b = append(b, v[i])
+		}
+	}
+	return string(b)
+}
+
+// unescape reverses escape; a '%' not followed by two hex digits is an error.
+func unescape(v string) (string, error) {
+	i := strings.IndexByte(v, '%')
+	if i < 0 {
+		return v, nil
+	}
+	b := make([]byte, 0, len(v))
+	b = append(b, v[:i]...)
+	for ; i < len(v); i++ {
+		if v[i] != '%' {
+			b = append(b, v[i])
 			continue
 		}
-		b = append(b, '[')
-		for i, v := range vs {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = events.AppendJSONString(b, v)
+		if i+2 >= len(v) {
+			return "", fmt.Errorf("truncated escape at byte %d", i)
 		}
-		b = append(b, ']')
+		x, err := hex.DecodeString(v[i+1 : i+3])
+		if err != nil {
+			return "", fmt.Errorf("bad escape %q at byte %d", v[i:i+3], i)
+		}
+		b = append(b, x[0])
+		i += 2
 	}
-	b = append(b, '}')
-	b = str(b, "body", r.Body, true)
-	if len(r.BodyBase64) > 0 {
-		b = append(b, `,"body_base64":"`...)
-		b = base64.StdEncoding.AppendEncode(b, r.BodyBase64)
-		b = append(b, '"')
-	}
-	b = str(b, "verdict", r.Verdict, false)
-	b = str(b, "reason", r.Reason, true)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(r.Status), 10)
-	b = str(b, "event_id", r.EventID, true)
-	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, r.DurationMS, 'f', -1, 64)
-	return append(b, '}')
+	return string(b), nil
 }
 
 // Flush waits (bounded by ctx) until every raw record published so far is acknowledged.

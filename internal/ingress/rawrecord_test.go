@@ -36,8 +36,8 @@ func TestRefusalWhileNATSDownIs503ThenRecorded(t *testing.T) {
 	}
 	// Each refusal answered 4xx has its rejected record, with its reason.
 	testenv.Eventually(t, 5*time.Second, func() bool {
-		return h.count(natsbus.StreamRaw, "payhook.raw.fakeprov.rejected") == 1 &&
-			h.count(natsbus.StreamRaw, "payhook.raw.unknown.rejected") == 1
+		return h.count(natsbus.StreamRawRejected, "payhook.raw.fakeprov.rejected") == 1 &&
+			h.count(natsbus.StreamRawRejected, "payhook.raw.unknown.rejected") == 1
 	}, "one rejected record per 4xx answer")
 	if n := h.count(natsbus.StreamEvents, "payhook.events.>"); n != 0 {
 		t.Fatalf("%d events from a bad signature", n)

@@ -20,15 +20,64 @@ import (
 // Stream names and subjects (CONTRACT.md "Events out").
 const (
 	StreamEvents = "PAYHOOK_EVENTS" // payhook.events.{provider}.{kind}.{status}
-	StreamRaw    = "PAYHOOK_RAW"    // payhook.raw.{provider}.{result}
+	StreamRaw    = "PAYHOOK_RAW"    // payhook.raw.{provider}.{result}, every result but rejected
 	StreamDLQ    = "PAYHOOK_DLQ"    // payhook.dlq.{subscriber}
 	StreamWatch  = "PAYHOOK_WATCH"  // payhook.watch.{provider}
+	// StreamRawRejected holds the records of rejected requests
+	// (payhook.raw.{provider}.rejected), apart from PAYHOOK_RAW so that
+	// anyone able to send junk fills only this stream's own byte limit and
+	// never discards the record of an accepted callback.
+	StreamRawRejected = "PAYHOOK_RAW_REJECTED"
 
 	SubjectEvents = "payhook.events.>"
-	SubjectRaw    = "payhook.raw.>"
+	SubjectRaw    = "payhook.raw.>" // both raw streams together
 	SubjectDLQ    = "payhook.dlq.>"
 	SubjectWatch  = "payhook.watch.>"
+	// SubjectRawRejected is the one raw subject a request can reach without
+	// verifying: an unknown route, provider, account or kind, a bad
+	// signature, a disallowed address.
+	SubjectRawRejected = "payhook.raw.*.rejected"
 )
+
+// RawResults are the results (verdicts) whose records PAYHOOK_RAW holds:
+// every one a request can only get by verifying (accepted, duplicate,
+// stale, conflict), and unavailable (the 503 answered when the event or the
+// record of a refusal could not be stored; the provider retries). The one
+// remaining result, rejected, is on PAYHOOK_RAW_REJECTED.
+var RawResults = []string{"accepted", "duplicate", "stale", "conflict", "unavailable"}
+
+// RawStreams are the streams that together hold payhook.raw.>, verified
+// requests first.
+var RawStreams = []string{StreamRaw, StreamRawRejected}
+
+// Default byte limits of the raw streams (nats.raw_max_bytes,
+// nats.raw_rejected_max_bytes).
+//
+// PAYHOOK_RAW: a record is the body plus its headers plus ~0.6 KiB of
+// envelope; callbacks are under 4 KiB, so ~5 KiB each: 10 GiB is ~2 million
+// records, 30 days (raw_max_age) at ~0.8 verified callbacks/s on average.
+// Past that the oldest go first; payhook_stream_bytes against
+// payhook_stream_max_bytes alerts at 80 %.
+//
+// PAYHOOK_RAW_REJECTED: 1 GiB is ~200,000 rejected records of 5 KiB, or
+// ~16,000 of junk at the 64 KiB body limit (unrouted bodies keep 1 KiB:
+// ~500,000 of those). Its limit is reached by a flood, by design: then the
+// oldest rejections go, and nothing on PAYHOOK_RAW.
+const (
+	DefaultRawMaxBytes         int64 = 10 << 30
+	DefaultRawRejectedMaxBytes int64 = 1 << 30
+)
+
+// rawSubjects are PAYHOOK_RAW's subjects: payhook.raw.*.{result} for each
+// of RawResults. None of them matches payhook.raw.*.rejected (the last
+// token differs), so the two streams never overlap.
+func rawSubjects() []string {
+	out := make([]string, len(RawResults))
+	for i, r := range RawResults {
+		out[i] = "payhook.raw.*." + r
+	}
+	return out
+}
 
 // ErrUnavailable wraps every failure to reach or store in JetStream: the
 // caller must not acknowledge anything it could not store.
@@ -116,7 +165,10 @@ func Connect(cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, error)
 // StreamConfigs returns payhook's streams sized by cfg. Retention:
 //   - PAYHOOK_EVENTS: cfg.EventsMaxAge (default 90 days), limits policy so
 //     every subscriber and internal reader sees every event.
-//   - PAYHOOK_RAW: cfg.RawMaxAge (default 30 days) and at most 10 GiB, oldest discarded.
+//   - PAYHOOK_RAW: records of verified requests (and 503s), cfg.RawMaxAge
+//     (default 30 days) and cfg.RawMaxBytes (default 10 GiB), oldest discarded.
+//   - PAYHOOK_RAW_REJECTED: records of rejected requests, cfg.RawMaxAge and
+//     cfg.RawRejectedMaxBytes (default 1 GiB), oldest discarded.
 //   - PAYHOOK_DLQ: 90 days; dead letters wait for an operator.
 //   - PAYHOOK_WATCH: 7 days; the reconciler consumes open-order announcements.
 func StreamConfigs(cfg config.NATS) []jetstream.StreamConfig {
@@ -133,6 +185,13 @@ func StreamConfigs(cfg config.NATS) []jetstream.StreamConfig {
 	if rawAge <= 0 {
 		rawAge = 30 * 24 * time.Hour
 	}
+	rawBytes, rejectedBytes := cfg.RawMaxBytes, cfg.RawRejectedMaxBytes
+	if rawBytes <= 0 {
+		rawBytes = DefaultRawMaxBytes
+	}
+	if rejectedBytes <= 0 {
+		rejectedBytes = DefaultRawRejectedMaxBytes
+	}
 	return []jetstream.StreamConfig{
 		{
 			Name: StreamEvents, Subjects: []string{SubjectEvents},
@@ -141,12 +200,22 @@ func StreamConfigs(cfg config.NATS) []jetstream.StreamConfig {
 			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
 			MaxAge: eventsAge, Duplicates: dup,
 		},
+		// PAYHOOK_RAW comes before PAYHOOK_RAW_REJECTED: a stream created
+		// by an older payhook holds payhook.raw.>, and must give up
+		// payhook.raw.*.rejected before the new stream can take it.
 		{
-			Name: StreamRaw, Subjects: []string{SubjectRaw},
-			Description: "every inbound callback as received, with its verdict (audit and replay)",
+			Name: StreamRaw, Subjects: rawSubjects(),
+			Description: "every inbound request that verified (or was answered 503) as received, with its verdict (audit and replay)",
 			Storage:     jetstream.FileStorage, Replicas: replicas,
 			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
-			MaxAge: rawAge, MaxBytes: 10 << 30, Duplicates: dup,
+			MaxAge: rawAge, MaxBytes: rawBytes, Duplicates: dup,
+		},
+		{
+			Name: StreamRawRejected, Subjects: []string{SubjectRawRejected},
+			Description: "every inbound request rejected with 4xx, as received (unrouted bodies truncated), with its reason",
+			Storage:     jetstream.FileStorage, Replicas: replicas,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+			MaxAge: rawAge, MaxBytes: rejectedBytes, Duplicates: dup,
 		},
 		{
 			Name: StreamDLQ, Subjects: []string{SubjectDLQ},
@@ -175,6 +244,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg config.NATS)
 	return nil
 }
 
+// Streams are the names of every stream StreamConfigs returns.
+var Streams = []string{StreamEvents, StreamRaw, StreamRawRejected, StreamDLQ, StreamWatch}
+
 // CheckStreams reports whether NATS is reachable and every stream exists (for /readyz).
 func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
 	if !js.Conn().IsConnected() {
@@ -182,8 +254,6 @@ func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
 	}
 	return streamsExist(ctx, js)
 }
-
-var streamNames = []string{StreamEvents, StreamRaw, StreamDLQ, StreamWatch}
 
 // Publish stores body on subject with Nats-Msg-Id = msgID and waits for the
 // JetStream acknowledgement. duplicate reports that JetStream already had a
@@ -265,7 +335,7 @@ func WaitStreams(ctx context.Context, js jetstream.JetStream) error {
 }
 
 func streamsExist(ctx context.Context, js jetstream.JetStream) error {
-	for _, name := range streamNames {
+	for _, name := range Streams {
 		if _, err := js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, name, err)
 		}

@@ -1,0 +1,103 @@
+package ingress
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// limiterMaxAddresses bounds the rejection limiter's memory: a bucket is
+// ~150 bytes with its map entry, so 65,536 of them are ~10 MiB. Past it,
+// new addresses share one overflow bucket (they are limited together, more
+// strictly, never less).
+const limiterMaxAddresses = 1 << 16
+
+// rejectLimiter is a token bucket per client address, spent only by
+// rejected requests (ingress.rejections_per_second, rejections_burst).
+// IPv4 addresses count one by one, IPv6 ones by their /64: one host
+// usually has a whole /64 to pick source addresses from.
+//
+// A bucket that has been idle long enough to refill (burst/rate) is the
+// same as a new one, so the sweep that runs at most once a minute drops
+// those: memory follows the addresses rejected in the last burst/rate
+// seconds, capped at limiterMaxAddresses.
+type rejectLimiter struct {
+	limit rate.Limit
+	burst int
+
+	mu        sync.Mutex
+	buckets   map[netip.Prefix]*rate.Limiter
+	overflow  *rate.Limiter
+	lastSweep time.Time
+}
+
+func newRejectLimiter(perSecond float64, burst int) *rejectLimiter {
+	if perSecond <= 0 {
+		perSecond = 10 // config.Load's default
+	}
+	if burst <= 0 {
+		burst = 100
+	}
+	return &rejectLimiter{
+		limit: rate.Limit(perSecond), burst: burst,
+		buckets:  map[netip.Prefix]*rate.Limiter{},
+		overflow: rate.NewLimiter(rate.Limit(perSecond), burst),
+	}
+}
+
+// allow spends one token of addr's bucket, reporting whether there was one.
+func (l *rejectLimiter) allow(addr string, now time.Time) bool {
+	key := limiterKey(addr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) >= time.Minute {
+		l.sweep(now)
+	}
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= limiterMaxAddresses {
+			l.sweep(now)
+		}
+		if len(l.buckets) >= limiterMaxAddresses {
+			b = l.overflow
+		} else {
+			b = rate.NewLimiter(l.limit, l.burst)
+			l.buckets[key] = b
+		}
+	}
+	return b.AllowN(now, 1)
+}
+
+// sweep drops the buckets that are full again.
+func (l *rejectLimiter) sweep(now time.Time) {
+	l.lastSweep = now
+	for k, b := range l.buckets {
+		if b.TokensAt(now) >= float64(l.burst) {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+func (l *rejectLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+// limiterKey is the bucket of an address: itself for IPv4, its /64 for
+// IPv6, and one shared bucket for anything that does not parse.
+func limiterKey(addr string) netip.Prefix {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	a = a.Unmap().WithZone("")
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
