@@ -142,7 +142,7 @@ type reply struct {
 
 // TestBadInputAtScale drives the whole corpus over HTTP through a real
 // ingress (real embedded NATS, real Redis dedupe) with 32 concurrent
-// clients and checks every request's answer, PAYHOOK_EVENTS, PAYHOOK_RAW,
+// clients and checks every request's answer, PAYHOOK_EVENTS, PAYHOOK_RAW and PAYHOOK_RAW_REJECTED,
 // the rejection metrics and the log.
 func TestBadInputAtScale(t *testing.T) {
 	started := time.Now()
@@ -161,6 +161,9 @@ func TestBadInputAtScale(t *testing.T) {
 	cfg.Redis.URL = rd.URL
 	cfg.Ingress.BodyLimit = corpus.BodyLimit
 	cfg.Ingress.PublishTimeout = config.Duration(5 * time.Second)
+	// The whole corpus comes from one address and must be answered and
+	// recorded, not rate-limited.
+	cfg.Ingress.RejectionsPerSecond, cfg.Ingress.RejectionsBurst = 1e6, 1e6
 	cfg.Dedupe.Window = config.Duration(time.Hour)
 	if err := natsbus.EnsureStreams(ctx, js, cfg.NATS); err != nil {
 		t.Fatal(err)
@@ -367,7 +370,7 @@ func TestBadInputAtScale(t *testing.T) {
 			fail(c, "raw record names provider %q, want %q", rec.Provider, wantProv)
 		}
 	}
-	if n := subjectCount(t, js, natsbus.StreamRaw, "payhook.raw.*.rejected"); n != rejected || rawRejected != rejected {
+	if n := subjectCount(t, js, natsbus.StreamRawRejected, "payhook.raw.*.rejected"); n != rejected || rawRejected != rejected {
 		t.Errorf("payhook.raw.*.rejected holds %d records (%d matched to cases), %d requests were rejected", n, rawRejected, rejected)
 	}
 
@@ -472,33 +475,38 @@ type rawMsg struct {
 	rec     ingress.RawRecord
 }
 
-// readRaw reads every record on PAYHOOK_RAW (want is how many are expected).
+// readRaw reads every record on PAYHOOK_RAW and PAYHOOK_RAW_REJECTED (want
+// is how many are expected).
 func readRaw(t *testing.T, js jetstream.JetStream, want int) []rawMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	testenv.Eventually(t, 20*time.Second, func() bool { return subjectCount(t, js, natsbus.StreamRaw, "payhook.raw.>") >= want }, "every raw record stored")
-	cons, err := js.OrderedConsumer(ctx, natsbus.StreamRaw, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		return subjectCount(t, js, natsbus.StreamRaw, "payhook.raw.>")+subjectCount(t, js, natsbus.StreamRawRejected, "payhook.raw.>") >= want
+	}, "every raw record stored")
 	var out []rawMsg
-	for len(out) < want {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+	for _, stream := range natsbus.RawStreams {
+		cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var rec ingress.RawRecord
-			if err := json.Unmarshal(m.Data(), &rec); err != nil {
-				t.Fatalf("raw record is not JSON: %v", err)
+		for len(out) < want {
+			batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+			if err != nil {
+				t.Fatal(err)
 			}
-			out = append(out, rawMsg{subject: m.Subject(), rec: rec})
-		}
-		if n == 0 {
-			break
+			n := 0
+			for m := range batch.Messages() {
+				n++
+				rec, err := ingress.DecodeRawRecord(m.Headers(), m.Data())
+				if err != nil {
+					t.Fatalf("raw record does not decode: %v", err)
+				}
+				out = append(out, rawMsg{subject: m.Subject(), rec: rec})
+			}
+			if n == 0 {
+				break
+			}
 		}
 	}
 	return out

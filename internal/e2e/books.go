@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/ingress"
+	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
@@ -43,7 +45,7 @@ type Expectation struct {
 // the checker of what payhook made of them: the expected events exactly
 // once on PAYHOOK_EVENTS, delivered to every subscriber whose filter
 // matches them (exactly once with ExactlyOnce), nothing else about
-// those orders, every refused callback recorded on PAYHOOK_RAW with its
+// those orders, every refused callback recorded on PAYHOOK_RAW_REJECTED with its
 // reason, and nothing acknowledged to a provider missing.
 type Books struct {
 	c *Cluster
@@ -321,7 +323,7 @@ type Report struct {
 	// CorruptAcked: order ids whose corrupted callback was acknowledged.
 	CorruptAcked []string
 	// Refused is how many callback attempts ingress answered 4xx; RawRejected
-	// how many PAYHOOK_RAW rejected records were found for them; RawMissing
+	// how many PAYHOOK_RAW_REJECTED records were found for them; RawMissing
 	// the order ids with fewer records than refusals; NoReason the order ids
 	// with a rejected record without a reason.
 	Refused     int
@@ -362,7 +364,7 @@ func (r Report) redeliveries() int {
 // String summarises the report, listing every problem.
 func (r Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d orders, %d expected events; %d callback attempts refused, %d rejected records on PAYHOOK_RAW",
+	fmt.Fprintf(&b, "%d orders, %d expected events; %d callback attempts refused, %d rejected records on PAYHOOK_RAW_REJECTED",
 		r.Orders, r.Expected, r.Refused, r.RawRejected)
 	fmt.Fprintf(&b, "; %d redeliveries", r.redeliveries())
 	if r.ExactlyOnce {
@@ -396,7 +398,7 @@ func (r Report) String() string {
 	}
 	list("orders acknowledged to the provider without their event", r.AckedMissing)
 	list("orders whose corrupted callback was acknowledged", r.CorruptAcked)
-	list("orders with refused callbacks missing on PAYHOOK_RAW", r.RawMissing)
+	list("orders with refused callbacks missing on PAYHOOK_RAW_REJECTED", r.RawMissing)
 	list("orders with rejected records without a reason", r.NoReason)
 	return b.String()
 }
@@ -425,7 +427,7 @@ func scopeKey(provider, account, kind, merchantOrderID string) string {
 	return provider + "|" + account + "|" + kind + "|" + merchantOrderID
 }
 
-// Check reads PAYHOOK_EVENTS, PAYHOOK_RAW and the subscribers once and
+// Check reads PAYHOOK_EVENTS, PAYHOOK_RAW_REJECTED and the subscribers once and
 // balances the books against them. Each subscriber must get exactly the
 // expected events its filter matches.
 func (b *Books) Check(ctx context.Context) Report {
@@ -549,18 +551,8 @@ func (x Expectation) Matches(f config.Filter) bool {
 	return in(f.Providers, x.Provider) && in(f.Accounts, x.Account) && in(f.Kinds, string(x.Kind)) && in(f.Statuses, string(x.Status))
 }
 
-// rawRecord is what the checker reads of an ingress.RawRecord.
-type rawRecord struct {
-	Path       string `json:"path"`
-	Body       string `json:"body"`
-	BodyBase64 []byte `json:"body_base64"`
-	Verdict    string `json:"verdict"`
-	Reason     string `json:"reason"`
-	Status     int    `json:"status"`
-}
-
 // checkRaw matches every refused (4xx) callback attempt of the books'
-// orders with a rejected record on PAYHOOK_RAW carrying a reason. A record
+// orders with a rejected record on PAYHOOK_RAW_REJECTED carrying a reason. A record
 // belongs to an order when its path is the order's callback path and its
 // body names the order (mpurse bodies are encrypted: the whole AES blocks of
 // a truncated ciphertext still decrypt under ECB).
@@ -586,7 +578,7 @@ func (b *Books) checkRaw(ctx context.Context, orders []providersim.Order, r *Rep
 		subjects = append(subjects, "payhook.raw."+p+".rejected")
 	}
 	sort.Strings(subjects)
-	msgs, err := b.c.ReadStream(ctx, "PAYHOOK_RAW", subjects...)
+	msgs, err := b.c.ReadStream(ctx, natsbus.StreamRawRejected, subjects...)
 	if err != nil {
 		return err
 	}
@@ -600,18 +592,15 @@ func (b *Books) checkRaw(ctx context.Context, orders []providersim.Order, r *Rep
 	found := map[string]int{}
 	noReason := map[string]bool{}
 	for _, m := range msgs {
-		var rec rawRecord
-		if err := json.Unmarshal(m.Data, &rec); err != nil {
+		rec, err := ingress.DecodeRawRecord(m.Header, m.Data)
+		if err != nil {
 			continue
 		}
 		cands := byPath[rec.Path]
 		if len(cands) == 0 {
 			continue
 		}
-		body := rec.Body
-		if body == "" {
-			body = string(rec.BodyBase64)
-		}
+		body := string(rec.Body)
 		if cands[0].Provider == providers.Mpurse {
 			body = b.mpursePlain(cands[0].Account, body)
 		}

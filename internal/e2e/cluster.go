@@ -287,9 +287,11 @@ func (c *Cluster) writeConfig(tb testing.TB) error {
 	_, _ = rand.Read(tok)
 	c.AdminToken = "e2e-admin-" + hex.EncodeToString(tok)
 	cfg := &config.Config{
-		NATS:       config.NATS{URL: c.NATSURL},
-		Redis:      config.Redis{URL: c.RedisURL},
-		Ingress:    config.Ingress{Listen: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(tb))},
+		NATS:  config.NATS{URL: c.NATSURL},
+		Redis: config.Redis{URL: c.RedisURL},
+		// Every simulated provider posts from 127.0.0.1: the suites' refused
+		// callbacks must be answered and recorded, not rate-limited.
+		Ingress:    config.Ingress{Listen: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(tb)), RejectionsPerSecond: 10000, RejectionsBurst: 10000},
 		Dispatcher: config.Dispatcher{Listen: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(tb))},
 		Reconciler: config.Reconciler{
 			Listen:         "127.0.0.1:" + strconv.Itoa(testenv.FreePort(tb)),
@@ -409,7 +411,7 @@ func (c *Cluster) Subscribers() []*Subscriber { return slices.Clone(c.subs) }
 func (c *Cluster) NATS() *nats.Conn { return c.nc }
 
 // JS is a JetStream client on NATS, for inspecting PAYHOOK_EVENTS,
-// PAYHOOK_RAW and PAYHOOK_DLQ.
+// PAYHOOK_RAW, PAYHOOK_RAW_REJECTED and PAYHOOK_DLQ.
 func (c *Cluster) JS() jetstream.JetStream { return c.js }
 
 // Redis is the redis-server (nil without Options.Redis).

@@ -23,7 +23,7 @@
 // (each delivered with a valid signature, nothing else about those orders;
 // exactly once with NewBooks(ExactlyOnce), which this package's scenarios
 // use, otherwise at least once with redeliveries of a webhook-id counted, as
-// a suite that crashes the dispatcher mid-delivery needs), PAYHOOK_RAW (every
+// a suite that crashes the dispatcher mid-delivery needs), PAYHOOK_RAW_REJECTED (every
 // refused callback recorded with a reason) and that nothing acknowledged to
 // a provider is missing.
 //

@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/internal/e2e"
+	"github.com/payhook/payhook/internal/ingress"
+	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
@@ -331,7 +332,7 @@ func testBadSignature(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	}
 	r := b.Wait(t, booksTimeout)
 	if r.Expected != 0 || r.Refused < 2*len(rows) || r.RawRejected < r.Refused {
-		t.Errorf("books: %s; want 0 expected events and every refusal on PAYHOOK_RAW", r)
+		t.Errorf("books: %s; want 0 expected events and every refusal on PAYHOOK_RAW_REJECTED", r)
 	}
 	checkOrigins(t, sub, rows, orders)
 
@@ -339,14 +340,16 @@ func testBadSignature(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, p := range []string{providers.Jpglo, providers.Mpurse, providers.Cashypro, providers.Mrnpay} {
-		msgs, err := c.ReadStream(ctx, "PAYHOOK_RAW", "payhook.raw."+p+".rejected")
+		msgs, err := c.ReadStream(ctx, natsbus.StreamRawRejected, "payhook.raw."+p+".rejected")
 		if err != nil {
 			t.Fatal(err)
 		}
 		reasons := map[string]int{}
 		for _, m := range msgs {
-			var rec struct{ Reason string }
-			_ = json.Unmarshal(m.Data, &rec)
+			rec, err := ingress.DecodeRawRecord(m.Header, m.Data)
+			if err != nil {
+				t.Errorf("%s: %v", m.Subject, err)
+			}
 			reasons[rec.Reason]++
 		}
 		if len(msgs) == 0 {

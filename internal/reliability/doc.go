@@ -8,7 +8,7 @@
 // or Redis outage, a subscriber that is down or slow, a provider query
 // endpoint that fails or hangs, SIGTERM under load — and then balances the
 // books: every accepted callback is exactly one event on PAYHOOK_EVENTS and
-// delivered by webhook-id, every refused one is on PAYHOOK_RAW with its
+// delivered by webhook-id, every refused one is on PAYHOOK_RAW_REJECTED with its
 // reason, nothing acknowledged to a provider is missing, and every callback
 // that was refused for a transient reason (503, connection error) lands on
 // a provider retry.

@@ -153,40 +153,49 @@ func startIngress(t *testing.T, cfg *config.Config) *ingressOnly {
 	return &ingressOnly{url: "http://" + ln.Addr().String(), js: js}
 }
 
-// rawRecords reads every record on PAYHOOK_RAW.
+// rawRecords reads every record on PAYHOOK_RAW and PAYHOOK_RAW_REJECTED.
 func rawRecords(t *testing.T, js jetstream.JetStream, want int) []ingress.RawRecord {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out []ingress.RawRecord
 	testenv.Eventually(t, 10*time.Second, func() bool {
-		s, err := js.Stream(ctx, natsbus.StreamRaw)
-		if err != nil {
-			return false
+		n := uint64(0)
+		for _, name := range natsbus.RawStreams {
+			s, err := js.Stream(ctx, name)
+			if err != nil {
+				return false
+			}
+			info, err := s.Info(ctx)
+			if err != nil {
+				return false
+			}
+			n += info.State.Msgs
 		}
-		info, err := s.Info(ctx)
-		return err == nil && info.State.Msgs >= uint64(want)
+		return n >= uint64(want)
 	}, "raw records stored")
-	cons, err := js.OrderedConsumer(ctx, natsbus.StreamRaw, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for len(out) < want {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
+	for _, name := range natsbus.RawStreams {
+		cons, err := js.OrderedConsumer(ctx, name, jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var rec ingress.RawRecord
-			if err := json.Unmarshal(m.Data(), &rec); err != nil {
+		for len(out) < want {
+			batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, rec)
-		}
-		if n == 0 {
-			break
+			n := 0
+			for m := range batch.Messages() {
+				n++
+				rec, err := ingress.DecodeRawRecord(m.Headers(), m.Data())
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, rec)
+			}
+			if n == 0 {
+				break
+			}
 		}
 	}
 	return out
