@@ -297,6 +297,10 @@ func TestEnvValueOfTheWrongType(t *testing.T) {
 		{"word for a float", rec, "  rate_per_second: ${N}", "hunter2", "config: reconciler.rate_per_second: environment variable N: the value is not a number"},
 		{"bad duration", nats, "  raw_max_age: ${N}", "hunter2", "config: nats.raw_max_age: environment variable N: the value is not a duration (like 90s or 2h)"},
 		{"range still checked", nats, "  replicas: ${N}", "9", "config: nats.replicas: must be 1 to 5, got 9"},
+		{"raw stream too small", nats, "  raw_max_bytes: ${N}", "65536", "config: nats.raw_max_bytes: must be at least 1 MiB and 16 times ingress.body_limit"},
+		{"rejected stream too small", nats, "  raw_rejected_max_bytes: ${N}", "1048575", "config: nats.raw_rejected_max_bytes: must be at least 1 MiB"},
+		{"negative rejection rate", "  listen: 127.0.0.1:8080", "  rejections_per_second: ${N}", "-1", "config: ingress.rejections_per_second: must be positive, got -1"},
+		{"negative rejection burst", "  listen: 127.0.0.1:8080", "  rejections_burst: ${N}", "-3", "config: ingress.rejections_burst: must be positive, got -3"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
