@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/publisher"
 	"github.com/payhook/payhook/internal/retrigger"
 	"github.com/payhook/payhook/pkg/events"
@@ -77,8 +78,13 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	m         *metrics
+	usage     *natsbus.StreamUsage
 	echo      *echo.Echo
 }
+
+// StreamUsageEvery is how often a serving ingress reads the streams' sizes
+// for payhook_stream_bytes: well inside the 5 m the stream-full alerts wait.
+const StreamUsageEvery = 15 * time.Second
 
 type account struct {
 	providers.Account
@@ -121,6 +127,9 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.m = m
+	if s.usage, err = natsbus.NewStreamUsage(d.JS, d.Registry, d.Log); err != nil {
+		return nil, err
+	}
 	// Create every bounded label combination up front so dashboards and
 	// alerts see zeros instead of absent series.
 	for _, a := range d.Config.Accounts {

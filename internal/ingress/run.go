@@ -29,10 +29,6 @@ type RunOptions struct {
 	DrainTimeout time.Duration
 }
 
-// StreamUsageEvery is how often ingress reads the streams' sizes for
-// payhook_stream_bytes: well inside the 5 m the stream-full alerts wait.
-const StreamUsageEvery = 15 * time.Second
-
 // Run is ingress as a whole: connect to NATS, create or update the streams,
 // open the dedupe store, serve callbacks until ctx ends, then drain.
 // Teardown order (reverse of start-up): stop accepting callbacks and finish
@@ -75,13 +71,6 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 		return err
 	}
 	srv.MountOps(o.Registry, checks...)
-	usage, err := natsbus.NewStreamUsage(js, o.Registry, o.Log)
-	if err != nil {
-		return err
-	}
-	uctx, stopUsage := context.WithCancel(ctx)
-	defer stopUsage()
-	go usage.Run(uctx, StreamUsageEvery)
 	ln := o.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Ingress.Listen); err != nil {

@@ -30,7 +30,8 @@ func (s *Server) MountOps(reg *prometheus.Registry, extra ...ops.Check) {
 	s.echo.GET("/metrics", h)
 }
 
-// Serve answers on ln until ctx is cancelled, then drains: it stops
+// Serve answers on ln until ctx is cancelled, reading the streams' sizes
+// every StreamUsageEvery for payhook_stream_bytes meanwhile, then drains: it stops
 // accepting connections, lets every in-flight callback finish (each is
 // either stored and acknowledged or refused — never half-done; bounded by
 // drainTimeout), and waits for raw records to be acknowledged.
@@ -39,6 +40,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drainTimeout time.D
 	srv := ops.NewServer(inflight.Wrap(s.echo), s.Timeouts())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	uctx, stopUsage := context.WithCancel(ctx)
+	defer stopUsage()
+	go s.usage.Run(uctx, StreamUsageEvery)
 	select {
 	case err := <-errc:
 		return err
