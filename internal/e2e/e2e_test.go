@@ -309,7 +309,7 @@ func testBadSignature(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	orders := create(t, b, rows)
 	// Each provider retries the same bad bytes: wait for a retry of every
 	// order to be refused too, then balance the books (nothing on
-	// PAYHOOK_EVENTS, every refusal on PAYHOOK_RAW with its reason).
+	// PAYHOOK_EVENTS, every refusal on PAYHOOK_RAW_REJECTED with its reason).
 	deadline := time.Now().Add(booksTimeout)
 	for _, r := range rows {
 		for {
