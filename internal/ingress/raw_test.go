@@ -7,11 +7,14 @@ import (
 	"errors"
 	"net/textproto"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/payhook/payhook/internal/natsbus"
 )
 
 // wire renders h as nats.go puts it on the wire (values trimmed, CR and LF
@@ -194,4 +197,17 @@ func FuzzDecodeRawRecord(f *testing.F) {
 			t.Fatalf("round trip differs:\n got  %+v\n want %+v", got, r)
 		}
 	})
+}
+
+// Every verdict's records have a stream: rejected on PAYHOOK_RAW_REJECTED,
+// every other one on PAYHOOK_RAW (natsbus.RawResults).
+func TestEveryVerdictHasARawStream(t *testing.T) {
+	for _, v := range []string{VerdictAccepted, VerdictDuplicate, VerdictStale, VerdictConflict, VerdictUnavailable} {
+		if !slices.Contains(natsbus.RawResults, v) {
+			t.Errorf("verdict %q is not among PAYHOOK_RAW's results %v", v, natsbus.RawResults)
+		}
+	}
+	if slices.Contains(natsbus.RawResults, VerdictRejected) || natsbus.SubjectRawRejected != "payhook.raw.*."+VerdictRejected {
+		t.Errorf("rejected records must be on PAYHOOK_RAW_REJECTED only")
+	}
 }
