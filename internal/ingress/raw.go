@@ -232,7 +232,13 @@ const rawEnvelopeBytes = 600
 // a byte outside it is escaped to three.
 func EncodeRawRecord(subject string, r *RawRecord) *nats.Msg {
 	h := make(nats.Header, 20)
-	set := func(k, v string) { h[k] = []string{escapeValue(v)} }
+	// One backing array for every single-valued header: a record is
+	// rendered for every request.
+	vals := make([]string, 0, 17)
+	set := func(k, v string) {
+		vals = append(vals, escapeValue(v))
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	set(RawHeaderFormat, RawFormat)
 	set(RawHeaderReceivedAt, r.ReceivedAt.UTC().Format(time.RFC3339Nano))
 	set(RawHeaderProvider, r.Provider)

@@ -211,3 +211,17 @@ func TestEveryVerdictHasARawStream(t *testing.T) {
 		t.Errorf("rejected records must be on PAYHOOK_RAW_REJECTED only")
 	}
 }
+
+// BenchmarkEncodeRawRecord is the per-request cost of rendering a record
+// (a 1 KiB callback with five request headers).
+func BenchmarkEncodeRawRecord(b *testing.B) {
+	r := RawRecord{ReceivedAt: time.Now(), Provider: "jpglo", Account: "glo-in", Kind: "payin", Method: "POST",
+		Path: "/v1/callbacks/jpglo/glo-in/payin", RemoteAddr: "203.0.113.7:5000", ClientIP: "203.0.113.7",
+		Headers: map[string][]string{"Content-Type": {"application/json"}, "User-Agent": {"Go-http-client/1.1"}, "Accept-Encoding": {"gzip"},
+			"Content-Length": {"1024"}, "X-Forwarded-For": {"198.51.100.1"}},
+		Body: bytes.Repeat([]byte("a"), 1024), BodyLength: 1024, Verdict: "accepted", Status: 200, EventID: "evt_0123456789abcdef", DurationMS: 1.5}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = EncodeRawRecord("payhook.raw.jpglo.accepted", &r)
+	}
+}
