@@ -60,7 +60,7 @@ type NATS struct {
 	TLS NATSTLS `yaml:"tls"`
 	// Replicas for every stream (1 for a single server, 3 for a cluster).
 	Replicas int `yaml:"replicas"`
-	// RawMaxAge bounds how long PAYHOOK_RAW keeps inbound requests (default 720h = 30 days).
+	// RawMaxAge bounds how long PAYHOOK_RAW and PAYHOOK_RAW_REJECTED keep inbound requests (default 720h = 30 days).
 	RawMaxAge Duration `yaml:"raw_max_age"`
 	// RawMaxBytes caps PAYHOOK_RAW, the records of requests that verified
 	// (default 10 GiB); RawRejectedMaxBytes caps PAYHOOK_RAW_REJECTED, the

@@ -313,7 +313,7 @@ func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr strin
 		case p < 0.25:
 			spec.Faults.Duplicate = 2 // provider retries: absorbed by dedupe
 		case p < 0.28:
-			spec.Faults.CorruptSignature = true // rejected 4xx, recorded in PAYHOOK_RAW
+			spec.Faults.CorruptSignature = true // rejected 4xx, recorded in PAYHOOK_RAW_REJECTED
 		case p < 0.35 && prov == providers.Cashypro:
 			spec.Intermediate = true // PAYING before SUCCESS
 		}

@@ -12,13 +12,19 @@ import (
 // few hundred bytes), the CloudEvent attributes and NATS headers.
 const envelopeBytes = 4 << 10
 
-// MaxMessageBytes is the largest NATS message a request within bodyLimit
-// can become. The raw record is the larger of the two: it holds the
-// headers (up to ops.DefaultTimeouts.MaxHeaderBytes, plus the 4 KiB
-// net/http allows above it) and the body as JSON strings, and JSON may
-// spell one byte in six ("\u0001", "\u003c"); a body that is not UTF-8 is
-// base64, 4 in 3. An event holds the decoded body fields, once, under the
-// same escaping, so it stays below the raw record.
+// MaxMessageBytes bounds the largest NATS message a request within
+// bodyLimit can become, with the headers allowed by net/http (up to
+// ops.DefaultTimeouts.MaxHeaderBytes, plus the 4 KiB it allows above it):
+//   - its event holds the decoded body fields as JSON strings, and JSON may
+//     spell one byte in six ("\u0001", "\u003c"): 6 × body;
+//   - its raw record holds the body once, as the message data, and the
+//     request line and headers percent-escaped in NATS headers: a byte
+//     outside printable ASCII takes three, and each header line gains
+//     "Payhook-Header: " (a minimal 4-byte line "A:\r\n" becomes 20):
+//     at most body + 5 × headers.
+//
+// 6 × (body + headers) + envelopeBytes is above both, and is what ingress
+// checks at start.
 func MaxMessageBytes(bodyLimit int64) int64 {
 	headers := int64(ops.DefaultTimeouts.MaxHeaderBytes) + 4<<10
 	return 6*(bodyLimit+headers) + envelopeBytes

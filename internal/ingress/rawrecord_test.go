@@ -9,7 +9,7 @@ import (
 	"github.com/payhook/payhook/internal/testenv"
 )
 
-// A refusal is only answered once it is recorded on PAYHOOK_RAW
+// A refusal is only answered once it is recorded on PAYHOOK_RAW_REJECTED
 // (CONTRACT.md "Callbacks in": the request recorded as rejected). Found by
 // the reliability suite's NATS outage: bad-signature callbacks answered 401
 // while NATS was down had no rejected record, ever — the provider does not

@@ -124,33 +124,37 @@ func freshPaymentCallback(order string, signed time.Time) string {
 	return string(b)
 }
 
-// rawVerdicts lists (verdict, reason) of every record on PAYHOOK_RAW.
+// rawVerdicts lists (verdict, reason) of every record on PAYHOOK_RAW and
+// PAYHOOK_RAW_REJECTED.
 func rawVerdicts(t *testing.T, js jetstream.JetStream) []string {
 	t.Helper()
 	ctx := context.Background()
-	c, err := js.OrderedConsumer(ctx, natsbus.StreamRaw, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for {
-		msgs, err := c.FetchNoWait(100)
+	for _, stream := range natsbus.RawStreams {
+		c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for m := range msgs.Messages() {
-			n++
-			var r ingress.RawRecord
-			if err := json.Unmarshal(m.Data(), &r); err != nil {
+		for {
+			msgs, err := c.FetchNoWait(100)
+			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, r.Verdict+"/"+r.Reason)
-		}
-		if n == 0 {
-			return out
+			n := 0
+			for m := range msgs.Messages() {
+				n++
+				r, err := ingress.DecodeRawRecord(m.Headers(), m.Data())
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, r.Verdict+"/"+r.Reason)
+			}
+			if n == 0 {
+				break
+			}
 		}
 	}
+	return out
 }
 
 func eventCount(t *testing.T, js jetstream.JetStream) uint64 {
@@ -328,10 +332,11 @@ func rejectedCount(t *testing.T, reg *prometheus.Registry, provider, reason stri
 }
 
 // TestWorstCaseRequestFitsMaxPayload: on a NATS server whose max_payload is
-// exactly MaxMessageBytes(body_limit), a request at the body limit whose
-// every byte JSON spells in six ("\u0001"), with ~15 KiB of headers spelled
-// the same way ("<" is "\u003c"), is refused and its raw record stored:
-// the bound ingress checks at start is one the records keep.
+// exactly MaxMessageBytes(body_limit), a request at the body limit of bytes
+// JSON would spell in six ("\u0001"), with ~15 KiB of headers whose every
+// byte the raw record escapes to three ("é" is "%C3%A9"), is refused and
+// its raw record stored: the bound ingress checks at start is one the
+// records keep.
 func TestWorstCaseRequestFitsMaxPayload(t *testing.T) {
 	const bodyLimit = 8 << 10
 	url := natsWithMaxPayload(t, int32(ingress.MaxMessageBytes(bodyLimit)))
@@ -359,7 +364,7 @@ accounts:
 	defer func() { cancel(); <-done }()
 	hdr := []string{}
 	for i := range 15 {
-		hdr = append(hdr, "X-Fill-"+strconv.Itoa(i), strings.Repeat("<", 1000))
+		hdr = append(hdr, "X-Fill-"+strconv.Itoa(i), strings.Repeat("é", 500))
 	}
 	code, reply := post(t, "http://"+addr+"/v1/callbacks/jpglo/glo-br/payin", "application/json", strings.Repeat("\x01", bodyLimit), hdr...)
 	if code != 400 || !strings.Contains(reply, "malformed") {
