@@ -387,3 +387,26 @@ payhook_stream_max_bytes{stream="PAYHOOK_RAW_REJECTED"} %d
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// When PAYHOOK_RAW_REJECTED takes no writes (here: deleted), rejections are
+// answered 503 and nothing of them lands on PAYHOOK_RAW: the stream of
+// accepted records never takes a flood in its place.
+func TestRejectedStreamDownLeavesRawAlone(t *testing.T) {
+	h := start(t, testConfig(), nil)
+	if err := h.js.DeleteStream(context.Background(), natsbus.StreamRawRejected); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if code := h.send(http.MethodPost, "/v1/callbacks/x", []byte("junk"), fmt.Sprintf("198.51.100.%d", i+1)); code != 503 {
+			t.Fatalf("junk with the rejected stream gone: %d, want 503", code)
+		}
+	}
+	if code := h.send(http.MethodPost, cbPath, []byte(body("ORD-ALONE", "succeeded", "100.00")), ""); code != 200 {
+		t.Fatalf("valid callback: %d", code)
+	}
+	h.srv.Flush(context.Background())
+	testenv.Eventually(t, 5*time.Second, func() bool { return h.count(natsbus.StreamRaw, "payhook.raw.>") >= 1 }, "accepted record")
+	if n := h.count(natsbus.StreamRaw, "payhook.raw.>"); n != 1 {
+		t.Errorf("PAYHOOK_RAW holds %d records, want only the accepted one", n)
+	}
+}

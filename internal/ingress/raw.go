@@ -143,7 +143,8 @@ func (w *headWriter) Write(p []byte) (int, error) {
 // A refusal is answered only once its record is acknowledged by
 // JetStream: a provider does not retry a 4xx, so a refusal whose record was
 // lost — NATS down, the reconnect buffer full — would leave no trace at
-// all. When the record cannot be stored the refusal becomes a 503: the
+// all. When the record cannot be stored the refusal becomes a 503 (counted
+// in payhook_ingress_raw_publish_errors_total, itself not recorded): the
 // provider retries, and the retry is refused and recorded once NATS is
 // back. Refusals are the rare path, so the round trip costs little; every
 // other record (accepted, duplicate, unavailable, …) stays asynchronous:
@@ -172,18 +173,11 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 	s.m.rawErrors.Inc()
 	s.log.Warn("refusal not recorded; answering 503", "provider", o.provider, "reason", o.reason, "err", err)
 	o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, "unavailable", "cannot record the request now; retry later"
-	// This record lands on PAYHOOK_RAW though the request did not verify:
-	// keep only the first bytes of its body. The provider retries, and the
-	// retry is recorded whole.
-	if !body.truncated && len(body.data) > UnroutedBodyBytes {
-		body = truncatedBody(body.data)
-	}
-	s.recordRaw(ctx, c, o, body, start)
+	// No record of this 503 on PAYHOOK_RAW: the request did not verify, and
+	// whenever PAYHOOK_RAW_REJECTED refuses writes (slow, without quorum,
+	// deleted) a flood would otherwise land on PAYHOOK_RAW. The provider
+	// retries a 503, and the retry is recorded once the rejection can be.
 	return o
-}
-
-func truncatedBody(b []byte) rawBody {
-	return rawBody{data: b[:UnroutedBodyBytes], length: int64(len(b)), truncated: true, sum: sha256.Sum256(b)}
 }
 
 // recordRaw publishes the raw record asynchronously: the verdict is already

@@ -41,9 +41,9 @@ const (
 
 // RawResults are the results (verdicts) whose records PAYHOOK_RAW holds:
 // every one a request can only get by verifying (accepted, duplicate,
-// stale, conflict), and unavailable (the 503 answered when the event or the
-// record of a refusal could not be stored; the provider retries). The one
-// remaining result, rejected, is on PAYHOOK_RAW_REJECTED.
+// stale, conflict, and unavailable: verified, but its event could not be
+// stored, 503). Ingress records no 503 of a request that did not verify.
+// The one remaining result, rejected, is on PAYHOOK_RAW_REJECTED.
 var RawResults = []string{"accepted", "duplicate", "stale", "conflict", "unavailable"}
 
 // RawStreams are the streams that together hold payhook.raw.>, verified
@@ -165,7 +165,7 @@ func Connect(cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, error)
 // StreamConfigs returns payhook's streams sized by cfg. Retention:
 //   - PAYHOOK_EVENTS: cfg.EventsMaxAge (default 90 days), limits policy so
 //     every subscriber and internal reader sees every event.
-//   - PAYHOOK_RAW: records of verified requests (and 503s), cfg.RawMaxAge
+//   - PAYHOOK_RAW: records of verified requests, cfg.RawMaxAge
 //     (default 30 days) and cfg.RawMaxBytes (default 10 GiB), oldest discarded.
 //   - PAYHOOK_RAW_REJECTED: records of rejected requests, cfg.RawMaxAge and
 //     cfg.RawRejectedMaxBytes (default 1 GiB), oldest discarded.
