@@ -205,7 +205,7 @@ func StreamConfigs(cfg config.NATS) []jetstream.StreamConfig {
 		// payhook.raw.*.rejected before the new stream can take it.
 		{
 			Name: StreamRaw, Subjects: rawSubjects(),
-			Description: "every inbound request that verified (or was answered 503) as received, with its verdict (audit and replay)",
+			Description: "every inbound request that verified, as received, with its verdict (audit and replay)",
 			Storage:     jetstream.FileStorage, Replicas: replicas,
 			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
 			MaxAge: rawAge, MaxBytes: rawBytes, Duplicates: dup,
