@@ -140,6 +140,28 @@ type Reconciler struct {
 	RateBurst     int     `yaml:"rate_burst"`
 }
 
+// Start values besides an RFC 3339 time.
+const (
+	StartNew = "new"
+	StartAll = "all"
+)
+
+// StartFrom parses Start: all reports "all"; a non-zero t is the time
+// given; neither means "new".
+func (s Subscriber) StartFrom() (all bool, t time.Time, err error) {
+	switch s.Start {
+	case "", StartNew:
+		return false, time.Time{}, nil
+	case StartAll:
+		return true, time.Time{}, nil
+	}
+	t, err = time.Parse(time.RFC3339, s.Start)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("want new, all or an RFC 3339 time like 2026-12-01T00:00:00Z, got %q", s.Start)
+	}
+	return false, t, nil
+}
+
 // ReconcilerProvider overrides the reconciler's settings for one provider's
 // watches and accounts; a zero (or empty) field keeps the reconciler-wide value.
 type ReconcilerProvider struct {
@@ -168,6 +190,12 @@ type Subscriber struct {
 	// RatePerSecond caps deliveries per second (0 = unlimited), with RateBurst.
 	RatePerSecond float64 `yaml:"rate_per_second"`
 	RateBurst     int     `yaml:"rate_burst"`
+	// Start is where a new subscriber's delivery begins: "new" (default,
+	// also when empty): events stored after the subscriber first appears;
+	// "all": every event PAYHOOK_EVENTS still holds; or an RFC 3339 time:
+	// events stored from then on. It is read once, when the subscriber's
+	// position is first recorded; changing it later does nothing.
+	Start string `yaml:"start"`
 }
 
 // Filter selects events; every empty list matches all.
@@ -892,6 +920,9 @@ func validateSubscriber(k string, s Subscriber) error {
 	}
 	if s.RatePerSecond < 0 {
 		return errf(k+".rate_per_second", "must not be negative")
+	}
+	if _, _, err := s.StartFrom(); err != nil {
+		return errf(k+".start", "%s", err.Error())
 	}
 	return nil
 }

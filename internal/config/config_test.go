@@ -104,6 +104,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"bad cidr", strings.Replace(good, "1.2.3.4", "1.2.3.400", 1), base, "config: accounts[0].allow_ips[1]: not a CIDR or IP"},
 		{"bad secret", strings.Replace(good, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "plain", 1), base, "config: subscribers[0].secret: must be whsec_"},
 		{"bad kind filter", strings.Replace(good, "kinds: [payin]", "kinds: [refund]", 1), base, "config: subscribers[0].filter.kinds: unknown kind"},
+		{"bad start", strings.Replace(good, "timeout: 10s", "timeout: 10s\n    start: yesterday", 1), base, "config: subscribers[0].start: want new, all or an RFC 3339 time"},
+		{"start without zone", strings.Replace(good, "timeout: 10s", "timeout: 10s\n    start: 2026-12-01T00:00:00", 1), base, "config: subscribers[0].start: want new, all or an RFC 3339 time"},
 		{"bad yaml", "a: [", base, "config: not valid YAML"},
 		{"secret not base64", strings.Replace(good, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_!!!!not-base64!!!!", 1), base, "config: subscribers[0].secret: must be whsec_"},
 		{"negative duration", strings.Replace(good, "  retrigger_grace: 2m", "  retrigger_grace: -2m", 1), base, "config: reconciler.retrigger_grace: must be positive"},

@@ -21,11 +21,13 @@ type ReplayRequest struct {
 //	POST /v1/dlq/replay                  {"subscriber","event_ids"?} → {"replayed","missing"}
 //	GET  /v1/dlq?subscriber=ID           → {"dead_letters":[...]}
 //	POST /v1/subscribers/{id}/resume     → {"subscriber","paused":false}
+//	DELETE /v1/subscribers/{id}          → RetireResult (409 while configured here)
 func (d *Dispatcher) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/dlq/replay", d.handleReplay)
 	mux.HandleFunc("GET /v1/dlq", d.handleList)
 	mux.HandleFunc("POST /v1/subscribers/{id}/resume", d.handleResume)
+	mux.HandleFunc("DELETE /v1/subscribers/{id}", d.handleRetire)
 	return ops.RequireToken(d.cfg.AdminToken, d.log, mux)
 }
 
@@ -82,5 +84,21 @@ func (d *Dispatcher) handleResume(w http.ResponseWriter, r *http.Request) {
 		ops.WriteError(w, http.StatusServiceUnavailable, "resume failed: NATS unavailable")
 	default:
 		ops.WriteJSON(w, http.StatusOK, map[string]any{"subscriber": id, "paused": false})
+	}
+}
+
+func (d *Dispatcher) handleRetire(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	res, err := d.Retire(r.Context(), id)
+	switch {
+	case errors.Is(err, ErrConfigured):
+		ops.WriteError(w, http.StatusConflict, "subscriber is in this dispatcher's config: remove it from every dispatcher's config first, or its consumer is recreated")
+	case errors.Is(err, ErrUnknownSubscriber):
+		ops.WriteError(w, http.StatusNotFound, "nothing is kept for this subscriber")
+	case err != nil:
+		d.log.Error("retire", "subscriber", id, "err", err)
+		ops.WriteError(w, http.StatusServiceUnavailable, "retire failed: NATS unavailable")
+	default:
+		ops.WriteJSON(w, http.StatusOK, res)
 	}
 }

@@ -76,7 +76,11 @@ type options struct {
 	drainTimeout     time.Duration
 	statsInterval    time.Duration
 	fetchWait        time.Duration
+	positionInterval time.Duration
 	historyLen       int
+	// onMissing, when set, is called once a consumer was found gone and
+	// before it is recreated (tests look at /readyz then).
+	onMissing func(subscriber string, replay bool)
 }
 
 // WithBreaker sets the circuit breaker: it opens after threshold consecutive
@@ -93,6 +97,13 @@ func WithDrainTimeout(d time.Duration) Option { return func(o *options) { o.drai
 // WithStatsInterval sets how often consumer lag and DLQ depth are read (default 5s).
 func WithStatsInterval(d time.Duration) Option { return func(o *options) { o.statsInterval = d } }
 
+// WithPositionInterval sets how often each subscriber's ack floor is read
+// from its consumer and recorded in PositionBucket (default 1s). A consumer
+// deleted behind the dispatcher's back is recreated from the last record,
+// so the events acknowledged in the interval before its deletion are
+// delivered again.
+func WithPositionInterval(d time.Duration) Option { return func(o *options) { o.positionInterval = d } }
+
 // WithFetchWait sets the long-poll wait of each fetch (default 1s); it bounds
 // how fast a fetch loop notices shutdown, pause or an open breaker.
 func WithFetchWait(d time.Duration) Option { return func(o *options) { o.fetchWait = d } }
@@ -104,21 +115,24 @@ type Dispatcher struct {
 	log     *slog.Logger
 	m       *metrics
 	o       options
-	kv      jetstream.KeyValue
+	kv      jetstream.KeyValue // PauseBucket
+	pos     jetstream.KeyValue // PositionBucket
 	workers []*worker
 	byID    map[string]*worker
 	heads   *headCache // routing fields shared by the subscribers' consumers
 }
 
-// New creates or updates the replay stream, the pause bucket and one durable
-// consumer per subscriber ("dispatch-<id>" on PAYHOOK_EVENTS and
-// "replay-<id>" on PAYHOOK_REPLAY), and registers the metrics on reg. The
-// event streams must exist (natsbus.EnsureStreams).
+// New creates or updates the replay stream, the pause and position buckets
+// and two durable consumers per subscriber ("dispatch-<id>" on
+// PAYHOOK_EVENTS and "replay-<id>" on PAYHOOK_REPLAY), and registers the
+// metrics on reg. It deletes no consumer: those of subscribers it does not
+// know are left to the dispatchers that serve them (see Retire). The event
+// streams must exist (natsbus.EnsureStreams).
 func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, log *slog.Logger, opts ...Option) (*Dispatcher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	o := options{breakerThreshold: 5, breakerMin: 5 * time.Second, breakerMax: time.Minute, statsInterval: 5 * time.Second, fetchWait: time.Second, historyLen: 20}
+	o := options{breakerThreshold: 5, breakerMin: 5 * time.Second, breakerMax: time.Minute, statsInterval: 5 * time.Second, fetchWait: time.Second, positionInterval: time.Second, historyLen: 20}
 	for _, s := range cfg.Subscribers {
 		o.drainTimeout = max(o.drainTimeout, s.Timeout.D()+time.Second)
 	}
@@ -141,6 +155,12 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: kv %s: %v", natsbus.ErrUnavailable, PauseBucket, err)
 	}
+	d.pos, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: PositionBucket, Description: "each subscriber's acknowledged position in PAYHOOK_EVENTS", Replicas: max(cfg.NATS.Replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: kv %s: %v", natsbus.ErrUnavailable, PositionBucket, err)
+	}
 	for _, s := range cfg.Subscribers {
 		w, err := d.newWorker(ctx, s)
 		if err != nil {
@@ -149,44 +169,14 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 		d.workers = append(d.workers, w)
 		d.byID[s.ID] = w
 	}
-	d.removeStale(ctx)
 	return d, nil
-}
-
-// removeStale deletes the durable consumers of subscribers that are no
-// longer configured, so a removed subscriber stops accumulating pending
-// messages (and lag alerts). Consumers are reconciled with the config at
-// every start; a failure here is logged, never fatal.
-func (d *Dispatcher) removeStale(ctx context.Context) {
-	for _, stream := range []string{natsbus.StreamEvents, StreamReplay} {
-		st, err := d.js.Stream(ctx, stream)
-		if err != nil {
-			d.log.Warn("listing consumers", "stream", stream, "err", err)
-			continue
-		}
-		names := st.ConsumerNames(ctx)
-		for name := range names.Name() {
-			id, ok := strings.CutPrefix(name, "dispatch-")
-			if !ok {
-				id, ok = strings.CutPrefix(name, "replay-")
-			}
-			if !ok || d.byID[id] != nil {
-				continue
-			}
-			if err := st.DeleteConsumer(ctx, name); err != nil {
-				d.log.Warn("deleting the consumer of a removed subscriber", "stream", stream, "consumer", name, "err", err)
-				continue
-			}
-			d.log.Info("removed the consumer of a subscriber no longer configured", "stream", stream, "consumer", name)
-		}
-		if err := names.Err(); err != nil {
-			d.log.Warn("listing consumers", "stream", stream, "err", err)
-		}
-	}
 }
 
 // ConsumerName is the durable consumer of subscriber id on PAYHOOK_EVENTS.
 func ConsumerName(id string) string { return "dispatch-" + id }
+
+// ReplayConsumerName is the durable consumer of subscriber id on PAYHOOK_REPLAY.
+func ReplayConsumerName(id string) string { return "replay-" + id }
 
 // FilterSubjects turns a subscriber filter into consumer filter subjects:
 // the product of providers × kinds × statuses ("*" for an empty list; at most
@@ -299,8 +289,15 @@ type worker struct {
 	br      *breaker
 	paused  atomic.Bool
 	sem     chan struct{}
-	events  jetstream.Consumer
-	replay  jetstream.Consumer
+	// cons[0] is the events consumer, cons[1] the replay consumer;
+	// replaced when one is recreated (checkConsumer, serialized by fix).
+	cmu  sync.Mutex
+	cons [2]jetstream.Consumer
+	fix  sync.Mutex
+	// missing[i] is set while cons[i] is gone and not yet recreated.
+	missing [2]atomic.Bool
+	// floor is the last ack floor this replica read in or wrote to PositionBucket.
+	floor atomic.Uint64
 	// pins[0] is the events consumer's pin, pins[1] the replay consumer's
 	// (see PinGroup).
 	pins    [2]pinState
@@ -423,39 +420,12 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 	d.m.breaker.WithLabelValues(s.ID).Set(0)
 	d.m.paused.WithLabelValues(s.ID).Set(0)
 	d.m.active.WithLabelValues(s.ID).Set(0)
-	// Messages in backoff and messages held for ordering stay pending in
-	// JetStream, so MaxAckPending bounds how many events of this subscriber
-	// can wait for a retry or be held, across all replicas, before the
-	// consumer stops handing out new ones: 64 × concurrency (1024 by
-	// default). Redeliveries are still handed out then, so the events the
-	// held ones wait for always come back.
-	cc := jetstream.ConsumerConfig{
-		Durable:       ConsumerName(s.ID),
-		Description:   "payhook dispatcher for subscriber " + s.ID,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.ackWait,
-		MaxDeliver:    -1, // attempts are counted by the dispatcher (max_attempts, then DLQ)
-		MaxAckPending: 64 * s.Concurrency,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		// One replica at a time per consumer (PinGroup).
-		PriorityPolicy: jetstream.PriorityPolicyPinned,
-		PriorityGroups: []string{PinGroup},
-		PinnedTTL:      w.ackWait,
-	}
-	if fs := FilterSubjects(s.Filter); len(fs) == 1 {
-		cc.FilterSubject = fs[0]
-	} else {
-		cc.FilterSubjects = fs
-	}
-	if w.events, err = d.js.CreateOrUpdateConsumer(ctx, natsbus.StreamEvents, cc); err != nil {
-		return nil, fmt.Errorf("%w: consumer %s: %v", natsbus.ErrUnavailable, cc.Durable, err)
-	}
-	rc := cc
-	rc.Durable = "replay-" + s.ID
-	rc.FilterSubjects = nil
-	rc.FilterSubject = ReplaySubject(s.ID)
-	if w.replay, err = d.js.CreateOrUpdateConsumer(ctx, StreamReplay, rc); err != nil {
-		return nil, fmt.Errorf("%w: consumer %s: %v", natsbus.ErrUnavailable, rc.Durable, err)
+	d.m.missing.WithLabelValues(s.ID).Set(0)
+	d.m.recreated.WithLabelValues(s.ID)
+	for _, replay := range []bool{false, true} {
+		if _, err := w.ensureConsumer(ctx, replay); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -471,10 +441,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	bg := func(f func()) { loops.Add(1); go func() { defer loops.Done(); f() }() }
 	bg(func() { d.watchPauses(ctx) })
 	bg(func() { d.statsLoop(ctx) })
+	bg(func() { d.positionLoop(ctx) })
 	for _, w := range d.workers {
 		w.hard = hard
-		bg(func() { w.fetchLoop(ctx, w.events, false) })
-		bg(func() { w.fetchLoop(ctx, w.replay, true) })
+		bg(func() { w.fetchLoop(ctx, false) })
+		bg(func() { w.fetchLoop(ctx, true) })
 		bg(func() { w.keepAlive(ctx) })
 	}
 	<-ctx.Done()
@@ -496,6 +467,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		abort()
 		<-done
 	}
+	// Record where each subscriber stands after the drain, so a consumer
+	// deleted while no dispatcher runs resumes exactly there.
+	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	d.recordPositions(fctx)
+	cancel()
 	d.unpin()
 	return nil
 }
@@ -507,7 +483,7 @@ func (d *Dispatcher) unpin() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, w := range d.workers {
-		for i, c := range []jetstream.Consumer{w.events, w.replay} { // as w.pins
+		for i, c := range []jetstream.Consumer{w.consumer(false), w.consumer(true)} { // as w.pins
 			p := &w.pins[i]
 			p.mu.Lock()
 			id := p.id
@@ -633,7 +609,7 @@ func (d *Dispatcher) readStats(ctx context.Context) {
 	for _, w := range d.workers {
 		var lag uint64
 		ok := true
-		for _, c := range []jetstream.Consumer{w.events, w.replay} {
+		for _, c := range []jetstream.Consumer{w.consumer(false), w.consumer(true)} {
 			ci, err := c.Info(ctx)
 			if err != nil {
 				ok = false
@@ -669,7 +645,11 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // fetchLoop pulls messages while the subscriber is not paused, its breaker
 // is not open and fewer than maxStarted deliveries are started.
-func (w *worker) fetchLoop(ctx context.Context, c jetstream.Consumer, replay bool) {
+//
+// A fetch that fails (the consumer was deleted: "no responders", consumer
+// not found or deleted) is looked into at once: checkConsumer recreates a
+// consumer that is gone.
+func (w *worker) fetchLoop(ctx context.Context, replay bool) {
 	for ctx.Err() == nil {
 		if w.paused.Load() {
 			sleep(ctx, 100*time.Millisecond)
@@ -688,10 +668,13 @@ func (w *worker) fetchLoop(ctx context.Context, c jetstream.Consumer, replay boo
 		}
 		want := min(free, cap(w.sem))
 		began := time.Now()
+		c := w.consumer(replay)
 		batch, err := c.Fetch(want, jetstream.FetchMaxWait(w.d.o.fetchWait), jetstream.FetchPriorityGroup(PinGroup))
 		if err != nil {
-			w.log.Warn("fetch", "err", err)
-			sleep(ctx, 500*time.Millisecond)
+			if ctx.Err() == nil && !w.checkConsumer(ctx, replay) {
+				w.log.Warn("fetch", "err", err)
+				sleep(ctx, 500*time.Millisecond)
+			}
 			continue
 		}
 		got := 0
@@ -719,8 +702,10 @@ func (w *worker) fetchLoop(ctx context.Context, c jetstream.Consumer, replay boo
 		} else if err != nil {
 			// A pull that failed (consumer deleted, no responders, ...)
 			// fails at once: do not spin on it.
-			w.log.Warn("fetch", "err", err)
-			sleep(ctx, 500*time.Millisecond)
+			if ctx.Err() == nil && !w.checkConsumer(ctx, replay) {
+				w.log.Warn("fetch", "err", err)
+				sleep(ctx, 500*time.Millisecond)
+			}
 			continue
 		}
 		if got < want && ctx.Err() == nil {

@@ -120,6 +120,8 @@ func sub(t *testing.T, id, url string) config.Subscriber {
 		ID: id, URL: url, Secret: newSecret(t), MaxAttempts: 15,
 		Timeout: config.Duration(time.Second), BackoffInitial: config.Duration(20 * time.Millisecond),
 		BackoffMax: config.Duration(100 * time.Millisecond), Concurrency: 4,
+		// Most tests publish before the dispatcher starts.
+		Start: config.StartAll,
 	}
 }
 
@@ -170,9 +172,15 @@ func (h *harness) connect(t *testing.T) jetstream.JetStream {
 // startOn starts a Dispatcher on js with the harness config.
 func (h *harness) startOn(t *testing.T, js jetstream.JetStream, opts ...Option) *running {
 	t.Helper()
+	return startWith(t, h.cfg, js, opts...)
+}
+
+// startWith starts a Dispatcher on js with cfg.
+func startWith(t *testing.T, cfg *config.Config, js jetstream.JetStream, opts ...Option) *running {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	opts = append([]Option{WithFetchWait(100 * time.Millisecond), WithStatsInterval(100 * time.Millisecond), WithBreaker(1000, time.Second, time.Second)}, opts...)
-	d, err := New(h.cfg, js, reg, nil, opts...)
+	opts = append([]Option{WithFetchWait(100 * time.Millisecond), WithStatsInterval(100 * time.Millisecond), WithPositionInterval(50 * time.Millisecond), WithBreaker(1000, time.Second, time.Second)}, opts...)
+	d, err := New(cfg, js, reg, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

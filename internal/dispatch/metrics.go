@@ -28,6 +28,10 @@ type metrics struct {
 	strandedHolds *prometheus.CounterVec
 	// active is 1 while this replica's fetches get the subscriber's events.
 	active *prometheus.GaugeVec
+	// missing is 1 while a consumer of the subscriber is gone and not yet
+	// recreated; recreated counts the recreations.
+	missing   *prometheus.GaugeVec
+	recreated *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -74,8 +78,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "payhook_dispatch_subscriber_active",
 			Help: "1 while this replica is the one delivering the subscriber's events (its consumer is pinned here), 0 while it stands by.",
 		}, []string{"subscriber"}),
+		missing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "payhook_dispatch_consumer_missing",
+			Help: "1 while a consumer of the subscriber (events or replay) is gone and not yet recreated.",
+		}, []string{"subscriber"}),
+		recreated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_dispatch_consumer_recreated_total",
+			Help: "Consumers of the subscriber found deleted while the dispatcher ran and recreated from the recorded position.",
+		}, []string{"subscriber"}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds, m.active} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds, m.active, m.missing, m.recreated} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

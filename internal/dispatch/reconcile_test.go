@@ -8,66 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/events"
 )
-
-// A subscriber removed from the config loses its consumers at the next
-// start; the others keep theirs. Added back, it gets fresh consumers that
-// start from the beginning of PAYHOOK_EVENTS (DeliverAll).
-func TestRemovedSubscriberConsumersAreDeleted(t *testing.T) {
-	h := newHarness(t, sub(t, "keep", "http://127.0.0.1:1/"), sub(t, "gone", "http://127.0.0.1:1/"))
-	all := slices.Clone(h.cfg.Subscribers)
-	if _, err := New(h.cfg, h.js, prometheus.NewRegistry(), nil); err != nil {
-		t.Fatal(err)
-	}
-	h.publish(t,
-		event("jpglo", "glo-in", events.KindPayin, events.StatusPending, "o1"),
-		event("jpglo", "glo-in", events.KindPayin, events.StatusSucceeded, "o1"),
-	)
-	h.cfg.Subscribers = h.cfg.Subscribers[:1]
-	if _, err := New(h.cfg, h.js, prometheus.NewRegistry(), nil); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for stream, want := range map[string][]string{
-		natsbus.StreamEvents: {ConsumerName("keep")},
-		StreamReplay:         {"replay-keep"},
-	} {
-		st, err := h.js.Stream(ctx, stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		names := st.ConsumerNames(ctx)
-		for n := range names.Name() {
-			got = append(got, n)
-		}
-		if !sameSet(got, want) {
-			t.Errorf("%s consumers = %v, want %v", stream, got, want)
-		}
-	}
-
-	h.cfg.Subscribers = all
-	if _, err := New(h.cfg, h.js, prometheus.NewRegistry(), nil); err != nil {
-		t.Fatal(err)
-	}
-	c, err := h.js.Consumer(ctx, natsbus.StreamEvents, ConsumerName("gone"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.NumPending != 2 {
-		t.Fatalf("re-added subscriber's consumer has %d pending, want the 2 events already in the stream", info.NumPending)
-	}
-}
 
 // A subscriber changed in the config gets its consumers updated at the next
 // start: filter subjects (filter), AckWait (timeout) and MaxAckPending

@@ -96,7 +96,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 		}
 		_, err := js.Stream(ctx, StreamReplay)
 		return err
-	}})
+	}}, ops.Check{Name: "consumers", Fn: d.CheckConsumers})
 	mux.Handle("/v1/", d.Handler())
 	ln := o.Listener
 	if ln == nil {

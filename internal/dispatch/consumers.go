@@ -1,0 +1,405 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payhook/payhook/internal/natsbus"
+)
+
+// Consumer lifecycle (docs/dispatcher.md "Subscriber consumers"):
+//
+//   - A dispatcher creates or updates the consumers of the subscribers in
+//     its config and never deletes any: another dispatcher sharing the NATS
+//     (another release mid-rollout, another environment's config) may serve
+//     subscribers this one does not know. Retiring a subscriber is an
+//     explicit act (Retire, DELETE /v1/subscribers/{id}).
+//   - Where a subscriber's delivery stands is recorded in PositionBucket:
+//     the ack floor of its PAYHOOK_EVENTS consumer (every event up to that
+//     stream sequence is handled), written as it advances. A consumer that
+//     disappears, while a dispatcher runs or while none does, is recreated
+//     from there (DeliverByStartSequence floor+1), never from the start.
+//   - A subscriber that has no record yet starts where its `start` says,
+//     and that start is recorded at once, so a restart does not move it.
+//   - The replay consumer needs no record: PAYHOOK_REPLAY is a work queue,
+//     so what it acknowledged is gone and DeliverAll resumes exactly.
+
+// PositionBucket is the NATS key-value bucket holding each subscriber's
+// recorded position (key = subscriber id, value a position as JSON),
+// shared by every replica and outliving every consumer.
+const PositionBucket = "payhook_dispatch_positions"
+
+// ErrConfigured is returned by Retire for a subscriber this dispatcher's
+// config still lists: it would recreate the consumer at once.
+var ErrConfigured = errors.New("subscriber is still configured")
+
+// position is a subscriber's recorded place in PAYHOOK_EVENTS.
+type position struct {
+	// Floor is a stream sequence: every event up to it was acknowledged
+	// (delivered, dead-lettered or filtered out) or was stored before the
+	// subscriber's start. Delivery resumes at Floor+1.
+	Floor uint64 `json:"ack_floor"`
+	// StartTime is a `start: <time>` not yet resolved to a floor: until
+	// the consumer acknowledges its first event the floor is 0 and a
+	// recreated consumer starts by time.
+	StartTime *time.Time `json:"start_time,omitempty"`
+	// Since is when the subscriber was first recorded.
+	Since time.Time `json:"since"`
+}
+
+// deliverFrom sets cc's deliver policy to resume at p.
+func (p position) deliverFrom(cc *jetstream.ConsumerConfig) {
+	switch {
+	case p.Floor > 0:
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.Floor+1
+	case p.StartTime != nil:
+		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, p.StartTime
+	default:
+		cc.DeliverPolicy = jetstream.DeliverAllPolicy
+	}
+}
+
+// readPosition returns the recorded position of the subscriber and its KV
+// revision; found is false when none is recorded.
+func (w *worker) readPosition(ctx context.Context) (p position, rev uint64, found bool, err error) {
+	e, err := w.d.pos.Get(ctx, w.sub.ID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return position{}, 0, false, nil
+	}
+	if err != nil {
+		return position{}, 0, false, fmt.Errorf("%w: read position of %s: %v", natsbus.ErrUnavailable, w.sub.ID, err)
+	}
+	if err := json.Unmarshal(e.Value(), &p); err != nil {
+		// Never guess a position: a wrong one skips or repeats events.
+		return position{}, 0, false, fmt.Errorf("dispatch: position of %s in %s is not readable: %v", w.sub.ID, PositionBucket, err)
+	}
+	return p, e.Revision(), true, nil
+}
+
+// startPosition returns the recorded position, recording first the one the
+// subscriber's `start` asks for if there is none: "new" is the last
+// sequence of PAYHOOK_EVENTS now, "all" floor 0, a time floor 0 with that
+// time. Of two replicas recording at once, the first wins and both use it.
+func (w *worker) startPosition(ctx context.Context) (position, error) {
+	p, _, found, err := w.readPosition(ctx)
+	if err != nil || found {
+		return p, err
+	}
+	all, at, err := w.sub.StartFrom()
+	if err != nil {
+		return position{}, fmt.Errorf("dispatch: subscriber %s: start: %w", w.sub.ID, err)
+	}
+	p = position{Since: time.Now().UTC()}
+	switch {
+	case all:
+	case !at.IsZero():
+		p.StartTime = &at
+	default:
+		st, err := w.d.js.Stream(ctx, natsbus.StreamEvents)
+		if err != nil {
+			return position{}, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, natsbus.StreamEvents, err)
+		}
+		p.Floor = st.CachedInfo().State.LastSeq
+	}
+	b, _ := json.Marshal(p)
+	if _, err := w.d.pos.Create(ctx, w.sub.ID, b); errors.Is(err, jetstream.ErrKeyExists) {
+		p, _, _, err = w.readPosition(ctx)
+		return p, err
+	} else if err != nil {
+		return position{}, fmt.Errorf("%w: record position of %s: %v", natsbus.ErrUnavailable, w.sub.ID, err)
+	}
+	w.log.Info("subscriber's start recorded", "ack_floor", p.Floor, "start", w.sub.Start)
+	return p, nil
+}
+
+// recordFloor records floor as the subscriber's position if it is beyond
+// the recorded one. The record only moves forward: a write raced by another
+// replica's is skipped (its floor is as recent), and a consumer recreated
+// by someone else from an earlier place does not pull it back.
+func (w *worker) recordFloor(ctx context.Context, floor uint64) error {
+	if floor <= w.floor.Load() {
+		return nil
+	}
+	p, rev, found, err := w.readPosition(ctx)
+	if err != nil {
+		return err
+	}
+	if found && p.Floor >= floor {
+		w.floor.Store(p.Floor)
+		return nil
+	}
+	if !found {
+		p.Since = time.Now().UTC()
+	}
+	p.Floor, p.StartTime = floor, nil
+	b, _ := json.Marshal(p)
+	if found {
+		_, err = w.d.pos.Update(ctx, w.sub.ID, b, rev)
+	} else {
+		_, err = w.d.pos.Create(ctx, w.sub.ID, b)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return nil // another replica wrote first; the next round compares again
+	}
+	if err != nil {
+		return fmt.Errorf("%w: record position of %s: %v", natsbus.ErrUnavailable, w.sub.ID, err)
+	}
+	w.floor.Store(floor)
+	return nil
+}
+
+// consumerConfig is the configuration of the subscriber's events consumer
+// (replay false) or replay consumer, without its deliver policy.
+func (w *worker) consumerConfig(replay bool) (stream string, cc jetstream.ConsumerConfig) {
+	// Messages in backoff and messages held for ordering stay pending in
+	// JetStream, so MaxAckPending bounds how many events of this subscriber
+	// can wait for a retry or be held, across all replicas, before the
+	// consumer stops handing out new ones: 64 × concurrency (1024 by
+	// default). Redeliveries are still handed out then, so the events the
+	// held ones wait for always come back.
+	cc = jetstream.ConsumerConfig{
+		Durable:       ConsumerName(w.sub.ID),
+		Description:   "payhook dispatcher for subscriber " + w.sub.ID,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.ackWait,
+		MaxDeliver:    -1, // attempts are counted by the dispatcher (max_attempts, then DLQ)
+		MaxAckPending: 64 * w.sub.Concurrency,
+		// One replica at a time per consumer (PinGroup).
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{PinGroup},
+		PinnedTTL:      w.ackWait,
+	}
+	if replay {
+		cc.Durable = ReplayConsumerName(w.sub.ID)
+		cc.FilterSubject = ReplaySubject(w.sub.ID)
+		return StreamReplay, cc
+	}
+	if fs := FilterSubjects(w.sub.Filter); len(fs) == 1 {
+		cc.FilterSubject = fs[0]
+	} else {
+		cc.FilterSubjects = fs
+	}
+	return natsbus.StreamEvents, cc
+}
+
+// ensureConsumer creates the subscriber's consumer or updates it to the
+// config. An existing consumer keeps where it delivers from (JetStream
+// cannot change it, and `start` only concerns a subscriber's first
+// appearance); a missing one is created from the recorded position (events
+// consumer) or from the start of the work queue (replay consumer). It
+// reports whether it created the consumer.
+func (w *worker) ensureConsumer(ctx context.Context, replay bool) (created bool, err error) {
+	stream, cc := w.consumerConfig(replay)
+	// Two tries: a replica that found the consumer missing may race another
+	// that recreates it; the second try finds it and keeps its start.
+	for try := 0; ; try++ {
+		existing, err := w.d.js.Consumer(ctx, stream, cc.Durable)
+		switch {
+		case err == nil:
+			ci := existing.CachedInfo().Config
+			cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = ci.DeliverPolicy, ci.OptStartSeq, ci.OptStartTime
+			created = false
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			created = true
+			if replay {
+				cc.DeliverPolicy = jetstream.DeliverAllPolicy
+				break
+			}
+			p, err := w.startPosition(ctx)
+			if err != nil {
+				return false, err
+			}
+			cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = 0, 0, nil
+			p.deliverFrom(&cc)
+		default:
+			return false, fmt.Errorf("%w: consumer %s: %v", natsbus.ErrUnavailable, cc.Durable, err)
+		}
+		c, err := w.d.js.CreateOrUpdateConsumer(ctx, stream, cc)
+		if err != nil {
+			if try == 0 && created {
+				continue
+			}
+			return false, fmt.Errorf("%w: consumer %s: %v", natsbus.ErrUnavailable, cc.Durable, err)
+		}
+		w.cmu.Lock()
+		w.cons[slot(replay)] = c
+		w.cmu.Unlock()
+		return created, nil
+	}
+}
+
+func slot(replay bool) int {
+	if replay {
+		return 1
+	}
+	return 0
+}
+
+// consumer is the handle of the subscriber's events or replay consumer.
+func (w *worker) consumer(replay bool) jetstream.Consumer {
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	return w.cons[slot(replay)]
+}
+
+// checkConsumer runs after a fetch failed or the consumer's info could not
+// be read. When JetStream says the consumer does not exist, the subscriber
+// is reported missing (/readyz, payhook_dispatch_consumer_missing, an error
+// log) and the consumer is recreated from the recorded position; it stays
+// reported until that succeeds (tried again at the next failure). It
+// reports whether it recreated the consumer.
+func (w *worker) checkConsumer(ctx context.Context, replay bool) bool {
+	w.fix.Lock()
+	defer w.fix.Unlock()
+	c := w.consumer(replay)
+	if _, err := c.Info(ctx); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false // exists, or NATS itself is unreachable (the nats check reports that)
+	}
+	name := c.CachedInfo().Name
+	if !w.missing[slot(replay)].Swap(true) {
+		w.log.Error("the subscriber's consumer is gone (deleted outside this dispatcher); recreating it from the recorded position", "consumer", name)
+		w.d.m.missing.WithLabelValues(w.sub.ID).Set(1)
+	}
+	if h := w.d.o.onMissing; h != nil {
+		h(w.sub.ID, replay)
+	}
+	if _, err := w.ensureConsumer(ctx, replay); err != nil {
+		w.log.Error("recreating the subscriber's consumer", "consumer", name, "err", err)
+		return false
+	}
+	// The new consumer has no pin yet: whichever replica fetches first
+	// takes it, and this replica's old pin id means nothing.
+	p := w.pin(replay)
+	p.standby.Store(false)
+	p.mu.Lock()
+	p.id = ""
+	p.mu.Unlock()
+	w.missing[slot(replay)].Store(false)
+	if !w.missing[slot(!replay)].Load() {
+		w.d.m.missing.WithLabelValues(w.sub.ID).Set(0)
+	}
+	w.d.m.recreated.WithLabelValues(w.sub.ID).Inc()
+	w.log.Warn("the subscriber's consumer was recreated; events delivered but not yet acknowledged when it went may be delivered again (same webhook-id)", "consumer", name)
+	return true
+}
+
+// CheckConsumers is the dispatcher's /readyz check of its consumers: an
+// error names every subscriber whose consumer is missing.
+func (d *Dispatcher) CheckConsumers(context.Context) error {
+	var gone []string
+	for _, w := range d.workers {
+		if w.missing[0].Load() {
+			gone = append(gone, ConsumerName(w.sub.ID))
+		}
+		if w.missing[1].Load() {
+			gone = append(gone, ReplayConsumerName(w.sub.ID))
+		}
+	}
+	if len(gone) > 0 {
+		return fmt.Errorf("consumers missing, being recreated from their recorded positions: %v", gone)
+	}
+	return nil
+}
+
+// positionLoop records, every positionInterval, each subscriber's ack floor
+// as read from its consumer, and notices a consumer that is gone even
+// while nothing is fetched from it (paused, breaker open).
+func (d *Dispatcher) positionLoop(ctx context.Context) {
+	t := time.NewTicker(d.o.positionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.recordPositions(ctx)
+	}
+}
+
+// recordPositions records every subscriber's ack floor once.
+func (d *Dispatcher) recordPositions(ctx context.Context) {
+	for _, w := range d.workers {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := w.consumer(false).Info(ictx)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			w.checkConsumer(ictx, false)
+		case err == nil:
+			if err := w.recordFloor(ictx, info.AckFloor.Stream); err != nil {
+				w.log.Warn("recording the subscriber's position", "err", err)
+			}
+		}
+		cancel()
+	}
+}
+
+var retireIDRE = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+
+// RetireResult answers DELETE /v1/subscribers/{id}.
+type RetireResult struct {
+	Subscriber string `json:"subscriber"`
+	// Deleted lists the consumers removed.
+	Deleted []string `json:"deleted"`
+	// ReplaysDropped counts replayed dead letters that were still waiting
+	// in PAYHOOK_REPLAY.
+	ReplaysDropped uint64 `json:"replays_dropped"`
+	// PositionForgotten is true when a recorded position was removed.
+	PositionForgotten bool `json:"position_forgotten"`
+}
+
+// Retire removes what the dispatcher keeps for a subscriber that is no
+// longer served: its events and replay consumers, its replays waiting in
+// PAYHOOK_REPLAY and its recorded position. Dead letters stay in PAYHOOK_DLQ
+// until they age out. It refuses (ErrConfigured) a subscriber this
+// dispatcher's config lists, and ErrUnknownSubscriber when nothing was left
+// of it. A dispatcher whose config still lists it recreates it as a new
+// subscriber, from its `start`.
+func (d *Dispatcher) Retire(ctx context.Context, id string) (RetireResult, error) {
+	res := RetireResult{Subscriber: id, Deleted: []string{}}
+	if !retireIDRE.MatchString(id) {
+		return res, fmt.Errorf("%w: %q is not a subscriber id", ErrUnknownSubscriber, id)
+	}
+	if d.byID[id] != nil {
+		return res, fmt.Errorf("%w: %q", ErrConfigured, id)
+	}
+	for stream, name := range map[string]string{natsbus.StreamEvents: ConsumerName(id), StreamReplay: ReplayConsumerName(id)} {
+		err := d.js.DeleteConsumer(ctx, stream, name)
+		switch {
+		case err == nil:
+			res.Deleted = append(res.Deleted, name)
+		case !errors.Is(err, jetstream.ErrConsumerNotFound):
+			return res, fmt.Errorf("%w: delete consumer %s: %v", natsbus.ErrUnavailable, name, err)
+		}
+	}
+	st, err := d.js.Stream(ctx, StreamReplay)
+	if err != nil {
+		return res, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReplay, err)
+	}
+	before := st.CachedInfo().State.Msgs
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(ReplaySubject(id))); err != nil {
+		return res, fmt.Errorf("%w: purge %s: %v", natsbus.ErrUnavailable, ReplaySubject(id), err)
+	}
+	if info, err := st.Info(ctx); err == nil && before > info.State.Msgs {
+		res.ReplaysDropped = before - info.State.Msgs
+	}
+	if _, err := d.pos.Get(ctx, id); err == nil {
+		if err := d.pos.Purge(ctx, id); err != nil {
+			return res, fmt.Errorf("%w: forget position of %s: %v", natsbus.ErrUnavailable, id, err)
+		}
+		res.PositionForgotten = true
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return res, fmt.Errorf("%w: read position of %s: %v", natsbus.ErrUnavailable, id, err)
+	}
+	if len(res.Deleted) == 0 && !res.PositionForgotten && res.ReplaysDropped == 0 {
+		return res, fmt.Errorf("%w: nothing is kept for %q", ErrUnknownSubscriber, id)
+	}
+	d.log.Warn("subscriber retired", "subscriber", id, "deleted", res.Deleted, "replays_dropped", res.ReplaysDropped, "position_forgotten", res.PositionForgotten)
+	return res, nil
+}
