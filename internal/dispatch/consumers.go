@@ -352,11 +352,13 @@ type RetireResult struct {
 	ReplaysDropped uint64 `json:"replays_dropped"`
 	// PositionForgotten is true when a recorded position was removed.
 	PositionForgotten bool `json:"position_forgotten"`
+	// PauseForgotten is true when a pause (410 Gone) was lifted.
+	PauseForgotten bool `json:"pause_forgotten"`
 }
 
 // Retire removes what the dispatcher keeps for a subscriber that is no
 // longer served: its events and replay consumers, its replays waiting in
-// PAYHOOK_REPLAY and its recorded position. Dead letters stay in PAYHOOK_DLQ
+// PAYHOOK_REPLAY, its recorded position and its pause. Dead letters stay in PAYHOOK_DLQ
 // until they age out. It refuses (ErrConfigured) a subscriber this
 // dispatcher's config lists, and ErrUnknownSubscriber when nothing was left
 // of it. A dispatcher whose config still lists it recreates it as a new
@@ -397,9 +399,18 @@ func (d *Dispatcher) Retire(ctx context.Context, id string) (RetireResult, error
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return res, fmt.Errorf("%w: read position of %s: %v", natsbus.ErrUnavailable, id, err)
 	}
-	if len(res.Deleted) == 0 && !res.PositionForgotten && res.ReplaysDropped == 0 {
+	if _, err := d.kv.Get(ctx, id); err == nil {
+		if err := d.kv.Purge(ctx, id); err != nil {
+			return res, fmt.Errorf("%w: forget pause of %s: %v", natsbus.ErrUnavailable, id, err)
+		}
+		res.PauseForgotten = true
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return res, fmt.Errorf("%w: read pause of %s: %v", natsbus.ErrUnavailable, id, err)
+	}
+	if len(res.Deleted) == 0 && !res.PositionForgotten && !res.PauseForgotten && res.ReplaysDropped == 0 {
 		return res, fmt.Errorf("%w: nothing is kept for %q", ErrUnknownSubscriber, id)
 	}
-	d.log.Warn("subscriber retired", "subscriber", id, "deleted", res.Deleted, "replays_dropped", res.ReplaysDropped, "position_forgotten", res.PositionForgotten)
+	d.log.Warn("subscriber retired", "subscriber", id, "deleted", res.Deleted, "replays_dropped", res.ReplaysDropped,
+		"position_forgotten", res.PositionForgotten, "pause_forgotten", res.PauseForgotten)
 	return res, nil
 }
