@@ -308,8 +308,11 @@ func (d *Dispatcher) CheckConsumers(context.Context) error {
 }
 
 // positionLoop records, every positionInterval, each subscriber's ack floor
-// as read from its consumer, and notices a consumer that is gone even
-// while nothing is fetched from it (paused, breaker open).
+// as read from its consumer, and notices an events consumer that is gone
+// even while nothing is fetched from it (paused, breaker open). Only the
+// replica holding a subscriber's pin reads it: the floor moves only with
+// that replica's acks, and one read per subscriber per interval (not one
+// per replica) keeps the JetStream API load at N subscribers per second.
 func (d *Dispatcher) positionLoop(ctx context.Context) {
 	t := time.NewTicker(d.o.positionInterval)
 	defer t.Stop()
@@ -326,12 +329,20 @@ func (d *Dispatcher) positionLoop(ctx context.Context) {
 // recordPositions records every subscriber's ack floor once.
 func (d *Dispatcher) recordPositions(ctx context.Context) {
 	for _, w := range d.workers {
+		p := &w.pins[0]
+		p.mu.Lock()
+		pinned := p.id != "" && !p.standby.Load()
+		p.mu.Unlock()
+		if !pinned {
+			continue
+		}
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		info, err := w.consumer(false).Info(ictx)
 		switch {
 		case errors.Is(err, jetstream.ErrConsumerNotFound):
 			w.checkConsumer(ictx, false)
 		case err == nil:
+			w.pruneFinished(info.AckFloor.Stream)
 			if err := w.recordFloor(ictx, info.AckFloor.Stream); err != nil {
 				w.log.Warn("recording the subscriber's position", "err", err)
 			}
@@ -413,4 +424,50 @@ func (d *Dispatcher) Retire(ctx context.Context, id string) (RetireResult, error
 	d.log.Warn("subscriber retired", "subscriber", id, "deleted", res.Deleted, "replays_dropped", res.ReplaysDropped,
 		"position_forgotten", res.PositionForgotten, "pause_forgotten", res.PauseForgotten)
 	return res, nil
+}
+
+// maxFinished bounds the finished set: 65,536 sequences (1 MiB or so). A
+// replica that cannot prune it (it lost the pin, or cannot read its
+// consumer) starts over with an empty set, which only makes more copies
+// after a recreation go out again.
+const maxFinished = 1 << 16
+
+// markFinished records that the event of it (from the events consumer) was
+// delivered or dead-lettered.
+func (w *worker) markFinished(it *item) {
+	if it.replay {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.finished) >= maxFinished {
+		clear(w.finished)
+	}
+	w.finished[it.seq] = struct{}{}
+}
+
+// finishedBefore reports whether this replica already delivered or
+// dead-lettered the event at stream sequence seq. A consumer recreated
+// from the recorded floor hands out again the events acknowledged above
+// it: those finished while an earlier one was still in flight (deliveries
+// run in parallel), those in flight at the deletion, and those acked in
+// the last positionInterval. This replica sends none of them twice.
+func (w *worker) finishedBefore(seq uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.finished[seq]
+	return ok
+}
+
+// pruneFinished forgets the finished sequences at or below the ack floor:
+// JetStream will not hand those out again while the consumer lives, and a
+// recreated one starts above the floor recorded from it.
+func (w *worker) pruneFinished(floor uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for seq := range w.finished {
+		if seq <= floor {
+			delete(w.finished, seq)
+		}
+	}
 }

@@ -316,6 +316,10 @@ type worker struct {
 	owned    map[*item]struct{} // started and held messages, kept alive
 	history  map[string][]Attempt
 	histKeys []string
+	// finished holds the PAYHOOK_EVENTS stream sequences this replica
+	// delivered or dead-lettered above the consumer's last read ack floor
+	// (see finishedBefore).
+	finished map[uint64]struct{}
 	inflight sync.WaitGroup
 }
 
@@ -383,6 +387,7 @@ const giveBackMargin = time.Second
 
 type item struct {
 	msg     jetstream.Msg
+	replay  bool
 	seq     uint64
 	attempt int
 	id      string
@@ -404,7 +409,7 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 			Transport:     &http.Transport{MaxIdleConnsPerHost: s.Concurrency, IdleConnTimeout: 90 * time.Second, Proxy: http.ProxyFromEnvironment},
 		},
 		sem:    make(chan struct{}, s.Concurrency),
-		orders: map[string]*orderState{}, owned: map[*item]struct{}{}, history: map[string][]Attempt{},
+		orders: map[string]*orderState{}, owned: map[*item]struct{}{}, history: map[string][]Attempt{}, finished: map[uint64]struct{}{},
 		// AckWait outlives the longest attempt; held messages are kept alive
 		// with InProgress every AckWait/3.
 		ackWait:    2*s.Timeout.D() + 10*time.Second,
@@ -815,12 +820,16 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeInvalid).Inc()
 		return
 	}
+	if !replay && w.finishedBefore(meta.Sequence.Stream) {
+		_ = m.Ack()
+		return
+	}
 	if !replay && !Match(w.sub.Filter, m.Subject(), ce.Data) {
 		_ = m.Ack()
 		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeFiltered).Inc()
 		return
 	}
-	it := &item{msg: m, seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: OrderKey(ce), body: m.Data()}
+	it := &item{msg: m, replay: replay, seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: OrderKey(ce), body: m.Data()}
 	if replay {
 		it.key = "replay|" + it.key
 		it.replays, _ = strconv.Atoi(m.Headers().Get(HeaderReplay))
@@ -882,6 +891,13 @@ const (
 
 func (w *worker) deliver(ctx, hard context.Context, it *item) {
 	defer w.inflight.Done()
+	if !it.replay && w.finishedBefore(it.seq) {
+		// A copy from a recreated consumer of an event this replica
+		// finished (it was held behind the original): not sent again.
+		_ = it.msg.Ack()
+		w.done(ctx, it, finDone, 0)
+		return
+	}
 	// Waiting phase: abandoned when Run stops or the subscriber is paused.
 	for {
 		if ctx.Err() != nil || w.paused.Load() {
@@ -942,6 +958,7 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeDelivered).Inc()
 		w.d.m.attempts.WithLabelValues(w.sub.ID).Observe(float64(attempt))
 		w.log.Debug("delivered", "event_id", it.id, "attempt", attempt, "status", res.Status)
+		w.markFinished(it)
 		w.forget(it.id)
 		w.done(ctx, it, finDone, 0)
 	case Pause:
@@ -978,6 +995,7 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 		w.d.m.deadLetters.WithLabelValues(w.sub.ID).Inc()
 		w.d.m.attempts.WithLabelValues(w.sub.ID).Observe(float64(attempt))
 		w.log.Warn("dead-lettered", "event_id", it.id, "attempts", attempt, "status", res.Status, "err", res.Err)
+		w.markFinished(it)
 		w.forget(it.id)
 		w.done(ctx, it, finDone, 0)
 	}

@@ -183,9 +183,12 @@ func deleteAdmin(t *testing.T, url string) (int, string) {
 func TestConsumerDeletedWhileRunningResumesFromAckFloor(t *testing.T) {
 	const total, before = 687, 300
 	gate := make(chan struct{})
-	var calls atomic.Int64
+	var open sync.Once
+	release := func() { open.Do(func() { close(gate) }) }
+	var calls, waiting atomic.Int64
 	rc := newReceiver(t, func(*http.Request, string, int) int {
 		if calls.Add(1) > before {
+			waiting.Add(1)
 			<-gate
 		}
 		return 200
@@ -193,6 +196,7 @@ func TestConsumerDeletedWhileRunningResumesFromAckFloor(t *testing.T) {
 	s := sub(t, "ledger", rc.srv.URL)
 	s.Timeout = config.Duration(30 * time.Second) // the gate holds requests
 	h := newHarness(t, s)
+	t.Cleanup(release) // before the receiver closes, which waits for its requests
 
 	type seen struct {
 		readyCode int
@@ -223,17 +227,40 @@ func TestConsumerDeletedWhileRunningResumesFromAckFloor(t *testing.T) {
 	want := h.publish(t, orders("o", total)...)
 
 	// Stop the receiver's answers after 300 and let every delivery slot of
-	// the replica fill (4 × concurrency started, none acknowledged): no
-	// more fetches, no more acks. Then the recorded floor catches up.
+	// the replica fill (4 × concurrency started: concurrency requests held
+	// by the receiver, the rest waiting for them): no more fetches, no more
+	// acks (an ack is sent before its slot frees, so JetStream has it
+	// before the fetch that refills the slot). Then the recorded floor
+	// catches up.
+	w := r.d.byID["ledger"]
 	var pending int
+	var state string
+	defer func() {
+		if t.Failed() {
+			t.Logf("at the deletion: %s", state)
+		}
+	}()
 	testenv.Eventually(t, 20*time.Second, func() bool {
+		w.mu.Lock()
+		started := w.started
+		w.mu.Unlock()
+		info, _ := consumerInfo(t, h.js, natsbus.StreamEvents, ConsumerName("ledger"))
+		if info != nil {
+			state = fmt.Sprintf("started %d waiting %d ack pending %d floor %d recorded %d", started, waiting.Load(), info.NumAckPending, info.AckFloor.Stream, recordedFloor(t, h.js, "ledger"))
+		}
+		if started != w.maxStarted || waiting.Load() != int64(s.Concurrency) {
+			return false
+		}
 		info, err := consumerInfo(t, h.js, natsbus.StreamEvents, ConsumerName("ledger"))
 		if err != nil {
+			t.Logf("consumer info: %v", err)
 			return false
 		}
 		pending = info.NumAckPending
-		return pending == 4*s.Concurrency && info.AckFloor.Stream >= before && recordedFloor(t, h.js, "ledger") == info.AckFloor.Stream
-	}, "slots not full or floor not recorded (ack pending %d)", pending)
+		// The floor is below the first unanswered event, which may be well
+		// below the 300th: started deliveries take free slots in any order.
+		return pending == 4*s.Concurrency && info.AckFloor.Stream > 0 && recordedFloor(t, h.js, "ledger") == info.AckFloor.Stream
+	}, "slots not full or floor not recorded")
 	if err := h.js.DeleteConsumer(context.Background(), natsbus.StreamEvents, ConsumerName("ledger")); err != nil {
 		t.Fatal(err)
 	}
@@ -255,11 +282,11 @@ func TestConsumerDeletedWhileRunningResumesFromAckFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Config.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || info.Config.OptStartSeq < before {
-		t.Errorf("recreated with %v from %d, want by start sequence after the floor (≥ %d)", info.Config.DeliverPolicy, info.Config.OptStartSeq, before)
+	if floor := recordedFloor(t, h.js, "ledger"); info.Config.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || info.Config.OptStartSeq != floor+1 {
+		t.Errorf("recreated with %v from %d, want by start sequence from the recorded floor + 1 (%d)", info.Config.DeliverPolicy, info.Config.OptStartSeq, floor+1)
 	}
 
-	close(gate)
+	release()
 	testenv.Eventually(t, 60*time.Second, func() bool { return len(tally(rc)) == total }, "delivered %d of %d", len(tally(rc)), total)
 	time.Sleep(500 * time.Millisecond)
 	dups := checkExactly(t, rc, want)
