@@ -88,6 +88,7 @@ subscribers:
     timeout: 5s
     backoff_initial: 1s
     backoff_max: 30s
+    start: all          # also the events stored before the dispatcher first started
 `
 
 // Addrs are where each part listens.

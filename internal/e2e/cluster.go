@@ -314,6 +314,9 @@ func (c *Cluster) writeConfig(tb testing.TB) error {
 			ID: sc.ID, URL: c.subs[i].URL, Secret: sc.Secret, Filter: sc.Filter,
 			MaxAttempts: sc.MaxAttempts, Timeout: config.Duration(sc.Timeout),
 			BackoffInitial: config.Duration(sc.BackoffInitial), BackoffMax: config.Duration(sc.BackoffMax),
+			// Every event of the run, also those stored before the
+			// dispatcher first starts (tests that start it later).
+			Start: config.StartAll,
 		})
 	}
 	if c.opts.Configure != nil {
