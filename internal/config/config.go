@@ -38,6 +38,8 @@ type Config struct {
 	Accounts    []providers.Account `yaml:"accounts"`
 	Subscribers []Subscriber        `yaml:"subscribers"`
 	Log         Log                 `yaml:"log"`
+	// EventSigning holds the keys of the signatures on event messages.
+	EventSigning EventSigning `yaml:"event_signing"`
 }
 
 // NATS says where JetStream is, how a service proves who it is there, and
@@ -754,6 +756,9 @@ func (c *Config) Validate() error {
 			return errf(k+".id", "duplicate subscriber id %q", s.ID)
 		}
 		seen[s.ID] = true
+	}
+	if err := c.EventSigning.validate(); err != nil {
+		return err
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		return errf("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
