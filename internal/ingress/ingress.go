@@ -59,9 +59,13 @@ type Deps struct {
 	// Retrigger, when set, labels callbacks the reconciler asked for again
 	// with origin "retrigger".
 	Retrigger *retrigger.Marks
-	Registry  prometheus.Registerer
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Signer signs every event stored (Run takes it from event_signing);
+	// nil stores them unsigned, which the dispatcher refuses unless its
+	// checking is disabled too.
+	Signer   *events.Signer
+	Registry prometheus.Registerer
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Server is the callback receiver.
@@ -152,7 +156,7 @@ func New(d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.pub, err = publisher.New(d.JS, d.Dedupe, d.Config.Ingress.PublishTimeout.D(), d.Registry, d.Log)
+	s.pub, err = publisher.New(d.JS, d.Dedupe, d.Config.Ingress.PublishTimeout.D(), d.Registry, d.Log, publisher.WithSigner(d.Signer))
 	if err != nil {
 		return nil, err
 	}

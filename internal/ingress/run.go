@@ -41,6 +41,13 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	signer, err := cfg.EventSigning.Signer("ingress")
+	if err != nil {
+		return err
+	}
+	if cfg.EventSigning.Disabled {
+		o.Log.Warn(config.DisabledWarning)
+	}
 	if o.Registry == nil {
 		o.Registry = ops.NewRegistry()
 	}
@@ -66,7 +73,7 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 		o.Log.Warn("retrigger marks unavailable; resent callbacks will carry origin callback", "err", err)
 		marks = nil
 	}
-	srv, err := New(Deps{Config: cfg, JS: js, Providers: registry.Inbound(), Dedupe: dd, Retrigger: marks, Registry: o.Registry, Log: o.Log})
+	srv, err := New(Deps{Config: cfg, JS: js, Providers: registry.Inbound(), Dedupe: dd, Retrigger: marks, Signer: signer, Registry: o.Registry, Log: o.Log})
 	if err != nil {
 		return err
 	}

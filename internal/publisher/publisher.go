@@ -5,7 +5,9 @@
 // Order of operations, and why:
 //  1. Check the dedupe store: already published → Duplicate; pending after a
 //     terminal status → Stale; the other terminal status → Conflict.
-//  2. Publish to JetStream with Nats-Msg-Id = event id and wait for the ack.
+//  2. Publish to JetStream with Nats-Msg-Id = event id, signed (webhook-id,
+//     webhook-timestamp, webhook-signature headers; see WithSigner), and
+//     wait for the ack.
 //     Concurrent identical events (two ingress replicas, a callback racing a
 //     poll) both publish; JetStream's duplicate window keeps one.
 //  3. Record in the dedupe store (dedupe.Store.RecordPrior). If the publish
@@ -42,6 +44,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -86,11 +89,20 @@ type Publisher struct {
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
+	signer  *events.Signer
 }
+
+// Option adjusts a Publisher.
+type Option func(*Publisher)
+
+// WithSigner signs every event message stored (pkg/events "Signed events on
+// the bus"): the dispatcher delivers nothing unsigned. Without it (signing
+// disabled) messages go out without the webhook-* headers.
+func WithSigner(s *events.Signer) Option { return func(p *Publisher) { p.signer = s } }
 
 // New builds a Publisher; dd may be nil (JetStream window only). timeout
 // bounds each wait for a JetStream ack.
-func New(js jetstream.JetStream, dd Deduper, timeout time.Duration, reg prometheus.Registerer, log *slog.Logger) (*Publisher, error) {
+func New(js jetstream.JetStream, dd Deduper, timeout time.Duration, reg prometheus.Registerer, log *slog.Logger, opts ...Option) (*Publisher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -104,7 +116,11 @@ func New(js jetstream.JetStream, dd Deduper, timeout time.Duration, reg promethe
 	if err != nil {
 		return nil, err
 	}
-	return &Publisher{js: js, dd: dd, timeout: timeout, log: log, m: m, now: time.Now}, nil
+	p := &Publisher{js: js, dd: dd, timeout: timeout, log: log, m: m, now: time.Now}
+	for _, o := range opts {
+		o(p)
+	}
+	return p, nil
 }
 
 // ErrInvalid wraps an event that cannot be rendered (a bug upstream, not an outage).
@@ -218,12 +234,17 @@ func (p *Publisher) followUp(ctx context.Context, ev *events.Event, rec Decision
 }
 
 // publish stores one message, bounded by the publish timeout, and reports
-// whether JetStream already had its Nats-Msg-Id.
+// whether JetStream already had its Nats-Msg-Id. msgID is the CloudEvent's
+// id, so it is also the signed webhook-id.
 func (p *Publisher) publish(ctx context.Context, subject, msgID string, body []byte) (bool, error) {
 	pctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	start := p.now()
-	dup, err := natsbus.Publish(pctx, p.js, subject, msgID, body, nil)
+	h := nats.Header{}
+	if p.signer != nil {
+		p.signer.Sign(h, msgID, start, body)
+	}
+	dup, err := natsbus.Publish(pctx, p.js, subject, msgID, body, h)
 	p.m.publish.Observe(p.now().Sub(start).Seconds())
 	if err != nil {
 		p.m.publishErrors.Inc()

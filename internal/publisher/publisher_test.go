@@ -56,6 +56,25 @@ type message struct {
 	previous           events.Status // data.previous_status (conflicts)
 }
 
+// testKey signs every event the tests store; stored checks each message's
+// signature, normal events, conflicts and follow-ups alike.
+var testKey = func() events.PrivateKey {
+	k, err := events.PrivateKeyFromSeed(make([]byte, 32))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+func testSigner(t *testing.T) publisher.Option {
+	t.Helper()
+	s, err := events.NewSigner(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return publisher.WithSigner(s)
+}
+
 func stored(t *testing.T, js jetstream.JetStream) []message {
 	t.Helper()
 	ctx := context.Background()
@@ -72,6 +91,9 @@ func stored(t *testing.T, js jetstream.JetStream) []message {
 		m, err := s.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatalf("message %d: %v", seq, err)
+		}
+		if _, err := events.VerifyMessage([]events.PublicKey{testKey.Public()}, m.Header, m.Data); err != nil {
+			t.Errorf("message %d on %s: %v", seq, m.Subject, err)
 		}
 		var ce struct {
 			ID   string `json:"id"`
@@ -181,7 +203,7 @@ func TestRacedContradictionsGetOneConflict(t *testing.T) {
 					}
 					regs[i] = prometheus.NewRegistry()
 					var err error
-					if pubs[i], err = publisher.New(js, g, time.Second, regs[i], nil); err != nil {
+					if pubs[i], err = publisher.New(js, g, time.Second, regs[i], nil, testSigner(t)); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -72,6 +72,10 @@ type Deps struct {
 	// Publisher stores synthesized events; nil builds one on Store with the
 	// same dedupe policy as ingress, registering its metrics on Registry.
 	Publisher *publisher.Publisher
+	// Signer signs the events the Publisher built here stores (Serve takes
+	// it from event_signing); nil stores them unsigned, which the
+	// dispatcher refuses unless its checking is disabled too.
+	Signer *events.Signer
 	// Retrigger, when set, is told of every re-triggered order so that
 	// ingress labels the resent callback's event origin "retrigger".
 	Retrigger *retrigger.Marks
@@ -194,7 +198,7 @@ func New(d Deps) (*Reconciler, error) {
 		return nil, err
 	}
 	if d.Publisher == nil {
-		d.Publisher, err = publisher.New(d.JS, publisher.StoreDeduper{Store: d.Store}, 5*time.Second, d.Registry, d.Log)
+		d.Publisher, err = publisher.New(d.JS, publisher.StoreDeduper{Store: d.Store}, 5*time.Second, d.Registry, d.Log, publisher.WithSigner(d.Signer))
 		if err != nil {
 			return nil, err
 		}

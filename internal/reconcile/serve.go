@@ -54,6 +54,13 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = 30 * time.Second
 	}
+	signer, err := cfg.EventSigning.Signer("reconciler")
+	if err != nil {
+		return err
+	}
+	if cfg.EventSigning.Disabled {
+		log.Warn(config.DisabledWarning)
+	}
 	reg := o.Registry
 	if reg == nil {
 		reg = ops.NewRegistry()
@@ -87,7 +94,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	r, err := New(Deps{
 		Config: cfg, JS: js, Store: store.Store, References: store.Store,
 		Queriers: registry.Queriers(), Submitter: submitter, NotMatched: notMatched,
-		Retrigger: marks, Registry: reg, Log: log,
+		Retrigger: marks, Signer: signer, Registry: reg, Log: log,
 	})
 	if err != nil {
 		return err
