@@ -50,6 +50,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -120,6 +121,10 @@ type Dispatcher struct {
 	workers []*worker
 	byID    map[string]*worker
 	heads   *headCache // routing fields shared by the subscribers' consumers
+	// keys verify every message before delivery (forged.go); nil when
+	// event_signing is disabled.
+	keys      []events.PublicKey
+	forgedLog forgedLog
 }
 
 // New creates or updates the replay stream, the pause and position buckets
@@ -127,10 +132,16 @@ type Dispatcher struct {
 // PAYHOOK_EVENTS and "replay-<id>" on PAYHOOK_REPLAY), and registers the
 // metrics on reg. It deletes no consumer: those of subscribers it does not
 // know are left to the dispatchers that serve them (see Retire). The event
-// streams must exist (natsbus.EnsureStreams).
+// streams must exist (natsbus.EnsureStreams). cfg.EventSigning must give
+// public keys or be disabled; otherwise New returns a *config.Error naming
+// event_signing.public_keys.
 func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, log *slog.Logger, opts ...Option) (*Dispatcher, error) {
 	if log == nil {
 		log = slog.Default()
+	}
+	keys, err := cfg.EventSigning.PublicKeyList("dispatcher")
+	if err != nil {
+		return nil, err
 	}
 	o := options{breakerThreshold: 5, breakerMin: 5 * time.Second, breakerMax: time.Minute, statsInterval: 5 * time.Second, fetchWait: time.Second, positionInterval: time.Second, historyLen: 20}
 	for _, s := range cfg.Subscribers {
@@ -143,7 +154,7 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: metrics: %w", err)
 	}
-	d := &Dispatcher{cfg: cfg, js: js, log: log, m: m, o: o, byID: map[string]*worker{}, heads: newHeadCache()}
+	d := &Dispatcher{cfg: cfg, js: js, log: log, m: m, o: o, byID: map[string]*worker{}, heads: newHeadCache(), keys: keys}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := EnsureReplayStream(ctx, js, cfg.NATS); err != nil {
@@ -388,6 +399,7 @@ const giveBackMargin = time.Second
 type item struct {
 	msg     jetstream.Msg
 	replay  bool
+	signed  nats.Header // its signature headers go along into the DLQ
 	seq     uint64
 	attempt int
 	id      string
@@ -425,6 +437,7 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 	d.m.breaker.WithLabelValues(s.ID).Set(0)
 	d.m.paused.WithLabelValues(s.ID).Set(0)
 	d.m.active.WithLabelValues(s.ID).Set(0)
+	d.m.forged.WithLabelValues(s.ID) // a zero, so the alert's increase() sees the first forgery
 	d.m.missing.WithLabelValues(s.ID).Set(0)
 	d.m.recreated.WithLabelValues(s.ID)
 	for _, replay := range []bool{false, true} {
@@ -813,11 +826,22 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 		_ = m.Nak()
 		return
 	}
+	// Verified before it is decoded: nothing about a forged message is
+	// acted on (forged.go).
+	signedID, err := w.d.verify(m)
+	if err != nil {
+		w.refuseForged(m, meta, err)
+		return
+	}
 	ce, err := w.d.heads.parse(m.Data())
 	if err != nil {
 		w.log.Error("not a CloudEvent: terminated", "stream_seq", meta.Sequence.Stream)
 		_ = m.Term()
 		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeInvalid).Inc()
+		return
+	}
+	if w.d.keys != nil && ce.ID != signedID {
+		w.refuseForged(m, meta, errIDMismatch)
 		return
 	}
 	if !replay && w.finishedBefore(meta.Sequence.Stream) {
@@ -829,7 +853,7 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeFiltered).Inc()
 		return
 	}
-	it := &item{msg: m, replay: replay, seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: OrderKey(ce), body: m.Data()}
+	it := &item{msg: m, replay: replay, signed: m.Headers(), seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: OrderKey(ce), body: m.Data()}
 	if replay {
 		it.key = "replay|" + it.key
 		it.replays, _ = strconv.Atoi(m.Headers().Get(HeaderReplay))
@@ -980,7 +1004,7 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 			LastError: res.Err.Error(), LastStatus: res.Status, History: hist, At: time.Now().UTC(), Replays: it.replays,
 		}
 		pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		err := PublishDeadLetter(pctx, w.d.js, dl)
+		err := PublishDeadLetter(pctx, w.d.js, dl, it.signed)
 		pcancel()
 		if err != nil {
 			// Not stored in the DLQ: keep the event and try again shortly.

@@ -138,7 +138,8 @@ func newHarness(t *testing.T, subs ...config.Subscriber) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{AdminToken: adminToken, Subscribers: subs, NATS: config.NATS{Replicas: 1}}
+	cfg := &config.Config{AdminToken: adminToken, Subscribers: subs, NATS: config.NATS{Replicas: 1},
+		EventSigning: config.EventSigning{PublicKeys: []string{testenv.EventPublicKey}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := natsbus.EnsureStreams(ctx, js, cfg.NATS); err != nil {
@@ -221,9 +222,7 @@ func (h *harness) publish(t *testing.T, evs ...events.Event) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := natsbus.Publish(context.Background(), h.js, e.Subject(), e.ID(), b, nil); err != nil {
-			t.Fatal(err)
-		}
+		testenv.PublishEvent(t, h.js, e.Subject(), e.ID(), b)
 		ids = append(ids, e.ID())
 	}
 	return ids

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,6 +63,11 @@ type DeadLetter struct {
 
 	// Seq is the record's sequence in PAYHOOK_DLQ (not serialized in the record).
 	Seq uint64 `json:"seq,omitempty"`
+	// Signed holds the event's signature headers (webhook-id,
+	// webhook-timestamp, webhook-signature), carried as NATS headers of the
+	// DLQ record and put on the replayed copy, whose body is Event byte for
+	// byte, so the replay consumer verifies it like a live event.
+	Signed nats.Header `json:"-"`
 }
 
 // dlqMsgID is "<subscriber>:<event id>:dlq", with ":r<n>" after the n-th
@@ -75,17 +81,34 @@ func dlqMsgID(sub, eventID string, replays int) string {
 	return id
 }
 
-// PublishDeadLetter stores dl on payhook.dlq.{subscriber}.
-func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, dl DeadLetter) error {
+// PublishDeadLetter stores dl on payhook.dlq.{subscriber}, with the
+// signature headers of the event's message (signed) as its own headers.
+func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, dl DeadLetter, signed nats.Header) error {
 	dl.Seq = 0
-	b, err := json.Marshal(dl)
+	b, err := encodeDeadLetter(dl)
 	if err != nil {
 		return fmt.Errorf("dispatch: encode dead letter: %w", err)
 	}
 	h := nats.Header{}
 	h.Set(HeaderReplay, strconv.Itoa(dl.Replays))
+	copySigned(h, signed)
 	_, err = natsbus.Publish(ctx, js, DLQSubject(dl.Subscriber), dlqMsgID(dl.Subscriber, dl.EventID, dl.Replays), b, h)
 	return err
+}
+
+// encodeDeadLetter is json.Marshal without HTML escaping: Event must stay
+// the signed bytes exactly (json.Marshal would rewrite a "<" or "&" inside
+// the event, e.g. in a provider field, as \u003c, and the replayed copy
+// would no longer verify). Events are compact JSON, which the encoder
+// copies unchanged.
+func encodeDeadLetter(dl DeadLetter) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(dl); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // EnsureReplayStream creates or updates PAYHOOK_REPLAY.
@@ -140,6 +163,8 @@ func ListDLQ(ctx context.Context, js jetstream.JetStream, sub string) ([]DeadLet
 				continue // not ours; leave it
 			}
 			dl.Seq = meta.Sequence.Stream
+			dl.Signed = nats.Header{}
+			copySigned(dl.Signed, m.Headers())
 			out = append(out, dl)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
@@ -183,6 +208,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, sub string, eventIDs []
 		}
 		h := nats.Header{}
 		h.Set(HeaderReplay, strconv.Itoa(dl.Replays+1))
+		copySigned(h, dl.Signed)
 		msgID := sub + ":" + dl.EventID + ":replay:" + strconv.FormatUint(dl.Seq, 10)
 		if _, err := natsbus.Publish(ctx, js, ReplaySubject(sub), msgID, dl.Event, h); err != nil {
 			return res, err

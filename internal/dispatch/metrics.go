@@ -32,6 +32,8 @@ type metrics struct {
 	// recreated; recreated counts the recreations.
 	missing   *prometheus.GaugeVec
 	recreated *prometheus.CounterVec
+	// forged counts messages refused because their signature did not verify.
+	forged *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -86,8 +88,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "payhook_dispatch_consumer_recreated_total",
 			Help: "Consumers of the subscriber found deleted while the dispatcher ran and recreated from the recorded position.",
 		}, []string{"subscriber"}),
+		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_dispatch_forged_total",
+			Help: "Event messages refused because they are not signed by a configured event_signing key (or their webhook-id is not the event's id): never delivered, terminated; one per subscriber's copy.",
+		}, []string{"subscriber"}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds, m.active, m.missing, m.recreated} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds, m.active, m.missing, m.recreated, m.forged} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

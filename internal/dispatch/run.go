@@ -52,7 +52,12 @@ func Main(ctx context.Context, env cli.Env) error {
 	if cfg.NATS.URL == "" {
 		return &cli.UsageError{Err: &config.Error{Key: "nats.url", Msg: "required"}}
 	}
-	return Serve(ctx, cfg, ServeOptions{Log: cli.Logger(cfg, env.Stderr).With("component", "dispatcher"), Listening: Listening})
+	err = Serve(ctx, cfg, ServeOptions{Log: cli.Logger(cfg, env.Stderr).With("component", "dispatcher"), Listening: Listening})
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return &cli.UsageError{Err: err}
+	}
+	return err
 }
 
 // ServeOptions adjust Serve for embedding (devstack, tests).
@@ -75,6 +80,13 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	}
 	if cfg.NATS.URL == "" {
 		return &cli.UsageError{Err: &config.Error{Key: "nats.url", Msg: "required"}}
+	}
+	// Checked before NATS is dialled, so a missing key exits 2 at once.
+	if _, err := cfg.EventSigning.PublicKeyList("dispatcher"); err != nil {
+		return err
+	}
+	if cfg.EventSigning.Disabled {
+		log.Warn(config.DisabledWarning)
 	}
 	nc, js, err := natsbus.Attach(ctx, cfg.NATS, "payhook-dispatcher", log)
 	if err != nil {

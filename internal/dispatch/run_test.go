@@ -24,6 +24,8 @@ func writeConfig(t *testing.T, natsURL, recvURL string) string {
 dispatcher:
   listen: 127.0.0.1:0
 admin_token: ${TOKEN}
+event_signing:
+  public_keys: ["` + testenv.EventPublicKey + `"]
 subscribers:
   - id: ledger
     url: ` + recvURL + `

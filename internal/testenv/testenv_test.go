@@ -4,6 +4,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/payhook/payhook/pkg/events"
 )
 
 func TestNATSRestartKeepsPort(t *testing.T) {
@@ -32,5 +34,15 @@ func TestRedisRestart(t *testing.T) {
 	r.Start()
 	if err := pingRedis(r.Addr); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestEventKeysArePair(t *testing.T) {
+	k, err := events.ParsePrivateKey(EventPrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := k.Public().Encode(); got != EventPublicKey {
+		t.Fatalf("EventPublicKey is not EventPrivateKey's public key: %s", got)
 	}
 }
