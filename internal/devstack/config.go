@@ -1,10 +1,16 @@
 package devstack
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // Ports devstack listens on by default (CONTRACT.md: ingress 8080,
@@ -46,6 +52,9 @@ reconciler:
   rate_per_second: 20
   rate_burst: 20
 admin_token: ` + AdminToken + `
+event_signing:
+  private_key: {{EVENT_KEY}}
+  public_keys: ["{{EVENT_PUBLIC_KEY}}"]
 log:
   level: warn
   format: text
@@ -101,9 +110,11 @@ func DefaultAddrs() Addrs {
 	return Addrs{IngressAddr, DispatcherAddr, ReconcilerAddr, SubscriberAddr, SimAddr}
 }
 
-// BuildConfig renders and validates the built-in config.
-func BuildConfig(natsURL, redisURL string, a Addrs) (*config.Config, string, error) {
+// BuildConfig renders and validates the built-in config, with eventKey as
+// the event signing key of every part (see EventKey).
+func BuildConfig(natsURL, redisURL string, a Addrs, eventKey events.PrivateKey) (*config.Config, string, error) {
 	r := strings.NewReplacer(
+		"{{EVENT_KEY}}", eventKey.Encode(), "{{EVENT_PUBLIC_KEY}}", eventKey.Public().Encode(),
 		"{{NATS}}", natsURL, "{{REDIS}}", quoteEmpty(redisURL),
 		"{{INGRESS}}", a.Ingress, "{{DISPATCHER}}", a.Dispatcher, "{{RECONCILER}}", a.Reconciler,
 		"{{SUBSCRIBER}}", a.Subscriber, "{{SIM}}", "http://"+a.Sim,
@@ -121,4 +132,36 @@ func quoteEmpty(s string) string {
 		return `""`
 	}
 	return s
+}
+
+// EventKeyFile is devstack's event signing key, in its data dir: "whsk_..."
+// and a newline, mode 0600. A dev key only, made on the first start.
+const EventKeyFile = "event-signing.key"
+
+// EventKey returns the event signing key kept in dataDir, making it on the
+// first start. It is kept rather than made per run because the events
+// stored in the data dir's JetStream stay there across restarts and are
+// still delivered and replayed afterwards: they verify only under the key
+// that signed them.
+func EventKey(dataDir string) (events.PrivateKey, error) {
+	path := filepath.Join(dataDir, EventKeyFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, err := events.ParsePrivateKey(strings.TrimSpace(string(b)))
+		if err != nil {
+			return events.PrivateKey{}, fmt.Errorf("devstack: %s: %w (delete it to make a new one)", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return events.PrivateKey{}, fmt.Errorf("devstack: %w", err)
+	}
+	k, err := events.GenerateKey(rand.Reader)
+	if err != nil {
+		return events.PrivateKey{}, err
+	}
+	if err := os.WriteFile(path, []byte(k.Encode()+"\n"), 0o600); err != nil {
+		return events.PrivateKey{}, fmt.Errorf("devstack: %w", err)
+	}
+	return k, nil
 }

@@ -139,7 +139,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	defer ns.Stop()
 
-	cfg, _, err := BuildConfig(ns.URL, o.RedisURL, real)
+	eventKey, err := EventKey(o.DataDir)
+	if err != nil {
+		return err
+	}
+	cfg, _, err := BuildConfig(ns.URL, o.RedisURL, real, eventKey)
 	if err != nil {
 		return err
 	}
@@ -375,9 +379,11 @@ func printBanner(out io.Writer, st *Stack, a Addrs, o Options) {
   provider simulator http://%s    base_url per account: /{provider}/{account}; faults: GET/POST /faults
   dedupe             %s
   admin token        %s
+  event signing      dev key in %s (public key %s)
   metrics            /metrics on ingress, dispatcher and reconciler
 
-Accounts: `, st.NATSURL, o.DataDir, st.NATSURL, a.Ingress, a.Dispatcher, a.Reconciler, a.Subscriber, a.Sim, dedupe, AdminToken)
+Accounts: `, st.NATSURL, o.DataDir, st.NATSURL, a.Ingress, a.Dispatcher, a.Reconciler, a.Subscriber, a.Sim, dedupe, AdminToken,
+		filepath.Join(o.DataDir, EventKeyFile), st.Config.EventSigning.PublicKeys[0])
 	var ids []string
 	for _, acc := range st.Config.Accounts {
 		ids = append(ids, acc.Provider+"/"+acc.ID)

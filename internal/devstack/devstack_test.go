@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,9 +30,19 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestBuiltInConfigIsValid(t *testing.T) {
-	cfg, text, err := BuildConfig("nats://127.0.0.1:4222", "", DefaultAddrs())
+	key, err := EventKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, text, err := BuildConfig("nats://127.0.0.1:4222", "", DefaultAddrs(), key)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
+	}
+	if _, err := cfg.EventSigning.Signer("ingress"); err != nil {
+		t.Errorf("producers cannot sign: %v", err)
+	}
+	if keys, err := cfg.EventSigning.PublicKeyList("dispatcher"); err != nil || len(keys) != 1 || !keys[0].Equal(key.Public()) {
+		t.Errorf("dispatcher keys %v, %v", keys, err)
 	}
 	seen := map[string]bool{}
 	for _, a := range cfg.Accounts {
@@ -40,6 +52,34 @@ func TestBuiltInConfigIsValid(t *testing.T) {
 		if !seen[p] {
 			t.Errorf("no %s account", p)
 		}
+	}
+}
+
+// TestEventKeyIsKept: the dev key is made once per data dir, private to its
+// owner, and read back on the next start (events stored under it stay
+// deliverable); a damaged key file is an error naming it.
+func TestEventKeyIsKept(t *testing.T) {
+	dir := t.TempDir()
+	first, err := EventKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := EventKey(dir)
+	if err != nil || again.Encode() != first.Encode() {
+		t.Fatalf("second start got another key (%v)", err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, EventKeyFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file %v, %v", fi, err)
+	}
+	if other, _ := EventKey(t.TempDir()); other.Encode() == first.Encode() {
+		t.Fatal("two data dirs share a key")
+	}
+	if err := os.WriteFile(filepath.Join(dir, EventKeyFile), []byte("whsk_broken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EventKey(dir); err == nil || !strings.Contains(err.Error(), EventKeyFile) {
+		t.Fatalf("damaged key file: %v", err)
 	}
 }
 
