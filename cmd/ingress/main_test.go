@@ -41,6 +41,8 @@ func TestBadConfigExits2WithOneLine(t *testing.T) {
 		"no nats url":        "ingress:\n  listen: 127.0.0.1:0\n",
 		"bad provider":       "nats:\n  url: nats://127.0.0.1:1\naccounts:\n  - {id: a, provider: paypal, merchant_id: '1', secret: x, currency: INR}\n",
 		"proxy header alone": "nats:\n  url: nats://127.0.0.1:1\ningress:\n  trusted_proxy_header: X-Forwarded-For\n",
+		"no event key":       "nats:\n  url: nats://127.0.0.1:1\n",
+		"bad event key":      "nats:\n  url: nats://127.0.0.1:1\nevent_signing: {private_key: whsk_AAAA}\n",
 	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -53,6 +55,9 @@ func TestBadConfigExits2WithOneLine(t *testing.T) {
 			line := strings.TrimRight(stderr.String(), "\n")
 			if strings.Count(line, "\n") != 0 || !strings.HasPrefix(line, "config: ") {
 				t.Errorf("stderr %q is not one config line", line)
+			}
+			if strings.Contains(name, "event key") && !strings.HasPrefix(line, "config: event_signing.private_key: ") {
+				t.Errorf("stderr %q does not name event_signing.private_key", line)
 			}
 			_ = errb
 		})
@@ -73,7 +78,7 @@ func TestVersion(t *testing.T) {
 func TestRunServesAndDrainsOnCancel(t *testing.T) {
 	n := testenv.StartNATS(t)
 	port := testenv.FreePort(t)
-	cfg := fmt.Sprintf("nats:\n  url: %s\ningress:\n  listen: 127.0.0.1:%d\naccounts:\n  - {id: glo-in, provider: jpglo, merchant_id: '1', secret: '${GLO_KEY}', currency: INR}\n", n.URL, port)
+	cfg := fmt.Sprintf("nats:\n  url: %s\nevent_signing: {private_key: "+testenv.EventPrivateKey+"}\ningress:\n  listen: 127.0.0.1:%d\naccounts:\n  - {id: glo-in, provider: jpglo, merchant_id: '1', secret: '${GLO_KEY}', currency: INR}\n", n.URL, port)
 	e, _, _ := env("--config", writeConfig(t, cfg))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -114,7 +119,7 @@ func TestRunServesAndDrainsOnCancel(t *testing.T) {
 // database) is still exit 2 with one line naming the key.
 func TestBadRedisURLAtStartExits2(t *testing.T) {
 	n := testenv.StartNATS(t)
-	cfg := fmt.Sprintf("nats:\n  url: %s\nredis:\n  url: redis://127.0.0.1:6379/notadb\ningress:\n  listen: 127.0.0.1:%d\n", n.URL, testenv.FreePort(t))
+	cfg := fmt.Sprintf("nats:\n  url: %s\nevent_signing: {private_key: "+testenv.EventPrivateKey+"}\nredis:\n  url: redis://127.0.0.1:6379/notadb\ningress:\n  listen: 127.0.0.1:%d\n", n.URL, testenv.FreePort(t))
 	e, _, _ := env("--config", writeConfig(t, cfg))
 	var stderr bytes.Buffer
 	err := run(context.Background(), e)

@@ -41,6 +41,7 @@ func TestBadConfigExitsWithStatus2(t *testing.T) {
 		{"bad schedule", "nats: {url: nats://127.0.0.1:4222}\nreconciler: {schedule: [1m, -1m]}\n", "reconciler.schedule[1]"},
 		{"no nats url", "reconciler: {listen: 127.0.0.1:0}\n", "nats.url"},
 		{"missing env", "nats: {url: nats://127.0.0.1:4222}\nadmin_token: ${NOPE}\n", "NOPE"},
+		{"no event key", "nats: {url: nats://127.0.0.1:4222}\nevent_signing: {public_keys: [\"" + testenv.EventPublicKey + "\"]}\n", "event_signing.private_key"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -59,6 +60,7 @@ func TestRunServesAndDrainsOnCancel(t *testing.T) {
 	cfg := fmt.Sprintf(`
 nats: {url: %q}
 admin_token: ${PAYHOOK_ADMIN_TOKEN}
+event_signing: {private_key: "` + testenv.EventPrivateKey + `", public_keys: ["` + testenv.EventPublicKey + `"]}
 reconciler: {listen: %q, schedule: [1h]}
 log: {level: warn}
 accounts:

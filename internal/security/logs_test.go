@@ -82,6 +82,7 @@ dispatcher: {listen: "127.0.0.1:0"}
 reconciler: {listen: "127.0.0.1:0", schedule: [1s, 1s, 1s]}
 admin_token: %s
 log: {level: debug, format: json}
+event_signing: {private_key: "` + testenv.EventPrivateKey + `", public_keys: ["` + testenv.EventPublicKey + `"]}
 accounts:
   - {id: glo-in, provider: jpglo, merchant_id: "1", secret: %s, currency: INR, base_url: %q}
   - {id: mrn-cn, provider: mrnpay, merchant_id: mrn-app-1, secret: %s, currency: CNY, base_url: %q}
@@ -273,7 +274,7 @@ func TestNoSecretsOrPayerDataInLogsOrReplies(t *testing.T) {
 		{"mrnpay bad signature", "/v1/callbacks/mrnpay/mrn-cn/payin", mrnBad, nil, false, []string{mrnpay.SignPayin("99.50", mrn.MerchantID, "2", "SEC-ORD-6", "100.00", secMrnpay)}},
 		{"jpglo behind a proxy's credentials", "/v1/callbacks/jpglo/glo-in/payin", jpBad, []string{"Authorization", "Bearer " + secProxyAuth, "Cookie", "session=" + secCookie, "Proxy-Authorization", "Basic " + secProxyAuth, "X-Case", "creds"}, false, nil},
 	}
-	secrets := []string{secJpglo, secMrnpay, secMpurseAES, secCashypro, secFantian, secAdmin, secWrongTok, secProxyAuth, secCookie, subscriberKey, subscriberSecret}
+	secrets := []string{secJpglo, secMrnpay, secMpurseAES, secCashypro, secFantian, secAdmin, testenv.EventPrivateKey[len("whsk_"):], secWrongTok, secProxyAuth, secCookie, subscriberKey, subscriberSecret}
 	pii := []string{piiRealName, piiPhone, piiEmail, piiPayerVA, piiRRN, piiUTR}
 	for _, c := range callbacks {
 		r := do(t, http.MethodPost, s.ingress+c.path, c.body, c.hdr...)
