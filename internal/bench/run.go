@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,7 @@ import (
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 )
 
@@ -235,8 +237,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	ingressPort, _ := FreePort()
 	dispPort, _ := FreePort()
 	cfgPath := filepath.Join(o.Dir, "payhook.yaml")
-	if err := os.WriteFile(cfgPath, ConfigYAML(natsURL, redisURL, ingressPort, dispPort, accts,
-		"http://"+subLn.Addr().String(), max(o.Subscribers, 0)), 0o600); err != nil {
+	cfgText, err := ConfigYAML(natsURL, redisURL, ingressPort, dispPort, accts, "http://"+subLn.Addr().String(), max(o.Subscribers, 0))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(cfgPath, cfgText, 0o600); err != nil {
 		return nil, err
 	}
 	ingressURL := fmt.Sprintf("http://127.0.0.1:%d", ingressPort)
@@ -477,11 +482,19 @@ func subID(i int) string { return "sub" + strconv.Itoa(i) }
 
 // ConfigYAML is the payhook config the benchmark runs ingress and the
 // dispatcher with: real NATS and Redis, one account per provider, n
-// subscribers at subBase/s/subN with the product's default delivery settings.
-func ConfigYAML(natsURL, redisURL string, ingressPort, dispPort int, accts []providers.Account, subBase string, n int) []byte {
+// subscribers at subBase/s/subN with the product's default delivery settings,
+// and a fresh event signing key pair.
+func ConfigYAML(natsURL, redisURL string, ingressPort, dispPort int, accts []providers.Account, subBase string, n int) ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "nats:\n  url: %s\nredis:\n  url: %s\n", natsURL, redisURL)
 	fmt.Fprintf(&b, "ingress:\n  listen: 127.0.0.1:%d\ndispatcher:\n  listen: 127.0.0.1:%d\n", ingressPort, dispPort)
+	// A key pair per run: ingress signs every event and the dispatcher
+	// verifies every copy, as in production, so both costs are measured.
+	key, err := events.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(&b, "event_signing:\n  private_key: %s\n  public_keys: [%q]\n", key.Encode(), key.Public().Encode())
 	b.WriteString("log:\n  level: warn\naccounts:\n")
 	for _, a := range accts {
 		fmt.Fprintf(&b, "  - id: %s\n    provider: %s\n    merchant_id: %q\n    currency: %s\n", a.ID, a.Provider, a.MerchantID, a.Currency)
@@ -499,7 +512,7 @@ func ConfigYAML(natsURL, redisURL string, ingressPort, dispPort int, accts []pro
 				subID(i), subBase, subID(i))
 		}
 	}
-	return b.Bytes()
+	return b.Bytes(), nil
 }
 
 // sender posts generated callbacks to one target.

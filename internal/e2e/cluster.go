@@ -301,6 +301,8 @@ func (c *Cluster) writeConfig(tb testing.TB) error {
 		},
 		AdminToken: c.AdminToken,
 		Log:        config.Log{Level: c.opts.LogLevel, Format: "json"},
+		// Every binary signs or verifies with the test key pair.
+		EventSigning: config.EventSigning{PrivateKey: testenv.EventPrivateKey, PublicKeys: []string{testenv.EventPublicKey}},
 	}
 	for _, d := range c.opts.Schedule {
 		cfg.Reconciler.Schedule = append(cfg.Reconciler.Schedule, config.Duration(d))

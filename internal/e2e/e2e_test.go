@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Run("lost_callback_recovered", func(t *testing.T) { t.Parallel(); testLostCallback(t, c, sub) })
 		t.Run("bad_signature_rejected", func(t *testing.T) { t.Parallel(); testBadSignature(t, c, sub) })
 		t.Run("reordered_statuses_conflict", func(t *testing.T) { t.Parallel(); testReorder(t, c, sub) })
+		t.Run("forged_event_refused", func(t *testing.T) { t.Parallel(); testForgedEvent(t, c, sub) })
 	})
 	// These switch the one subscriber, so they run alone.
 	t.Run("subscriber_outage_survived", func(t *testing.T) { testSubscriberOutage(t, c, sub) })
@@ -454,5 +456,51 @@ func e2eEventually(t *testing.T, timeout time.Duration, cond func() bool, format
 			t.Fatalf("timed out after %s waiting for: "+format, append([]any{timeout}, args...)...)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// testForgedEvent: a client that reaches NATS publishes a made-up jpglo
+// success straight onto PAYHOOK_EVENTS, without the producers' signature.
+// The dispatcher process never delivers it, counts it and logs it once with
+// its subject and stream sequence.
+func testForgedEvent(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	forged := events.Event{Provider: providers.Jpglo, Account: accountOf(providers.Jpglo), Kind: events.KindPayin,
+		Status: events.StatusSucceeded, MerchantOrderID: "FORGED-" + strconv.FormatInt(now.UnixNano(), 36),
+		Amount: events.MustMoney("999999.00", "INR"), OccurredAt: now, ReceivedAt: now, Origin: events.OriginCallback}
+	body, err := forged.MarshalCloudEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const subject = "payhook.events.jpglo.payin.succeeded"
+	if _, err := c.JS().Publish(ctx, subject, body); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(booksTimeout)
+	for {
+		_, m, err := c.Get(ctx, e2e.Dispatcher, "/metrics")
+		if err == nil && strings.Contains(string(m), `payhook_dispatch_forged_total{subscriber="`) &&
+			!strings.Contains(string(m), `payhook_dispatch_forged_total{subscriber="`+sub.ID+`"} 0`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("payhook_dispatch_forged_total did not count the forged event within %s", booksTimeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, d := range sub.Deliveries() {
+		if d.MerchantOrderID == forged.MerchantOrderID || d.EventID == forged.ID() {
+			t.Fatalf("forged event delivered: %s", d.EventID)
+		}
+	}
+	var lines int
+	for _, l := range strings.Split(c.Logs(e2e.Dispatcher), "\n") {
+		if strings.Contains(l, "forged event refused") && strings.Contains(l, `"subject":"`+subject+`"`) && strings.Contains(l, `"stream_seq":`) {
+			lines++
+		}
+	}
+	if lines != 1 {
+		t.Errorf("%d dispatcher log lines for the forged event, want 1", lines)
 	}
 }
