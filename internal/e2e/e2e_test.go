@@ -480,8 +480,7 @@ func testForgedEvent(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	deadline := time.Now().Add(booksTimeout)
 	for {
 		_, m, err := c.Get(ctx, e2e.Dispatcher, "/metrics")
-		if err == nil && strings.Contains(string(m), `payhook_dispatch_forged_total{subscriber="`) &&
-			!strings.Contains(string(m), `payhook_dispatch_forged_total{subscriber="`+sub.ID+`"} 0`) {
+		if err == nil && forgedCount(string(m), sub.ID) >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -494,6 +493,9 @@ func testForgedEvent(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 			t.Fatalf("forged event delivered: %s", d.EventID)
 		}
 	}
+	if n := forgedCount(string(mustGet(t, c, "/metrics")), sub.ID); n != 1 {
+		t.Errorf("payhook_dispatch_forged_total{subscriber=%q} = %d, want 1", sub.ID, n)
+	}
 	var lines int
 	for _, l := range strings.Split(c.Logs(e2e.Dispatcher), "\n") {
 		if strings.Contains(l, "forged event refused") && strings.Contains(l, `"subject":"`+subject+`"`) && strings.Contains(l, `"stream_seq":`) {
@@ -503,4 +505,29 @@ func testForgedEvent(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	if lines != 1 {
 		t.Errorf("%d dispatcher log lines for the forged event, want 1", lines)
 	}
+}
+
+// forgedCount reads payhook_dispatch_forged_total{subscriber=id} from a
+// Prometheus text scrape (-1 when absent).
+func forgedCount(scrape, id string) int {
+	prefix := `payhook_dispatch_forged_total{subscriber="` + id + `"} `
+	for _, l := range strings.Split(scrape, "\n") {
+		if v, ok := strings.CutPrefix(l, prefix); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+func mustGet(t *testing.T, c *e2e.Cluster, path string) []byte {
+	t.Helper()
+	code, b, err := c.Get(context.Background(), e2e.Dispatcher, path)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", path, code, err)
+	}
+	return b
 }
