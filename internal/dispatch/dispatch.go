@@ -124,6 +124,7 @@ type Dispatcher struct {
 	// keys verify every message before delivery (forged.go); nil when
 	// event_signing is disabled.
 	keys      []events.PublicKey
+	verified  verifiedCache
 	forgedLog forgedLog
 }
 
@@ -828,7 +829,7 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 	}
 	// Verified before it is decoded: nothing about a forged message is
 	// acted on (forged.go).
-	signedID, err := w.d.verify(m)
+	signedID, err := w.d.verify(m.Headers(), m.Data())
 	if err != nil {
 		w.refuseForged(m, meta, err)
 		return

@@ -20,6 +20,7 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/dedupe/memdedupe"
+	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 )
@@ -28,8 +29,15 @@ import (
 // verify, decode, dedupe, JetStream publish with PubAck on a real embedded
 // server, raw record), with an in-memory dedupe store so that only
 // ingress's own work and NATS are measured. Run with -benchmem; compare
-// allocs/op before and after a change.
-func BenchmarkCallback(b *testing.B) {
+// allocs/op before and after a change. Every event is signed, as in
+// production; BenchmarkCallbackUnsigned is the same path without the
+// signature, so the two give its share of a callback.
+func BenchmarkCallback(b *testing.B) { benchCallback(b, testenv.EventSigner(b)) }
+
+// BenchmarkCallbackUnsigned is BenchmarkCallback with event signing disabled.
+func BenchmarkCallbackUnsigned(b *testing.B) { benchCallback(b, nil) }
+
+func benchCallback(b *testing.B, signer *events.Signer) {
 	n := testenv.StartNATS(b)
 	js, _ := jetstream.New(n.Connect(b))
 	cfg := &config.Config{Accounts: []providers.Account{{ID: "glo-in", Provider: "jpglo", MerchantID: "1", Secret: seedKey, Currency: "INR"}}}
@@ -39,7 +47,7 @@ func BenchmarkCallback(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv, err := ingress.New(ingress.Deps{Config: cfg, JS: js, Providers: registry.Inbound(),
-		Dedupe: publisher.StoreDeduper{Store: memdedupe.New(memdedupe.Config{})}})
+		Dedupe: publisher.StoreDeduper{Store: memdedupe.New(memdedupe.Config{})}, Signer: signer})
 	if err != nil {
 		b.Fatal(err)
 	}
