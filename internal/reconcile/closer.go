@@ -68,8 +68,27 @@ func CloserConfig() jetstream.ConsumerConfig {
 }
 
 // handleEvent closes the watch of one terminal event's order, if one is open.
+// With event keys, only a signed event closes anything: a made-up success
+// published by another client would otherwise stop the chase of a lost
+// callback. Such a message is terminated for this consumer and logged (the
+// dispatcher counts and alerts on it).
 func (r *Reconciler) handleEvent(ctx context.Context, msg jetstream.Msg) {
-	ce, err := events.ParseCloudEvent(msg.Data())
+	var ce events.CloudEvent
+	var err error
+	if r.eventKeys != nil {
+		ce, err = events.VerifyMessage(r.eventKeys, msg.Headers(), msg.Data())
+		if errors.Is(err, events.ErrUnsigned) || errors.Is(err, events.ErrSignature) {
+			var seq uint64
+			if meta, merr := msg.Metadata(); merr == nil {
+				seq = meta.Sequence.Stream
+			}
+			r.log.Warn("event not signed by a configured event key: it closes no watch", "subject", msg.Subject(), "stream_seq", seq, "err", err)
+			_ = msg.Term()
+			return
+		}
+	} else {
+		ce, err = events.ParseCloudEvent(msg.Data())
+	}
 	d := ce.Data
 	if err != nil || !d.Status.Terminal() || !knownProvider(d.Provider) || !d.Kind.Valid() || d.Account == "" || d.MerchantOrderID == "" {
 		_ = msg.Ack() // no order a watch could be on

@@ -9,7 +9,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/testenv"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // A terminal callback closes its order's watch as soon as ingress publishes
@@ -125,4 +127,44 @@ func TestClosedWatchIsSupersededForItsHandler(t *testing.T) {
 	if err := putWatch(ctx, js, w, 0); err != nil {
 		t.Errorf("re-announcing the order after the close: %v", err)
 	}
+}
+
+// With event keys, the closer closes on signed events only: a terminal
+// event published straight onto PAYHOOK_EVENTS by another client leaves the
+// watch open; the provider's real (signed) callback then closes it.
+func TestForgedEventClosesNoWatch(t *testing.T) {
+	h := newHarness(t, harnessOpts{schedule: "[1h, 1h]"})
+	pub, err := events.ParsePublicKey(testenv.EventPublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := h.start(func(d *Deps) { d.EventKeys = []events.PublicKey{pub}; d.Signer = testenv.EventSigner(t) })
+	h.announce("jpglo", `{"account":"glo-in","kind":"payin","merchant_order_id":"G-F1"}`)
+	testenv.Eventually(t, 5*time.Second, func() bool { return counter(rep.r.m.open) == 1 }, "watch not open")
+
+	now := time.Now().UTC()
+	forged := events.Event{Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusSucceeded,
+		MerchantOrderID: "G-F1", Amount: events.MustMoney("1.00", "INR"), OccurredAt: now, ReceivedAt: now, Origin: events.OriginCallback}
+	body, err := forged.MarshalCloudEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.js.Publish(context.Background(), forged.Subject(), body); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		c, err := h.js.Consumer(context.Background(), natsbus.StreamEvents, ConsumerCloser)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.AckFloor.Stream >= 1 && info.NumAckPending == 0
+	}, "closer did not take the forged event")
+	if got := h.openWatches(); got != 1 {
+		t.Fatalf("%d open watches after a forged event, want 1", got)
+	}
+	if code, _ := post(t, h.ingress+"/v1/callbacks/jpglo/glo-in/payin", "", jpgloCallback("G-F1"), "Content-Type", "application/json"); code != 200 {
+		t.Fatalf("callback: %d", code)
+	}
+	testenv.Eventually(t, 3*time.Second, func() bool { return h.openWatches() == 0 }, "signed event did not close the watch")
 }

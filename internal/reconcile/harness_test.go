@@ -276,7 +276,7 @@ accounts:
 	h.marks = marks
 	// Ingress with the real jpglo and mrnpay decoders, on the same dedupe store.
 	srv, err := ingress.New(ingress.Deps{Config: cfg, JS: h.js, Log: testLog(), Dedupe: publisher.StoreDeduper{Store: h.store}, Registry: prometheus.NewRegistry(), Retrigger: marks,
-		Providers: map[string]providers.Inbound{"jpglo": jpglo.New(), "mrnpay": mrnpay.New()}})
+		Signer: testenv.EventSigner(t), Providers: map[string]providers.Inbound{"jpglo": jpglo.New(), "mrnpay": mrnpay.New()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,12 @@ type Deps struct {
 	// it from event_signing); nil stores them unsigned, which the
 	// dispatcher refuses unless its checking is disabled too.
 	Signer *events.Signer
+	// EventKeys, when set, are the keys the closer verifies terminal events
+	// under (events.VerifyMessage) before it closes a watch on one: a
+	// message not signed by them closes nothing. Serve sets them from
+	// event_signing (public_keys and the private key's own public half);
+	// nil (signing disabled, tests) closes on any event.
+	EventKeys []events.PublicKey
 	// Retrigger, when set, is told of every re-triggered order so that
 	// ingress labels the resent callback's event origin "retrigger".
 	Retrigger *retrigger.Marks
@@ -141,6 +147,7 @@ type Reconciler struct {
 	notMatched func(error) bool
 	pub        *publisher.Publisher
 	marks      *retrigger.Marks
+	eventKeys  []events.PublicKey
 	log        *slog.Logger
 	now        func() time.Time
 	opt        Options
@@ -205,7 +212,7 @@ func New(d Deps) (*Reconciler, error) {
 	}
 	r := &Reconciler{
 		cfg: d.Config, js: d.JS, store: d.Store, refs: d.References, queriers: d.Queriers,
-		submitter: d.Submitter, notMatched: d.NotMatched, pub: d.Publisher, marks: d.Retrigger,
+		submitter: d.Submitter, notMatched: d.NotMatched, pub: d.Publisher, marks: d.Retrigger, eventKeys: d.EventKeys,
 		log: d.Log, now: d.Now, opt: d.Options, m: m,
 		accounts: map[string]providers.Account{}, schedules: map[string]Schedule{},
 		limiters: map[string]*rate.Limiter{}, tracked: map[string]tracked{}, pokes: make(chan struct{}, 1),

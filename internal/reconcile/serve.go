@@ -17,6 +17,7 @@ import (
 	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/retrigger"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // ServeOptions adjust Serve for embedding (devstack, tests).
@@ -58,6 +59,10 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	eventKeys, err := closerKeys(cfg.EventSigning)
+	if err != nil {
+		return err
+	}
 	if cfg.EventSigning.Disabled {
 		log.Warn(config.DisabledWarning)
 	}
@@ -94,7 +99,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	r, err := New(Deps{
 		Config: cfg, JS: js, Store: store.Store, References: store.Store,
 		Queriers: registry.Queriers(), Submitter: submitter, NotMatched: notMatched,
-		Retrigger: marks, Signer: signer, Registry: reg, Log: log,
+		Retrigger: marks, Signer: signer, EventKeys: eventKeys, Registry: reg, Log: log,
 	})
 	if err != nil {
 		return err
@@ -146,4 +151,26 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	}
 	log.Info("reconciler stopped")
 	return first
+}
+
+// closerKeys are the keys the closer verifies events under: the configured
+// public keys and the reconciler's own private key's public half, so a
+// reconciler needs no public key of its own configured. Nil when signing is
+// disabled.
+func closerKeys(s config.EventSigning) ([]events.PublicKey, error) {
+	if s.Disabled {
+		return nil, nil
+	}
+	var keys []events.PublicKey
+	if len(s.PublicKeys) > 0 {
+		var err error
+		if keys, err = s.PublicKeyList("reconciler"); err != nil {
+			return nil, err
+		}
+	}
+	k, err := events.ParsePrivateKey(s.PrivateKey)
+	if err != nil {
+		return nil, &config.Error{Key: "event_signing.private_key", Msg: err.Error()}
+	}
+	return append(keys, k.Public()), nil
 }
