@@ -60,7 +60,7 @@ func TestRunServesAndDrainsOnCancel(t *testing.T) {
 	cfg := fmt.Sprintf(`
 nats: {url: %q}
 admin_token: ${PAYHOOK_ADMIN_TOKEN}
-event_signing: {private_key: "` + testenv.EventPrivateKey + `", public_keys: ["` + testenv.EventPublicKey + `"]}
+event_signing: {private_key: "`+testenv.EventPrivateKey+`", public_keys: ["`+testenv.EventPublicKey+`"]}
 reconciler: {listen: %q, schedule: [1h]}
 log: {level: warn}
 accounts:

@@ -172,7 +172,7 @@ func scrapeDispatcher(t *testing.T) scrape {
 	t.Cleanup(sink.Close)
 	cfg := mustConfig(t, fmt.Sprintf(`
 nats: {url: %s}
-event_signing: {public_keys: ["` + testenv.EventPublicKey + `"]}
+event_signing: {public_keys: ["`+testenv.EventPublicKey+`"]}
 subscribers:
   - {id: ledger, url: %s, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
 `, n.URL, sink.URL))

@@ -33,7 +33,7 @@ func adminServers(t *testing.T, token string) (dispatcherURL, reconcilerURL stri
 	}
 	cfg, err := config.Parse([]byte(`
 admin_token: "`+token+`"
-event_signing: {public_keys: ["` + testenv.EventPublicKey + `"]}
+event_signing: {public_keys: ["`+testenv.EventPublicKey+`"]}
 accounts:
   - {id: ft-in, provider: fantian, merchant_id: "1234567", secret: s3cret-fantian, currency: INR, base_url: "http://127.0.0.1:9"}
   - {id: mrn-cn, provider: mrnpay, merchant_id: app, secret: s3cret-mrnpay, currency: CNY, base_url: "http://127.0.0.1:9"}

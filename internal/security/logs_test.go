@@ -82,7 +82,7 @@ dispatcher: {listen: "127.0.0.1:0"}
 reconciler: {listen: "127.0.0.1:0", schedule: [1s, 1s, 1s]}
 admin_token: %s
 log: {level: debug, format: json}
-event_signing: {private_key: "` + testenv.EventPrivateKey + `", public_keys: ["` + testenv.EventPublicKey + `"]}
+event_signing: {private_key: "`+testenv.EventPrivateKey+`", public_keys: ["`+testenv.EventPublicKey+`"]}
 accounts:
   - {id: glo-in, provider: jpglo, merchant_id: "1", secret: %s, currency: INR, base_url: %q}
   - {id: mrn-cn, provider: mrnpay, merchant_id: mrn-app-1, secret: %s, currency: CNY, base_url: %q}
