@@ -243,7 +243,7 @@ func TestReplayAfterDedupeWindowIsRefused(t *testing.T) {
 func TestBodyLimitOverMaxPayloadRefusesToStart(t *testing.T) {
 	url := natsWithMaxPayload(t, 256<<10)
 	load := func(bodyLimit int64) *config.Config {
-		cfg, err := config.Parse([]byte("nats: {url: \""+url+"\"}\ningress: {body_limit: "+strconv.FormatInt(bodyLimit, 10)+"}\n"), nil)
+		cfg, err := config.Parse([]byte("nats: {url: \""+url+"\"}\ningress: {body_limit: "+strconv.FormatInt(bodyLimit, 10)+"}\nevent_signing: {private_key: \""+testenv.EventPrivateKey+"\"}\n"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,6 +343,7 @@ func TestWorstCaseRequestFitsMaxPayload(t *testing.T) {
 	cfg, err := config.Parse([]byte(`
 nats: {url: "`+url+`"}
 ingress: {body_limit: `+strconv.Itoa(bodyLimit)+`}
+event_signing: {private_key: "`+testenv.EventPrivateKey+`"}
 accounts:
   - {id: glo-br, provider: jpglo, merchant_id: "1", secret: "`+seedKey+`", currency: BRL}
 `), nil)

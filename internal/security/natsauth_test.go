@@ -141,9 +141,10 @@ func TestNATSAuthorizationFile(t *testing.T) {
 		return cfg
 	}
 	account := fmt.Sprintf("accounts:\n  - {id: glo-in, provider: jpglo, merchant_id: \"1\", secret: \"${JPGLO_KEY}\", currency: INR, base_url: %q}\n", provider.URL)
-	ingCfg := parse("ingress", account)
-	recCfg := parse("reconciler", "admin_token: ${ADMIN}\nreconciler: {schedule: [1s, 1s, 1s]}\n"+account)
-	disCfg := parse("dispatcher", fmt.Sprintf("admin_token: ${ADMIN}\nsubscribers:\n  - {id: ledger, url: %q, secret: \"${SUB_SECRET}\", max_attempts: 3, timeout: 2s, backoff_initial: 1s, backoff_max: 1s}\n", sub.URL))
+	signing := "event_signing: {private_key: \"" + testenv.EventPrivateKey + "\"}\n"
+	ingCfg := parse("ingress", signing+account)
+	recCfg := parse("reconciler", signing+"admin_token: ${ADMIN}\nreconciler: {schedule: [1s, 1s, 1s]}\n"+account)
+	disCfg := parse("dispatcher", fmt.Sprintf("event_signing: {public_keys: [%q]}\nadmin_token: ${ADMIN}\nsubscribers:\n  - {id: ledger, url: %q, secret: \"${SUB_SECRET}\", max_attempts: 3, timeout: 2s, backoff_initial: 1s, backoff_max: 1s}\n", testenv.EventPublicKey, sub.URL))
 
 	logs := &syncBuffer{}
 	log := cli.Logger(ingCfg, logs)
