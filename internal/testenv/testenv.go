@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -24,8 +25,26 @@ import (
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+//
+// It is drawn at random below Linux's ephemeral range (32768-60999 by
+// default), not from the kernel's port 0: the kernel hands out ports of
+// that range to every outgoing connection as well, and a suite that starts
+// many processes and clients would see a port it was given taken by a
+// client socket before the process meant to listen on it binds. Below the
+// range only another test's listener can collide, and a random draw over
+// 17,000 ports makes that rare; the port is checked free before it is returned.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
+	const lo, hi = 15000, 32000
+	for range 200 {
+		port := lo + rand.IntN(hi-lo)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("free port: %v", err)
