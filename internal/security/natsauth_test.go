@@ -233,6 +233,12 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	}
 	// ...but cannot publish one.
 	refusedPublish(t, cjs, cerrs, stored, "consumer")
+	// It may announce an order it opened, which the reconciler picks up.
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if _, err := cjs.Publish(wctx, "payhook.watch.jpglo", []byte(`{"account":"glo-in","kind":"payin","merchant_order_id":"NA-WATCH-2"}`)); err != nil {
+		t.Errorf("consumer: announcing a watch: %v", err)
+	}
 
 	// Nor can the dispatcher's user, nor may it redefine PAYHOOK_EVENTS
 	// (new subjects or sources could import what it may publish).
