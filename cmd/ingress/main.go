@@ -1,5 +1,5 @@
 // Command ingress receives provider callbacks and stores them as events
-// (CONTRACT.md). See internal/ingress.
+// (docs/interfaces.md "Callbacks in"). See internal/ingress.
 package main
 
 import (

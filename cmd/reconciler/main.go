@@ -1,6 +1,6 @@
 // Command reconciler chases open orders until each has a terminal event,
-// and submits UTRs to fantian (CONTRACT.md). See internal/reconcile and
-// docs/reconciler.md.
+// and submits UTRs to fantian. See internal/reconcile, docs/reconciler.md
+// and docs/interfaces.md.
 package main
 
 import (

@@ -23,7 +23,8 @@ import (
 // Version is set at build time with -ldflags "-X github.com/payhook/payhook/internal/cli.Version=v1.2.3".
 var Version = "dev"
 
-// ExitConfig is the exit status for a bad config or bad flags (CONTRACT.md).
+// ExitConfig is the exit status for a bad config or bad flags
+// (docs/interfaces.md "Processes").
 const ExitConfig = 2
 
 // UsageError is a bad flag or config; main exits with status 2.

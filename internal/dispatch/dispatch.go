@@ -1,4 +1,4 @@
-// Package dispatch delivers payhook events to subscribers (CONTRACT.md
+// Package dispatch delivers payhook events to subscribers (docs/interfaces.md
 // "Webhooks out"): one durable JetStream consumer per subscriber, Standard
 // Webhooks signatures, retries with exponential backoff and full jitter, a
 // dead-letter stream with replay, 410 Gone pausing, a circuit breaker,

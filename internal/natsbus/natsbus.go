@@ -1,5 +1,5 @@
 // Package natsbus is payhook's adapter to NATS JetStream: connecting, the
-// streams in CONTRACT.md, and publishing with a durable acknowledgement.
+// streams of docs/interfaces.md, and publishing with a durable acknowledgement.
 package natsbus
 
 import (
@@ -17,7 +17,7 @@ import (
 	"github.com/payhook/payhook/internal/config"
 )
 
-// Stream names and subjects (CONTRACT.md "Events out").
+// Stream names and subjects (docs/interfaces.md "Events out").
 const (
 	StreamEvents = "PAYHOOK_EVENTS" // payhook.events.{provider}.{kind}.{status}
 	StreamRaw    = "PAYHOOK_RAW"    // payhook.raw.{provider}.{result}, every result but rejected

@@ -84,8 +84,8 @@ func RunChecks(ctx context.Context, checks ...Check) (string, map[string]string)
 }
 
 // RequireToken guards an admin handler with "Authorization: Bearer TOKEN",
-// compared in constant time. An empty token disables the API (404), as
-// CONTRACT.md says; a missing or wrong token is 401 and a warning on log
+// compared in constant time. An empty token disables the API (404, see
+// docs/interfaces.md "Admin APIs"); a missing or wrong token is 401 and a warning on log
 // (the service's logger, so log.format and log.level apply; nil: slog.Default()).
 func RequireToken(token string, log *slog.Logger, h http.Handler) http.Handler {
 	if log == nil {

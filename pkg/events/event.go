@@ -52,7 +52,7 @@ func (s Status) Terminal() bool { return s == StatusSucceeded || s == StatusFail
 // Origin tells how payhook learned of the event.
 type Origin string
 
-// Origins, as in CONTRACT.md.
+// Origins (docs/interfaces.md "The CloudEvent").
 const (
 	OriginCallback  Origin = "callback"  // the provider called us
 	OriginRetrigger Origin = "retrigger" // the provider called again because the reconciler asked
@@ -60,7 +60,7 @@ const (
 )
 
 // Event is one distinct fact about a payment. Its JSON form is the "data"
-// of the CloudEvent in CONTRACT.md.
+// of the CloudEvent in docs/interfaces.md.
 type Event struct {
 	Provider        string `json:"provider"`
 	Account         string `json:"account"`
