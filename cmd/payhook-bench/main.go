@@ -1,5 +1,5 @@
-// Command payhook-bench is payhook's reproducible benchmark (issue 10,
-// docs/benchmarks.md). With no subcommand it builds cmd/ingress and
+// Command payhook-bench is payhook's reproducible benchmark
+// (docs/benchmarks.md). With no subcommand it builds cmd/ingress and
 // cmd/dispatcher, starts NATS (JetStream, file storage) and redis-server on
 // free ports, a bare echo baseline and a webhook subscriber, drives them with
 // signed callbacks of every inbound provider and prints a table.

@@ -3,7 +3,7 @@
 // mpurse, cashypro): malformed, tampered, replayed-with-tampering,
 // oversized, wrongly encoded, unicode-edge, wrong content type, truncated,
 // duplicated-key, deeply nested, huge-number, wrong-kind, unknown-account
-// and wrong-provider-URL requests (issue 9, "Bad input at scale").
+// and wrong-provider-URL requests (docs/reliability.md "Bad input at scale").
 //
 // Every case starts from a validly signed (or encrypted) callback built with
 // the provider package's own exported helpers (jpglo.Sign, mrnpay.SignPayin,

@@ -27,7 +27,7 @@ const (
 	naiveSubject = "bench.naive."
 )
 
-// NaiveHandler is the second baseline of issue 10: "a straightforward
+// NaiveHandler is the benchmark's second baseline (docs/benchmarks.md): "a straightforward
 // handler (parse, MD5 verify, one Redis SET NX, one synchronous JetStream
 // publish per request)". It uses the same provider packages as ingress for
 // parsing and verification, so the difference to payhook is the design of

@@ -12,7 +12,8 @@ import (
 
 func numCPU() int { return runtime.NumCPU() }
 
-// Targets from issue 10.
+// Targets the benchmark reports against (docs/benchmarks.md "Targets vs
+// results").
 const (
 	TargetRatio     = 0.5
 	TargetP99       = 10 * time.Millisecond

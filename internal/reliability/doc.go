@@ -1,5 +1,5 @@
 // Package reliability is payhook's process-level fault-injection suite
-// (issue 9). Its tests drive the three real binaries as child processes
+// (docs/reliability.md "Fault scenarios"). Its tests drive the three real binaries as child processes
 // through the end-to-end harness (internal/e2e): a real nats-server, a real
 // redis-server, the provider simulator sending a steady mix of all five
 // providers with duplicates, dropped callbacks (watched) and corrupt

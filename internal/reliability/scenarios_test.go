@@ -300,7 +300,8 @@ func testRedisOutage(t *testing.T, res *result) {
 }
 
 // subscriberOutage is how long subscriber_down keeps the subscriber down:
-// minutes (issue 9), so the dispatcher's breaker reaches its cool-down cap.
+// minutes, a realistic receiver outage, long enough for the dispatcher's
+// breaker to reach its cool-down cap.
 // The cool-downs are 5 s, 10 s, 20 s, 40 s, then 1 min each
 // (internal/dispatch: newBreaker's coolMin 5 s doubling to breakerMax 1 min),
 // so the probes go out ≈ 5, 15, 35, 75, 135 s after the breaker opens, and

@@ -1,5 +1,5 @@
-// Package security holds the tests of payhook's security review (issue 9,
-// "Security review of the surfaces"): secrets and signatures compared in
+// Package security holds the tests of payhook's security review
+// (docs/security.md, docs/reliability.md "Security review"): secrets and signatures compared in
 // constant time, no secrets or payer data in logs or in replies to
 // providers, admin APIs behind the bearer token, the IP allowlist honoured
 // only through a configured trusted proxy header, the body limit, no
