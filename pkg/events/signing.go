@@ -49,8 +49,8 @@ const (
 
 // Bounds on what a verifier reads from headers, so a hostile message costs
 // little: an event id is 36 characters ("evt_" + 32 hex digits), or 45 with
-// ":conflict"; a timestamp
-// is at most 19 digits (int64); a header holds at most maxSignatures.
+// ":conflict"; a timestamp is at most 19 digits (int64); a header holds at
+// most maxSignatures.
 const (
 	maxIDLen         = 256
 	maxTimestampLen  = 19
