@@ -220,8 +220,8 @@ func TestRejectionsRateLimitedPerAddress(t *testing.T) {
 	}
 }
 
-// The limiter forgets buckets that have refilled, and never holds more
-// than limiterMaxAddresses.
+// The limiter forgets buckets that have refilled (at its sweep, at most
+// once a minute), and never holds more than limiterMaxAddresses.
 func TestRejectLimiterMemoryBounded(t *testing.T) {
 	l := newRejectLimiter(1, 2)
 	now := time.Unix(1700000000, 0)
@@ -235,10 +235,17 @@ func TestRejectLimiterMemoryBounded(t *testing.T) {
 	if l.allow("192.0.2.1", now) || l.allow("192.0.2.2", now) {
 		t.Error("an overflow address got a token; the shared bucket was spent")
 	}
-	later := now.Add(3 * time.Second) // 2 tokens at 1/s: every bucket full again
-	l.allow("192.0.2.3", later)
+	// A new address with the map full does not sweep (that would walk
+	// every bucket under the mutex, once per new address): it shares the
+	// overflow bucket until the periodic sweep reclaims space.
+	soon := now.Add(3 * time.Second) // 2 tokens at 1/s: every bucket full again
+	l.allow("192.0.2.3", soon)
+	if n := l.size(); n != limiterMaxAddresses {
+		t.Errorf("%d buckets after a new address with the map full, want %d: no sweep before the minute", n, limiterMaxAddresses)
+	}
+	l.allow("192.0.2.4", now.Add(time.Minute))
 	if n := l.size(); n != 1 {
-		t.Errorf("%d buckets after they all refilled, want 1", n)
+		t.Errorf("%d buckets after the periodic sweep, want 1", n)
 	}
 }
 

@@ -8,48 +8,41 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// limiterMaxAddresses bounds the rejection limiter's memory: a bucket is
-// ~150 bytes with its map entry, so 65,536 of them are ~10 MiB. Past it,
-// new addresses share one overflow bucket (they are limited together, more
-// strictly, never less).
+// limiterMaxAddresses bounds a keyed limiter's memory: a bucket is ~150
+// bytes with its map entry so 65,536 of
+// them are ~10-13 MiB. Past it, new keys share one overflow bucket (they
+// are limited together, more strictly, never less).
 const limiterMaxAddresses = 1 << 16
 
-// rejectLimiter is a token bucket per client address, spent only by
-// rejected requests (ingress.rejections_per_second, rejections_burst).
-// IPv4 addresses count one by one, IPv6 ones by their /64: one host
-// usually has a whole /64 to pick source addresses from.
+// keyedLimiter is a token bucket per key.
 //
 // A bucket that has been idle long enough to refill (burst/rate) is the
 // same as a new one, so the sweep that runs at most once a minute drops
-// those: memory follows the addresses rejected in the last burst/rate
-// seconds, capped at limiterMaxAddresses.
-type rejectLimiter struct {
+// those: memory follows the keys charged in the last burst/rate seconds,
+// capped at limiterMaxAddresses. A new key that finds the map full goes to
+// the overflow bucket at once, without a sweep of its own: a sweep walks
+// every bucket under the mutex, and one per new key would serialise every
+// caller behind it exactly when the limiter is busiest.
+type keyedLimiter[K comparable] struct {
 	limit rate.Limit
 	burst int
 
 	mu        sync.Mutex
-	buckets   map[netip.Prefix]*rate.Limiter
+	buckets   map[K]*rate.Limiter
 	overflow  *rate.Limiter
 	lastSweep time.Time
 }
 
-func newRejectLimiter(perSecond float64, burst int) *rejectLimiter {
-	if perSecond <= 0 {
-		perSecond = 10 // config.Load's default
-	}
-	if burst <= 0 {
-		burst = 100
-	}
-	return &rejectLimiter{
-		limit: rate.Limit(perSecond), burst: burst,
-		buckets:  map[netip.Prefix]*rate.Limiter{},
-		overflow: rate.NewLimiter(rate.Limit(perSecond), burst),
+func newKeyedLimiter[K comparable](limit rate.Limit, burst int) *keyedLimiter[K] {
+	return &keyedLimiter[K]{
+		limit: limit, burst: burst,
+		buckets:  map[K]*rate.Limiter{},
+		overflow: rate.NewLimiter(limit, burst),
 	}
 }
 
-// allow spends one token of addr's bucket, reporting whether there was one.
-func (l *rejectLimiter) allow(addr string, now time.Time) bool {
-	key := limiterKey(addr)
+// allow spends one token of key's bucket, reporting whether there was one.
+func (l *keyedLimiter[K]) allow(key K, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) >= time.Minute {
@@ -57,9 +50,6 @@ func (l *rejectLimiter) allow(addr string, now time.Time) bool {
 	}
 	b, ok := l.buckets[key]
 	if !ok {
-		if len(l.buckets) >= limiterMaxAddresses {
-			l.sweep(now)
-		}
 		if len(l.buckets) >= limiterMaxAddresses {
 			b = l.overflow
 		} else {
@@ -71,7 +61,7 @@ func (l *rejectLimiter) allow(addr string, now time.Time) bool {
 }
 
 // sweep drops the buckets that are full again.
-func (l *rejectLimiter) sweep(now time.Time) {
+func (l *keyedLimiter[K]) sweep(now time.Time) {
 	l.lastSweep = now
 	for k, b := range l.buckets {
 		if b.TokensAt(now) >= float64(l.burst) {
@@ -80,10 +70,33 @@ func (l *rejectLimiter) sweep(now time.Time) {
 	}
 }
 
-func (l *rejectLimiter) size() int {
+func (l *keyedLimiter[K]) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)
+}
+
+// rejectLimiter is a token bucket per client address, spent only by
+// rejected requests (ingress.rejections_per_second, rejections_burst).
+// IPv4 addresses count one by one, IPv6 ones by their /64: one host
+// usually has a whole /64 to pick source addresses from.
+type rejectLimiter struct {
+	*keyedLimiter[netip.Prefix]
+}
+
+func newRejectLimiter(perSecond float64, burst int) *rejectLimiter {
+	if perSecond <= 0 {
+		perSecond = 10 // config.Load's default
+	}
+	if burst <= 0 {
+		burst = 100
+	}
+	return &rejectLimiter{newKeyedLimiter[netip.Prefix](rate.Limit(perSecond), burst)}
+}
+
+// allow spends one token of addr's bucket, reporting whether there was one.
+func (l *rejectLimiter) allow(addr string, now time.Time) bool {
+	return l.keyedLimiter.allow(limiterKey(addr), now)
 }
 
 // limiterKey is the bucket of an address: itself for IPv4, its /64 for
