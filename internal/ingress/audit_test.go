@@ -417,3 +417,80 @@ func TestRejectedStreamDownLeavesRawAlone(t *testing.T) {
 		t.Errorf("PAYHOOK_RAW holds %d records, want only the accepted one", n)
 	}
 }
+
+// One genuine callback replayed at wire speed, from several addresses:
+// every copy is answered success (its event is stored), but only
+// replayBurst of them are recorded on PAYHOOK_RAW and the rest counted, so
+// the accepted record survives a PAYHOOK_RAW cap that the replays would
+// otherwise overflow many times. A duplicate of another event still finds
+// its own bucket full.
+func TestReplayedCallbackRecordsBounded(t *testing.T) {
+	const replays = 200
+	cfg := testConfig()
+	cfg.NATS.RawMaxBytes = 32 << 10 // ~40 records; the replays would write ~160 KiB
+	h := start(t, cfg, nil)
+	genuine := []byte(body("ORD-REPLAY", "succeeded", "100.00"))
+	if code := h.send(http.MethodPost, cbPath, genuine, "203.0.113.10"); code != 200 {
+		t.Fatalf("genuine callback: %d", code)
+	}
+	codes := map[int]int{}
+	for i := 0; i < replays; i++ {
+		codes[h.send(http.MethodPost, cbPath, genuine, fmt.Sprintf("198.51.100.%d", i%4+1))]++
+	}
+	if codes[200] != replays {
+		t.Errorf("replay answers %v, want %d×200: a stored event's retry is never refused", codes, replays)
+	}
+	other := []byte(body("ORD-OTHER", "succeeded", "5.00"))
+	for i := 0; i < 2; i++ {
+		if code := h.send(http.MethodPost, cbPath, other, "203.0.113.10"); code != 200 {
+			t.Fatalf("another order, copy %d: %d", i, code)
+		}
+	}
+	h.srv.Flush(context.Background())
+
+	recs := h.rawRecords(natsbus.StreamRaw, "payhook.raw.>")
+	dups := map[string]int{}
+	accepted := 0
+	for _, r := range recs {
+		var m struct{ Order string }
+		_ = jsonUnmarshal(r.Body, &m)
+		switch r.Verdict {
+		case VerdictDuplicate:
+			dups[m.Order]++
+		case VerdictAccepted:
+			if m.Order == "ORD-REPLAY" && bytes.Equal(r.Body, genuine) {
+				accepted++
+			}
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d accepted records of the replayed callback left on PAYHOOK_RAW, want 1", accepted)
+	}
+	// A minute's refill may add one if the test is slow.
+	if n := dups["ORD-REPLAY"]; n < replayBurst || n > replayBurst+1 {
+		t.Errorf("%d duplicate records of the replayed callback, want %d (its bucket)", n, replayBurst)
+	}
+	if n := dups["ORD-OTHER"]; n != 1 {
+		t.Errorf("%d duplicate records of another order, want 1: its bucket is its own", n)
+	}
+	skipped := testutil.ToFloat64(h.srv.m.rawSkipped.WithLabelValues("fakeprov", VerdictDuplicate))
+	if int(skipped)+dups["ORD-REPLAY"] != replays {
+		t.Errorf("payhook_ingress_raw_records_skipped_total = %v, want %d (replays not recorded)", skipped, replays-dups["ORD-REPLAY"])
+	}
+	if got := testutil.ToFloat64(h.srv.m.callbacks.WithLabelValues("fakeprov", "payin", VerdictDuplicate)); got != replays+1 {
+		t.Errorf("duplicate callbacks counted %v, want %d: every one is counted, recorded or not", got, replays+1)
+	}
+}
+
+// Only a verified request that stored nothing new is charged to its event's
+// bucket: accepted and unavailable records are always written.
+func TestRepeatVerdicts(t *testing.T) {
+	for v, want := range map[string]bool{
+		VerdictDuplicate: true, VerdictStale: true, VerdictConflict: true,
+		VerdictAccepted: false, VerdictUnavailable: false, VerdictRejected: false,
+	} {
+		if repeatVerdict(v) != want {
+			t.Errorf("repeatVerdict(%q) = %v, want %v", v, !want, want)
+		}
+	}
+}

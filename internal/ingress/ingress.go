@@ -77,6 +77,7 @@ type Server struct {
 	accounts  map[string]account
 	proxies   []netip.Prefix // peers allowed to set ingress.trusted_proxy_header
 	limiter   *rejectLimiter
+	repeats   *keyedLimiter[string] // raw records of verified callbacks that stored nothing new, by event id
 	pub       *publisher.Publisher
 	retrigger *retrigger.Marks
 	log       *slog.Logger
@@ -113,6 +114,7 @@ func New(d Deps) (*Server, error) {
 		cfg: d.Config, js: d.JS, providers: d.Providers, retrigger: d.Retrigger,
 		log: d.Log, now: d.Now, accounts: map[string]account{},
 		limiter: newRejectLimiter(d.Config.Ingress.RejectionsPerSecond, d.Config.Ingress.RejectionsBurst),
+		repeats: newReplayLimiter(),
 	}
 	for _, a := range d.Config.Accounts {
 		acc := account{Account: a}
@@ -143,6 +145,9 @@ func New(d Deps) (*Server, error) {
 				m.mismatches.WithLabelValues(a.Provider, string(k))
 				for _, v := range []string{VerdictAccepted, VerdictDuplicate, VerdictStale, VerdictConflict, VerdictRejected, VerdictUnavailable} {
 					m.callbacks.WithLabelValues(a.Provider, string(k), v)
+				}
+				for _, v := range []string{VerdictDuplicate, VerdictStale, VerdictConflict} {
+					m.rawSkipped.WithLabelValues(a.Provider, v)
 				}
 			}
 		}

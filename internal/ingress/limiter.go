@@ -9,7 +9,7 @@ import (
 )
 
 // limiterMaxAddresses bounds a keyed limiter's memory: a bucket is ~150
-// bytes with its map entry so 65,536 of
+// bytes with its map entry (~200 with an event id as its key), so 65,536 of
 // them are ~10-13 MiB. Past it, new keys share one overflow bucket (they
 // are limited together, more strictly, never less).
 const limiterMaxAddresses = 1 << 16
@@ -97,6 +97,24 @@ func newRejectLimiter(perSecond float64, burst int) *rejectLimiter {
 // allow spends one token of addr's bucket, reporting whether there was one.
 func (l *rejectLimiter) allow(addr string, now time.Time) bool {
 	return l.keyedLimiter.allow(limiterKey(addr), now)
+}
+
+// Repeat records: a callback that verified but stored nothing new
+// (duplicate, stale, conflict) has its raw record written only while its
+// event id's bucket has a token: replayBurst at once, then one per
+// replayEvery. Providers resend an event a handful of times over hours
+// (cashypro at most 11 times in ~17 hours, mpurse 5), and the reconciler's
+// re-triggers add a few more: far below it. One captured
+// callback replayed at wire speed gets replayBurst records, then one a
+// minute (~7 MiB a day at 5 KiB a record), wherever it is sent from.
+const (
+	replayBurst = 20
+	replayEvery = time.Minute
+)
+
+// newReplayLimiter is the limiter of repeat records, keyed by event id.
+func newReplayLimiter() *keyedLimiter[string] {
+	return newKeyedLimiter[string](rate.Every(replayEvery), replayBurst)
 }
 
 // limiterKey is the bucket of an address: itself for IPv4, its /64 for

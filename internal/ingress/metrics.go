@@ -15,7 +15,11 @@ type metrics struct {
 	// provider ("unknown" for an unknown route or provider) and the reason
 	// the request was rejected for; never by address.
 	rateLimited *prometheus.CounterVec
-	mismatches  *prometheus.CounterVec
+	// rawSkipped counts records of verified requests that stored nothing
+	// new (duplicate, stale, conflict) left unwritten because their event
+	// id was past its repeat bucket, by provider and verdict.
+	rawSkipped *prometheus.CounterVec
+	mismatches *prometheus.CounterVec
 }
 
 // Latency buckets from 0.5 ms to 5 s: the p99 target is 10 ms, the publish
@@ -45,12 +49,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "payhook_ingress_rate_limited_total",
 			Help: "Rejected requests answered 429 and not recorded because their client address was past ingress.rejections_per_second, by provider and rejection reason.",
 		}, []string{"provider", "reason"}),
+		rawSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_ingress_raw_records_skipped_total",
+			Help: "Raw records of verified callbacks that stored nothing new (verdict duplicate, stale or conflict) not written to PAYHOOK_RAW because the same event was repeated past 20 records plus one a minute, by provider and verdict. The callbacks were answered as usual.",
+		}, []string{"provider", "verdict"}),
 		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payhook_amount_mismatches_total",
 			Help: "Events whose paid amount differs from the requested amount, by provider and kind.",
 		}, []string{"provider", "kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.callbacks, m.rejected, m.duration, m.rawErrors, m.rateLimited, m.mismatches} {
+	for _, c := range []prometheus.Collector{m.callbacks, m.rejected, m.duration, m.rawErrors, m.rateLimited, m.rawSkipped, m.mismatches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -149,8 +149,22 @@ func (w *headWriter) Write(p []byte) (int, error) {
 // back. Refusals are the rare path, so the round trip costs little; every
 // other record (accepted, duplicate, unavailable, …) stays asynchronous:
 // its event is already stored, or the provider retries anyway.
+//
+// A request that verified but stored nothing new (duplicate, stale,
+// conflict) is charged to its event id's bucket (replayBurst, then one per
+// replayEvery): past it, it is answered as usual — its event is stored, and
+// a provider's retry of a stored event is never refused — but its record is
+// not written, only counted in payhook_ingress_raw_records_skipped_total.
+// Without it one captured genuine callback, replayed at wire speed, would
+// fill PAYHOOK_RAW and discard the records of accepted callbacks. Accepted
+// and unavailable records are never skipped: the first is the audit trail
+// itself, the second what an operator needs to see.
 func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body rawBody, start time.Time) outcome {
 	if o.verdict != VerdictRejected {
+		if repeatVerdict(o.verdict) && !s.repeats.allow(o.eventID, s.now()) {
+			s.m.rawSkipped.WithLabelValues(o.provider, o.verdict).Inc()
+			return o
+		}
 		s.recordRaw(ctx, c, o, body, start)
 		return o
 	}
@@ -178,6 +192,14 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 	// deleted) a flood would otherwise land on PAYHOOK_RAW. The provider
 	// retries a 503, and the retry is recorded once the rejection can be.
 	return o
+}
+
+// repeatVerdict reports whether a verified request with verdict v stored
+// nothing new that an earlier copy did not already. A conflict counts: its
+// first copy finds its event id's bucket full, so only repeats are
+// limited.
+func repeatVerdict(v string) bool {
+	return v == VerdictDuplicate || v == VerdictStale || v == VerdictConflict
 }
 
 // recordRaw publishes the raw record asynchronously: the verdict is already
