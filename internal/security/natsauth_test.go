@@ -84,8 +84,7 @@ func refusedPublish(t *testing.T, js jetstream.JetStream, errs <-chan error, sto
 	if _, err := js.Publish(ctx, "payhook.events.jpglo.payin.succeeded", []byte(`{"forged":true}`), jetstream.WithMsgID("forged-"+user)); err == nil {
 		t.Errorf("%s published an event and got a PubAck", user)
 	}
-	// Other violations may come first (an ordered consumer may not delete
-	// its ephemeral consumer: the role cannot delete consumers at all).
+	// Other violations may come first.
 	deadline := time.After(5 * time.Second)
 	for found := false; !found; {
 		select {
@@ -105,7 +104,7 @@ func refusedPublish(t *testing.T, js jetstream.JetStream, errs <-chan error, sto
 // as its own user, on a nats-server started from deploy/nats/auth.conf: a
 // callback is accepted, its event reaches the subscriber, a watch is polled,
 // and no service meets a permissions violation. Then an internal consumer
-// reads the event but cannot publish one, and neither can the dispatcher,
+// reads the event through its durable but cannot publish one, and neither can the dispatcher,
 // nor may it change PAYHOOK_EVENTS.
 func TestNATSAuthorizationFile(t *testing.T) {
 	ns := startAuthNATS(t)
@@ -212,17 +211,21 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	}
 	testenv.Eventually(t, 20*time.Second, func() bool { return polls.Load() > 0 }, "watch polled")
 
-	// An internal consumer reads the event through a consumer of its own...
+	// An internal consumer reads the event through the durable its role
+	// names (TestNATSConsumerRoleOnlyItsOwnConsumers: and no other)...
 	cjs, cerrs := connectAs(t, ns.URL, "consumer")
 	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer rcancel()
-	cons, err := cjs.OrderedConsumer(rctx, natsbus.StreamEvents, jetstream.OrderedConsumerConfig{})
+	cons, err := cjs.CreateOrUpdateConsumer(rctx, natsbus.StreamEvents, jetstream.ConsumerConfig{Durable: eventsReader, AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
-		t.Fatalf("consumer: ordered consumer on %s: %v", natsbus.StreamEvents, err)
+		t.Fatalf("consumer: durable %s on %s: %v", eventsReader, natsbus.StreamEvents, err)
 	}
 	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 	if err != nil || !bytes.Contains(msg.Data(), []byte("NA-ORD-1")) {
 		t.Fatalf("consumer: reading the event: %v", err)
+	}
+	if err := msg.DoubleAck(rctx); err != nil {
+		t.Fatalf("consumer: ack: %v", err)
 	}
 	stored := func() uint64 {
 		st, err := cjs.Stream(rctx, natsbus.StreamEvents)
