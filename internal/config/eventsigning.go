@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -22,17 +23,71 @@ type EventSigning struct {
 	Disabled bool `yaml:"disabled"`
 }
 
-// validate checks the format of the keys that are given; which keys a
-// binary needs is its role's business (Signer, PublicKeyList).
+// placeholderKeyBytes is a published example key: whsk_ or whpk_ + base64
+// of these 32 bytes is well-formed, and a producer configured with it would
+// sign with a seed anyone can read, so it is refused like the REPLACE
+// placeholders.
+const placeholderKeyBytes = "REPLACE-ME-with-payhook-keygen!!"
+
+// placeholderKeyProblem is the error for a placeholder key.
+const placeholderKeyProblem = "replace the placeholder: generate a pair with payhook-keygen (private_key for ingress and the reconciler, public_key for the dispatcher)"
+
+// isPlaceholderKey reports whether s, a private or public key as written in
+// a config, is a placeholder: anything starting with whsk_REPLACE or
+// whpk_REPLACE (the shipped ones), or the published placeholder bytes
+// above under either prefix. The compose dev pair and the test pair are
+// real keys and pass: devstack and the tests use them on purpose.
+func isPlaceholderKey(s, prefix string) bool {
+	rest, ok := strings.CutPrefix(s, prefix)
+	if !ok {
+		return false
+	}
+	if strings.HasPrefix(rest, "REPLACE") {
+		return true
+	}
+	raw, err := base64.StdEncoding.DecodeString(rest)
+	return err == nil && string(raw) == placeholderKeyBytes
+}
+
+// parsePrivateKey is events.ParsePrivateKey refusing placeholders, with
+// the problem as one line for key.
+func parsePrivateKey(raw string) (events.PrivateKey, error) {
+	if isPlaceholderKey(raw, events.PrivateKeyPrefix) {
+		return events.PrivateKey{}, errf("event_signing.private_key", "%s", placeholderKeyProblem)
+	}
+	k, err := events.ParsePrivateKey(raw)
+	if err != nil {
+		return events.PrivateKey{}, errf("event_signing.private_key", "%s", keyProblem(err))
+	}
+	return k, nil
+}
+
+// parsePublicKey is events.ParsePublicKey refusing placeholders, with the
+// problem as one line for public_keys[i].
+func parsePublicKey(raw string, i int) (events.PublicKey, error) {
+	key := fmt.Sprintf("event_signing.public_keys[%d]", i)
+	if isPlaceholderKey(raw, events.PublicKeyPrefix) {
+		return events.PublicKey{}, errf(key, "%s", placeholderKeyProblem)
+	}
+	k, err := events.ParsePublicKey(raw)
+	if err != nil {
+		return events.PublicKey{}, errf(key, "%s", keyProblem(err))
+	}
+	return k, nil
+}
+
+// validate checks the format of the keys that are given, and that none is
+// a placeholder; which keys a binary needs is its role's business (Signer,
+// PublicKeyList).
 func (s EventSigning) validate() error {
 	if s.PrivateKey != "" {
-		if _, err := events.ParsePrivateKey(s.PrivateKey); err != nil {
-			return errf("event_signing.private_key", "%s", keyProblem(err))
+		if _, err := parsePrivateKey(s.PrivateKey); err != nil {
+			return err
 		}
 	}
 	for i, k := range s.PublicKeys {
-		if _, err := events.ParsePublicKey(k); err != nil {
-			return errf(fmt.Sprintf("event_signing.public_keys[%d]", i), "%s", keyProblem(err))
+		if _, err := parsePublicKey(k, i); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -53,9 +108,9 @@ func (s EventSigning) Signer(role string) (*events.Signer, error) {
 	if s.PrivateKey == "" {
 		return nil, errf("event_signing.private_key", "required by the %s, which signs every event it stores (or event_signing.disabled: true, on purpose)", role)
 	}
-	k, err := events.ParsePrivateKey(s.PrivateKey)
+	k, err := parsePrivateKey(s.PrivateKey)
 	if err != nil {
-		return nil, errf("event_signing.private_key", "%s", keyProblem(err))
+		return nil, err
 	}
 	return events.NewSigner(k)
 }
@@ -72,9 +127,9 @@ func (s EventSigning) PublicKeyList(role string) ([]events.PublicKey, error) {
 	}
 	keys := make([]events.PublicKey, 0, len(s.PublicKeys))
 	for i, raw := range s.PublicKeys {
-		k, err := events.ParsePublicKey(raw)
+		k, err := parsePublicKey(raw, i)
 		if err != nil {
-			return nil, errf(fmt.Sprintf("event_signing.public_keys[%d]", i), "%s", keyProblem(err))
+			return nil, err
 		}
 		keys = append(keys, k)
 	}

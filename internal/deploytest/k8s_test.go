@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 const k8sDir = "../../deploy/k8s"
@@ -219,9 +221,41 @@ func EnvRefs(b []byte) []string {
 	return out
 }
 
-// k8sConfig parses a component's own config file from ConfigMap
-// payhook-config (<component>.yaml) with the environment its Deployment gets.
-func k8sConfig(tb testing.TB, s Set, component string) (*config.Config, []byte) {
+// The event signing placeholders deploy/k8s ships (secret.yaml's
+// PAYHOOK_EVENT_KEY, configmap.yaml's public_keys): config validation
+// refuses them, so a deployment applied unchanged does not start.
+const (
+	placeholderEventKey       = "whsk_REPLACE-ME-run-payhook-keygen"
+	placeholderEventPublicKey = "whpk_REPLACE-ME-run-payhook-keygen"
+)
+
+// deployEventKeys is a freshly generated signing pair that stands in for
+// the placeholders, as an operator's payhook-keygen output does.
+var deployEventKeys = sync.OnceValues(func() (private, public string) {
+	k, err := events.GenerateKey(nil)
+	if err != nil {
+		panic(err)
+	}
+	return k.Encode(), k.Public().Encode()
+})
+
+// withDeployKeys replaces the signing placeholders in a config file and its
+// environment with deployEventKeys.
+func withDeployKeys(raw string, env map[string]string) (string, map[string]string) {
+	private, public := deployEventKeys()
+	out := make(map[string]string, len(env))
+	for k, v := range env {
+		if v == placeholderEventKey {
+			v = private
+		}
+		out[k] = v
+	}
+	return strings.ReplaceAll(raw, placeholderEventPublicKey, public), out
+}
+
+// k8sConfigFile returns a component's own config file from ConfigMap
+// payhook-config (<component>.yaml).
+func k8sConfigFile(tb testing.TB, s Set, component string) string {
 	tb.Helper()
 	cm, ok := Get[*corev1.ConfigMap](s, "ConfigMap", "payhook-config")
 	if !ok {
@@ -232,12 +266,58 @@ func k8sConfig(tb testing.TB, s Set, component string) (*config.Config, []byte) 
 	if !ok {
 		tb.Fatalf("ConfigMap payhook-config has no %s", key)
 	}
-	env := secretEnv(tb, s, component)
+	return raw
+}
+
+// k8sConfig parses a component's own config file from ConfigMap
+// payhook-config (<component>.yaml) with the environment its Deployment
+// gets, a generated key pair in place of the signing placeholders.
+func k8sConfig(tb testing.TB, s Set, component string) (*config.Config, []byte) {
+	tb.Helper()
+	key := component + ".yaml"
+	raw, env := withDeployKeys(k8sConfigFile(tb, s, component), secretEnv(tb, s, component))
 	cfg, err := config.Parse([]byte(raw), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		tb.Fatalf("ConfigMap payhook-config %s with the environment of Deployment payhook-%s: %v", key, component, err)
 	}
 	return cfg, []byte(raw)
+}
+
+// TestShippedEventKeyPlaceholdersAreRefused: applied unchanged, deploy/k8s
+// does not start ingress, dispatcher or reconciler (config validation, exit
+// 2 naming the key), and the placeholders are the ones k8sConfig replaces.
+func TestShippedEventKeyPlaceholdersAreRefused(t *testing.T) {
+	s := mustManifests(t)
+	want := map[string]string{
+		"ingress":    "event_signing.private_key: ",
+		"reconciler": "event_signing.private_key: ",
+		"dispatcher": "event_signing.public_keys[0]: ",
+	}
+	for _, comp := range components {
+		raw, env := k8sConfigFile(t, s, comp), secretEnv(t, s, comp)
+		if comp != "dispatcher" && env["PAYHOOK_EVENT_KEY"] != placeholderEventKey {
+			t.Errorf("Secret %s: PAYHOOK_EVENT_KEY is not the placeholder %s", secretName(comp), placeholderEventKey)
+		}
+		if comp != "ingress" && !strings.Contains(raw, placeholderEventPublicKey) {
+			t.Errorf("%s.yaml: event_signing.public_keys is not the placeholder %s", comp, placeholderEventPublicKey)
+		}
+		_, err := config.Parse([]byte(raw), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err == nil || !strings.Contains(err.Error(), want[comp]) || !strings.Contains(err.Error(), "payhook-keygen") {
+			t.Errorf("%s.yaml with the shipped Secret: %v, want an error naming %q and payhook-keygen", comp, err, want[comp])
+		}
+	}
+	// With a generated pair in their place, the producers sign with the key
+	// the readers verify.
+	ing, _ := k8sConfig(t, s, "ingress")
+	dis, _ := k8sConfig(t, s, "dispatcher")
+	priv, err := events.ParsePrivateKey(ing.EventSigning.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := dis.EventSigning.PublicKeyList("dispatcher")
+	if err != nil || len(keys) != 1 || !keys[0].Equal(priv.Public()) {
+		t.Errorf("dispatcher public_keys %v (%v) do not verify ingress's key", keys, err)
+	}
 }
 
 func TestConfigMapParsesWithSecretEnv(t *testing.T) {
