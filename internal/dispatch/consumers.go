@@ -27,6 +27,9 @@ import (
 //     from there (DeliverByStartSequence floor+1), never from the start.
 //   - A subscriber that has no record yet starts where its `start` says,
 //     and that start is recorded at once, so a restart does not move it.
+//     An existing consumer with no record (made before positions were
+//     recorded) gets its ack floor recorded when the dispatcher starts, so
+//     losing it later never turns it into a new subscriber.
 //   - The replay consumer needs no record: PAYHOOK_REPLAY is a work queue,
 //     so what it acknowledged is gone and DeliverAll resumes exactly.
 
@@ -118,6 +121,31 @@ func (w *worker) startPosition(ctx context.Context) (position, error) {
 	return p, nil
 }
 
+// recordExisting records the position of an existing events consumer that
+// has none recorded (it was created before positions were recorded): its
+// ack floor now. Until then only the pinned replica records a position, and
+// a paused or breaker-open subscriber is never pinned, so without this its
+// consumer, once deleted, would be recreated as a new subscriber's (`start:
+// new` skipping its whole backlog). Create-only: a recorded position is
+// never moved, backward or forward, here.
+func (w *worker) recordExisting(ctx context.Context, info *jetstream.ConsumerInfo) error {
+	p := position{Floor: info.AckFloor.Stream, Since: time.Now().UTC()}
+	if p.Floor == 0 && info.Config.OptStartTime != nil {
+		p.StartTime = info.Config.OptStartTime
+	}
+	b, _ := json.Marshal(p)
+	_, err := w.d.pos.Create(ctx, w.sub.ID, b)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return nil // recorded already, the usual case
+	case err != nil:
+		return fmt.Errorf("%w: record position of %s: %v", natsbus.ErrUnavailable, w.sub.ID, err)
+	}
+	w.floor.Store(max(w.floor.Load(), p.Floor))
+	w.log.Info("existing consumer's position recorded", "ack_floor", p.Floor)
+	return nil
+}
+
 // recordFloor records floor as the subscriber's position if it is beyond
 // the recorded one. The record only moves forward: a write raced by another
 // replica's is skipped (its floor is as recent), and a consumer recreated
@@ -202,9 +230,15 @@ func (w *worker) ensureConsumer(ctx context.Context, replay bool) (created bool,
 		existing, err := w.d.js.Consumer(ctx, stream, cc.Durable)
 		switch {
 		case err == nil:
-			ci := existing.CachedInfo().Config
+			info := existing.CachedInfo()
+			ci := info.Config
 			cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = ci.DeliverPolicy, ci.OptStartSeq, ci.OptStartTime
 			created = false
+			if !replay {
+				if err := w.recordExisting(ctx, info); err != nil {
+					return false, err
+				}
+			}
 		case errors.Is(err, jetstream.ErrConsumerNotFound):
 			created = true
 			if replay {

@@ -252,12 +252,14 @@ func Match(f config.Filter, subject string, e events.Event) bool {
 type head struct {
 	SpecVersion string `json:"specversion"`
 	ID          string `json:"id"`
+	Type        string `json:"type"`
 	Data        struct {
-		Provider        string      `json:"provider"`
-		Account         string      `json:"account"`
-		Kind            events.Kind `json:"kind"`
-		MerchantOrderID string      `json:"merchant_order_id"`
-		ProviderOrderID string      `json:"provider_order_id"`
+		Provider        string        `json:"provider"`
+		Account         string        `json:"account"`
+		Kind            events.Kind   `json:"kind"`
+		Status          events.Status `json:"status"`
+		MerchantOrderID string        `json:"merchant_order_id"`
+		ProviderOrderID string        `json:"provider_order_id"`
 	} `json:"data"`
 }
 
@@ -270,8 +272,8 @@ func parseHead(b []byte) (events.CloudEvent, error) {
 	if h.SpecVersion != "1.0" || h.ID == "" {
 		return events.CloudEvent{}, fmt.Errorf("%w: not a payhook CloudEvent", events.ErrInvalid)
 	}
-	return events.CloudEvent{SpecVersion: h.SpecVersion, ID: h.ID, Data: events.Event{
-		Provider: h.Data.Provider, Account: h.Data.Account, Kind: h.Data.Kind,
+	return events.CloudEvent{SpecVersion: h.SpecVersion, ID: h.ID, Type: h.Type, Data: events.Event{
+		Provider: h.Data.Provider, Account: h.Data.Account, Kind: h.Data.Kind, Status: h.Data.Status,
 		MerchantOrderID: h.Data.MerchantOrderID, ProviderOrderID: h.Data.ProviderOrderID,
 	}}, nil
 }
@@ -845,11 +847,18 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 		w.refuseForged(m, meta, errIDMismatch)
 		return
 	}
+	// The signature covers the body, not the subject: the subject the
+	// filter reads is the one the signed body says (forged.go).
+	subject := events.SubjectOf(ce)
+	if w.d.keys != nil && !replay && m.Subject() != subject {
+		w.refuseForged(m, meta, errSubjectMismatch)
+		return
+	}
 	if !replay && w.finishedBefore(meta.Sequence.Stream) {
 		_ = m.Ack()
 		return
 	}
-	if !replay && !Match(w.sub.Filter, m.Subject(), ce.Data) {
+	if !Match(w.sub.Filter, subject, ce.Data) {
 		_ = m.Ack()
 		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeFiltered).Inc()
 		return
@@ -1050,6 +1059,17 @@ func (w *worker) done(ctx context.Context, it *item, f finish, delay time.Durati
 	case finRetry:
 		st.retrySeq = it.seq
 		st.retryDue = time.Now().Add(delay)
+		// A copy of the event itself held behind it: the consumer was
+		// recreated while it was in flight, so its nak went to the old
+		// consumer and only the copy will come back. Held, the copy would
+		// wait for itself (seq == retrySeq) for as long as keepAlive runs;
+		// it takes the retry instead, on its own consumer.
+		if i, ok := slices.BinarySearchFunc(st.queue, it.seq, func(q *item, s uint64) int { return cmp.Compare(q.seq, s) }); ok {
+			q := st.queue[i]
+			st.queue = slices.Delete(st.queue, i, i+1)
+			delete(w.owned, q)
+			_ = q.msg.NakWithDelay(delay)
+		}
 		if w.pin(st.replay).standby.Load() {
 			// The retry goes to the pinned replica: so do the held events.
 			w.giveBackLocked(st)

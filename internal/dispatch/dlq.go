@@ -33,6 +33,12 @@ const (
 	HeaderReplay = "Payhook-Replay"
 )
 
+// Streams are the producers' streams the dispatcher reads or writes: it
+// waits for these to exist at start and its readiness checks them, and no
+// other (PAYHOOK_RAW_REJECTED, say, exists only once a recent ingress has
+// run, and the dispatcher may be upgraded first). PAYHOOK_REPLAY is its own.
+var Streams = []string{natsbus.StreamEvents, natsbus.StreamDLQ}
+
 // DLQSubject is payhook.dlq.{subscriber}.
 func DLQSubject(sub string) string { return "payhook.dlq." + sub }
 

@@ -17,8 +17,15 @@ import (
 // "Signed events on the bus"); the dispatcher signs deliveries with each
 // subscriber's webhook secret, so it must not sign what no producer made.
 // Before anything else is decided about a message (filter, ordering,
-// delivery), it is verified under event_signing.public_keys, and its
-// CloudEvent id must be the signed webhook-id. A message that fails is:
+// delivery), it is verified under event_signing.public_keys, its
+// CloudEvent id must be the signed webhook-id, and a message read from
+// PAYHOOK_EVENTS must be on the subject its signed body says
+// (events.SubjectOf): the signature does not cover the subject, and the
+// subscriber filters read it, so a genuine jpglo success copied onto
+// payhook.events.mpurse.payin.failed would otherwise reach a subscriber
+// filtered to mpurse failures. (A replayed copy is on payhook.replay.{id};
+// its filter is matched on the body's subject, the one it had when it
+// matched the subscriber before.) A message that fails is:
 //   - never delivered: its copy is terminated on this subscriber's consumer
 //     (Term, so JetStream does not redeliver it), and every other
 //     subscriber's consumer refuses its own copy the same way;
@@ -35,6 +42,9 @@ import (
 
 // errIDMismatch: a genuine signature moved onto another event's body.
 var errIDMismatch = fmt.Errorf("%w: webhook-id does not match the event id", events.ErrSignature)
+
+// errSubjectMismatch: a genuine event stored on another event's subject.
+var errSubjectMismatch = events.ErrSubjectMismatch
 
 // signedHeaders are the headers that carry an event's signature from
 // PAYHOOK_EVENTS through the DLQ to PAYHOOK_REPLAY.
@@ -138,6 +148,8 @@ func (w *worker) refuseForged(m jetstream.Msg, meta *jetstream.MsgMetadata, err 
 		reason = "unsigned"
 	case errors.Is(err, errIDMismatch):
 		reason = "id_mismatch"
+	case errors.Is(err, errSubjectMismatch):
+		reason = "subject_mismatch"
 	}
 	w.d.log.Error("forged event refused: not signed by a configured event_signing key; delivered to no subscriber",
 		"subject", m.Subject(), "stream", meta.Stream, "stream_seq", meta.Sequence.Stream, "reason", reason, "err", err)

@@ -88,7 +88,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	if cfg.EventSigning.Disabled {
 		log.Warn(config.DisabledWarning)
 	}
-	nc, js, err := natsbus.Attach(ctx, cfg.NATS, "payhook-dispatcher", log)
+	nc, js, err := natsbus.Attach(ctx, cfg.NATS, "payhook-dispatcher", log, Streams...)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	}
 	mux := http.NewServeMux()
 	ops.Mount(mux, reg, ops.Check{Name: "nats", Fn: func(ctx context.Context) error {
-		if err := natsbus.CheckStreams(ctx, js); err != nil {
+		if err := natsbus.CheckStreams(ctx, js, Streams...); err != nil {
 			return err
 		}
 		_, err := js.Stream(ctx, StreamReplay)
@@ -175,7 +175,7 @@ func dlqCommand(ctx context.Context, env cli.Env, verb string, args []string) er
 	log := cli.Logger(cfg, env.Stderr)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	nc, js, err := natsbus.Attach(ctx, cfg.NATS, "payhook-dispatcher-cli", log)
+	nc, js, err := natsbus.Attach(ctx, cfg.NATS, "payhook-dispatcher-cli", log, Streams...)
 	if err != nil {
 		return err
 	}

@@ -247,12 +247,13 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg config.NATS)
 // Streams are the names of every stream StreamConfigs returns.
 var Streams = []string{StreamEvents, StreamRaw, StreamRawRejected, StreamDLQ, StreamWatch}
 
-// CheckStreams reports whether NATS is reachable and every stream exists (for /readyz).
-func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
+// CheckStreams reports whether NATS is reachable and the named streams
+// exist, every stream when none is named (for /readyz).
+func CheckStreams(ctx context.Context, js jetstream.JetStream, names ...string) error {
 	if !js.Conn().IsConnected() {
 		return fmt.Errorf("%w: not connected (%s)", ErrUnavailable, js.Conn().Status())
 	}
-	return streamsExist(ctx, js)
+	return streamsExist(ctx, js, names)
 }
 
 // Publish stores body on subject with Nats-Msg-Id = msgID and waits for the
@@ -287,15 +288,20 @@ func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (
 	return open(ctx, cfg, name, log, EnsureStreams)
 }
 
-// Attach is Open for a service that reads the streams but does not manage
-// them (the dispatcher): it never creates or updates a stream, whose
-// settings are the producers' to decide and which the NATS authorization
+// Attach is Open for a service that reads streams but does not manage them
+// (the dispatcher): it never creates or updates a stream, whose settings
+// are the producers' to decide and which the NATS authorization
 // (deploy/nats/auth.conf) does not let it change. It waits, within the same
-// 30 s, for the streams to exist, so it can start beside a producer on an
-// empty server.
-func Attach(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+// 30 s, for the streams it names to exist (only those it uses: waiting for
+// one that only a newer producer creates would keep it from starting while
+// the producers are upgraded after it), so it can start beside a producer
+// on an empty server.
+func Attach(ctx context.Context, cfg config.NATS, name string, log *slog.Logger, streams ...string) (*nats.Conn, jetstream.JetStream, error) {
+	if len(streams) == 0 {
+		return nil, nil, fmt.Errorf("natsbus: Attach %s: no stream named", name)
+	}
 	return open(ctx, cfg, name, log, func(ctx context.Context, js jetstream.JetStream, _ config.NATS) error {
-		return WaitStreams(ctx, js)
+		return WaitStreams(ctx, js, streams...)
 	})
 }
 
@@ -318,11 +324,11 @@ func open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger, s
 	return nc, js, nil
 }
 
-// WaitStreams polls every 250 ms until every stream exists or ctx ends, and
-// then returns the last problem seen.
-func WaitStreams(ctx context.Context, js jetstream.JetStream) error {
+// WaitStreams polls every 250 ms until the named streams (every stream when
+// none is named) exist or ctx ends, and then returns the last problem seen.
+func WaitStreams(ctx context.Context, js jetstream.JetStream, names ...string) error {
 	for {
-		err := streamsExist(ctx, js)
+		err := streamsExist(ctx, js, names)
 		if err == nil {
 			return nil
 		}
@@ -334,8 +340,11 @@ func WaitStreams(ctx context.Context, js jetstream.JetStream) error {
 	}
 }
 
-func streamsExist(ctx context.Context, js jetstream.JetStream) error {
-	for _, name := range Streams {
+func streamsExist(ctx context.Context, js jetstream.JetStream, names []string) error {
+	if len(names) == 0 {
+		names = Streams
+	}
+	for _, name := range names {
 		if _, err := js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, name, err)
 		}

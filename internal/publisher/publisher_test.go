@@ -92,7 +92,7 @@ func stored(t *testing.T, js jetstream.JetStream) []message {
 		if err != nil {
 			t.Fatalf("message %d: %v", seq, err)
 		}
-		if _, err := events.VerifyMessage([]events.PublicKey{testKey.Public()}, m.Header, m.Data); err != nil {
+		if _, err := events.VerifyMessage([]events.PublicKey{testKey.Public()}, m.Subject, m.Header, m.Data); err != nil {
 			t.Errorf("message %d on %s: %v", seq, m.Subject, err)
 		}
 		var ce struct {

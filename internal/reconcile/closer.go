@@ -76,7 +76,7 @@ func (r *Reconciler) handleEvent(ctx context.Context, msg jetstream.Msg) {
 	var ce events.CloudEvent
 	var err error
 	if r.eventKeys != nil {
-		ce, err = events.VerifyMessage(r.eventKeys, msg.Headers(), msg.Data())
+		ce, err = events.VerifyMessage(r.eventKeys, msg.Subject(), msg.Headers(), msg.Data())
 		if errors.Is(err, events.ErrUnsigned) || errors.Is(err, events.ErrSignature) {
 			var seq uint64
 			if meta, merr := msg.Metadata(); merr == nil {

@@ -78,7 +78,8 @@ type Deps struct {
 	Signer *events.Signer
 	// EventKeys, when set, are the keys the closer verifies terminal events
 	// under (events.VerifyMessage) before it closes a watch on one: a
-	// message not signed by them closes nothing. Serve sets them from
+	// message not signed by them, or read from a subject other than its
+	// event's, closes nothing. Serve sets them from
 	// event_signing (public_keys and the private key's own public half);
 	// nil (signing disabled, tests) closes on any event.
 	EventKeys []events.PublicKey

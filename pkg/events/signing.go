@@ -218,7 +218,8 @@ func signedContent(id, ts string, data []byte) []byte {
 // Verify checks that data, with the headers h, was signed by the private key
 // of one of keys, and returns the signed webhook-id. It does not look at
 // data: a caller acting on the event must also check that the event's id is
-// the returned id (VerifyMessage does both). There is no timestamp
+// the returned id and that the subject it read the message from is the
+// event's (VerifyMessage does all three). There is no timestamp
 // tolerance (see the file comment). Errors wrap ErrUnsigned or ErrSignature
 // and never contain header values.
 func Verify(keys []PublicKey, h HeaderGetter, data []byte) (string, error) {
@@ -245,10 +246,15 @@ func Verify(keys []PublicKey, h HeaderGetter, data []byte) (string, error) {
 
 // VerifyMessage is the one call for a Go reader of payhook.events.>: it
 // verifies the message (Verify), decodes the CloudEvent (conflict events
-// decode too; their extra fields are ignored) and checks that its id is the
+// decode too; their extra fields are ignored), checks that its id is the
 // signed webhook-id, so a genuine signature cannot be moved onto another
-// event.
-func VerifyMessage(keys []PublicKey, h HeaderGetter, data []byte) (CloudEvent, error) {
+// event, and that subject (the NATS subject the message was read from) is
+// the one the event is published on (SubjectOf). The signature covers the
+// body, not the subject, so without the last check a genuine event copied
+// onto another subject (payhook.events.mpurse.payin.failed for a jpglo
+// success) would pass a reader's subject filter; such a message fails with
+// an error wrapping ErrSubjectMismatch (and ErrSignature).
+func VerifyMessage(keys []PublicKey, subject string, h HeaderGetter, data []byte) (CloudEvent, error) {
 	id, err := Verify(keys, h, data)
 	if err != nil {
 		return CloudEvent{}, err
@@ -260,7 +266,29 @@ func VerifyMessage(keys []PublicKey, h HeaderGetter, data []byte) (CloudEvent, e
 	if ce.ID != id {
 		return CloudEvent{}, fmt.Errorf("%w: webhook-id does not match the event id", ErrSignature)
 	}
+	if subject != SubjectOf(ce) {
+		return CloudEvent{}, ErrSubjectMismatch
+	}
 	return ce, nil
+}
+
+// ErrSubjectMismatch: a signed event read from a subject other than the one
+// its producer publishes it on. It wraps ErrSignature.
+var ErrSubjectMismatch = fmt.Errorf("%w: the message subject is not the signed event's subject", ErrSignature)
+
+// SubjectOf is the subject a payhook producer publishes ce on, from the
+// event's own signed fields: its type and its data's provider, kind and
+// status. A conflict event (type payhook.{kind}.conflict, whose data status
+// is the contradicting status) goes on
+// payhook.events.{provider}.{kind}.conflict; every other event on
+// payhook.events.{provider}.{kind}.{status}.
+func SubjectOf(ce CloudEvent) string {
+	d := ce.Data
+	status := d.Status
+	if ce.Type == "payhook."+string(d.Kind)+"."+string(StatusConflict) {
+		status = StatusConflict
+	}
+	return Subject(d.Provider, d.Kind, status)
 }
 
 // parseHeaders reads and bounds the three headers. The signatures returned

@@ -51,7 +51,7 @@ func signedSample(tb testing.TB, k events.PrivateKey) (events.Event, []byte, hdr
 func TestSignVerifyRoundTrip(t *testing.T) {
 	k := mustKey(t)
 	e, data, h := signedSample(t, k)
-	ce, err := events.VerifyMessage([]events.PublicKey{k.Public()}, h, data)
+	ce, err := events.VerifyMessage([]events.PublicKey{k.Public()}, e.Subject(), h, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,55 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}
 	if h[events.HeaderID] != e.ID() || h[events.HeaderTimestamp] != "1765000000" || !strings.HasPrefix(h[events.HeaderSignature], "v1a,") {
 		t.Fatalf("headers %v", h)
+	}
+}
+
+// sampleSubject is the subject benchEvent is published on.
+const sampleSubject = "payhook.events.jpglo.payin.succeeded"
+
+// TestVerifyMessageSubject: the signature covers the body, not the NATS
+// subject, so VerifyMessage checks the subject against the signed event: a
+// genuine event copied onto another subject is refused, so it cannot pass a
+// reader's subject filter; a conflict event verifies on its conflict subject
+// only.
+func TestVerifyMessageSubject(t *testing.T) {
+	k := mustKey(t)
+	keys := []events.PublicKey{k.Public()}
+	e, data, h := signedSample(t, k)
+	if got := e.Subject(); got != sampleSubject {
+		t.Fatalf("sample subject %s", got)
+	}
+	if _, err := events.VerifyMessage(keys, sampleSubject, h, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{
+		"payhook.events.mpurse.payin.failed",    // relabelled provider and status
+		"payhook.events.jpglo.payin.failed",     // relabelled status
+		"payhook.events.jpglo.payout.succeeded", // relabelled kind
+		"payhook.events.jpglo.payin.conflict",   // not a conflict event
+		"payhook.events.jpglo.payin.succeeded.x",
+		"",
+	} {
+		_, err := events.VerifyMessage(keys, subj, h, data)
+		if !errors.Is(err, events.ErrSubjectMismatch) || !errors.Is(err, events.ErrSignature) {
+			t.Errorf("on %q: err = %v, want ErrSubjectMismatch wrapping ErrSignature", subj, err)
+		}
+	}
+	conflict, err := e.MarshalConflict(events.StatusFailed, "evt_prev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := hdr{}
+	mustSigner(t, k).Sign(ch, e.ID(), time.Unix(1765000000, 0), conflict)
+	ce, err := events.VerifyMessage(keys, e.ConflictSubject(), ch, conflict)
+	if err != nil {
+		t.Fatalf("conflict on its subject: %v", err)
+	}
+	if got := events.SubjectOf(ce); got != "payhook.events.jpglo.payin.conflict" {
+		t.Fatalf("SubjectOf(conflict) = %s", got)
+	}
+	if _, err := events.VerifyMessage(keys, sampleSubject, ch, conflict); !errors.Is(err, events.ErrSubjectMismatch) {
+		t.Fatalf("conflict on the succeeded subject: %v", err)
 	}
 }
 
@@ -118,7 +167,7 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := events.VerifyMessage(c.keys, c.h, c.data)
+			_, err := events.VerifyMessage(c.keys, e.Subject(), c.h, c.data)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
@@ -143,7 +192,7 @@ func TestVerifyIDMustMatchEvent(t *testing.T) {
 	if _, err := events.Verify([]events.PublicKey{k.Public()}, h, data); err != nil {
 		t.Fatalf("signature itself: %v", err)
 	}
-	if _, err := events.VerifyMessage([]events.PublicKey{k.Public()}, h, data); !errors.Is(err, events.ErrSignature) {
+	if _, err := events.VerifyMessage([]events.PublicKey{k.Public()}, e.Subject(), h, data); !errors.Is(err, events.ErrSignature) {
 		t.Fatalf("VerifyMessage = %v, want ErrSignature", err)
 	}
 }
@@ -155,12 +204,12 @@ func TestRotation(t *testing.T) {
 	both := []events.PublicKey{old.Public(), next.Public()}
 	for name, signer := range map[string]events.PrivateKey{"old": old, "new": next} {
 		_, data, h := signedSample(t, signer)
-		if _, err := events.VerifyMessage(both, h, data); err != nil {
+		if _, err := events.VerifyMessage(both, sampleSubject, h, data); err != nil {
 			t.Errorf("%s key with both public keys: %v", name, err)
 		}
 	}
 	_, data, h := signedSample(t, old)
-	if _, err := events.VerifyMessage([]events.PublicKey{next.Public()}, h, data); !errors.Is(err, events.ErrSignature) {
+	if _, err := events.VerifyMessage([]events.PublicKey{next.Public()}, sampleSubject, h, data); !errors.Is(err, events.ErrSignature) {
 		t.Errorf("old key after it was dropped: %v", err)
 	}
 	// Signed by both: two space-separated signatures, either key verifies;
@@ -174,7 +223,7 @@ func TestRotation(t *testing.T) {
 	}
 	h[events.HeaderSignature] = "v1,bm90IGFuIGhtYWM= " + h[events.HeaderSignature]
 	for _, k := range both {
-		if _, err := events.VerifyMessage([]events.PublicKey{k}, h, data); err != nil {
+		if _, err := events.VerifyMessage([]events.PublicKey{k}, e.Subject(), h, data); err != nil {
 			t.Errorf("dual-signed, one key: %v", err)
 		}
 	}
@@ -294,6 +343,6 @@ func FuzzVerify(f *testing.F) {
 		} else if !errors.Is(err, events.ErrUnsigned) && !errors.Is(err, events.ErrSignature) {
 			t.Fatalf("error %v wraps neither sentinel", err)
 		}
-		_, _ = events.VerifyMessage([]events.PublicKey{key}, h, data)
+		_, _ = events.VerifyMessage([]events.PublicKey{key}, sampleSubject, h, data)
 	})
 }
