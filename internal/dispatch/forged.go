@@ -137,22 +137,26 @@ func (c *verifiedCache) put(key [sha256.Size]byte, id string) {
 // refuseForged terminates a message that did not verify, counts it for the
 // subscriber and logs it once per message.
 func (w *worker) refuseForged(m jetstream.Msg, meta *jetstream.MsgMetadata, err error) {
-	_ = m.TermWithReason("forged: signature does not verify")
+	_ = m.TermWithReason("forged: " + forgedReason(err))
 	w.d.m.forged.WithLabelValues(w.sub.ID).Inc()
 	if !w.d.forgedLog.first(meta.Stream, meta.Sequence.Stream) {
 		return
 	}
-	reason := "bad_signature"
+	w.d.log.Error("forged event refused: not signed by a configured event_signing key, or not on its own subject; delivered to no subscriber",
+		"subject", m.Subject(), "stream", meta.Stream, "stream_seq", meta.Sequence.Stream, "reason", forgedReason(err), "err", err)
+}
+
+// forgedReason is the log's reason for a refusal.
+func forgedReason(err error) string {
 	switch {
 	case errors.Is(err, events.ErrUnsigned):
-		reason = "unsigned"
+		return "unsigned"
 	case errors.Is(err, errIDMismatch):
-		reason = "id_mismatch"
+		return "id_mismatch"
 	case errors.Is(err, errSubjectMismatch):
-		reason = "subject_mismatch"
+		return "subject_mismatch"
 	}
-	w.d.log.Error("forged event refused: not signed by a configured event_signing key; delivered to no subscriber",
-		"subject", m.Subject(), "stream", meta.Stream, "stream_seq", meta.Sequence.Stream, "reason", reason, "err", err)
+	return "bad_signature"
 }
 
 // forgedLogSize bounds forgedLog: a message's copies reach the subscribers'

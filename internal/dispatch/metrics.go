@@ -90,7 +90,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"subscriber"}),
 		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payhook_dispatch_forged_total",
-			Help: "Event messages refused because they are not signed by a configured event_signing key (or their webhook-id is not the event's id): never delivered, terminated; one per subscriber's copy.",
+			Help: "Event messages refused because they are not signed by a configured event_signing key (or their webhook-id is not the event's id, or a genuine event is on another event's subject): never delivered, terminated; one per subscriber's copy.",
 		}, []string{"subscriber"}),
 	}
 	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds, m.active, m.missing, m.recreated, m.forged} {

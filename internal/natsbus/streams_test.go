@@ -3,6 +3,7 @@ package natsbus_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,39 @@ func TestEnsureStreamsSplitsAnOldRawStream(t *testing.T) {
 				t.Errorf("the old record is gone: first seq %d", info.State.FirstSeq)
 			}
 		}
+	}
+}
+
+// Attach waits only for the streams it is given: a dispatcher (which needs
+// PAYHOOK_EVENTS and PAYHOOK_DLQ) starts on a NATS where an older ingress
+// made no PAYHOOK_RAW_REJECTED, and CheckStreams with the same names is
+// ready there, while the check of every stream is not.
+func TestAttachWaitsOnlyForTheNamedStreams(t *testing.T) {
+	ctx := context.Background()
+	n := testenv.StartNATS(t)
+	js, err := jetstream.New(n.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range natsbus.StreamConfigs(config.NATS{Replicas: 1}) {
+		if sc.Name == natsbus.StreamRawRejected {
+			continue
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	nc, ajs, err := natsbus.Attach(actx, config.NATS{URL: n.URL}, "test", nil, natsbus.StreamEvents, natsbus.StreamDLQ)
+	if err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	defer nc.Close()
+	if err := natsbus.CheckStreams(ctx, ajs, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
+		t.Fatalf("CheckStreams of the named streams: %v", err)
+	}
+	if err := natsbus.CheckStreams(ctx, ajs); err == nil || !strings.Contains(err.Error(), natsbus.StreamRawRejected) {
+		t.Fatalf("CheckStreams of every stream = %v, want one naming %s", err, natsbus.StreamRawRejected)
 	}
 }
