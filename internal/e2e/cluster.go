@@ -95,6 +95,12 @@ type Options struct {
 	Sim func(*providersim.Config)
 	// Env is added to the services' environment.
 	Env []string
+	// NATSCluster runs three nats-server processes as one JetStream
+	// cluster, configured as deploy/k8s/nats.yaml configures its
+	// StatefulSet (lame-duck grace shortened to 1 s), and the services with all
+	// three seed URLs and nats.replicas 3: every stream, key-value bucket
+	// and consumer on all three nodes. Without it one server runs.
+	NATSCluster bool
 }
 
 // Cluster is payhook running as separate processes: nats-server (JetStream
@@ -126,8 +132,7 @@ type Cluster struct {
 	simConfig providersim.Config
 	bins      *Binaries
 	procs     map[Service]*proc
-	nats      *proc
-	natsPort  int
+	nodes     []*natsNode
 	redis     *testenv.Redis
 	subs      []*Subscriber
 	nc        *nats.Conn
@@ -145,15 +150,17 @@ func Start(tb testing.TB, o Options) *Cluster {
 	tb.Cleanup(func() { c.teardown(tb) })
 
 	// NATS first: everything else needs it.
-	c.natsPort = testenv.FreePort(tb)
-	c.NATSURL = "nats://127.0.0.1:" + strconv.Itoa(c.natsPort)
-	c.nats = &proc{name: "nats-server", path: c.bins.NATSServer, logPath: filepath.Join(c.Dir, "nats.log"),
-		args: []string{"-js", "-sd", filepath.Join(c.Dir, "jetstream"), "-a", "127.0.0.1", "-p", strconv.Itoa(c.natsPort)}}
+	if err := c.setUpNATS(tb); err != nil {
+		tb.Fatal(err)
+	}
 	if err := c.StartNATS(); err != nil {
 		tb.Fatal(err)
 	}
+	// Pings every 2 s: on a cluster, a node frozen under this connection
+	// is left within seconds, as the services leave it.
 	nc, err := nats.Connect(c.NATSURL, nats.Name("payhook-e2e"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true),
+		nats.PingInterval(2*time.Second), nats.MaxPingsOutstanding(2))
 	if err != nil {
 		tb.Fatalf("e2e: connect to nats: %v", err)
 	}
@@ -287,7 +294,7 @@ func (c *Cluster) writeConfig(tb testing.TB) error {
 	_, _ = rand.Read(tok)
 	c.AdminToken = "e2e-admin-" + hex.EncodeToString(tok)
 	cfg := &config.Config{
-		NATS:  config.NATS{URL: c.NATSURL},
+		NATS:  config.NATS{URL: c.NATSURL, Replicas: len(c.nodes)},
 		Redis: config.Redis{URL: c.RedisURL},
 		// Every simulated provider posts from 127.0.0.1: the suites' refused
 		// callbacks must be answered and recorded, not rate-limited.
@@ -349,8 +356,8 @@ func (c *Cluster) teardown(tb testing.TB) {
 	if c.nc != nil {
 		c.nc.Close()
 	}
-	if c.nats != nil {
-		c.nats.kill()
+	for _, n := range c.nodes {
+		n.kill()
 	}
 	for _, s := range c.subs {
 		s.Close()
@@ -361,8 +368,8 @@ func (c *Cluster) teardown(tb testing.TB) {
 				tb.Logf("e2e: %s log (%s), last 3000 bytes:\n%s", s, p.logPath, p.tail(3000))
 			}
 		}
-		if c.nats != nil {
-			tb.Logf("e2e: nats-server log, last 1500 bytes:\n%s", c.nats.tail(1500))
+		for _, n := range c.nodes {
+			tb.Logf("e2e: nats-server %s log, last 1500 bytes:\n%s", n.name, n.tail(1500))
 		}
 	}
 }
@@ -538,32 +545,39 @@ func (c *Cluster) Logs(s Service) string {
 // LogPath is the file s logs to.
 func (c *Cluster) LogPath(s Service) string { return filepath.Join(c.Dir, string(s)+".log") }
 
-// NATSLogs is what nats-server wrote.
-func (c *Cluster) NATSLogs() string { return c.nats.logs() }
+// NATSLogs is what nats-server wrote (every node's log, in node order, on a cluster).
+func (c *Cluster) NATSLogs() string {
+	var b strings.Builder
+	for _, n := range c.nodes {
+		b.WriteString(n.logs())
+	}
+	return b.String()
+}
 
-// StartNATS (re)starts nats-server on the same port and store, and waits
-// until it accepts connections with JetStream enabled.
+// StartNATS (re)starts every nats-server that is not running, on the same
+// ports and store, and waits until each accepts connections with JetStream
+// enabled (on a cluster: until each is healthy, i.e. current with the
+// cluster's leaders).
 func (c *Cluster) StartNATS() error {
 	c.startMu.Lock()
 	defer c.startMu.Unlock()
-	if c.nats.running() {
-		return nil
-	}
-	if err := c.nats.start(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		if !c.nats.running() {
-			return fmt.Errorf("e2e: nats-server exited; log:\n%s", c.nats.tail(3000))
+	var starting []*natsNode
+	for _, n := range c.nodes {
+		if n.running() {
+			continue
 		}
-		if last = probeJetStream(c.NATSURL); last == nil {
-			return nil
+		if err := n.start(); err != nil {
+			return err
 		}
-		time.Sleep(50 * time.Millisecond)
+		starting = append(starting, n)
 	}
-	return fmt.Errorf("e2e: nats-server not ready on %s: %v; log:\n%s", c.NATSURL, last, c.nats.tail(3000))
+	errs := make([]error, len(starting))
+	var wg sync.WaitGroup
+	for i, n := range starting {
+		wg.Go(func() { errs[i] = n.waitReady(30 * time.Second) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func probeJetStream(url string) error {
@@ -582,12 +596,20 @@ func probeJetStream(url string) error {
 	return err
 }
 
-// StopNATS stops nats-server gracefully (SIGTERM), keeping its store.
-func (c *Cluster) StopNATS() { c.nats.term(15 * time.Second) }
+// StopNATS stops every nats-server gracefully (SIGTERM), keeping its store.
+func (c *Cluster) StopNATS() {
+	for _, n := range c.nodes {
+		n.term(15 * time.Second)
+	}
+}
 
-// KillNATS kills nats-server (SIGKILL), keeping its store (what was
+// KillNATS kills every nats-server (SIGKILL), keeping its store (what was
 // written survives in the page cache, as after a process crash).
-func (c *Cluster) KillNATS() { c.nats.kill() }
+func (c *Cluster) KillNATS() {
+	for _, n := range c.nodes {
+		n.kill()
+	}
+}
 
 // StopRedis kills redis-server (its data is lost: persistence is off).
 func (c *Cluster) StopRedis() {

@@ -122,7 +122,7 @@ func AuthOptions(cfg config.NATS) ([]nats.Option, error) {
 
 // Connect dials NATS with settings for a long-running service: every seed
 // URL of cfg.URL, its credentials and TLS, reconnect forever (a NATS outage
-// is survived, not fatal), no reconnect buffer, and connection events
+// is survived, not fatal), no reconnect buffer, pings every 2 s, and connection events
 // logged (server addresses only: never a credential).
 func Connect(cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, error) {
 	if log == nil {
@@ -143,6 +143,14 @@ func Connect(cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, error)
 		// window, where its retry would then store a second copy.
 		nats.ReconnectBufSize(-1),
 		nats.RetryOnFailedConnect(true),
+		// A server that stops answering without closing the socket (a
+		// frozen or partitioned node of a cluster) is left after two
+		// unanswered pings, 4–6 s, for another node: with the client's
+		// default (2 min × 2) a service would sit on it for minutes, ingress
+		// answering 503 to every callback although the other nodes have
+		// quorum. The cost is one PING/PONG per 2 s per connection.
+		nats.PingInterval(2 * time.Second),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own Close, not an outage
 				log.Warn("nats disconnected", "err", err)

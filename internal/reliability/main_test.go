@@ -59,6 +59,12 @@ var scenarios = []scenario{
 		"polls counted as errors, dropped orders whose polls failed recovered by poll once the API works; the permanently failing watches polled past the schedule's 3 steps and still open, none expired", testQueryFailing},
 	{"sigterm_drain", "SIGTERM to ingress, dispatcher, reconciler in turn under load, each restarted after 1 s; ingress signalled with 8 callbacks held in flight (headers and half the body sent, the rest only once its listener is closed)",
 		"each exits 0; every held callback answered 200 with the provider's success reply on its first attempt and once on PAYHOOK_EVENTS; no attempt started more than 100 ms before the signal met a connection error; refused callbacks land on retry", testSigterm},
+	{"cluster_leader_killed", "3-node JetStream cluster, R3: kill -9 of the PAYHOOK_EVENTS leader under load, 5 s down, restarted on its store",
+		"a new leader elected; no callback refused before the kill nor once the node is healthy again; the refusal window measured", testClusterLeaderKilled},
+	{"cluster_rolling_restart", "3-node JetStream cluster, R3: each node in turn put in lame duck (SIGUSR2, as the StatefulSet's preStop), exited, restarted, healthy before the next",
+		"no callback refused before the restart nor after the last node is healthy; the refusal window measured", testClusterRolling},
+	{"cluster_node_frozen", "3-node JetStream cluster, R3: the PAYHOOK_EVENTS leader frozen (SIGSTOP) for 20 s under load, then resumed (SIGCONT)",
+		"a new leader elected among the other two; no callback refused before the freeze nor once the node is healthy again; the refusal window measured", testClusterFrozen},
 }
 
 // startFirst are the scenarios that outlast the others (subscriber_down:
