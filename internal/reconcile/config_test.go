@@ -75,7 +75,7 @@ accounts:
 			}
 		}
 		for _, id := range []string{"glo-in", "mrn-cn"} {
-			if l := r.limiters[id]; l.Limit() != 5 || l.Burst() != 10 {
+			if l := r.lanes[id].limiter; l.Limit() != 5 || l.Burst() != 10 {
 				t.Errorf("%s: bucket %v/s burst %d, want 5/s burst 10", id, l.Limit(), l.Burst())
 			}
 		}
@@ -99,11 +99,11 @@ accounts:
 				t.Errorf("%s: delays %v grace %v, want %v and 45s", p, s.Delays, s.Grace, w)
 			}
 		}
-		if l := r.limiters["mrn-cn"]; l.Limit() != 0.5 || l.Burst() != 2 {
+		if l := r.lanes["mrn-cn"].limiter; l.Limit() != 0.5 || l.Burst() != 2 {
 			t.Errorf("mrnpay account: %v/s burst %d, want 0.5/s burst 2", l.Limit(), l.Burst())
 		}
 		// Only the burst is overridden for jpglo: the rate is the reconciler's.
-		if l := r.limiters["glo-in"]; l.Limit() != 8 || l.Burst() != 20 {
+		if l := r.lanes["glo-in"].limiter; l.Limit() != 8 || l.Burst() != 20 {
 			t.Errorf("jpglo account: %v/s burst %d, want 8/s burst 20", l.Limit(), l.Burst())
 		}
 	})

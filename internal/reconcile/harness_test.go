@@ -60,12 +60,13 @@ type fakeProvider struct {
 	calls     map[string]int
 	inflight  map[string]int
 	maxFlight int
-	retrigger map[string]int // queries with callback=true
-	delay     time.Duration  // per query, to widen races
+	retrigger map[string]int       // queries with callback=true
+	delay     time.Duration        // per query, to widen races
+	first     map[string]time.Time // when each order was first queried
 }
 
 func newFake() *fakeProvider {
-	return &fakeProvider{scripts: map[string]*script{}, calls: map[string]int{}, inflight: map[string]int{}, retrigger: map[string]int{}}
+	return &fakeProvider{scripts: map[string]*script{}, calls: map[string]int{}, inflight: map[string]int{}, retrigger: map[string]int{}, first: map[string]time.Time{}}
 }
 
 func (f *fakeProvider) set(order string, answers ...string) {
@@ -81,6 +82,9 @@ func (f *fakeProvider) begin(order string, retrigger bool) string {
 	f.inflight[order]++
 	f.maxFlight = max(f.maxFlight, f.inflight[order])
 	n := f.calls[order]
+	if n == 0 {
+		f.first[order] = time.Now()
+	}
 	f.calls[order]++
 	if retrigger {
 		f.retrigger[order]++
@@ -102,6 +106,24 @@ func (f *fakeProvider) count(order string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[order]
+}
+
+// firstQuery is when order was first queried (zero: never).
+func (f *fakeProvider) firstQuery(order string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.first[order]
+}
+
+// total is how many queries were made, for every order.
+func (f *fakeProvider) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		n += c
+	}
+	return n
 }
 
 func (f *fakeProvider) retriggers(order string) int {

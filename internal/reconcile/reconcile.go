@@ -94,7 +94,9 @@ type Deps struct {
 
 // Options tune the reconciler; zero fields take the defaults named.
 type Options struct {
-	// Workers is how many due watches are handled at once per replica (default 8).
+	// Workers is how many delivered watches are triaged at once per
+	// replica, and how many polls one account may have in flight on it
+	// (default 8; lane.go).
 	Workers int
 	// AckWait of the shared consumer (default 1m; see ConsumerConfig).
 	AckWait time.Duration
@@ -156,7 +158,7 @@ type Reconciler struct {
 
 	accounts  map[string]providers.Account
 	schedules map[string]Schedule
-	limiters  map[string]*rate.Limiter
+	lanes     map[string]*lane // by account id
 	// queue is PAYHOOK_RECONCILE, set by Run before any message is handled.
 	queue jetstream.Stream
 
@@ -216,7 +218,7 @@ func New(d Deps) (*Reconciler, error) {
 		submitter: d.Submitter, notMatched: d.NotMatched, pub: d.Publisher, marks: d.Retrigger, eventKeys: d.EventKeys,
 		log: d.Log, now: d.Now, opt: d.Options, m: m,
 		accounts: map[string]providers.Account{}, schedules: map[string]Schedule{},
-		limiters: map[string]*rate.Limiter{}, tracked: map[string]tracked{}, pokes: make(chan struct{}, 1),
+		lanes: map[string]*lane{}, tracked: map[string]tracked{}, pokes: make(chan struct{}, 1),
 	}
 	rc := d.Config.Reconciler
 	for _, name := range providers.Names {
@@ -236,7 +238,7 @@ func New(d Deps) (*Reconciler, error) {
 	for _, a := range d.Config.Accounts {
 		r.accounts[a.ID] = a
 		perSec, burst := RateFor(rc, a.Provider)
-		r.limiters[a.ID] = rate.NewLimiter(rate.Limit(perSec), burst)
+		r.lanes[a.ID] = newLane(rate.NewLimiter(rate.Limit(perSec), burst))
 	}
 	return r, nil
 }
@@ -306,10 +308,14 @@ func (r *Reconciler) run(ctx context.Context) error {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			r.handle(work, msg)
+			// A handler gives its worker back as soon as it goes on to wait
+			// for a token or poll (lane.go): workers only triage.
+			var once sync.Once
+			release := func() { once.Do(func() { <-sem }) }
+			defer func() { release(); wg.Done() }()
+			r.handle(work, msg, release)
 		}()
-	}, jetstream.PullMaxMessages(r.opt.Workers), jetstream.ConsumeErrHandler(r.consumeErr(ConsumerSchedule)))
+	}, jetstream.PullMaxMessages(triageBuffer(r.opt.Workers)), jetstream.ConsumeErrHandler(r.consumeErr(ConsumerSchedule)))
 	if err != nil {
 		return fmt.Errorf("%w: consume %s: %v", natsbus.ErrUnavailable, ConsumerSchedule, err)
 	}
@@ -453,7 +459,9 @@ const (
 
 // handle is the one place that decides what happens to a delivered watch
 // message: not due → NakWithDelay; due → step; then the outcome is applied.
-func (r *Reconciler) handle(ctx context.Context, msg jetstream.Msg) {
+// release gives the handler's worker back (step calls it before waiting for
+// a token or polling).
+func (r *Reconciler) handle(ctx context.Context, msg jetstream.Msg, release func()) {
 	md, err := msg.Metadata()
 	if err != nil {
 		_ = msg.Nak()
@@ -471,7 +479,7 @@ func (r *Reconciler) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(d)
 		return
 	}
-	out := r.step(ctx, msg, w, now)
+	out := r.step(ctx, msg, w, now, release)
 	r.apply(ctx, msg, md.Sequence.Stream, w, out)
 }
 
@@ -526,8 +534,21 @@ func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w
 }
 
 // step handles a due watch; see the package comment for the order of checks.
-func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now time.Time) outcome {
+func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now time.Time, release func()) outcome {
 	sched := r.schedules[w.Provider]
+	q := r.queriers[w.Provider]
+	acct, ok := r.accounts[w.Account]
+	ln := r.lanes[w.Account]
+
+	// 0. Its slot in its account's lane (lane.go): a watch whose slot is
+	// further than MaxRateWait goes back until then without a store round
+	// trip, so a flood of due watches is triaged at the consumer's pace.
+	if ln != nil && q != nil && ok {
+		if wait := ln.slot(w.ID, now).Sub(now); wait > r.opt.MaxRateWait {
+			r.m.rateLimited.WithLabelValues(w.Provider).Inc()
+			return outcome{kind: outDefer, delay: wait}
+		}
+	}
 	over := ExpiredSchedule
 	if w.Unrecoverable {
 		over = ExpiredUnrecoverable
@@ -550,13 +571,14 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 		return outcome{kind: outDefer, delay: min(r.opt.ErrorBase, sched.delay(w.Step))}
 	}
 	if st.Status.Terminal() {
+		if ln != nil {
+			ln.forget(w.ID)
+		}
 		return outcome{kind: outClose, by: r.closedBy(w)}
 	}
 
 	// 2. Can the provider be asked at all?
-	q := r.queriers[w.Provider]
-	acct, ok := r.accounts[w.Account]
-	if q == nil || !ok {
+	if q == nil || !ok || ln == nil {
 		if !ok {
 			r.log.Warn("watch for an account no longer configured", "watch_id", w.ID, "account", w.Account)
 		}
@@ -569,14 +591,27 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 		return outcome{kind: outSave}
 	}
 
-	// 3. Within the account's rate limit.
-	res := r.limiters[w.Account].ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > r.opt.MaxRateWait {
-		res.CancelAt(now)
+	// 3. Within the account's rate limit and its lane (lane.go): the
+	// slot of step 0 (a store check can take a while: it is looked at
+	// again); a place among the account's polls in flight; then the worker
+	// is given back.
+	at := ln.slot(w.ID, now)
+	wait := at.Sub(r.now())
+	if wait > r.opt.MaxRateWait {
 		r.m.rateLimited.WithLabelValues(w.Provider).Inc()
-		return outcome{kind: outDefer, delay: d}
-	} else if d > 0 {
-		time.Sleep(d)
+		return outcome{kind: outDefer, delay: wait}
+	}
+	if !ln.acquire(r.opt.Workers) {
+		// The account's polls are all in flight (a slow provider): back in
+		// laneBusyDelay, the slot kept.
+		r.m.rateLimited.WithLabelValues(w.Provider).Inc()
+		return outcome{kind: outDefer, delay: laneBusyDelay}
+	}
+	defer ln.done()
+	ln.forget(w.ID)
+	release()
+	if wait > 0 {
+		time.Sleep(wait)
 	}
 
 	// 4. Ask. mrnpay is asked to resend the callback, unless we are past a

@@ -106,7 +106,7 @@ func beginCluster(t *testing.T, res *result) (*run, time.Time) {
 func (r *run) settled(start, fault, healthy time.Time) {
 	r.t.Helper()
 	if rf := refusedBetween(r, start, fault); rf.n > 0 {
-		r.t.Errorf("%d callback attempts refused before the fault (first at %s)", rf.n, rf.first.Format(time.StampMilli))
+		r.t.Errorf("%d callback attempts refused before the fault: %s after the cluster started; ingress log:\n%s", rf.n, rf.window(start), tailString(r.c.Logs(e2e.Ingress), 4000))
 	}
 	if rf := refusedBetween(r, healthy.Add(time.Second), time.Now()); rf.n > 0 {
 		r.t.Errorf("%d callback attempts refused with every node healthy again: %s", rf.n, rf.window(healthy))
@@ -208,4 +208,11 @@ func testClusterFrozen(t *testing.T, res *result) {
 	res.note("leader moved to %s (ingress's node) by stepdown: %d refused; %s frozen 20 s; new leader seen after %.1f s; %s; healthy %.1f s after SIGCONT",
 		r.c.NATSNodeName(node), refusedBetween(r, moved, frozen).n, r.c.NATSNodeName(node),
 		elected.Sub(frozen).Seconds(), rf.window(frozen), healthy.Sub(resumed).Seconds())
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }
