@@ -140,7 +140,16 @@ type Reconciler struct {
 	// 10). Each replica has its own buckets: N replicas allow N× the rate.
 	RatePerSecond float64 `yaml:"rate_per_second"`
 	RateBurst     int     `yaml:"rate_burst"`
+	// MaxWatchesPerAccount caps the open watches of one account (default
+	// DefaultMaxWatchesPerAccount): an announcement beyond it is refused
+	// (POST /v1/watches 429), so one account cannot grow the queue without bound.
+	MaxWatchesPerAccount int `yaml:"max_watches_per_account"`
 }
+
+// DefaultMaxWatchesPerAccount is reconciler.max_watches_per_account's
+// default: at the default 5 polls/s an account's first polls of 10,000
+// watches take 33 min, already longer than the schedule's first three steps.
+const DefaultMaxWatchesPerAccount = 10000
 
 // Start values besides an RFC 3339 time.
 const (
@@ -605,6 +614,9 @@ func (c *Config) defaults() {
 	if c.Reconciler.RateBurst == 0 {
 		c.Reconciler.RateBurst = 10
 	}
+	if c.Reconciler.MaxWatchesPerAccount == 0 {
+		c.Reconciler.MaxWatchesPerAccount = DefaultMaxWatchesPerAccount
+	}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
 		if a.Provider == providers.Mpurse && a.AESMode == "" {
@@ -725,6 +737,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Reconciler.RatePerSecond < 0 {
 		return errf("reconciler.rate_per_second", "must not be negative")
+	}
+	if c.Reconciler.MaxWatchesPerAccount < 0 {
+		return errf("reconciler.max_watches_per_account", "must not be negative (0 or absent: %d)", DefaultMaxWatchesPerAccount)
 	}
 	if c.Reconciler.RateBurst < 0 {
 		return errf("reconciler.rate_burst", "must not be negative")

@@ -88,6 +88,10 @@ func (r *Reconciler) serveWatch(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
 	defer cancel()
 	id, created, err := r.Open(ctx, wr, r.now(), "api")
+	if errors.Is(err, ErrTooManyWatches) {
+		ops.WriteError(w, http.StatusTooManyRequests, "account_watch_cap: "+err.Error())
+		return
+	}
 	if err != nil {
 		r.log.Warn("watch not opened", "provider", wr.Provider, "order_id", wr.MerchantOrderID, "err", err)
 		ops.WriteError(w, http.StatusServiceUnavailable, "watch not stored: NATS unavailable, retry")

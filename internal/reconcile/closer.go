@@ -94,9 +94,13 @@ func (r *Reconciler) handleEvent(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Ack() // no order a watch could be on
 		return
 	}
-	subject := watchSubject(d.Provider, WatchID(d.Provider, d.Account, d.Kind, d.MerchantOrderID))
+	id := WatchID(d.Provider, d.Account, d.Kind, d.MerchantOrderID)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	w, err := r.closeSubject(cctx, subject)
+	w, err := r.closeSubject(cctx, watchSubject(d.Provider, d.Account, id))
+	if w == nil && err == nil {
+		// A watch stored before the account was part of the subject.
+		w, err = r.closeSubject(cctx, legacyWatchSubject(d.Provider, id))
+	}
 	cancel()
 	if err != nil {
 		r.log.Warn("watch not closed on its event; retrying (its due time closes it otherwise)", "provider", d.Provider, "order_id", d.MerchantOrderID, "event_id", ce.ID, "err", err)

@@ -3,10 +3,12 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/dedupe"
 	"github.com/payhook/payhook/pkg/events"
 )
@@ -55,6 +57,7 @@ func TestFloodedAccountDoesNotDelayOthers(t *testing.T) {
 			h.store = slowStore{Store: h.store, delay: 2 * time.Millisecond}
 			// The defaults: 5 polls/s per account, burst 10.
 			h.cfg.Reconciler.RatePerSecond, h.cfg.Reconciler.RateBurst = 5, 10
+			h.cfg.Reconciler.MaxWatchesPerAccount = 2 * flood
 			rep := h.start(func(d *Deps) { d.Options.Workers = 0 }) // default 8
 			ctx := context.Background()
 
@@ -143,4 +146,76 @@ type slowStore struct {
 func (s slowStore) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe.Check, error) {
 	time.Sleep(s.delay)
 	return s.Store.Check(ctx, id, o)
+}
+
+// TestAccountWatchCap: an account at reconciler.max_watches_per_account
+// gets no new watch — 429 on the API, terminated on the subject, both
+// counted — while re-announcements of its open watches stay idempotent and
+// other accounts are unaffected; once a watch closes there is room again.
+func TestAccountWatchCap(t *testing.T) {
+	h := newHarness(t, harnessOpts{schedule: "[1m]"})
+	h.cfg.Reconciler.MaxWatchesPerAccount = 3
+	rep := h.start()
+	body := func(account, provider, order string) string {
+		return fmt.Sprintf(`{"provider":%q,"account":%q,"kind":"payin","merchant_order_id":%q}`, provider, account, order)
+	}
+	for i := range 3 {
+		if code, b := post(t, rep.url+"/v1/watches", adminToken, body("glo-in", "jpglo", fmt.Sprintf("C-%d", i))); code != 202 {
+			t.Fatalf("watch %d: %d %s", i, code, b)
+		}
+	}
+	code, b := post(t, rep.url+"/v1/watches", adminToken, body("glo-in", "jpglo", "C-3"))
+	if code != 429 || !strings.Contains(b, "max_watches_per_account") {
+		t.Errorf("over the cap: %d %s, want 429 naming max_watches_per_account", code, b)
+	}
+	if got := counter(rep.r.m.rejected.WithLabelValues("api", RejectedAccountCap)); got != 1 {
+		t.Errorf("rejected{api,account_cap} = %v, want 1", got)
+	}
+	if code, b := post(t, rep.url+"/v1/watches", adminToken, body("glo-in", "jpglo", "C-0")); code != 202 || !strings.Contains(b, `"created":false`) {
+		t.Errorf("re-announcement at the cap: %d %s, want 202 created false", code, b)
+	}
+	if code, b := post(t, rep.url+"/v1/watches", adminToken, body("mrn-cn", "mrnpay", "M-1")); code != 202 {
+		t.Errorf("another account: %d %s", code, b)
+	}
+	h.announce("jpglo", `{"account":"glo-in","kind":"payin","merchant_order_id":"C-4"}`)
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		return counter(rep.r.m.rejected.WithLabelValues("subject", RejectedAccountCap)) == 1
+	}, "announcement over the cap not refused on the subject")
+
+	// C-1's callback closes its watch: room for one more, once the count is
+	// asked again (countTTL).
+	if code, _ := post(t, h.ingress+"/v1/callbacks/jpglo/glo-in/payin", "", jpgloCallback("C-1"), "Content-Type", "application/json"); code != 200 {
+		t.Fatalf("callback: %d", code)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return h.openWatches() == 3 }, "C-1's watch not closed")
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		code, _ := post(t, rep.url+"/v1/watches", adminToken, body("glo-in", "jpglo", "C-5"))
+		return code == 202
+	}, "no room after a watch closed")
+	if code, _ := post(t, rep.url+"/v1/watches", adminToken, body("glo-in", "jpglo", "C-6")); code != 429 {
+		t.Errorf("the cap is full again, got %d", code)
+	}
+}
+
+// TestLegacySubjectWatchRunsItsCourse: a watch stored before the account
+// was part of its subject (payhook.reconcile.{provider}.{watch id}) is
+// still polled and saved on that subject, and closed by its event.
+func TestLegacySubjectWatchRunsItsCourse(t *testing.T) {
+	h := newHarness(t, harnessOpts{schedule: "[200ms, 200ms, 10s]"})
+	rep := h.start()
+	w := &Watch{ID: WatchID("jpglo", "glo-in", events.KindPayin, "L-1"), Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin,
+		MerchantOrderID: "L-1", Source: "api", OpenedAt: time.Now(), DueAt: time.Now()}
+	w.subject = legacyWatchSubject("jpglo", w.ID)
+	if err := putWatch(context.Background(), h.js, w, 0); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return h.jpglo.count("L-1") >= 2 }, "legacy watch not polled twice (saved in between)")
+	if n := h.openWatches(); n != 1 {
+		t.Fatalf("open watches = %d, want 1 (saved on its own subject, not copied)", n)
+	}
+	if code, _ := post(t, h.ingress+"/v1/callbacks/jpglo/glo-in/payin", "", jpgloCallback("L-1"), "Content-Type", "application/json"); code != 200 {
+		t.Fatalf("callback: %d", code)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return h.openWatches() == 0 }, "legacy watch not closed by its event")
+	settle(t, rep.r.m.closed.WithLabelValues("jpglo", "callback"), 1, "closed{callback}")
 }

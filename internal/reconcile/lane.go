@@ -1,10 +1,17 @@
 package reconcile
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/payhook/payhook/internal/natsbus"
 )
 
 // lane is one account's share of a replica's polling: its token bucket,
@@ -104,4 +111,92 @@ func (l *lane) done() {
 	l.mu.Lock()
 	l.inflight--
 	l.mu.Unlock()
+}
+
+// ErrTooManyWatches refuses a new watch for an account that has
+// reconciler.max_watches_per_account open already (POST /v1/watches: 429).
+var ErrTooManyWatches = errors.New("the account has as many open watches as reconciler.max_watches_per_account allows")
+
+// Watch counts per account, for max_watches_per_account. The count is
+// JetStream's: the subjects of the account's watches on PAYHOOK_RECONCILE
+// (stream info with a subject filter, asked for the total only), shared by
+// every replica. It is asked again at most every countTTL; the watches a
+// replica opens meanwhile are added to its copy. So replicas can overshoot
+// the cap by what the others opened in the last second, and watches stored
+// before the account was part of their subject are not counted.
+const countTTL = time.Second
+
+type openCount struct {
+	n  int
+	at time.Time
+}
+
+// admit returns nil when w may be opened: its account is under the cap,
+// or w is open already (the announcement stays idempotent).
+func (r *Reconciler) admit(ctx context.Context, w *Watch) error {
+	limit := r.cfg.Reconciler.MaxWatchesPerAccount
+	if limit <= 0 {
+		return nil
+	}
+	n, err := r.openWatches(ctx, w.Provider, w.Account)
+	if err != nil {
+		return err
+	}
+	if n < limit {
+		return nil
+	}
+	q, err := r.js.Stream(ctx, StreamReconcile)
+	if err != nil {
+		return fmt.Errorf("%w: %v", natsbus.ErrUnavailable, err)
+	}
+	if _, err := q.GetLastMsgForSubject(ctx, w.Subject()); err == nil {
+		return nil // open already: putWatch says so
+	}
+	return ErrTooManyWatches
+}
+
+// openWatches is account's count of open watches (see countTTL).
+func (r *Reconciler) openWatches(ctx context.Context, provider, account string) (int, error) {
+	now := r.now()
+	r.countMu.Lock()
+	c, ok := r.counts[account]
+	r.countMu.Unlock()
+	if ok && now.Sub(c.at) < countTTL && now.Sub(c.at) >= 0 {
+		return c.n, nil
+	}
+	// The offset past the end makes the server send the total alone, not
+	// the subjects (10,000 of them would not fit a message).
+	req, _ := json.Marshal(map[string]any{"subjects_filter": accountSubjects(provider, account), "offset": math.MaxInt32})
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	msg, err := r.js.Conn().RequestWithContext(rctx, "$JS.API.STREAM.INFO."+StreamReconcile, req)
+	if err != nil {
+		return 0, fmt.Errorf("%w: count watches: %v", natsbus.ErrUnavailable, err)
+	}
+	var resp struct {
+		Total int `json:"total"`
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil || resp.Error != nil {
+		desc := "unreadable answer"
+		if resp.Error != nil {
+			desc = resp.Error.Description
+		}
+		return 0, fmt.Errorf("%w: count watches: %s", natsbus.ErrUnavailable, desc)
+	}
+	r.countMu.Lock()
+	r.counts[account] = &openCount{n: resp.Total, at: now}
+	r.countMu.Unlock()
+	return resp.Total, nil
+}
+
+// opened adds a watch this replica opened to its copy of the account's count.
+func (r *Reconciler) opened(account string) {
+	r.countMu.Lock()
+	if c, ok := r.counts[account]; ok {
+		c.n++
+	}
+	r.countMu.Unlock()
 }

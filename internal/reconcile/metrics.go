@@ -13,6 +13,12 @@ const (
 	PollUnsupported = "unsupported" // the provider cannot query this kind of order
 )
 
+// Reasons of payhook_reconciler_watches_rejected_total.
+const (
+	RejectedInvalid    = "invalid"     // the announcement does not validate: 400, or terminated on the subject
+	RejectedAccountCap = "account_cap" // the account is at max_watches_per_account: 429, or terminated on the subject
+)
+
 // UTR submission results, the result label of payhook_reconciler_utr_submissions_total.
 const (
 	UTRMatched        = "matched"          // the provider matched the reference: 200
@@ -70,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"provider", "source"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: ns + "watches_rejected_total",
-			Help: "Announcements refused, by source (subject, api) and reason (invalid).",
+			Help: "Announcements refused, by source (subject, api) and reason (invalid, account_cap: the account is at reconciler.max_watches_per_account).",
 		}, []string{"source", "reason"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: ns + "watches_expired_total",

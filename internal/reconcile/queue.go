@@ -16,7 +16,7 @@ import (
 // The persisted schedule lives in JetStream (docs/reconciler.md "Why
 // JetStream"):
 //
-//   - Stream PAYHOOK_RECONCILE, subjects payhook.reconcile.{provider}.{watch
+//   - Stream PAYHOOK_RECONCILE, subjects payhook.reconcile.{provider}.{account}.{watch
 //     id}, WorkQueuePolicy, at most one message per subject (DiscardOld):
 //     exactly one message per open watch, holding the watch and its place in
 //     the schedule. An acknowledged (or terminated) message is gone: the watch

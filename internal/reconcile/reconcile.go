@@ -162,6 +162,9 @@ type Reconciler struct {
 	// queue is PAYHOOK_RECONCILE, set by Run before any message is handled.
 	queue jetstream.Stream
 
+	countMu sync.Mutex
+	counts  map[string]*openCount // account id → open watches (lane.go)
+
 	mu      sync.Mutex
 	tracked map[string]tracked // watch id → what this replica last saw
 	pokes   chan struct{}
@@ -218,7 +221,7 @@ func New(d Deps) (*Reconciler, error) {
 		submitter: d.Submitter, notMatched: d.NotMatched, pub: d.Publisher, marks: d.Retrigger, eventKeys: d.EventKeys,
 		log: d.Log, now: d.Now, opt: d.Options, m: m,
 		accounts: map[string]providers.Account{}, schedules: map[string]Schedule{},
-		lanes: map[string]*lane{}, tracked: map[string]tracked{}, pokes: make(chan struct{}, 1),
+		lanes: map[string]*lane{}, counts: map[string]*openCount{}, tracked: map[string]tracked{}, pokes: make(chan struct{}, 1),
 	}
 	rc := d.Config.Reconciler
 	for _, name := range providers.Names {
@@ -393,6 +396,12 @@ func (r *Reconciler) Open(ctx context.Context, req Request, openedAt time.Time, 
 		w.Amount = &m
 	}
 	r.schedules[w.Provider].open(w)
+	if err := r.admit(ctx, w); err != nil {
+		if errors.Is(err, ErrTooManyWatches) {
+			r.m.rejected.WithLabelValues(source, RejectedAccountCap).Inc()
+		}
+		return "", false, err
+	}
 	err := putWatch(ctx, r.js, w, 0)
 	switch {
 	case errors.Is(err, errExists):
@@ -400,6 +409,7 @@ func (r *Reconciler) Open(ctx context.Context, req Request, openedAt time.Time, 
 	case err != nil:
 		return "", false, err
 	}
+	r.opened(w.Account)
 	r.m.opened.WithLabelValues(w.Provider, source).Inc()
 	r.poke()
 	r.log.Info("watch opened", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "kind", w.Kind, "order_id", w.MerchantOrderID, "source", source)
@@ -434,7 +444,12 @@ func (r *Reconciler) handleIntake(ctx context.Context, msg jetstream.Msg) {
 	// poll is due at once, since callbacks are lost in outages too.
 	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, _, err := r.Open(octx, req, openedAt, "subject"); err != nil {
+	if _, _, err := r.Open(octx, req, openedAt, "subject"); errors.Is(err, ErrTooManyWatches) {
+		r.log.Warn("watch announcement refused: the account's open watches are at reconciler.max_watches_per_account",
+			"provider", provider, "account", req.Account, "order_id", req.MerchantOrderID)
+		_ = msg.TermWithReason("account watch cap")
+		return
+	} else if err != nil {
 		r.log.Warn("watch not opened; retrying", "provider", provider, "order_id", req.MerchantOrderID, "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return
@@ -473,6 +488,7 @@ func (r *Reconciler) handle(ctx context.Context, msg jetstream.Msg, release func
 		_ = msg.TermWithReason("undecodable watch")
 		return
 	}
+	w.subject = msg.Subject()
 	now := r.now()
 	if d := w.DueAt.Sub(now); d > 0 {
 		r.track(w, w.DueAt)

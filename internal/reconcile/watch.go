@@ -175,6 +175,11 @@ type Watch struct {
 	Unrecoverable bool `json:"unrecoverable,omitempty"`
 	// Amount is the announced order amount (Request.Amount), if any.
 	Amount *events.Money `json:"amount,omitempty"`
+
+	// subject is the subject of the message the watch was read from (set
+	// by the handler): a watch stored before the account was part of the
+	// subject keeps its old one.
+	subject string
 }
 
 // WatchID is the deterministic id of the watch on an order: "wch_" and the
@@ -223,12 +228,31 @@ func (w *Watch) event(status events.Status, now time.Time) *events.Event {
 }
 
 // Subject is the watch's subject on PAYHOOK_RECONCILE:
-// payhook.reconcile.{provider}.{watch id}. One subject per watch lets the
-// stream keep at most one message per watch.
-func (w *Watch) Subject() string { return watchSubject(w.Provider, w.ID) }
+// payhook.reconcile.{provider}.{account}.{watch id}, or the subject of the
+// message it was read from. One subject per watch lets the stream keep at
+// most one message per watch; the account in it lets the reconciler count
+// an account's open watches (max_watches_per_account).
+func (w *Watch) Subject() string {
+	if w.subject != "" {
+		return w.subject
+	}
+	return watchSubject(w.Provider, w.Account, w.ID)
+}
 
-// watchSubject is the subject of watch id of provider in PAYHOOK_RECONCILE.
-func watchSubject(provider, id string) string { return SubjectPrefix + provider + "." + id }
+// watchSubject is the subject of watch id of provider and account in PAYHOOK_RECONCILE.
+func watchSubject(provider, account, id string) string {
+	return SubjectPrefix + provider + "." + account + "." + id
+}
+
+// legacyWatchSubject is where a watch was stored before the account was
+// part of the subject: payhook.reconcile.{provider}.{watch id}. Such
+// watches run their course there; the closer looks there too.
+func legacyWatchSubject(provider, id string) string { return SubjectPrefix + provider + "." + id }
+
+// accountSubjects matches every watch of account (on the current layout).
+func accountSubjects(provider, account string) string {
+	return SubjectPrefix + provider + "." + account + ".*"
+}
 
 func encodeWatch(w *Watch) ([]byte, error) { return json.Marshal(w) }
 
