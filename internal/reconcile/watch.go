@@ -239,6 +239,12 @@ func (w *Watch) Subject() string {
 	return watchSubject(w.Provider, w.Account, w.ID)
 }
 
+// WatchSubject is where the watch on an order lives in PAYHOOK_RECONCILE
+// (for tools that inspect the queue).
+func WatchSubject(provider, account string, kind events.Kind, merchantOrderID string) string {
+	return watchSubject(provider, account, WatchID(provider, account, kind, merchantOrderID))
+}
+
 // watchSubject is the subject of watch id of provider and account in PAYHOOK_RECONCILE.
 func watchSubject(provider, account, id string) string {
 	return SubjectPrefix + provider + "." + account + "." + id

@@ -516,7 +516,7 @@ func testQueryFailing(t *testing.T, res *result) {
 		t.Fatal(err)
 	}
 	for _, so := range stuck {
-		subj := "payhook.reconcile." + so.Provider + "." + reconcile.WatchID(so.Provider, so.Account, so.Kind, so.MerchantOrderID)
+		subj := reconcile.WatchSubject(so.Provider, so.Account, so.Kind, so.MerchantOrderID)
 		m, err := st.GetLastMsgForSubject(ctx, subj)
 		if err != nil {
 			t.Errorf("%s: watch gone from %s: %v", so.ID, reconcile.StreamReconcile, err)
