@@ -2,11 +2,14 @@ package deploytest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -184,4 +187,31 @@ func All[T any](s Set) []T {
 		}
 	}
 	return out
+}
+
+// ChecksumAnnotation is the pod-template annotation that carries the
+// checksum of the config a pod reads: editing the config without it fails
+// TestConfigChecksums, and changing it changes the pod template, which
+// rolls the pods (kubectl apply) — no manual rollout restart.
+const ChecksumAnnotation = "checksum/config"
+
+// ConfigChecksum is "sha256:" and the hex SHA-256 over the named keys of a
+// ConfigMap's data (every key when none are named), each key and its value
+// followed by a zero byte, keys sorted.
+func ConfigChecksum(data map[string]string, keys ...string) string {
+	if len(keys) == 0 {
+		for k := range data {
+			keys = append(keys, k)
+		}
+	}
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write([]byte(data[k]))
+		h.Write([]byte{0})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
