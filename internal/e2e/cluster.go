@@ -573,8 +573,10 @@ func (c *Cluster) StartNATS() error {
 	}
 	errs := make([]error, len(starting))
 	var wg sync.WaitGroup
+	// A new cluster elects its meta leader once the routes are up: ≈ 5 s,
+	// longer on a busy machine.
 	for i, n := range starting {
-		wg.Go(func() { errs[i] = n.waitReady(30 * time.Second) })
+		wg.Go(func() { errs[i] = n.waitReady(60 * time.Second) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -114,7 +114,16 @@ func (n *natsNode) waitReady(timeout time.Duration) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("e2e: %s not ready on %s: %v; log:\n%s", n.proc.name, n.url, last, n.tail(3000))
+	return fmt.Errorf("e2e: %s not ready on %s: %v; log, first 3000 bytes:\n%s\nlast 1500 bytes:\n%s", n.proc.name, n.url, last, n.head(3000), n.tail(1500))
+}
+
+// head returns the first n bytes of the node's log.
+func (n *natsNode) head(size int) string {
+	s := n.logs()
+	if len(s) > size {
+		s = s[:size] + "…"
+	}
+	return s
 }
 
 // NATSNodes is how many nats-server processes run (1, or 3 with Options.NATSCluster).
