@@ -88,10 +88,32 @@ type NATSTLS struct {
 // Enabled reports whether any TLS file is set.
 func (t NATSTLS) Enabled() bool { return t.CA != "" || t.Cert != "" || t.Key != "" }
 
-// Redis is the dedupe store; empty URL falls back to a NATS key-value bucket.
+// Redis is the dedupe store; empty URL and no Sentinel falls back to a NATS
+// key-value bucket.
 type Redis struct {
 	URL string `yaml:"url"`
+	// Sentinel, when set, finds the master through Redis Sentinel and
+	// follows its failovers; URL then only carries the data nodes'
+	// credentials, database and TLS (its host is not used).
+	Sentinel RedisSentinel `yaml:"sentinel"`
 }
+
+// RedisSentinel names the master a set of Sentinels monitors.
+type RedisSentinel struct {
+	// Master is the name the Sentinels monitor (sentinel monitor NAME …).
+	Master string `yaml:"master"`
+	// Addrs are the Sentinels, host:port (usually three).
+	Addrs []string `yaml:"addrs"`
+	// Password is the Sentinels' own password (requirepass on the
+	// Sentinels), if any; the master's is URL's.
+	Password string `yaml:"password"`
+}
+
+// Enabled reports whether a Sentinel is configured.
+func (s RedisSentinel) Enabled() bool { return s.Master != "" || len(s.Addrs) > 0 }
+
+// UsesRedis reports whether the dedupe store is Redis (a URL or a Sentinel).
+func (r Redis) UsesRedis() bool { return r.URL != "" || r.Sentinel.Enabled() }
 
 // Dedupe tunes event dedupe.
 type Dedupe struct {
@@ -680,9 +702,28 @@ func (c *Config) Validate() error {
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
 		return errf("nats.replicas", "must be 1 to 5, got %d", c.NATS.Replicas)
 	}
-	if c.Redis.URL != "" {
+	if c.Redis.URL != "" && !c.Redis.Sentinel.Enabled() {
 		if err := checkURL("redis.url", c.Redis.URL, "redis", "rediss"); err != nil {
 			return err
+		}
+	}
+	if sn := c.Redis.Sentinel; sn.Enabled() {
+		if c.Redis.URL != "" {
+			// Credentials, database and TLS only: the host may be left out.
+			if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+				return errf("redis.url", "with redis.sentinel: want redis:// or rediss:// carrying the password and database, e.g. redis://:${REDIS_PASSWORD}@/0")
+			}
+		}
+		if sn.Master == "" {
+			return errf("redis.sentinel.master", "required with redis.sentinel.addrs: the name the Sentinels monitor")
+		}
+		if len(sn.Addrs) == 0 {
+			return errf("redis.sentinel.addrs", "required with redis.sentinel.master: the Sentinels, host:port")
+		}
+		for i, a := range sn.Addrs {
+			if h, p, err := net.SplitHostPort(a); err != nil || h == "" || p == "" {
+				return errf(fmt.Sprintf("redis.sentinel.addrs[%d]", i), "not host:port: %q", a)
+			}
 		}
 	}
 	for key, addr := range map[string]string{"ingress.listen": c.Ingress.Listen, "dispatcher.listen": c.Dispatcher.Listen, "reconciler.listen": c.Reconciler.Listen} {

@@ -111,6 +111,10 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"negative duration", strings.Replace(good, "  retrigger_grace: 2m", "  retrigger_grace: -2m", 1), base, "config: reconciler.retrigger_grace: must be positive"},
 		{"proxy header without proxies", strings.Replace(good, "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\n  trusted_proxy_header: X-Forwarded-For", 1), base, "config: ingress.trusted_proxies: required with trusted_proxy_header"},
 		{"redis password not echoed", strings.Replace(good, "redis://127.0.0.1:6379/0", "redis//:hunter2@", 1), base, "config: redis.url: not a URL with a host"},
+		{"sentinel without master", strings.Replace(good, "  url: redis://127.0.0.1:6379/0", "  sentinel: {addrs: [\"s1:26379\"]}", 1), base, "config: redis.sentinel.master: required with redis.sentinel.addrs"},
+		{"sentinel without addrs", strings.Replace(good, "  url: redis://127.0.0.1:6379/0", "  sentinel: {master: payhook}", 1), base, "config: redis.sentinel.addrs: required with redis.sentinel.master"},
+		{"sentinel addr without port", strings.Replace(good, "  url: redis://127.0.0.1:6379/0", "  sentinel: {master: payhook, addrs: [\"s1:26379\", \"s2\"]}", 1), base, "config: redis.sentinel.addrs[1]: not host:port"},
+		{"sentinel with a url of another scheme", strings.Replace(good, "  url: redis://127.0.0.1:6379/0", "  url: http://x/0\n  sentinel: {master: payhook, addrs: [\"s1:26379\"]}", 1), base, "config: redis.url: with redis.sentinel: want redis://"},
 		{"short admin token", good, map[string]string{"ADMIN": "a", "JPGLO_KEY": "k"}, "config: admin_token: must be at least 32 bytes"},
 		{"admin token of 31 bytes", good, map[string]string{"ADMIN": strings.Repeat("x", 31), "JPGLO_KEY": "k"}, "config: admin_token: must be at least 32 bytes"},
 		{"max_age not a duration", strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: 3600\n    allow_ips", 1), base, "config: accounts[0].max_age: not a duration"},
@@ -475,4 +479,20 @@ func sameCreds(id, provider, merchant, secret, aesKey string) string {
 		out += "    aes_key: " + aesKey + "\n"
 	}
 	return out
+}
+
+// TestRedisSentinel: redis.sentinel with a URL that carries only the
+// password and database (no host) is a valid config, and makes Redis the
+// dedupe store.
+func TestRedisSentinel(t *testing.T) {
+	text := strings.Replace(good, "  url: redis://127.0.0.1:6379/0",
+		"  url: redis://:pw@/2\n  sentinel: {master: payhook, addrs: [\"s1:26379\", \"s2:26379\", \"s3:26379\"], password: sp}", 1)
+	env := map[string]string{"ADMIN": "t-0123456789abcdef0123456789abcdef", "JPGLO_KEY": "k"}
+	cfg, err := Parse([]byte(text), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sn := cfg.Redis.Sentinel; sn.Master != "payhook" || len(sn.Addrs) != 3 || sn.Password != "sp" || !cfg.Redis.UsesRedis() {
+		t.Errorf("sentinel = %+v, uses redis %v", sn, cfg.Redis.UsesRedis())
+	}
 }

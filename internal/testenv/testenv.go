@@ -157,6 +157,8 @@ type Redis struct {
 	Addr string
 	URL  string
 	dir  string
+	// args are extra redis-server arguments (a replica's --replicaof).
+	args []string
 }
 
 // RedisServerPath finds redis-server on PATH or in /usr/bin. The test command
@@ -195,10 +197,10 @@ func (r *Redis) Start() {
 	if r.cmd != nil {
 		return
 	}
-	cmd := exec.Command(RedisServerPath(r.tb),
+	cmd := exec.Command(RedisServerPath(r.tb), append([]string{
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(r.Port),
 		"--save", "", "--appendonly", "no", "--dir", r.dir,
-		"--logfile", filepath.Join(r.dir, "redis.log"))
+		"--logfile", filepath.Join(r.dir, "redis.log")}, r.args...)...)
 	if err := cmd.Start(); err != nil {
 		r.tb.Fatalf("start redis-server: %v", err)
 	}

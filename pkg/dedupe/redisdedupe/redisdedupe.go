@@ -172,6 +172,45 @@ func New(url string, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// Sentinel names the master a set of Redis Sentinels monitors.
+type Sentinel struct {
+	Master   string   // the monitored name
+	Addrs    []string // the Sentinels, host:port
+	Password string   // the Sentinels' own password, if any
+}
+
+// NewSentinel opens a store on the master that the Sentinels name, and
+// follows it through failovers: the client asks a Sentinel for the master
+// on every (re)connect, and drops its connections when a Sentinel
+// announces a new one (+switch-master), so calls reach the promoted replica
+// as soon as the Sentinels agree on it. Calls made in between fail fast
+// with dedupe.ErrUnavailable, as in any Redis outage. url, optional,
+// carries the data nodes' username, password, database and TLS
+// (rediss://); its host is not used.
+func NewSentinel(sn Sentinel, url string, cfg Config) (*Store, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if sn.Master == "" || len(sn.Addrs) == 0 {
+		return nil, errors.New("redisdedupe: sentinel needs a master name and at least one address")
+	}
+	fo := &redis.FailoverOptions{MasterName: sn.Master, SentinelAddrs: sn.Addrs, SentinelPassword: sn.Password}
+	if url != "" {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, errors.New("redisdedupe: bad redis URL")
+		}
+		fo.Username, fo.Password, fo.DB, fo.TLSConfig = opts.Username, opts.Password, opts.DB, opts.TLSConfig
+	}
+	fo.DialTimeout, fo.ReadTimeout, fo.WriteTimeout, fo.PoolTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout, cfg.Timeout
+	fo.MaxRetries = -1
+	fo.DialerRetries = 1
+	fo.ContextTimeoutEnabled = true
+	s, _ := FromClient(redis.NewFailoverClient(fo), cfg)
+	s.owned = true
+	return s, nil
+}
+
 // FromClient uses a client the caller configured (cluster, sentinel, TLS…)
 // and still owns: Close leaves it open. Give it ContextTimeoutEnabled so
 // that Config.Timeout also cuts a hung socket short.
