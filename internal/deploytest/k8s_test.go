@@ -336,8 +336,8 @@ func TestConfigMapParsesWithSecretEnv(t *testing.T) {
 		if cfg.NATS.User != comp || cfg.NATS.Password == "" {
 			t.Errorf("%s.yaml: nats.user %q, want %q with a password (deploy/nats/auth.conf)", comp, cfg.NATS.User, comp)
 		}
-		if comp != "dispatcher" && cfg.Redis.URL == "" {
-			t.Errorf("%s.yaml: redis.url is empty: Kubernetes runs Redis with Sentinel (redis.yaml)", comp)
+		if sn := cfg.Redis.Sentinel; comp != "dispatcher" && (sn.Master != "mymaster" || !slices.Contains(sn.Addrs, "rfs-payhook-redis:26379")) {
+			t.Errorf("%s.yaml: redis.sentinel %+v: Kubernetes runs Redis with Sentinel (redis.yaml: master mymaster, Service rfs-payhook-redis:26379)", comp, sn)
 		}
 	}
 	if sts, ok := Get[*appsv1.StatefulSet](s, "StatefulSet", "nats"); !ok || sts.Spec.Replicas == nil || *sts.Spec.Replicas != 3 {

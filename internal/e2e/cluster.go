@@ -75,6 +75,10 @@ type SubscriberConfig struct {
 type Options struct {
 	// Redis starts redis-server and points redis.url at it.
 	Redis bool
+	// RedisSentinel starts Redis under Sentinel instead (a master, a
+	// replica, three Sentinels: testenv.StartRedisSentinel) and configures
+	// redis.sentinel.
+	RedisSentinel bool
 	// Subscribers (default one, "ledger").
 	Subscribers []SubscriberConfig
 	// TimeScale compresses the simulated providers' retry schedules
@@ -134,6 +138,7 @@ type Cluster struct {
 	procs     map[Service]*proc
 	nodes     []*natsNode
 	redis     *testenv.Redis
+	sentinel  *testenv.RedisSentinel
 	subs      []*Subscriber
 	nc        *nats.Conn
 	js        jetstream.JetStream
@@ -167,7 +172,10 @@ func Start(tb testing.TB, o Options) *Cluster {
 	c.nc = nc
 	c.js, _ = jetstream.New(nc)
 
-	if o.Redis {
+	switch {
+	case o.RedisSentinel:
+		c.sentinel = testenv.StartRedisSentinel(tb)
+	case o.Redis:
 		c.redis = testenv.StartRedis(tb)
 		c.RedisURL = c.redis.URL
 	}
@@ -328,6 +336,9 @@ func (c *Cluster) writeConfig(tb testing.TB) error {
 			Start: config.StartAll,
 		})
 	}
+	if c.sentinel != nil {
+		cfg.Redis.Sentinel = config.RedisSentinel{Master: testenv.SentinelMaster, Addrs: c.sentinel.Addrs}
+	}
 	if c.opts.Configure != nil {
 		c.opts.Configure(cfg)
 	}
@@ -428,6 +439,9 @@ func (c *Cluster) JS() jetstream.JetStream { return c.js }
 
 // Redis is the redis-server (nil without Options.Redis).
 func (c *Cluster) Redis() *testenv.Redis { return c.redis }
+
+// RedisSentinel is Redis under Sentinel (nil without Options.RedisSentinel).
+func (c *Cluster) RedisSentinel() *testenv.RedisSentinel { return c.sentinel }
 
 // Secrets lists every secret in the config — account secrets and AES keys,
 // subscriber secrets (whole and their base64 key part), the admin token —
