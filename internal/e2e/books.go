@@ -51,6 +51,8 @@ type Books struct {
 	c *Cluster
 	// exactlyOnce: a redelivered webhook-id unbalances the books (ExactlyOnce).
 	exactlyOnce bool
+	// only, when set, are the subscribers checked (OnlySubscribers).
+	only []string
 
 	mu      sync.Mutex
 	entries []*entry
@@ -87,6 +89,12 @@ type BooksOption func(*Books)
 // wherever nothing in the test makes a redelivery legitimate (a delivery
 // timing out, a dispatcher killed before it acknowledged).
 func ExactlyOnce(b *Books) { b.exactlyOnce = true }
+
+// OnlySubscribers restricts the subscribers' side of the books to ids (a
+// test that retires a subscriber checks what it got by itself).
+func OnlySubscribers(ids ...string) BooksOption {
+	return func(b *Books) { b.only = ids }
+}
 
 // Create creates an order in the simulator and records it.
 func (b *Books) Create(ctx context.Context, spec providersim.OrderSpec) (providersim.Order, error) {
@@ -479,6 +487,9 @@ func (b *Books) Check(ctx context.Context) Report {
 	}
 
 	for i, s := range b.c.subs {
+		if b.only != nil && !slices.Contains(b.only, s.ID) {
+			continue
+		}
 		filter := b.c.Config.Subscribers[i].Filter
 		st := s.Stats()
 		r.BadSignatures += st.BadSignatures

@@ -139,6 +139,7 @@ type Cluster struct {
 	nodes     []*natsNode
 	redis     *testenv.Redis
 	sentinel  *testenv.RedisSentinel
+	instances int // StartInstance's count, for names
 	subs      []*Subscriber
 	nc        *nats.Conn
 	js        jetstream.JetStream

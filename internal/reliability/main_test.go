@@ -61,6 +61,8 @@ var scenarios = []scenario{
 		"each exits 0; every held callback answered 200 with the provider's success reply on its first attempt and once on PAYHOOK_EVENTS; no attempt started more than 100 ms before the signal met a connection error; refused callbacks land on retry", testSigterm},
 	{"redis_failover", "Redis under Sentinel (master, replica, three Sentinels) with redis.sentinel configured: the master killed (SIGKILL) under load, brought back as a replica",
 		"the replica promoted and followed; payhook_dedupe_fallback_active 1 then 0, dedupe_total{result=\"unavailable\"} counted; ingress and reconciler ready again; no 5xx or connection error to any provider; nothing stored twice", testRedisFailover},
+	{"rolling_deploy", "a new release rolled over ingress, reconciler and dispatcher under traffic (per service: new process on the new config, overlap, old one out of the Service, SIGTERM); the new config adds subscriber newcomer and drops retiree, retired afterwards with DELETE /v1/subscribers/retiree",
+		"old exit 0; the ledger's books balanced and every order's events delivered in stored order (cashypro PAYING then final); retiree's consumer never missing until the retire, then gone; newcomer gets every event stored after it appeared, nothing unexpected", testRollingDeploy},
 	{"cluster_leader_killed", "3-node JetStream cluster, R3: kill -9 of the PAYHOOK_EVENTS leader under load, 5 s down, restarted on its store",
 		"a new leader elected; no callback refused before the kill nor once the node is healthy again; the refusal window measured", testClusterLeaderKilled},
 	{"cluster_rolling_restart", "3-node JetStream cluster, R3: each node in turn put in lame duck (SIGUSR2, as the StatefulSet's preStop), exited, restarted, healthy before the next",

@@ -71,15 +71,22 @@ type traffic struct {
 
 	watchRetries atomic.Int64
 	createErrors atomic.Int64
+
+	// intermediate: cashypro orders send a PAYING callback before their
+	// final one, so those orders have two events whose order matters.
+	intermediate bool
 }
 
 // startTraffic starts creating rate orders per second on c with mix; Stop
 // ends it. The seed is logged so a failure can be replayed.
-func startTraffic(t *testing.T, c *e2e.Cluster, rate float64, mix Mix) *traffic {
+func startTraffic(t *testing.T, c *e2e.Cluster, rate float64, mix Mix, opts ...func(*traffic)) *traffic {
 	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("traffic: %.0f orders/s, mix %+v, seed %d", rate, mix, seed)
 	tr := &traffic{t: t, c: c, b: c.NewBooks(), mix: mix, rnd: rand.New(rand.NewPCG(seed, seed>>7))}
+	for _, o := range opts {
+		o(tr)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tr.cancel = cancel
 	tr.loop.Add(1)
@@ -138,7 +145,8 @@ func (tr *traffic) next() providersim.OrderSpec {
 	defer tr.mu.Unlock()
 	s := slots[tr.n%len(slots)]
 	tr.n++
-	spec := providersim.OrderSpec{Provider: s.provider, Account: s.account, Kind: s.kind, Outcome: providersim.Succeeded}
+	spec := providersim.OrderSpec{Provider: s.provider, Account: s.account, Kind: s.kind, Outcome: providersim.Succeeded,
+		Intermediate: tr.intermediate && s.provider == providers.Cashypro}
 	switch x := tr.rnd.Float64(); {
 	case x < 0.1:
 		spec.Outcome = providersim.Failed
