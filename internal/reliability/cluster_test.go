@@ -205,10 +205,11 @@ func testClusterFrozen(t *testing.T, res *result) {
 	if rf := refusedBetween(r, frozen.Add(15*time.Second), resumed); rf.n > 0 {
 		t.Errorf("ingress still refusing callbacks 15 s into the freeze: %s", rf.window(frozen))
 	}
-	rf := refusedBetween(r, frozen, healthy.Add(time.Second))
-	res.note("leader moved to %s (ingress's node) by stepdown: %d refused; %s frozen 20 s; new leader seen after %.1f s; %s; healthy %.1f s after SIGCONT",
+	during := refusedBetween(r, frozen, resumed)
+	after := refusedBetween(r, resumed, healthy.Add(time.Second))
+	res.note("leader moved to %s (ingress's node) by stepdown: %d refused; %s frozen 20 s; new leader seen after %.1f s; during the freeze %s; after SIGCONT %s; healthy %.1f s after SIGCONT",
 		r.c.NATSNodeName(node), refusedBetween(r, moved, frozen).n, r.c.NATSNodeName(node),
-		elected.Sub(frozen).Seconds(), rf.window(frozen), healthy.Sub(resumed).Seconds())
+		elected.Sub(frozen).Seconds(), during.window(frozen), after.window(resumed), healthy.Sub(resumed).Seconds())
 }
 
 func tailString(s string, n int) string {

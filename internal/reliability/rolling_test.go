@@ -132,6 +132,10 @@ func testRollingDeploy(t *testing.T, res *result) {
 		cfg.Subscribers = append(cfg.Subscribers, newcomerCfg)
 	}
 	began := time.Now()
+	var timeline []string
+	mark := func(format string, args ...any) {
+		timeline = append(timeline, time.Now().Format("15:04:05.000")+" "+fmt.Sprintf(format, args...))
+	}
 	roll := func(s e2e.Service, overlap time.Duration, beforeTerm func(*e2e.Instance)) time.Time {
 		t.Helper()
 		inst, err := c.StartInstance(t, s, release)
@@ -139,11 +143,14 @@ func testRollingDeploy(t *testing.T, res *result) {
 			t.Fatal(err)
 		}
 		ready := time.Now()
+		mark("new %s ready", s)
 		time.Sleep(overlap)
 		if beforeTerm != nil {
 			beforeTerm(inst)
 		}
+		mark("old %s SIGTERM", s)
 		code, err := c.Term(s)
+		mark("old %s exited %d", s, code)
 		if err != nil || code != 0 {
 			t.Fatalf("old %s: exit %d, %v", s, code, err)
 		}
@@ -250,8 +257,10 @@ func testRollingDeploy(t *testing.T, res *result) {
 		for i := 1; i < len(ds); i++ {
 			if seq[ds[i].WebhookID] < seq[ds[i-1].WebhookID] {
 				outOfOrder++
-				t.Errorf("order %s: event %s (seq %d) delivered before %s (seq %d)", k,
-					ds[i-1].WebhookID, seq[ds[i-1].WebhookID], ds[i].WebhookID, seq[ds[i].WebhookID])
+				a, b := ds[i-1], ds[i]
+				t.Errorf("order %s: event %s (seq %d, stored %s) delivered at %s, before %s (seq %d, stored %s) at %s; deploy: %v", k,
+					a.WebhookID, seq[a.WebhookID], stored[a.WebhookID].Format("15:04:05.000"), a.ReceivedAt.Format("15:04:05.000"),
+					b.WebhookID, seq[b.WebhookID], stored[b.WebhookID].Format("15:04:05.000"), b.ReceivedAt.Format("15:04:05.000"), timeline)
 			}
 		}
 	}
