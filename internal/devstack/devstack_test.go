@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/providers"
@@ -198,4 +202,72 @@ func TestDataDirLocked(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	again()
+}
+
+// TestFloodOfOneAccountKeepsOthersRecovering: devstack's own conditions —
+// simulator traffic, its compressed schedule, the NATS key-value dedupe
+// store, everything in one process on a busy machine — with 20,000 watches
+// announced at once for the jpglo account (at most reconciler.
+// max_watches_per_account of them are opened, 10,000 by default). Lost
+// cashypro callbacks must keep being recovered at their pace while the
+// flood is due (docs/reconciler.md, "Fairness").
+func TestFloodOfOneAccountKeepsOthersRecovering(t *testing.T) {
+	any := "127.0.0.1:0"
+	var out syncBuffer
+	ready := make(chan *Stack, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{
+			DataDir: t.TempDir(), Rate: 25, TimeScale: 0.0005, Summary: time.Hour,
+			Addrs: &Addrs{any, any, any, any, any}, Ready: func(s *Stack) { ready <- s },
+		}, &out)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("devstack returned %v", err)
+		}
+	}()
+	var st *Stack
+	select {
+	case st = <-ready:
+	case err := <-done:
+		t.Fatalf("devstack stopped: %v\n%s", err, out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("devstack not ready in 60s")
+	}
+	recovered := func() int { return st.Totals()[providers.Cashypro].Recovered }
+	testenv.Eventually(t, time.Minute, func() bool { return recovered() > 0 }, "no cashypro recovery before the flood")
+
+	nc, err := nats.Connect(st.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	var account string
+	for _, a := range st.Config.Accounts {
+		if a.Provider == providers.Jpglo {
+			account = a.ID
+		}
+	}
+	for i := range 20000 {
+		body := fmt.Sprintf(`{"account":%q,"kind":"payin","merchant_order_id":"FLOOD%05d"}`, account, i)
+		if _, err := js.PublishAsync("payhook.watch.jpglo", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("flood not stored within 30 s")
+	}
+	// The flood's first polls fall due 5 s after it is opened (the schedule's
+	// first step); from then on, for 30 s, cashypro's lost callbacks (about
+	// one every 2 s in this traffic) must keep being recovered.
+	time.Sleep(5 * time.Second)
+	from := recovered()
+	testenv.Eventually(t, 30*time.Second, func() bool { return recovered() >= from+5 }, "cashypro recoveries stalled while the jpglo flood was due: %d in the window", recovered()-from)
+	t.Logf("cashypro recoveries while the flood was due: %d more after %d before; jpglo recoveries: %d", recovered()-from, from, st.Totals()[providers.Jpglo].Recovered)
 }
