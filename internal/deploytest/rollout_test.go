@@ -43,17 +43,54 @@ func checksumProblems(s Set, what string, tmpl corev1.PodTemplateSpec, configMap
 	want := ConfigChecksum(cm.Data, keys...)
 	if got := tmpl.Annotations[ChecksumAnnotation]; got != want {
 		return []string{what + ": pod template annotation " + ChecksumAnnotation + " is " + strings.TrimSpace(got) +
-			", the config it mounts has " + want + " (after editing the config, set the annotation to this value so the pods roll)"}
+			", the config it mounts has " + want + " (after editing the config, set the annotation to this value so the pods roll: PAYHOOK_UPDATE_CHECKSUMS=1 go test ./internal/deploytest -run TestConfigChecksums)"}
 	}
 	return nil
+}
+
+// updateChecksums, when PAYHOOK_UPDATE_CHECKSUMS=1, makes
+// TestConfigChecksums write the checksums into the manifests instead of
+// failing on them (after a config edit).
+var updateChecksums = os.Getenv("PAYHOOK_UPDATE_CHECKSUMS") == "1"
+
+var checksumLine = regexp.MustCompile(`(checksum/config: )"sha256:[0-9a-f]*"`)
+
+// writeChecksum puts sum into the one checksum/config annotation of file.
+func writeChecksum(t *testing.T, file, sum string) {
+	t.Helper()
+	path := k8sDir + "/" + file
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(checksumLine.FindAll(b, -1)); n != 1 {
+		t.Fatalf("%s has %d checksum/config annotations, want 1", file, n)
+	}
+	b = checksumLine.ReplaceAll(b, []byte(`${1}"`+sum+`"`))
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: checksum/config set to %s", file, sum)
 }
 
 // TestConfigChecksums: every payhook Deployment and the NATS StatefulSet
 // carry the checksum of the config they mount, so a config change is a pod
 // template change and rolls them; editing a service's config changes its
-// checksum only (each mounts its own key).
+// checksum only (each mounts its own key). After editing a config, run it
+// with PAYHOOK_UPDATE_CHECKSUMS=1 to write the new checksums.
 func TestConfigChecksums(t *testing.T) {
 	s := mustManifests(t)
+	if updateChecksums {
+		for _, comp := range components {
+			d, _ := getDeployment(s, comp)
+			cm, _ := Get[*corev1.ConfigMap](s, "ConfigMap", "payhook-config")
+			keys, _ := mountedKeys(d.Spec.Template.Spec, "payhook-config")
+			writeChecksum(t, comp+".yaml", ConfigChecksum(cm.Data, keys...))
+		}
+		cm, _ := Get[*corev1.ConfigMap](s, "ConfigMap", "nats-config")
+		writeChecksum(t, "nats.yaml", ConfigChecksum(cm.Data))
+		s = mustManifests(t)
+	}
 	for _, comp := range components {
 		d, ok := getDeployment(s, comp)
 		if !ok {
