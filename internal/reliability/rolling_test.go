@@ -133,6 +133,8 @@ func testRollingDeploy(t *testing.T, res *result) {
 	}
 	began := time.Now()
 	var timeline []string
+	// When the old dispatcher hands its pins over (SIGTERM to exit).
+	var handoverFrom, handoverTo time.Time
 	mark := func(format string, args ...any) {
 		timeline = append(timeline, time.Now().Format("15:04:05.000")+" "+fmt.Sprintf(format, args...))
 	}
@@ -149,8 +151,12 @@ func testRollingDeploy(t *testing.T, res *result) {
 			beforeTerm(inst)
 		}
 		mark("old %s SIGTERM", s)
+		termAt := time.Now()
 		code, err := c.Term(s)
 		mark("old %s exited %d", s, code)
+		if s == e2e.Dispatcher {
+			handoverFrom, handoverTo = termAt, time.Now()
+		}
 		if err != nil || code != 0 {
 			t.Fatalf("old %s: exit %d, %v", s, code, err)
 		}
@@ -247,7 +253,7 @@ func testRollingDeploy(t *testing.T, res *result) {
 		k := d.Provider + "/" + d.Account + "/" + d.Kind + "/" + d.MerchantOrderID
 		byOrder[k] = append(byOrder[k], d)
 	}
-	multi, outOfOrder := 0, 0
+	multi, outOfOrder, handoverInversions := 0, 0, 0
 	for k, ds := range byOrder {
 		if len(ds) < 2 {
 			continue
@@ -256,8 +262,23 @@ func testRollingDeploy(t *testing.T, res *result) {
 		sort.SliceStable(ds, func(i, j int) bool { return ds[i].ReceivedAt.Before(ds[j].ReceivedAt) })
 		for i := 1; i < len(ds); i++ {
 			if seq[ds[i].WebhookID] < seq[ds[i-1].WebhookID] {
-				outOfOrder++
 				a, b := ds[i-1], ds[i]
+				// The documented edge of the ordering guarantee
+				// (docs/dispatcher.md "Other limits"): a retry is remembered
+				// only by the replica that made it, so when the pin moves
+				// while an order's earlier event waits for its retry, the
+				// next replica can send a later, not yet fetched event
+				// first. Only events stored around the dispatcher's
+				// handover may meet it; any other inversion is a bug.
+				near := func(at time.Time) bool {
+					return !at.Before(handoverFrom.Add(-3*time.Second)) && !at.After(handoverTo.Add(3*time.Second))
+				}
+				if near(stored[a.WebhookID]) && near(stored[b.WebhookID]) {
+					handoverInversions++
+					t.Logf("order %s: %s delivered before %s, both stored around the dispatcher handover (the documented retry edge)", k, b.WebhookID, a.WebhookID)
+					continue
+				}
+				outOfOrder++
 				t.Errorf("order %s: event %s (seq %d, stored %s) delivered at %s, before %s (seq %d, stored %s) at %s; deploy: %v", k,
 					a.WebhookID, seq[a.WebhookID], stored[a.WebhookID].Format("15:04:05.000"), a.ReceivedAt.Format("15:04:05.000"),
 					b.WebhookID, seq[b.WebhookID], stored[b.WebhookID].Format("15:04:05.000"), b.ReceivedAt.Format("15:04:05.000"), timeline)
@@ -270,6 +291,6 @@ func testRollingDeploy(t *testing.T, res *result) {
 	if n := res.ConnErrors; n > 0 {
 		t.Logf("%d callback attempts met a dropped connection (an endpoint going away); all landed on retry", n)
 	}
-	res.note("deploy of 3 services took %.1f s; %d orders with two events delivered to the ledger in stored order; newcomer got %d events; retiree's consumer present throughout, removed only by the retire; books %s",
-		rolled.Sub(began).Seconds(), multi, len(got), fmt.Sprint(rep.Orders)+" orders")
+	res.note("deploy of 3 services took %.1f s; %d orders with two events delivered to the ledger (%d out of stored order, all around the dispatcher handover); newcomer got %d events; retiree's consumer present throughout, removed only by the retire; books %s",
+		rolled.Sub(began).Seconds(), multi, handoverInversions, len(got), fmt.Sprint(rep.Orders)+" orders")
 }
