@@ -156,6 +156,10 @@ type Reconciler struct {
 	Listen         string     `yaml:"listen"`
 	Schedule       []Duration `yaml:"schedule"`
 	RetriggerGrace Duration   `yaml:"retrigger_grace"`
+	// WatchRetention is how long a watch's record (state, polls, last
+	// error, outcome) is kept after its last change: closed, expired and
+	// cancelled watches stay visible to payhookctl that long (default 7d).
+	WatchRetention Duration `yaml:"watch_retention"`
 	// Providers overrides, per provider name, the schedule and the rate limit.
 	Providers map[string]ReconcilerProvider `yaml:"providers"`
 	// RatePerSecond limits queries per provider account (default 5/s, burst
@@ -630,6 +634,9 @@ func (c *Config) defaults() {
 	if c.Reconciler.RetriggerGrace == 0 {
 		c.Reconciler.RetriggerGrace = Duration(2 * time.Minute)
 	}
+	if c.Reconciler.WatchRetention == 0 {
+		c.Reconciler.WatchRetention = Duration(7 * 24 * time.Hour)
+	}
 	if c.Reconciler.RatePerSecond == 0 {
 		c.Reconciler.RatePerSecond = 5
 	}
@@ -685,10 +692,20 @@ func (c *Config) Validate() error {
 		"nats.raw_max_age": c.NATS.RawMaxAge, "nats.events_max_age": c.NATS.EventsMaxAge,
 		"nats.duplicate_window": c.NATS.DuplicateWindow, "dedupe.window": c.Dedupe.Window,
 		"ingress.publish_timeout": c.Ingress.PublishTimeout, "reconciler.retrigger_grace": c.Reconciler.RetriggerGrace,
+		"reconciler.watch_retention": c.Reconciler.WatchRetention,
 	} {
 		if d <= 0 {
 			return errf(key, "must be positive")
 		}
+	}
+	// An open watch's record is rewritten at every poll: it must outlive
+	// the longest wait between two polls, or it would vanish while open.
+	longest := slices.Max(append([]Duration{0}, c.Reconciler.Schedule...))
+	for _, p := range c.Reconciler.Providers {
+		longest = max(longest, slices.Max(append([]Duration{0}, p.Schedule...)))
+	}
+	if c.Reconciler.WatchRetention <= longest {
+		return errf("reconciler.watch_retention", "must be longer than the longest schedule delay (%s)", longest.D())
 	}
 	if c.Ingress.PublishTimeout.D() > 25*time.Second {
 		return errf("ingress.publish_timeout", "must be at most 25s (the provider is waiting for the reply)")

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -20,6 +21,7 @@ type ReplayRequest struct {
 //
 //	POST /v1/dlq/replay                  {"subscriber","event_ids"?} → {"replayed","missing"}
 //	GET  /v1/dlq?subscriber=ID           → {"dead_letters":[...]}
+//	POST /v1/subscribers/{id}/pause      {"reason"?} → {"subscriber","paused":true}
 //	POST /v1/subscribers/{id}/resume     → {"subscriber","paused":false}
 //	DELETE /v1/subscribers/{id}          → RetireResult (409 while configured here)
 func (d *Dispatcher) Handler() http.Handler {
@@ -28,6 +30,7 @@ func (d *Dispatcher) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/dlq", d.handleList)
 	mux.HandleFunc("POST /v1/subscribers/{id}/resume", d.handleResume)
 	mux.HandleFunc("DELETE /v1/subscribers/{id}", d.handleRetire)
+	mux.HandleFunc("POST /v1/subscribers/{id}/pause", d.handlePause)
 	return ops.RequireToken(d.cfg.AdminToken, d.log, mux)
 }
 
@@ -100,5 +103,34 @@ func (d *Dispatcher) handleRetire(w http.ResponseWriter, r *http.Request) {
 		ops.WriteError(w, http.StatusServiceUnavailable, "retire failed: NATS unavailable")
 	default:
 		ops.WriteJSON(w, http.StatusOK, res)
+	}
+}
+
+func (d *Dispatcher) handlePause(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+	if len(b) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil || len(req.Reason) > 200 {
+			ops.WriteError(w, http.StatusBadRequest, "body must be JSON {\"reason\": \"text of at most 200 bytes\"}")
+			return
+		}
+	}
+	if req.Reason == "" {
+		req.Reason = "paused by an operator"
+	}
+	err := d.Pause(r.Context(), id, req.Reason)
+	switch {
+	case errors.Is(err, ErrUnknownSubscriber):
+		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
+	case err != nil:
+		ops.WriteError(w, http.StatusServiceUnavailable, "pause failed: NATS unavailable")
+	default:
+		d.log.Info("subscriber paused by an operator", "subscriber", id, "reason", req.Reason)
+		ops.WriteJSON(w, http.StatusOK, map[string]any{"subscriber": id, "paused": true})
 	}
 }

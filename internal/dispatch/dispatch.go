@@ -118,6 +118,7 @@ type Dispatcher struct {
 	o       options
 	kv      jetstream.KeyValue // PauseBucket
 	pos     jetstream.KeyValue // PositionBucket
+	status  jetstream.KeyValue // StatusBucket
 	workers []*worker
 	byID    map[string]*worker
 	heads   *headCache // routing fields shared by the subscribers' consumers
@@ -161,11 +162,11 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 	if err := EnsureReplayStream(ctx, js, cfg.NATS); err != nil {
 		return nil, err
 	}
-	d.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: PauseBucket, Description: "subscribers paused after 410 Gone", Replicas: max(cfg.NATS.Replicas, 1),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: kv %s: %v", natsbus.ErrUnavailable, PauseBucket, err)
+	if d.kv, err = PauseKV(ctx, js, cfg.NATS); err != nil {
+		return nil, err
+	}
+	if d.status, err = StatusKV(ctx, js, cfg.NATS); err != nil {
+		return nil, err
 	}
 	d.pos, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: PositionBucket, Description: "each subscriber's acknowledged position in PAYHOOK_EVENTS", Replicas: max(cfg.NATS.Replicas, 1),
@@ -335,6 +336,11 @@ type worker struct {
 	// (see finishedBefore).
 	finished map[uint64]struct{}
 	inflight sync.WaitGroup
+
+	// status is what StatusBucket says of this subscriber (state.go).
+	stMu    sync.Mutex
+	status  Status
+	stDirty bool
 }
 
 type orderState struct {
@@ -435,8 +441,10 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 	}
 	w.br = newBreaker(d.o.breakerThreshold, d.o.breakerMin, d.o.breakerMax, func(st BreakerState) {
 		d.m.breaker.WithLabelValues(s.ID).Set(float64(st))
+		w.noteBreaker(st)
 		w.log.Warn("circuit breaker", "state", st.String())
 	})
+	w.status.Breaker = BreakerClosed.String()
 	d.m.breaker.WithLabelValues(s.ID).Set(0)
 	d.m.paused.WithLabelValues(s.ID).Set(0)
 	d.m.active.WithLabelValues(s.ID).Set(0)
@@ -559,21 +567,42 @@ func (d *Dispatcher) Resume(ctx context.Context, id string) error {
 	if w == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownSubscriber, id)
 	}
-	if err := d.kv.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("%w: resume %s: %v", natsbus.ErrUnavailable, id, err)
+	if err := ClearPause(ctx, d.kv, id); err != nil {
+		return err
 	}
-	w.setPaused(false)
+	w.setPaused(false, PauseRecord{})
 	return nil
 }
 
-func (w *worker) setPaused(p bool) {
+// Pause stops deliveries to subscriber id on every replica until Resume
+// (events are kept); reason is shown by payhookctl and logged.
+func (d *Dispatcher) Pause(ctx context.Context, id, reason string) error {
+	w := d.byID[id]
+	if w == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownSubscriber, id)
+	}
+	p := PauseRecord{At: time.Now().UTC(), Reason: reason, By: "operator"}
+	if err := SetPause(ctx, d.kv, id, p); err != nil {
+		return err
+	}
+	w.setPaused(true, p)
+	return nil
+}
+
+// setPaused applies a pause (with its record) or a resume on this replica;
+// it logs the reason the record gives, whoever wrote it.
+func (w *worker) setPaused(p bool, rec PauseRecord) {
 	if w.paused.Swap(p) == p {
 		return
 	}
 	v := 0.0
 	if p {
 		v = 1
-		w.log.Error("subscriber paused: it answered 410 Gone; events are kept until POST /v1/subscribers/" + w.sub.ID + "/resume")
+		if rec.Reason == PauseReasonGone {
+			w.log.Error("subscriber paused: it answered 410 Gone; events are kept until payhookctl subscribers resume "+w.sub.ID, "reason", rec.Reason)
+		} else {
+			w.log.Warn("subscriber paused; events are kept until payhookctl subscribers resume "+w.sub.ID, "reason", rec.Reason, "by", rec.By)
+		}
 		w.giveBackIdle(nil)
 	} else {
 		w.log.Info("subscriber resumed")
@@ -582,9 +611,9 @@ func (w *worker) setPaused(p bool) {
 }
 
 func (w *worker) pause(ctx context.Context) {
-	w.setPaused(true)
-	b, _ := json.Marshal(map[string]any{"at": time.Now().UTC(), "reason": "410 Gone"})
-	if _, err := w.d.kv.Put(ctx, w.sub.ID, b); err != nil {
+	p := PauseRecord{At: time.Now().UTC(), Reason: PauseReasonGone, By: "dispatcher"}
+	w.setPaused(true, p)
+	if err := SetPause(ctx, w.d.kv, w.sub.ID, p); err != nil {
 		w.log.Warn("pause not shared with other replicas", "err", err)
 	}
 }
@@ -603,7 +632,12 @@ func (d *Dispatcher) watchPauses(ctx context.Context) {
 				continue // end of initial values
 			}
 			if w := d.byID[e.Key()]; w != nil {
-				w.setPaused(e.Operation() == jetstream.KeyValuePut)
+				put := e.Operation() == jetstream.KeyValuePut
+				var rec PauseRecord
+				if put {
+					rec = decodePause(e.Value())
+				}
+				w.setPaused(put, rec)
 			}
 		}
 		_ = kw.Stop()
@@ -641,6 +675,7 @@ func (d *Dispatcher) readStats(ctx context.Context) {
 		if ok {
 			d.m.pending.WithLabelValues(w.sub.ID).Set(float64(lag))
 		}
+		w.flushStatus(ctx, d.status)
 	}
 	s, err := d.js.Stream(ctx, natsbus.StreamDLQ)
 	if err != nil {
@@ -982,6 +1017,7 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 	}
 	w.d.m.duration.WithLabelValues(w.sub.ID).Observe(res.Duration.Seconds())
 	hist := w.record(it.id, res)
+	w.noteAttempt(res)
 	attempt := max(it.attempt, 1)
 	switch Decide(res, attempt, w.sub.MaxAttempts) {
 	case Delivered:

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -161,6 +162,9 @@ type Reconciler struct {
 	lanes     map[string]*lane // by account id
 	// queue is PAYHOOK_RECONCILE, set by Run before any message is handled.
 	queue jetstream.Stream
+	// records is WatchBucket (records.go), set by Run before any message
+	// is handled; nil until then (no record is written).
+	records atomic.Pointer[kvHandle]
 
 	countMu sync.Mutex
 	counts  map[string]*openCount // account id → open watches (lane.go)
@@ -299,8 +303,13 @@ func (r *Reconciler) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: consumer %s: %v", natsbus.ErrUnavailable, ConsumerCloser, err)
 	}
+	kv, err := WatchKV(sctx, r.js, r.cfg.NATS, r.cfg.Reconciler.WatchRetention.D())
+	if err != nil {
+		return err
+	}
 	cancel()
 	r.queue = stream
+	r.records.Store(&kvHandle{kv})
 
 	// In-flight work is not cut short by shutdown: a poll that started
 	// finishes (bounded by PollTimeout) and its outcome is saved.
@@ -411,6 +420,7 @@ func (r *Reconciler) Open(ctx context.Context, req Request, openedAt time.Time, 
 	}
 	r.opened(w.Account)
 	r.m.opened.WithLabelValues(w.Provider, source).Inc()
+	r.record(w, StateOpen, "")
 	r.poke()
 	r.log.Info("watch opened", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "kind", w.Kind, "order_id", w.MerchantOrderID, "source", source)
 	return w.ID, true, nil
@@ -522,6 +532,7 @@ func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w
 		r.untrack(w.ID)
 		r.poke()
 		r.m.expired.WithLabelValues(w.Provider, out.reason).Inc()
+		r.record(w, StateExpired, out.reason)
 		r.log.Warn("watch expired", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "order_id", w.MerchantOrderID, "reason", out.reason)
 		_ = msg.TermWithReason("expired: " + out.reason)
 	case outDefer:
@@ -534,6 +545,7 @@ func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w
 		switch {
 		case err == nil:
 			r.track(w, w.DueAt)
+			r.record(w, StateOpen, "")
 			_ = msg.Ack()
 		case errors.Is(err, errSuperseded):
 			// Someone else changed the watch meanwhile, or closed it (the
@@ -643,6 +655,11 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	}
 	ans, err := q.Query(qctx, acct, w.Order(), retrigger)
 	cancel()
+	w.Polls++
+	w.LastPollAt = now.UTC()
+	if err != nil && !errors.Is(err, providers.ErrNotFound) {
+		w.noteError(err, now)
+	}
 	if retrigger && r.marks != nil && (err != nil || !ans.Found || ans.Status != events.StatusSucceeded) {
 		// No resend is coming (mrnpay resends successes only).
 		if err := r.marks.Unmark(context.WithoutCancel(ctx), w.Provider, w.Account, w.Kind, w.MerchantOrderID); err != nil {
@@ -715,6 +732,7 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	verdict, err := r.pub.Store(ctx, &ev)
 	if err != nil {
 		r.log.Warn("synthesized event not stored; retrying", "watch_id", w.ID, "event_id", ev.ID(), "err", err)
+		w.noteError(fmt.Errorf("event not stored: %w", err), now)
 		return save(sched.retry(w, now))
 	}
 	switch verdict {

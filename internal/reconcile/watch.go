@@ -175,11 +175,24 @@ type Watch struct {
 	Unrecoverable bool `json:"unrecoverable,omitempty"`
 	// Amount is the announced order amount (Request.Amount), if any.
 	Amount *events.Money `json:"amount,omitempty"`
+	// Polls counts the provider queries made; LastPollAt is the latest.
+	Polls      int       `json:"polls,omitempty"`
+	LastPollAt time.Time `json:"last_poll_at,omitzero"`
+	// LastError is the latest failed poll's error (or a synthesized event
+	// that could not be stored), kept after later polls succeed.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 
 	// subject is the subject of the message the watch was read from (set
 	// by the handler): a watch stored before the account was part of the
 	// subject keeps its old one.
 	subject string
+}
+
+// noteError records err as the watch's last error (bounded to 300 bytes).
+func (w *Watch) noteError(err error, now time.Time) {
+	w.LastError = truncate(err.Error(), 300)
+	w.LastErrorAt = now.UTC()
 }
 
 // WatchID is the deterministic id of the watch on an order: "wch_" and the

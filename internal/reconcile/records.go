@@ -1,0 +1,222 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/natsbus"
+)
+
+// Watch records: PAYHOOK_RECONCILE holds only open watches (a closed
+// watch's message is gone), so what operators ask about a watch — its
+// state, polls, next poll, last error, and how it ended — is also kept in
+// the key-value bucket WatchBucket, one key per watch id, rewritten at
+// every change and kept for reconciler.watch_retention (7 days by default)
+// after the last one. Listing every watch is one scan of that bucket (an
+// ordered consumer over its stream), never one request per subject.
+//
+// The record is the operator's view, written after the queue changed; a
+// record that could not be written is logged and overwritten by the next
+// change. The queue stays the truth for what is polled.
+
+// WatchBucket is the key-value bucket of watch records.
+const WatchBucket = "payhook_watches"
+
+// Watch states in a WatchRecord.
+const (
+	StateOpen      = "open"
+	StateClosed    = "closed"    // the order has its terminal event
+	StateExpired   = "expired"   // the schedule ran out (or expires_at passed) without one
+	StateCancelled = "cancelled" // an operator cancelled it
+)
+
+// WatchRecord is the value of a key in WatchBucket.
+type WatchRecord struct {
+	Watch
+	State string `json:"state"`
+	// NextPoll is when the watch is due next (open watches only).
+	NextPoll time.Time `json:"next_poll,omitzero"`
+	// Outcome says how a watch ended: closed by callback, retrigger or
+	// poll; the expiry reason; or the operator's cancel reason.
+	Outcome  string    `json:"outcome,omitempty"`
+	ClosedAt time.Time `json:"closed_at,omitzero"`
+}
+
+// ErrWatchNotFound is returned for a watch that is not open (PollNow,
+// Cancel) or has no record (GetRecord).
+var ErrWatchNotFound = errors.New("watch not found")
+
+// WatchKV opens (creating or updating) the record bucket with retention ttl.
+func WatchKV(ctx context.Context, js jetstream.JetStream, cfg config.NATS, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: WatchBucket, Description: "payhook reconciler: every watch's state and outcome, kept after it ends",
+		Replicas: max(cfg.Replicas, 1), TTL: ttl,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: kv %s: %v", natsbus.ErrUnavailable, WatchBucket, err)
+	}
+	return kv, nil
+}
+
+// putRecord stores rec under its watch id.
+func putRecord(ctx context.Context, kv jetstream.KeyValue, rec WatchRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, rec.ID, b); err != nil {
+		return fmt.Errorf("%w: watch record: %v", natsbus.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// kvHandle holds the record bucket for an atomic pointer.
+type kvHandle struct{ kv jetstream.KeyValue }
+
+// record writes w's record in state with outcome (best effort: logged).
+func (r *Reconciler) record(w *Watch, state, outcome string) {
+	h := r.records.Load()
+	if h == nil {
+		return
+	}
+	rec := WatchRecord{Watch: *w, State: state, Outcome: outcome}
+	if state == StateOpen {
+		rec.NextPoll = w.DueAt
+	} else {
+		rec.ClosedAt = r.now().UTC()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := putRecord(ctx, h.kv, rec); err != nil {
+		r.log.Warn("watch record not stored", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "order_id", w.MerchantOrderID, "err", err)
+	}
+}
+
+// GetRecord returns the record of watch id.
+func GetRecord(ctx context.Context, kv jetstream.KeyValue, id string) (WatchRecord, error) {
+	e, err := kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return WatchRecord{}, fmt.Errorf("%w: %s", ErrWatchNotFound, id)
+	}
+	if err != nil {
+		return WatchRecord{}, fmt.Errorf("%w: watch record: %v", natsbus.ErrUnavailable, err)
+	}
+	var rec WatchRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return WatchRecord{}, fmt.Errorf("watch record %s: %v", id, err)
+	}
+	return rec, nil
+}
+
+// ListRecords calls f with every watch record, in one scan of the bucket.
+func ListRecords(ctx context.Context, kv jetstream.KeyValue, f func(WatchRecord)) error {
+	kw, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("%w: watch records: %v", natsbus.ErrUnavailable, err)
+	}
+	defer kw.Stop()
+	for {
+		select {
+		case e := <-kw.Updates():
+			if e == nil {
+				return nil
+			}
+			var rec WatchRecord
+			if json.Unmarshal(e.Value(), &rec) == nil {
+				f(rec)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%w: watch records: %v", natsbus.ErrUnavailable, ctx.Err())
+		}
+	}
+}
+
+// openWatch reads the open watch of provider with id and its sequence.
+func openWatch(ctx context.Context, queue jetstream.Stream, provider, id string) (*Watch, uint64, error) {
+	raw, err := queue.GetLastMsgForSubject(ctx, watchSubject(provider, id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, fmt.Errorf("%w: no open watch %s", ErrWatchNotFound, id)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: look up watch: %v", natsbus.ErrUnavailable, err)
+	}
+	w, err := decodeWatch(raw.Data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return w, raw.Sequence, nil
+}
+
+// PollNow makes the open watch id of provider due now: its message is
+// replaced by one due at once (the queue's compare-and-set, as any state
+// change), and whichever reconciler replica gets it polls the provider.
+// The schedule is otherwise unchanged. It returns the watch as saved.
+func PollNow(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, provider, id string, now time.Time) (*Watch, error) {
+	queue, err := js.Stream(ctx, StreamReconcile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
+	}
+	for range 3 {
+		w, seq, err := openWatch(ctx, queue, provider, id)
+		if err != nil {
+			return nil, err
+		}
+		w.DueAt = now.UTC()
+		switch err := putWatch(ctx, js, w, seq); {
+		case errors.Is(err, errSuperseded):
+			continue // changed meanwhile: read it again
+		case err != nil:
+			return nil, err
+		}
+		if kv != nil {
+			_ = putRecord(ctx, kv, WatchRecord{Watch: *w, State: StateOpen, NextPoll: w.DueAt})
+		}
+		return w, nil
+	}
+	return nil, fmt.Errorf("%w: watch %s kept changing", natsbus.ErrUnavailable, id)
+}
+
+// Cancel closes the open watch id of provider without an event: it is
+// deleted from the queue and its record says cancelled, with reason.
+func Cancel(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, provider, id, reason string, now time.Time) (*Watch, error) {
+	queue, err := js.Stream(ctx, StreamReconcile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
+	}
+	for range 3 {
+		w, seq, err := openWatch(ctx, queue, provider, id)
+		if err != nil {
+			return nil, err
+		}
+		err = queue.DeleteMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) || errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // replaced or closed meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: delete watch: %v", natsbus.ErrUnavailable, err)
+		}
+		if kv != nil {
+			if err := putRecord(ctx, kv, WatchRecord{Watch: *w, State: StateCancelled, Outcome: reason, ClosedAt: now.UTC()}); err != nil {
+				return w, err
+			}
+		}
+		return w, nil
+	}
+	return nil, fmt.Errorf("%w: watch %s kept changing", natsbus.ErrUnavailable, id)
+}
+
+// OpenWatch returns the open watch id of provider as it is in the queue.
+func OpenWatch(ctx context.Context, js jetstream.JetStream, provider, id string) (*Watch, error) {
+	queue, err := js.Stream(ctx, StreamReconcile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
+	}
+	w, _, err := openWatch(ctx, queue, provider, id)
+	return w, err
+}
