@@ -92,9 +92,6 @@ func dlqReplay(ctx context.Context, g *common, args []string) error {
 			}
 		}
 	} else {
-		if err := dispatch.EnsureReplayStream(ctx, g.js, g.cfg.NATS); err != nil {
-			return err
-		}
 		if res, err = dispatch.Replay(ctx, g.js, sub, ids); err != nil {
 			return err
 		}

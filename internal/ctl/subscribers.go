@@ -131,7 +131,7 @@ func subscribersPause(ctx context.Context, g *common, args []string) error {
 		return usageErr("--reason: at most 200 bytes")
 	}
 	if !*dry {
-		kv, err := dispatch.PauseKV(ctx, g.js, g.cfg.NATS)
+		kv, err := g.pauseKV(ctx)
 		if err != nil {
 			return err
 		}
@@ -161,7 +161,7 @@ func subscribersResume(ctx context.Context, g *common, args []string) error {
 		return err
 	}
 	if !*dry {
-		kv, err := dispatch.PauseKV(ctx, g.js, g.cfg.NATS)
+		kv, err := g.pauseKV(ctx)
 		if err != nil {
 			return err
 		}
@@ -176,4 +176,17 @@ func subscribersResume(ctx context.Context, g *common, args []string) error {
 		}
 		fmt.Fprintf(w, "%s %s on every dispatcher replica\n", verb, pos[0])
 	})
+}
+
+// pauseKV opens the pause bucket, creating it only when no dispatcher has
+// yet (the operator's NATS user may create it, not change it).
+func (g *common) pauseKV(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := g.js.KeyValue(ctx, dispatch.PauseBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return dispatch.PauseKV(ctx, g.js, g.cfg.NATS)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: kv %s: %v", natsbus.ErrUnavailable, dispatch.PauseBucket, err)
+	}
+	return kv, nil
 }

@@ -249,14 +249,9 @@ func watchesCancel(ctx context.Context, g *common, args []string) error {
 	if err != nil {
 		return err
 	}
-	kv, ok, err := g.records(ctx)
+	kv, _, err := g.records(ctx) // nil without records: the cancel is then not recorded
 	if err != nil {
 		return err
-	}
-	if !ok && !*dry {
-		if kv, err = reconcile.WatchKV(ctx, g.js, g.cfg.NATS, g.cfg.Reconciler.WatchRetention.D()); err != nil {
-			return err
-		}
 	}
 	var w *reconcile.Watch
 	if *dry {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/payhook/payhook/internal/cli"
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/ctl"
 	"github.com/payhook/payhook/internal/dispatch"
 	"github.com/payhook/payhook/internal/ingress"
 	"github.com/payhook/payhook/internal/natsbus"
@@ -40,6 +42,7 @@ var natsPasswords = map[string]string{
 	"dispatcher": "SECnats-dispatcher-pw-3d4c",
 	"reconciler": "SECnats-reconciler-pw-5b6a",
 	"consumer":   "SECnats-consumer-pw-7988",
+	"operator":   "SECnats-operator-pw-9a0b",
 }
 
 // startAuthNATS starts a real nats-server from deploy/nats/auth.conf.
@@ -254,6 +257,40 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	if _, err := djs.UpdateStream(uctx, sc); err == nil {
 		t.Error("dispatcher updated PAYHOOK_EVENTS")
 	}
+
+	// The operator (payhookctl, user operator) reads and acts on
+	// subscribers, dead letters and watches without a permissions
+	// violation, and cannot publish an event either.
+	opPath := filepath.Join(t.TempDir(), "operator.yaml")
+	opYAML := fmt.Sprintf("nats:\n  url: %q\n  user: operator\n  password: ${NATS_PASSWORD_OPERATOR}\n", ns.URL) +
+		fmt.Sprintf("subscribers:\n  - {id: ledger, url: %q, secret: \"${SUB_SECRET}\"}\n", sub.URL) + account
+	if err := os.WriteFile(opPath, []byte(opYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = do(t, http.MethodPost, recURL+"/v1/watches", []byte(`{"provider":"jpglo","account":"glo-in","kind":"payin","merchant_order_id":"NA-WATCH-2"}`), "Authorization", "Bearer "+secAdmin)
+	if r.status/100 != 2 {
+		t.Fatalf("POST /v1/watches: %d %s", r.status, r.body)
+	}
+	ctlErr := &syncBuffer{}
+	for _, args := range [][]string{
+		{"subscribers", "ls"}, {"subscribers", "pause", "ledger", "--reason", "auth test"}, {"subscribers", "resume", "ledger"},
+		{"dlq", "ls", "ledger"}, {"dlq", "replay", "ledger"},
+		{"watches", "ls"}, {"watches", "get", "jpglo", "glo-in", "NA-WATCH-1"}, {"watches", "poll-now", "jpglo", "glo-in", "NA-WATCH-2"},
+		{"watches", "cancel", "jpglo", "glo-in", "NA-WATCH-2"},
+	} {
+		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var out bytes.Buffer
+		err := ctl.Run(cctx, cli.Env{Args: append([]string{"--config", opPath, "--json"}, args...), LookupEnv: lookup, Stdout: &out, Stderr: ctlErr})
+		ccancel()
+		if err != nil {
+			t.Errorf("payhookctl %v as operator: %v", args, err)
+		}
+	}
+	if strings.Contains(strings.ToLower(ctlErr.String()), "permissions violation") {
+		t.Errorf("payhookctl met a permissions violation:\n%s", grepLines(ctlErr.String(), "ermissions"))
+	}
+	ojs, oerrs := connectAs(t, ns.URL, "operator")
+	refusedPublish(t, ojs, oerrs, stored, "operator")
 
 	// Every call the services made, through their shutdown (unpinning,
 	// draining), was allowed, and no password was logged.
