@@ -168,14 +168,16 @@ func PollNow(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue,
 			return nil, err
 		}
 		w.DueAt = now.UTC()
+		if kv != nil {
+			// Written before the watch is due: the reconciler that polls it
+			// writes the record after, and its record wins.
+			_ = putRecord(ctx, kv, WatchRecord{Watch: *w, State: StateOpen, NextPoll: w.DueAt})
+		}
 		switch err := putWatch(ctx, js, w, seq); {
 		case errors.Is(err, errSuperseded):
 			continue // changed meanwhile: read it again
 		case err != nil:
 			return nil, err
-		}
-		if kv != nil {
-			_ = putRecord(ctx, kv, WatchRecord{Watch: *w, State: StateOpen, NextPoll: w.DueAt})
 		}
 		return w, nil
 	}
