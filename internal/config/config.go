@@ -70,6 +70,10 @@ type NATS struct {
 	// never discard the record of an accepted callback.
 	RawMaxBytes         int64 `yaml:"raw_max_bytes"`
 	RawRejectedMaxBytes int64 `yaml:"raw_rejected_max_bytes"`
+	// TraceMaxAge and TraceMaxBytes bound PAYHOOK_TRACE, the per-order index
+	// and delivery-attempt log (default 720h = 30 days and 2 GiB).
+	TraceMaxAge   Duration `yaml:"trace_max_age"`
+	TraceMaxBytes int64    `yaml:"trace_max_bytes"`
 	// EventsMaxAge bounds PAYHOOK_EVENTS (default 2160h = 90 days).
 	EventsMaxAge Duration `yaml:"events_max_age"`
 	// DuplicateWindow is JetStream's Nats-Msg-Id window (default 5m); pkg/dedupe covers days.
@@ -584,6 +588,12 @@ func (c *Config) defaults() {
 	if c.NATS.Replicas == 0 {
 		c.NATS.Replicas = 1
 	}
+	if c.NATS.TraceMaxAge == 0 {
+		c.NATS.TraceMaxAge = Duration(30 * 24 * time.Hour)
+	}
+	if c.NATS.TraceMaxBytes == 0 {
+		c.NATS.TraceMaxBytes = 2 << 30
+	}
 	if c.NATS.RawMaxAge == 0 {
 		c.NATS.RawMaxAge = Duration(30 * 24 * time.Hour)
 	}
@@ -692,7 +702,7 @@ func (c *Config) Validate() error {
 		"nats.raw_max_age": c.NATS.RawMaxAge, "nats.events_max_age": c.NATS.EventsMaxAge,
 		"nats.duplicate_window": c.NATS.DuplicateWindow, "dedupe.window": c.Dedupe.Window,
 		"ingress.publish_timeout": c.Ingress.PublishTimeout, "reconciler.retrigger_grace": c.Reconciler.RetriggerGrace,
-		"reconciler.watch_retention": c.Reconciler.WatchRetention,
+		"reconciler.watch_retention": c.Reconciler.WatchRetention, "nats.trace_max_age": c.NATS.TraceMaxAge,
 	} {
 		if d <= 0 {
 			return errf(key, "must be positive")
@@ -715,6 +725,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < MinAdminTokenBytes {
 		return errf("admin_token", "must be at least %d bytes (e.g. openssl rand -hex 32), got %d", MinAdminTokenBytes, len(c.AdminToken))
+	}
+	if c.NATS.TraceMaxBytes < 1<<20 {
+		return errf("nats.trace_max_bytes", "must be at least 1048576 (1 MiB), got %d", c.NATS.TraceMaxBytes)
 	}
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
 		return errf("nats.replicas", "must be 1 to 5, got %d", c.NATS.Replicas)

@@ -34,6 +34,7 @@ import (
 // usage is printed for a missing or unknown command.
 const usage = `usage: payhookctl [--config FILE] [--json] COMMAND ...
 
+  trace PROVIDER ACCOUNT ORDER_ID              raw requests, events, every delivery attempt, the watch
   subscribers ls                               state of every subscriber: lag, breaker, pause and why, last error
   subscribers pause SUBSCRIBER [--reason TEXT] stop deliveries on every replica (events are kept)
   subscribers resume SUBSCRIBER                deliver again
@@ -68,6 +69,11 @@ func Run(ctx context.Context, env cli.Env) error {
 		verb, args = args[0], args[1:]
 	}
 	var run func(context.Context, *common, []string) error
+	if cmd == "trace" {
+		// trace takes no verb: its arguments start right after it.
+		run, args = traceCommand, rest[1:]
+		return run(ctx, g, args)
+	}
 	switch cmd + " " + verb {
 	case "subscribers ls", "subscribers list":
 		run = subscribersList

@@ -1019,7 +1019,9 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 	hist := w.record(it.id, res)
 	w.noteAttempt(res)
 	attempt := max(it.attempt, 1)
-	switch Decide(res, attempt, w.sub.MaxAttempts) {
+	disp := Decide(res, attempt, w.sub.MaxAttempts)
+	w.logAttempt(it, res, attempt, disp)
+	switch disp {
 	case Delivered:
 		w.br.result(true)
 		if err := it.msg.Ack(); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/trace"
 )
 
 // A subscriber's runtime state is kept in NATS, so every replica and
@@ -193,5 +194,37 @@ func (w *worker) flushStatus(ctx context.Context, kv jetstream.KeyValue) {
 		w.stMu.Lock()
 		w.stDirty = true
 		w.stMu.Unlock()
+	}
+}
+
+// attemptOutcome names a disposition in the attempt log.
+var attemptOutcome = map[Disposition]string{
+	Delivered: OutcomeDelivered, Retry: OutcomeRetry, DeadLettered: OutcomeDeadLettered, Pause: OutcomePaused,
+}
+
+// logAttempt writes one delivery attempt to the durable attempt log
+// (PAYHOOK_TRACE, under its order's key; package trace), without waiting:
+// the log is for operators, a delivery never waits for it. An entry that
+// could not be stored (the stream missing, NATS slow) is lost, and logged
+// at debug level.
+func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
+	ce, err := parseHead(it.body)
+	if err != nil {
+		return
+	}
+	order := ce.Data.MerchantOrderID
+	if order == "" {
+		order = ce.Data.ProviderOrderID
+	}
+	e := trace.Entry{
+		Type: trace.TypeAttempt, At: time.Now().UTC(), EventID: it.id, Kind: string(ce.Data.Kind),
+		Subscriber: w.sub.ID, Attempt: attempt, HTTPStatus: res.Status,
+		LatencyMS: float64(res.Duration.Microseconds()) / 1000, Outcome: attemptOutcome[d],
+	}
+	if res.Err != nil {
+		e.Error = res.Err.Error()
+	}
+	if _, err := w.d.js.PublishMsgAsync(trace.Message(trace.OrderKey(ce.Data.Provider, ce.Data.Account, order), e, "")); err != nil {
+		w.log.Debug("attempt not logged", "event_id", it.id, "err", err)
 	}
 }

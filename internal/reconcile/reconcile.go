@@ -31,6 +31,7 @@ import (
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/publisher"
 	"github.com/payhook/payhook/internal/retrigger"
+	"github.com/payhook/payhook/internal/trace"
 	"github.com/payhook/payhook/pkg/dedupe"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
@@ -307,6 +308,16 @@ func (r *Reconciler) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The per-order index that payhookctl trace reads: the reconciler owns
+	// PAYHOOK_TRACE and indexes events and raw requests into it.
+	if err := trace.Ensure(sctx, r.js, r.cfg.NATS); err != nil {
+		return err
+	}
+	indexer, err := trace.StartIndexer(sctx, r.js, r.log)
+	if err != nil {
+		return err
+	}
+	defer indexer.Stop()
 	cancel()
 	r.queue = stream
 	r.records.Store(&kvHandle{kv})
