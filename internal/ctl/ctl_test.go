@@ -112,7 +112,9 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// serve runs f (a service's Serve) until the test ends.
+// serve runs f (a service's Serve) until the test ends, and waits until
+// it is ready (its consumers exist: a subscriber starts with the events
+// stored after that).
 func serve(t *testing.T, f func(ctx context.Context, ln net.Listener) error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -133,6 +135,14 @@ func serve(t *testing.T, f func(ctx context.Context, ln net.Listener) error) {
 			t.Error("service did not stop")
 		}
 	})
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		r, err := http.Get("http://" + ln.Addr().String() + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	}, "service not ready")
 }
 
 func (s *stack) startDispatcher(log io.Writer) {
