@@ -543,9 +543,9 @@ func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w
 		r.untrack(w.ID)
 		r.poke()
 		r.m.expired.WithLabelValues(w.Provider, out.reason).Inc()
-		r.record(w, StateExpired, out.reason)
 		r.log.Warn("watch expired", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "order_id", w.MerchantOrderID, "reason", out.reason)
 		_ = msg.TermWithReason("expired: " + out.reason)
+		r.record(w, StateExpired, out.reason)
 	case outDefer:
 		r.track(w, r.now().Add(out.delay))
 		_ = msg.NakWithDelay(out.delay)
