@@ -33,7 +33,7 @@ import (
 // stack is a real NATS server with payhook's streams, a config file for it,
 // and payhookctl run in-process on that file.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	n       *testenv.NATS
 	js      jetstream.JetStream
 	cfgPath string
@@ -47,7 +47,7 @@ func newSecret(t testing.TB) string {
 }
 
 // newStack starts NATS and writes a config whose body follows the nats key.
-func newStack(t *testing.T, body string) *stack {
+func newStack(t testing.TB, body string) *stack {
 	t.Helper()
 	n := testenv.StartNATS(t)
 	js, err := jetstream.New(n.Connect(t))
@@ -74,12 +74,19 @@ func newStack(t *testing.T, body string) *stack {
 // ctl runs payhookctl with args (and --config); it returns stdout and the error.
 func (s *stack) ctl(args ...string) (string, error) {
 	s.t.Helper()
-	var out, errb bytes.Buffer
-	env := cli.Env{Args: append([]string{"--config", s.cfgPath}, args...), LookupEnv: func(string) (string, bool) { return "", false }, Stdout: &out, Stderr: &errb}
+	var out bytes.Buffer
+	env := s.env()
+	env.Args = append(env.Args, args...)
+	env.Stdout = &out
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := Run(ctx, env)
 	return out.String(), err
+}
+
+// env is payhookctl's environment on the stack's config.
+func (s *stack) env() cli.Env {
+	return cli.Env{Args: []string{"--config", s.cfgPath}, LookupEnv: func(string) (string, bool) { return "", false }, Stdout: io.Discard, Stderr: io.Discard}
 }
 
 // ctlJSON runs payhookctl --json and decodes its one document into v.
@@ -115,7 +122,7 @@ func (b *syncBuffer) String() string {
 // serve runs f (a service's Serve) until the test ends, and waits until
 // it is ready (its consumers exist: a subscriber starts with the events
 // stored after that).
-func serve(t *testing.T, f func(ctx context.Context, ln net.Listener) error) {
+func serve(t testing.TB, f func(ctx context.Context, ln net.Listener) error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -193,6 +200,13 @@ func newReceiver(t *testing.T, status int) *receiver {
 	}))
 	t.Cleanup(rc.srv.Close)
 	return rc
+}
+
+// newReceiverHandler serves h as a subscriber endpoint and returns its URL.
+func newReceiverHandler(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func (rc *receiver) count(id string) int {

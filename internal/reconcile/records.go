@@ -216,6 +216,9 @@ func Cancel(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, 
 // OpenWatch returns the open watch id of provider as it is in the queue.
 func OpenWatch(ctx context.Context, js jetstream.JetStream, provider, id string) (*Watch, error) {
 	queue, err := js.Stream(ctx, StreamReconcile)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: no reconciler has run", ErrWatchNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
 	}
