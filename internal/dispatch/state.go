@@ -48,16 +48,24 @@ type PauseRecord struct {
 func decodePause(b []byte) PauseRecord {
 	var p PauseRecord
 	if json.Unmarshal(b, &p) == nil && p.Reason != "" {
+		p.Reason = truncate(p.Reason)
 		return p
 	}
-	txt := string(b)
-	if len(txt) > 200 {
-		txt = txt[:200]
-	}
+	txt := truncate(string(b))
 	if txt == "" {
 		txt = "paused (no reason given)"
 	}
 	return PauseRecord{Reason: txt, By: "unknown"}
+}
+
+// maxPauseReason bounds a pause reason as shown and logged.
+const maxPauseReason = 200
+
+func truncate(s string) string {
+	if len(s) > maxPauseReason {
+		return s[:maxPauseReason]
+	}
+	return s
 }
 
 // Status is the value of a key in StatusBucket.
