@@ -35,6 +35,8 @@ import (
 const usage = `usage: payhookctl [--config FILE] [--json] COMMAND ...
 
   trace PROVIDER ACCOUNT ORDER_ID              raw requests, events, every delivery attempt, the watch
+  replay --subscriber S --since T [--until T] [--provider P] [--status S]
+                                               re-send stored events to S (same webhook-id)
   subscribers ls                               state of every subscriber: lag, breaker, pause and why, last error
   subscribers pause SUBSCRIBER [--reason TEXT] stop deliveries on every replica (events are kept)
   subscribers resume SUBSCRIBER                deliver again
@@ -69,10 +71,12 @@ func Run(ctx context.Context, env cli.Env) error {
 		verb, args = args[0], args[1:]
 	}
 	var run func(context.Context, *common, []string) error
-	if cmd == "trace" {
-		// trace takes no verb: its arguments start right after it.
-		run, args = traceCommand, rest[1:]
-		return run(ctx, g, args)
+	// trace and replay take no verb: their arguments follow them.
+	switch cmd {
+	case "trace":
+		return traceCommand(ctx, g, rest[1:])
+	case "replay":
+		return replayCommand(ctx, g, rest[1:])
 	}
 	switch cmd + " " + verb {
 	case "subscribers ls", "subscribers list":
