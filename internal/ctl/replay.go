@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/payhook/payhook/internal/dispatch"
 	"github.com/payhook/payhook/internal/natsbus"
@@ -98,9 +99,14 @@ func replayCommand(ctx context.Context, g *common, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, natsbus.StreamEvents, err)
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"payhook.events." + p + ".*." + s},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
+	// An ephemeral consumer that payhookctl never deletes (the operator's
+	// NATS user may not delete consumers of PAYHOOK_EVENTS, which are the
+	// services'): the server removes it after a minute idle.
+	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Name:          "payhookctl-replay-" + nuid.Next(),
+		FilterSubject: "payhook.events." + p + ".*." + s,
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
+		AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute, MemoryStorage: true,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: events reader: %v", natsbus.ErrUnavailable, err)

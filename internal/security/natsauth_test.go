@@ -275,6 +275,8 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	for _, args := range [][]string{
 		{"subscribers", "ls"}, {"subscribers", "pause", "ledger", "--reason", "auth test"}, {"subscribers", "resume", "ledger"},
 		{"dlq", "ls", "ledger"}, {"dlq", "replay", "ledger"},
+		{"replay", "--subscriber", "ledger", "--since", "1h", "--dry-run"}, {"replay", "--subscriber", "ledger", "--since", "1h"},
+		{"trace", "jpglo", "glo-in", "NA-ORD-1"},
 		{"watches", "ls"}, {"watches", "get", "jpglo", "glo-in", "NA-WATCH-1"}, {"watches", "poll-now", "jpglo", "glo-in", "NA-WATCH-2"},
 		{"watches", "cancel", "jpglo", "glo-in", "NA-WATCH-2"},
 	} {
@@ -290,7 +292,15 @@ func TestNATSAuthorizationFile(t *testing.T) {
 		t.Errorf("payhookctl met a permissions violation:\n%s", grepLines(ctlErr.String(), "ermissions"))
 	}
 	ojs, oerrs := connectAs(t, ns.URL, "operator")
-	refusedPublish(t, ojs, oerrs, stored, "operator")
+	refusedPublish(t, ojs, oerrs, func() uint64 {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		st, err := ojs.Stream(sctx, natsbus.StreamEvents)
+		if err != nil {
+			t.Fatalf("operator: stream info: %v", err)
+		}
+		return st.CachedInfo().State.Msgs
+	}, "operator")
 
 	// Every call the services made, through their shutdown (unpinning,
 	// draining), was allowed, and no password was logged.
