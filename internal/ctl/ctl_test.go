@@ -60,7 +60,8 @@ func newStack(t testing.TB, body string) *stack {
 		t.Fatal(err)
 	}
 	p := filepath.Join(t.TempDir(), "payhook.yaml")
-	y := "nats: {url: " + n.URL + "}\nadmin_token: " + strings.Repeat("a", 32) + "\n" + body
+	y := "nats: {url: " + n.URL + "}\nadmin_token: " + strings.Repeat("a", 32) + "\n" +
+		"event_signing: {private_key: \"" + testenv.EventPrivateKey + "\", public_keys: [\"" + testenv.EventPublicKey + "\"]}\n" + body
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -175,9 +176,7 @@ func (s *stack) publishEvent(order string) string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := natsbus.Publish(context.Background(), s.js, e.Subject(), e.ID(), b, nil); err != nil {
-		s.t.Fatal(err)
-	}
+	testenv.PublishEvent(s.t, s.js, e.Subject(), e.ID(), b)
 	return e.ID()
 }
 

@@ -1,13 +1,11 @@
 package ctl
 
 import (
-	"context"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/events"
 )
@@ -21,9 +19,7 @@ func (s *stack) publishStatus(order string, st events.Status) string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := natsbus.Publish(context.Background(), s.js, e.Subject(), e.ID(), b, nil); err != nil {
-		s.t.Fatal(err)
-	}
+	testenv.PublishEvent(s.t, s.js, e.Subject(), e.ID(), b)
 	return e.ID()
 }
 
