@@ -33,6 +33,7 @@ import (
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/publisher"
 	"github.com/payhook/payhook/internal/retrigger"
 	"github.com/payhook/payhook/pkg/events"
@@ -182,6 +183,8 @@ func New(d Deps) (*Server, error) {
 	// Anything else under /v1/callbacks/ is refused, and recorded like any
 	// other refusal (on PAYHOOK_RAW_REJECTED, body truncated).
 	e.Any("/v1/callbacks/*", s.handleUnrouted)
+	// Admin: re-run rejected requests (reprocess.go), behind admin_token.
+	e.POST("/v1/reprocess", echo.WrapHandler(ops.RequireToken(d.Config.AdminToken, d.Log, http.HandlerFunc(s.serveReprocess))))
 	s.echo = e
 	return s, nil
 }

@@ -70,6 +70,7 @@ func adminCalls(dispatcherURL, reconcilerURL string) []adminCall {
 	return []adminCall{
 		{"dispatcher dlq replay", http.MethodPost, dispatcherURL + "/v1/dlq/replay", `{"subscriber":"ledger"}`},
 		{"dispatcher dlq list", http.MethodGet, dispatcherURL + "/v1/dlq?subscriber=ledger", ""},
+		{"dispatcher pause", http.MethodPost, dispatcherURL + "/v1/subscribers/ledger/pause", `{"reason":"admin test"}`},
 		{"dispatcher resume", http.MethodPost, dispatcherURL + "/v1/subscribers/ledger/resume", ""},
 		{"dispatcher retire", http.MethodDelete, dispatcherURL + "/v1/subscribers/ledger", ""}, // configured: 409 with the token
 		{"reconciler watches", http.MethodPost, reconcilerURL + "/v1/watches", `{"provider":"mrnpay","account":"mrn-cn","kind":"payin","merchant_order_id":"ADM-1"}`},

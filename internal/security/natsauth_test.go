@@ -144,7 +144,7 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	}
 	account := fmt.Sprintf("accounts:\n  - {id: glo-in, provider: jpglo, merchant_id: \"1\", secret: \"${JPGLO_KEY}\", currency: INR, base_url: %q}\n", provider.URL)
 	signing := "event_signing: {private_key: \"" + testenv.EventPrivateKey + "\"}\n"
-	ingCfg := parse("ingress", signing+account)
+	ingCfg := parse("ingress", "admin_token: ${ADMIN}\n"+signing+account)
 	recCfg := parse("reconciler", signing+"admin_token: ${ADMIN}\nreconciler: {schedule: [1s, 1s, 1s]}\n"+account)
 	disCfg := parse("dispatcher", fmt.Sprintf("event_signing: {public_keys: [%q]}\nadmin_token: ${ADMIN}\nsubscribers:\n  - {id: ledger, url: %q, secret: \"${SUB_SECRET}\", max_attempts: 3, timeout: 2s, backoff_initial: 1s, backoff_max: 1s}\n", testenv.EventPublicKey, sub.URL))
 
@@ -262,7 +262,7 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	// subscribers, dead letters and watches without a permissions
 	// violation, and cannot publish an event either.
 	opPath := filepath.Join(t.TempDir(), "operator.yaml")
-	opYAML := fmt.Sprintf("nats:\n  url: %q\n  user: operator\n  password: ${NATS_PASSWORD_OPERATOR}\n", ns.URL) +
+	opYAML := fmt.Sprintf("nats:\n  url: %q\n  user: operator\n  password: ${NATS_PASSWORD_OPERATOR}\nadmin_token: ${ADMIN}\n", ns.URL) +
 		fmt.Sprintf("subscribers:\n  - {id: ledger, url: %q, secret: \"${SUB_SECRET}\"}\n", sub.URL) + account
 	if err := os.WriteFile(opPath, []byte(opYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -277,6 +277,8 @@ func TestNATSAuthorizationFile(t *testing.T) {
 		{"dlq", "ls", "ledger"}, {"dlq", "replay", "ledger"},
 		{"replay", "--subscriber", "ledger", "--since", "1h", "--dry-run"}, {"replay", "--subscriber", "ledger", "--since", "1h"},
 		{"trace", "jpglo", "glo-in", "NA-ORD-1"},
+		{"reprocess", "--provider", "jpglo", "--since", "1h", "--ingress", ingURL, "--dry-run"},
+		{"reprocess", "--provider", "jpglo", "--since", "1h", "--ingress", ingURL},
 		{"watches", "ls"}, {"watches", "get", "jpglo", "glo-in", "NA-WATCH-1"}, {"watches", "poll-now", "jpglo", "glo-in", "NA-WATCH-2"},
 		{"watches", "cancel", "jpglo", "glo-in", "NA-WATCH-2"},
 	} {

@@ -57,6 +57,7 @@ const (
 	OriginCallback  Origin = "callback"  // the provider called us
 	OriginRetrigger Origin = "retrigger" // the provider called again because the reconciler asked
 	OriginPoll      Origin = "poll"      // synthesized from a query result
+	OriginReprocess Origin = "reprocess" // a refused request that verifies now, re-run by an operator
 )
 
 // Event is one distinct fact about a payment. Its JSON form is the "data"
