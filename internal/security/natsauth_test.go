@@ -273,14 +273,15 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	}
 	ctlErr := &syncBuffer{}
 	for _, args := range [][]string{
+		// NA-WATCH-2 is open for a few seconds (its polls fail): first.
+		{"watches", "poll-now", "jpglo", "glo-in", "NA-WATCH-2"}, {"watches", "cancel", "jpglo", "glo-in", "NA-WATCH-2"},
+		{"watches", "ls"}, {"watches", "get", "jpglo", "glo-in", "NA-WATCH-1"},
 		{"subscribers", "ls"}, {"subscribers", "pause", "ledger", "--reason", "auth test"}, {"subscribers", "resume", "ledger"},
 		{"dlq", "ls", "ledger"}, {"dlq", "replay", "ledger"},
 		{"replay", "--subscriber", "ledger", "--since", "1h", "--dry-run"}, {"replay", "--subscriber", "ledger", "--since", "1h"},
 		{"trace", "jpglo", "glo-in", "NA-ORD-1"},
 		{"reprocess", "--provider", "jpglo", "--since", "1h", "--ingress", ingURL, "--dry-run"},
 		{"reprocess", "--provider", "jpglo", "--since", "1h", "--ingress", ingURL},
-		{"watches", "ls"}, {"watches", "get", "jpglo", "glo-in", "NA-WATCH-1"}, {"watches", "poll-now", "jpglo", "glo-in", "NA-WATCH-2"},
-		{"watches", "cancel", "jpglo", "glo-in", "NA-WATCH-2"},
 	} {
 		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
 		var out bytes.Buffer
