@@ -34,6 +34,7 @@ func run(ctx context.Context, env cli.Env) error {
 	fs.Float64Var(&o.Rate, "rate", 4, "simulated orders per second (negative: none)")
 	fs.Float64Var(&o.TimeScale, "timescale", 0.005, "provider retry schedules run this much faster than real time")
 	fs.DurationVar(&o.Summary, "summary", 0, "how often to print the summary (default 5s)")
+	fs.StringVar(&o.LogLevel, "log-level", "warn", "the services' log level: debug, info, warn or error")
 	if err := fs.Parse(env.Args); err != nil {
 		return &cli.UsageError{Err: err}
 	}

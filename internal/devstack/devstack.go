@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/payhook/payhook/internal/cli"
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/dispatch"
 	"github.com/payhook/payhook/internal/embednats"
@@ -56,6 +57,9 @@ type Options struct {
 	TimeScale float64
 	// Summary is how often the live summary prints (default 5s).
 	Summary time.Duration
+	// LogLevel is the services' log level: debug, info, warn (default) or
+	// error. Their lines go to the same output as the summary.
+	LogLevel string
 	// Addrs sets the listen addresses. An empty field (or a nil Addrs) is
 	// that part's default (DefaultAddrs), and a default that cannot be
 	// listened on, typically a port already in use, falls back to a free
@@ -81,6 +85,12 @@ type Stack struct {
 // callbacks), reconciler, dispatcher, subscriber, NATS.
 func Run(ctx context.Context, o Options, out io.Writer) error {
 	o.defaults()
+	level := slog.LevelWarn
+	if o.LogLevel != "" {
+		if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+			return &cli.UsageError{Err: fmt.Errorf("--log-level: debug, info, warn or error, got %q", o.LogLevel)}
+		}
+	}
 	var want Addrs
 	if o.Addrs != nil {
 		want = *o.Addrs
@@ -147,7 +157,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 	st := &Stack{Config: cfg, NATSURL: ns.URL, regs: map[string]*prometheus.Registry{}, utr: map[string]int{}}
 	for _, c := range []string{"ingress", "dispatcher", "reconciler"} {
 		st.regs[c] = ops.NewRegistry()
