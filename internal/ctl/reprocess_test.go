@@ -20,11 +20,11 @@ import (
 )
 
 // startIngress runs ingress on cfg until the test ends; it returns its URL.
-func startIngress(t *testing.T, cfg *config.Config) string {
+func startIngress(t *testing.T, cfg *config.Config, log io.Writer) string {
 	var url string
 	serve(t, func(ctx context.Context, ln net.Listener) error {
 		url = "http://" + ln.Addr().String()
-		return ingress.Run(ctx, cfg, ingress.RunOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second})
+		return ingress.Run(ctx, cfg, ingress.RunOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(log, nil)), DrainTimeout: 5 * time.Second})
 	})
 	return url
 }
@@ -35,7 +35,8 @@ func startIngress(t *testing.T, cfg *config.Config) string {
 func TestReprocess(t *testing.T) {
 	const wrongKey = "0000aaaa-0000-0000-0000-000000000000"
 	s := newStack(t, fmt.Sprintf("accounts:\n  - {id: glo-in, provider: jpglo, merchant_id: \"1\", secret: %q, currency: INR}\n", wrongKey))
-	broken := startIngress(t, s.cfg)
+	var brokenLog syncBuffer
+	broken := startIngress(t, s.cfg, &brokenLog)
 	post := func(base string, body []byte) int {
 		resp, err := http.Post(base+"/v1/callbacks/jpglo/glo-in/payin", "application/json", bytes.NewReader(body))
 		if err != nil {
@@ -65,7 +66,8 @@ func TestReprocess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := startIngress(t, cfg)
+	var goodLog syncBuffer
+	good := startIngress(t, cfg, &goodLog)
 	s.cfgPath, s.cfg = fixed, cfg
 
 	var sum ReprocessSummary
@@ -96,6 +98,15 @@ func TestReprocess(t *testing.T) {
 	if err != nil || !strings.Contains(out, "verifies") {
 		t.Errorf("table: %v %q", err, out)
 	}
+	// Log lines name what they are about: a refusal its provider and
+	// account, never an empty event id; a stored one its order and event.
+	if l := brokenLog.String(); !strings.Contains(l, `"msg":"callback refused","provider":"jpglo","account":"glo-in"`) || strings.Contains(l, `"event_id":""`) {
+		t.Errorf("refusal log lines:\n%s", l)
+	}
+	if l := goodLog.String(); !strings.Contains(l, `"order_id":"X-1"`) || !strings.Contains(l, `"event_id":"evt_`) {
+		t.Errorf("reprocess log lines:\n%s", l)
+	}
+
 	// The admin API wants the token.
 	resp, err := http.Post(good+"/v1/reprocess", "application/json", strings.NewReader(`{"provider":"jpglo","since":"2026-01-01T00:00:00Z"}`))
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/payhook/payhook/internal/ingress"
 	"github.com/payhook/payhook/internal/reconcile"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 )
@@ -68,12 +65,9 @@ accounts:
 subscribers:
 `, jpgloKey)+subscriberYAML(t, "ledger", sub, 5))
 	s.startReconciler()
-	s.startDispatcher(io.Discard)
-	var ingressURL string
-	serve(t, func(ctx context.Context, ln net.Listener) error {
-		ingressURL = "http://" + ln.Addr().String()
-		return ingress.Run(ctx, s.cfg, ingress.RunOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second})
-	})
+	var ingLog, disLog syncBuffer
+	s.startDispatcher(&disLog)
+	ingressURL := startIngress(t, s.cfg, &ingLog)
 
 	if _, err := s.js.Publish(context.Background(), "payhook.watch.jpglo", []byte(`{"account":"glo-in","kind":"payin","merchant_order_id":"T-1"}`)); err != nil {
 		t.Fatal(err)
@@ -116,6 +110,13 @@ subscribers:
 	}
 	if a := d.Attempts[1]; a.HTTPStatus != 204 || a.Outcome != "delivered" || a.Attempt != 2 {
 		t.Errorf("second attempt: %+v", a)
+	}
+	// The log lines about this order carry its ids.
+	if l := ingLog.String(); !strings.Contains(l, `"msg":"callback stored","provider":"jpglo","account":"glo-in","kind":"payin","verdict":"accepted","order_id":"T-1","event_id":"`+tr.Events[0].ID) {
+		t.Errorf("ingress log:\n%s", l)
+	}
+	if l := disLog.String(); !strings.Contains(l, `"msg":"delivery failed; will retry","subscriber":"ledger","event_id":"`+tr.Events[0].ID+`","provider":"jpglo","account":"glo-in","kind":"payin","order_id":"T-1"`) {
+		t.Errorf("dispatcher log:\n%s", l)
 	}
 	if tr.Watch.Outcome != "callback" {
 		t.Errorf("watch: %+v", tr.Watch)

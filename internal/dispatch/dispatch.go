@@ -1025,11 +1025,11 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 	case Delivered:
 		w.br.result(true)
 		if err := it.msg.Ack(); err != nil {
-			w.log.Warn("ack failed; the event may be delivered again", "event_id", it.id, "err", err)
+			w.log.Warn("ack failed; the event may be delivered again", append(it.attrs(), "err", err)...)
 		}
 		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeDelivered).Inc()
 		w.d.m.attempts.WithLabelValues(w.sub.ID).Observe(float64(attempt))
-		w.log.Debug("delivered", "event_id", it.id, "attempt", attempt, "status", res.Status)
+		w.log.Debug("delivered", append(it.attrs(), "attempt", attempt, "status", res.Status)...)
 		w.markFinished(it)
 		w.forget(it.id)
 		w.done(ctx, it, finDone, 0)
@@ -1043,7 +1043,7 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 		delay := Backoff(attempt, w.sub.BackoffInitial.D(), w.sub.BackoffMax.D(), res.RetryAfter)
 		_ = it.msg.NakWithDelay(delay)
 		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeRetry).Inc()
-		w.log.Info("delivery failed; will retry", "event_id", it.id, "attempt", attempt, "status", res.Status, "err", res.Err, "delay", delay)
+		w.log.Info("delivery failed; will retry", append(it.attrs(), "attempt", attempt, "status", res.Status, "err", res.Err, "delay", delay)...)
 		w.done(ctx, it, finRetry, delay)
 	case DeadLettered:
 		w.br.result(false)
@@ -1056,7 +1056,7 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 		pcancel()
 		if err != nil {
 			// Not stored in the DLQ: keep the event and try again shortly.
-			w.log.Error("dead letter not stored; retrying", "event_id", it.id, "err", err)
+			w.log.Error("dead letter not stored; retrying", append(it.attrs(), "err", err)...)
 			delay := w.sub.BackoffInitial.D()
 			_ = it.msg.NakWithDelay(delay)
 			w.done(ctx, it, finRetry, delay)
@@ -1066,7 +1066,7 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeDeadLettered).Inc()
 		w.d.m.deadLetters.WithLabelValues(w.sub.ID).Inc()
 		w.d.m.attempts.WithLabelValues(w.sub.ID).Observe(float64(attempt))
-		w.log.Warn("dead-lettered", "event_id", it.id, "attempts", attempt, "status", res.Status, "err", res.Err)
+		w.log.Warn("dead-lettered", append(it.attrs(), "attempts", attempt, "status", res.Status, "err", res.Err)...)
 		w.markFinished(it)
 		w.forget(it.id)
 		w.done(ctx, it, finDone, 0)

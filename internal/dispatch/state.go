@@ -236,3 +236,18 @@ func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
 		w.log.Debug("attempt not logged", "event_id", it.id, "err", err)
 	}
 }
+
+// attrs are the log attributes that tie a line to its callback: provider,
+// account, kind, order id (merchant's, else the provider's) and event id.
+func (it *item) attrs() []any {
+	a := []any{"event_id", it.id}
+	ce, err := parseHead(it.body)
+	if err != nil {
+		return a
+	}
+	order := ce.Data.MerchantOrderID
+	if order == "" {
+		order = ce.Data.ProviderOrderID
+	}
+	return append(a, "provider", ce.Data.Provider, "account", ce.Data.Account, "kind", string(ce.Data.Kind), "order_id", order)
+}

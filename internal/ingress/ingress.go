@@ -203,6 +203,7 @@ type outcome struct {
 	status                  int
 	reply                   providers.Reply
 	eventID                 string
+	orderID                 string // the merchant order id (else the provider's), once verified
 	detail                  string
 	// cause is why a request was refused when the reply must not say it
 	// (a decryption failure): logged, never sent to the caller.
@@ -241,16 +242,16 @@ func (s *Server) handleCallback(c echo.Context) error {
 			// Past the rate: no log line per request either.
 			return s.refuse(c, o)
 		}
-		args := []any{"provider", o.provider, "account", o.account, "kind", o.kind,
-			"verdict", o.verdict, "reason", o.reason, "status", o.status, "event_id", o.eventID}
+		args := append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
+			"verdict", o.verdict, "reason", o.reason, "status", o.status}, o.ids()...)
 		if o.cause != "" {
 			args = append(args, "cause", o.cause)
 		}
 		s.log.Info("callback refused", args...)
 		return s.refuse(c, o)
 	}
-	s.log.Debug("callback stored", "provider", o.provider, "account", o.account, "kind", o.kind,
-		"verdict", o.verdict, "event_id", o.eventID)
+	s.log.Info("callback stored", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
+		"verdict", o.verdict}, o.ids()...)...)
 	return c.Blob(o.reply.Status, o.reply.ContentType, o.reply.Body)
 }
 
@@ -276,6 +277,19 @@ func (s *Server) handleUnrouted(c echo.Context) error {
 
 // decryptDetail is the one detail of every decryption failure (see process).
 const decryptDetail = "cannot decrypt the body"
+
+// ids are the order id and event id log attributes of a callback, those
+// known: none before it verified.
+func (o outcome) ids() []any {
+	var a []any
+	if o.orderID != "" {
+		a = append(a, "order_id", o.orderID)
+	}
+	if o.eventID != "" {
+		a = append(a, "event_id", o.eventID)
+	}
+	return a
+}
 
 func reject(o outcome, status int, reason, detail string) outcome {
 	o.verdict, o.status, o.reason, o.detail = VerdictRejected, status, reason, detail
@@ -335,7 +349,10 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 		}
 		return reject(o, status, reason, err.Error()), body
 	}
-	o.eventID = ev.ID()
+	o.eventID, o.orderID = ev.ID(), ev.MerchantOrderID
+	if o.orderID == "" {
+		o.orderID = ev.ProviderOrderID
+	}
 	if reason, detail := checkAge(acct.MaxAge, ev.SignedAt, start); reason != "" {
 		return reject(o, http.StatusBadRequest, reason, detail), body
 	}
@@ -379,7 +396,7 @@ func (s *Server) store(ctx context.Context, o outcome, p providers.Inbound, ev *
 		return reject(o, http.StatusBadRequest, providers.ReasonInvalidEvent, err.Error())
 	case err != nil:
 		o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, "unavailable", "event store unavailable; retry later"
-		s.log.Warn("event not stored; answering 503", "provider", o.provider, "event_id", o.eventID, "err", err)
+		s.log.Warn("event not stored; answering 503", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind, "err", err}, o.ids()...)...)
 		return o
 	}
 	if verdict == VerdictAccepted && ev.AmountMismatch {
