@@ -2,12 +2,16 @@ package ctl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/reconcile"
 	"github.com/payhook/payhook/internal/trace"
 	"github.com/payhook/payhook/pkg/events"
@@ -36,13 +40,19 @@ type TraceRaw struct {
 }
 
 // TraceEvent is one of the order's events as stored on PAYHOOK_EVENTS.
+// Amount and ProviderFields come from the stored event: the callback as
+// ingress decoded it (an mpurse body decrypted), its secrets and signature
+// removed; absent when the event is past the stream's retention.
 type TraceEvent struct {
-	ID     string    `json:"id"`
-	Kind   string    `json:"kind"`
-	Status string    `json:"status"`
-	Origin string    `json:"origin"`
-	Time   time.Time `json:"time"`
-	Seq    uint64    `json:"seq"`
+	ID             string         `json:"id"`
+	Kind           string         `json:"kind"`
+	Status         string         `json:"status"`
+	Origin         string         `json:"origin"`
+	Time           time.Time      `json:"time"`
+	Seq            uint64         `json:"seq"`
+	Amount         *events.Money  `json:"amount,omitempty"`
+	Reference      string         `json:"reference,omitempty"`
+	ProviderFields map[string]any `json:"provider_fields,omitempty"`
 }
 
 // Delivery is the delivery of one event to one subscriber.
@@ -138,6 +148,9 @@ func Trace(ctx context.Context, g *common, provider, account, order string) (Tra
 		}
 	}
 	slices.SortFunc(res.Raw, func(a, b TraceRaw) int { return a.Time.Compare(b.Time) })
+	if err := eventBodies(ctx, g.js, res.Events); err != nil {
+		return res, err
+	}
 
 	// The watch: of the kinds the events name first, then every kind.
 	kinds := []string{}
@@ -169,6 +182,34 @@ func Trace(ctx context.Context, g *common, provider, account, order string) (Tra
 	return res, nil
 }
 
+// eventBodies fills in each event's amount and decoded provider fields
+// from its message on PAYHOOK_EVENTS (one read by sequence each).
+func eventBodies(ctx context.Context, js jetstream.JetStream, evs []TraceEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	st, err := js.Stream(ctx, natsbus.StreamEvents)
+	if err != nil {
+		return fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, natsbus.StreamEvents, err)
+	}
+	for i := range evs {
+		m, err := st.GetMsg(ctx, evs[i].Seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // past retention
+		}
+		if err != nil {
+			return fmt.Errorf("%w: event %d: %v", natsbus.ErrUnavailable, evs[i].Seq, err)
+		}
+		var ce events.CloudEvent
+		if json.Unmarshal(m.Data, &ce) != nil || ce.ID != evs[i].ID {
+			continue
+		}
+		amt := ce.Data.Amount
+		evs[i].Amount, evs[i].Reference, evs[i].ProviderFields = &amt, ce.Data.Reference, ce.Data.ProviderFields
+	}
+	return nil
+}
+
 func printTrace(w io.Writer, r TraceResult) {
 	fmt.Fprintf(w, "ORDER %s/%s %s\n\n", r.Provider, r.Account, r.MerchantOrderID)
 	fmt.Fprintln(w, "RAW REQUESTS\tVERDICT\tREASON\tSTATUS\tEVENT")
@@ -178,9 +219,13 @@ func printTrace(w io.Writer, r TraceResult) {
 	if len(r.Raw) == 0 {
 		fmt.Fprintln(w, "(none indexed: a request that did not verify is on PAYHOOK_RAW_REJECTED, see payhookctl reprocess)")
 	}
-	fmt.Fprintln(w, "\nEVENTS\tKIND\tSTATUS\tORIGIN\tID")
+	fmt.Fprintln(w, "\nEVENTS\tKIND\tSTATUS\tORIGIN\tAMOUNT\tID")
 	for _, e := range r.Events {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ts(e.Time), e.Kind, e.Status, e.Origin, e.ID)
+		amt := "-"
+		if e.Amount != nil {
+			amt = e.Amount.Value + " " + e.Amount.Currency
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", ts(e.Time), e.Kind, e.Status, e.Origin, amt, e.ID)
 	}
 	if len(r.Events) == 0 {
 		fmt.Fprintln(w, "(none)")

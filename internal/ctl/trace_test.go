@@ -101,6 +101,10 @@ subscribers:
 	if e := tr.Events[0]; e.Status != "succeeded" || e.Origin != "callback" || e.Kind != "payin" {
 		t.Errorf("event: %+v", e)
 	}
+	// The decoded callback, as the event keeps it: no signature.
+	if e := tr.Events[0]; e.Amount == nil || e.Amount.Value != "10000.00" || e.ProviderFields["mch_order_no"] != "T-1" || e.ProviderFields["sign"] != nil {
+		t.Errorf("event body: amount %v, fields %v", e.Amount, e.ProviderFields)
+	}
 	d := tr.Deliveries[0]
 	if d.Subscriber != "ledger" || d.EventID != tr.Events[0].ID || len(d.Attempts) != 2 || d.DeadLettered {
 		t.Fatalf("delivery: %+v", d)
