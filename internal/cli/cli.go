@@ -106,6 +106,9 @@ func Logger(c *config.Config, w io.Writer) *slog.Logger {
 // (one line on stderr), 1 otherwise.
 func Main(run func(ctx context.Context, env Env) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// SIGHUP never stops a binary: the dispatcher reloads its subscribers
+	// on it (Reloads), the others ignore it.
+	signal.Ignore(syscall.SIGHUP)
 	env := OSEnv()
 	if _, set := env.LookupEnv("GOGC"); !set {
 		// payhook's heaps are small (~10 MiB live): trading some memory for
@@ -181,4 +184,35 @@ func Service(ctx context.Context, env Env, name string, serve func(context.Conte
 		return &UsageError{Err: err}
 	}
 	return err
+}
+
+// Reloads loads the config file at path again at every SIGHUP until ctx
+// ends and sends each config that validates; one that does not is logged
+// (one line naming the key) and the running config stays. Nothing else
+// happens on SIGHUP: no drain, no restart.
+func Reloads(ctx context.Context, path string, lookup func(string) (string, bool), log *slog.Logger) <-chan *config.Config {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	out := make(chan *config.Config)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			c, err := config.Load(path, lookup)
+			if err != nil {
+				log.Error("SIGHUP: config not reloaded; the running one stays", "err", err)
+				continue
+			}
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }

@@ -42,7 +42,7 @@ func (d *Dispatcher) handleReplay(w http.ResponseWriter, r *http.Request) {
 		ops.WriteError(w, http.StatusBadRequest, "body must be JSON {\"subscriber\": \"id\", \"event_ids\": [...]}")
 		return
 	}
-	if d.byID[req.Subscriber] == nil {
+	if d.roster().byID[req.Subscriber] == nil {
 		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
 		return
 	}
@@ -62,7 +62,7 @@ func (d *Dispatcher) handleReplay(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) {
 	sub := r.URL.Query().Get("subscriber")
-	if d.byID[sub] == nil {
+	if d.roster().byID[sub] == nil {
 		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
 		return
 	}

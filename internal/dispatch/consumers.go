@@ -327,7 +327,7 @@ func (w *worker) checkConsumer(ctx context.Context, replay bool) bool {
 // error names every subscriber whose consumer is missing.
 func (d *Dispatcher) CheckConsumers(context.Context) error {
 	var gone []string
-	for _, w := range d.workers {
+	for _, w := range d.roster().workers {
 		if w.missing[0].Load() {
 			gone = append(gone, ConsumerName(w.sub.ID))
 		}
@@ -362,7 +362,7 @@ func (d *Dispatcher) positionLoop(ctx context.Context) {
 
 // recordPositions records every subscriber's ack floor once.
 func (d *Dispatcher) recordPositions(ctx context.Context) {
-	for _, w := range d.workers {
+	for _, w := range d.roster().workers {
 		p := &w.pins[0]
 		p.mu.Lock()
 		pinned := p.id != "" && !p.standby.Load()
@@ -413,7 +413,7 @@ func (d *Dispatcher) Retire(ctx context.Context, id string) (RetireResult, error
 	if !retireIDRE.MatchString(id) {
 		return res, fmt.Errorf("%w: %q is not a subscriber id", ErrUnknownSubscriber, id)
 	}
-	if d.byID[id] != nil {
+	if d.roster().byID[id] != nil {
 		return res, fmt.Errorf("%w: %q", ErrConfigured, id)
 	}
 	for stream, name := range map[string]string{natsbus.StreamEvents: ConsumerName(id), StreamReplay: ReplayConsumerName(id)} {

@@ -111,17 +111,23 @@ func WithFetchWait(d time.Duration) Option { return func(o *options) { o.fetchWa
 
 // Dispatcher delivers events to every configured subscriber.
 type Dispatcher struct {
-	cfg     *config.Config
-	js      jetstream.JetStream
-	log     *slog.Logger
-	m       *metrics
-	o       options
-	kv      jetstream.KeyValue // PauseBucket
-	pos     jetstream.KeyValue // PositionBucket
-	status  jetstream.KeyValue // StatusBucket
-	workers []*worker
-	byID    map[string]*worker
-	heads   *headCache // routing fields shared by the subscribers' consumers
+	cfg    *config.Config
+	js     jetstream.JetStream
+	log    *slog.Logger
+	m      *metrics
+	o      options
+	kv     jetstream.KeyValue // PauseBucket
+	pos    jetstream.KeyValue // PositionBucket
+	status jetstream.KeyValue // StatusBucket
+	// rost holds the workers, replaced whole when a reload adds some
+	// (reload.go); read it with d.roster().
+	rost atomic.Pointer[roster]
+	// run is what Run gives the workers a reload adds while it runs.
+	runMu sync.Mutex
+	run   *runState
+	// reloadMu makes reloads one at a time.
+	reloadMu sync.Mutex
+	heads    *headCache // routing fields shared by the subscribers' consumers
 	// keys verify every message before delivery (forged.go); nil when
 	// event_signing is disabled.
 	keys      []events.PublicKey
@@ -156,7 +162,8 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: metrics: %w", err)
 	}
-	d := &Dispatcher{cfg: cfg, js: js, log: log, m: m, o: o, byID: map[string]*worker{}, heads: newHeadCache(), keys: keys}
+	d := &Dispatcher{cfg: cfg, js: js, log: log, m: m, o: o, heads: newHeadCache(), keys: keys}
+	r := &roster{byID: map[string]*worker{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := EnsureReplayStream(ctx, js, cfg.NATS); err != nil {
@@ -179,9 +186,10 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 		if err != nil {
 			return nil, err
 		}
-		d.workers = append(d.workers, w)
-		d.byID[s.ID] = w
+		r.workers = append(r.workers, w)
+		r.byID[s.ID] = w
 	}
+	d.rost.Store(r)
 	return d, nil
 }
 
@@ -471,20 +479,23 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	bg(func() { d.watchPauses(ctx) })
 	bg(func() { d.statsLoop(ctx) })
 	bg(func() { d.positionLoop(ctx) })
-	for _, w := range d.workers {
-		w.hard = hard
-		bg(func() { w.fetchLoop(ctx, false) })
-		bg(func() { w.fetchLoop(ctx, true) })
-		bg(func() { w.keepAlive(ctx) })
+	d.runMu.Lock()
+	d.run = &runState{ctx: ctx, hard: hard, bg: bg}
+	for _, w := range d.roster().workers {
+		d.run.start(w)
 	}
+	d.runMu.Unlock()
 	<-ctx.Done()
+	d.runMu.Lock()
+	d.run = nil // a reload from now on starts nothing
+	d.runMu.Unlock()
 	loops.Wait()
-	for _, w := range d.workers {
+	for _, w := range d.roster().workers {
 		w.giveBackIdle(nil)
 	}
 	done := make(chan struct{})
 	go func() {
-		for _, w := range d.workers {
+		for _, w := range d.roster().workers {
 			w.inflight.Wait()
 		}
 		close(done)
@@ -511,7 +522,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) unpin() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, w := range d.workers {
+	for _, w := range d.roster().workers {
 		for i, c := range []jetstream.Consumer{w.consumer(false), w.consumer(true)} { // as w.pins
 			p := &w.pins[i]
 			p.mu.Lock()
@@ -540,8 +551,9 @@ func (d *Dispatcher) unpin() {
 
 // Subscribers returns the configured subscriber ids.
 func (d *Dispatcher) Subscribers() []string {
-	out := make([]string, len(d.workers))
-	for i, w := range d.workers {
+	ws := d.roster().workers
+	out := make([]string, len(ws))
+	for i, w := range ws {
 		out[i] = w.sub.ID
 	}
 	return out
@@ -549,13 +561,13 @@ func (d *Dispatcher) Subscribers() []string {
 
 // Paused reports whether subscriber id is paused on this replica.
 func (d *Dispatcher) Paused(id string) bool {
-	w := d.byID[id]
+	w := d.roster().byID[id]
 	return w != nil && w.paused.Load()
 }
 
 // Breaker returns the circuit breaker state of subscriber id.
 func (d *Dispatcher) Breaker(id string) BreakerState {
-	if w := d.byID[id]; w != nil {
+	if w := d.roster().byID[id]; w != nil {
 		return w.br.current()
 	}
 	return BreakerClosed
@@ -563,7 +575,7 @@ func (d *Dispatcher) Breaker(id string) BreakerState {
 
 // Resume lifts the pause of subscriber id on every replica.
 func (d *Dispatcher) Resume(ctx context.Context, id string) error {
-	w := d.byID[id]
+	w := d.roster().byID[id]
 	if w == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownSubscriber, id)
 	}
@@ -577,7 +589,7 @@ func (d *Dispatcher) Resume(ctx context.Context, id string) error {
 // Pause stops deliveries to subscriber id on every replica until Resume
 // (events are kept); reason is shown by payhookctl and logged.
 func (d *Dispatcher) Pause(ctx context.Context, id, reason string) error {
-	w := d.byID[id]
+	w := d.roster().byID[id]
 	if w == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownSubscriber, id)
 	}
@@ -631,7 +643,7 @@ func (d *Dispatcher) watchPauses(ctx context.Context) {
 			if e == nil {
 				continue // end of initial values
 			}
-			if w := d.byID[e.Key()]; w != nil {
+			if w := d.roster().byID[e.Key()]; w != nil {
 				put := e.Operation() == jetstream.KeyValuePut
 				var rec PauseRecord
 				if put {
@@ -661,7 +673,7 @@ func (d *Dispatcher) statsLoop(ctx context.Context) {
 func (d *Dispatcher) readStats(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	for _, w := range d.workers {
+	for _, w := range d.roster().workers {
 		var lag uint64
 		ok := true
 		for _, c := range []jetstream.Consumer{w.consumer(false), w.consumer(true)} {
@@ -685,7 +697,7 @@ func (d *Dispatcher) readStats(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	for _, w := range d.workers {
+	for _, w := range d.roster().workers {
 		d.m.dlqDepth.WithLabelValues(w.sub.ID).Set(float64(info.State.Subjects[DLQSubject(w.sub.ID)]))
 	}
 }

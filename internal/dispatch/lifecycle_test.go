@@ -232,7 +232,7 @@ func TestConsumerDeletedWhileRunningResumesFromAckFloor(t *testing.T) {
 	// acks (an ack is sent before its slot frees, so JetStream has it
 	// before the fetch that refills the slot). Then the recorded floor
 	// catches up.
-	w := r.d.byID["ledger"]
+	w := r.d.roster().byID["ledger"]
 	var pending int
 	var state string
 	defer func() {

@@ -180,7 +180,7 @@ func TestRetryStaysWithThePinnedReplica(t *testing.T) {
 	h.publish(t, blockers...)
 	// Replica a starts the 4 blockers (one hangs, three wait for the slot)
 	// and so stops fetching while first's retry falls due.
-	wa := a.d.byID["strand"]
+	wa := a.d.roster().byID["strand"]
 	testenv.Eventually(t, 5*time.Second, func() bool {
 		wa.mu.Lock()
 		defer wa.mu.Unlock()

@@ -52,7 +52,8 @@ func Main(ctx context.Context, env cli.Env) error {
 	if cfg.NATS.URL == "" {
 		return &cli.UsageError{Err: &config.Error{Key: "nats.url", Msg: "required"}}
 	}
-	err = Serve(ctx, cfg, ServeOptions{Log: cli.Logger(cfg, env.Stderr).With("component", "dispatcher"), Listening: Listening})
+	log := cli.Logger(cfg, env.Stderr).With("component", "dispatcher")
+	err = Serve(ctx, cfg, ServeOptions{Log: log, Listening: Listening, Reloads: cli.Reloads(ctx, f.ConfigPath, env.LookupEnv, log)})
 	var ce *config.Error
 	if errors.As(err, &ce) {
 		return &cli.UsageError{Err: err}
@@ -69,6 +70,9 @@ type ServeOptions struct {
 	Registry *prometheus.Registry
 	// Listening is called with the address once the HTTP side is up.
 	Listening func(addr string)
+	// Reloads delivers configs to apply while serving (cmd/dispatcher: the
+	// file again at every SIGHUP): their subscribers, by Reload.
+	Reloads <-chan *config.Config
 }
 
 // Serve is the dispatcher as a whole: NATS, streams, consumers, deliveries,
@@ -130,6 +134,25 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	//  2. the HTTP server shuts down (health and admin answer until then, so
 	//     /metrics sees the drain);
 	//  3. NATS is flushed (the last Ack/Nak reach the server) and closed.
+	if o.Reloads != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case c := <-o.Reloads:
+					rctx, cancel := context.WithTimeout(ctx, reloadTimeout)
+					res, err := d.Reload(rctx, c)
+					cancel()
+					if err != nil {
+						log.Error("config reload failed; nothing was added, the running subscribers go on", "err", err)
+						continue
+					}
+					log.Info("config reloaded", "added", res.Added, "pending_restart", res.Pending)
+				}
+			}
+		}()
+	}
 	runErr := d.Run(ctx)
 	shctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	_ = srv.Shutdown(shctx)
