@@ -170,7 +170,7 @@ func TestRetryReleasesItsOwnHeldCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := d.workers[0]
+	w := d.roster().workers[0]
 	h.publish(t, event("jpglo", "glo-in", events.KindPayin, events.StatusSucceeded, "o-1"))
 
 	// Two real consumers stand for the deleted one and its replacement;
