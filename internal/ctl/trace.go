@@ -169,7 +169,7 @@ func Trace(ctx context.Context, g *common, provider, account, order string) (Tra
 		if !kind.Valid() {
 			continue
 		}
-		rec, err := g.watchRecord(ctx, watchRef{id: reconcile.WatchID(provider, account, kind, order), provider: provider})
+		rec, err := g.watchRecord(ctx, watchRef{id: reconcile.WatchID(provider, account, kind, order), provider: provider, account: account})
 		if errors.Is(err, reconcile.ErrWatchNotFound) {
 			continue
 		}

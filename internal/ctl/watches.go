@@ -86,7 +86,7 @@ func watchesList(ctx context.Context, g *common, args []string) error {
 // watchRef is a watch named on the command line: by id, or by provider,
 // account and merchant order id (with --kind).
 type watchRef struct {
-	id, provider string
+	id, provider, account string
 }
 
 func watchFlags(fs *flag.FlagSet) *string {
@@ -105,7 +105,7 @@ func (g *common) resolve(ctx context.Context, pos []string, kind string) (watchR
 		if !k.Valid() {
 			return watchRef{}, usageErr("--kind: payin, payout or appeal")
 		}
-		return watchRef{id: reconcile.WatchID(pos[0], pos[1], k, pos[2]), provider: pos[0]}, nil
+		return watchRef{id: reconcile.WatchID(pos[0], pos[1], k, pos[2]), provider: pos[0], account: pos[1]}, nil
 	case 1:
 		if !watchIDPattern.MatchString(pos[0]) {
 			return watchRef{}, usageErr("a watch id is wch_ and 32 hex digits (or name the watch by PROVIDER ACCOUNT ORDER_ID)")
@@ -121,7 +121,7 @@ func (g *common) resolve(ctx context.Context, pos []string, kind string) (watchR
 		if err != nil {
 			return watchRef{}, err
 		}
-		return watchRef{id: rec.ID, provider: rec.Provider}, nil
+		return watchRef{id: rec.ID, provider: rec.Provider, account: rec.Account}, nil
 	}
 	return watchRef{}, usageErr("name the watch: WATCH_ID, or PROVIDER ACCOUNT MERCHANT_ORDER_ID [--kind K]")
 }
@@ -170,7 +170,7 @@ func (g *common) watchRecord(ctx context.Context, ref watchRef) (reconcile.Watch
 			return rec, err
 		}
 	}
-	w, err := reconcile.OpenWatch(ctx, g.js, ref.provider, ref.id)
+	w, err := reconcile.OpenWatch(ctx, g.js, ref.provider, ref.account, ref.id)
 	if err != nil {
 		return reconcile.WatchRecord{}, err
 	}
@@ -216,9 +216,9 @@ func watchesPollNow(ctx context.Context, g *common, args []string) error {
 	}
 	var w *reconcile.Watch
 	if *dry {
-		w, err = reconcile.OpenWatch(ctx, g.js, ref.provider, ref.id)
+		w, err = reconcile.OpenWatch(ctx, g.js, ref.provider, ref.account, ref.id)
 	} else {
-		w, err = reconcile.PollNow(ctx, g.js, kv, ref.provider, ref.id, time.Now())
+		w, err = reconcile.PollNow(ctx, g.js, kv, ref.provider, ref.account, ref.id, time.Now())
 	}
 	if err != nil {
 		return err
@@ -255,9 +255,9 @@ func watchesCancel(ctx context.Context, g *common, args []string) error {
 	}
 	var w *reconcile.Watch
 	if *dry {
-		w, err = reconcile.OpenWatch(ctx, g.js, ref.provider, ref.id)
+		w, err = reconcile.OpenWatch(ctx, g.js, ref.provider, ref.account, ref.id)
 	} else {
-		w, err = reconcile.Cancel(ctx, g.js, kv, ref.provider, ref.id, *reason, time.Now())
+		w, err = reconcile.Cancel(ctx, g.js, kv, ref.provider, ref.account, ref.id, *reason, time.Now())
 	}
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/internal/reconcile"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // queryServer is a jpglo query endpoint that fails an order's first query
@@ -118,7 +119,7 @@ accounts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.GetLastMsgForSubject(context.Background(), reconcile.SubjectPrefix+"jpglo."+rec.ID); err == nil {
+	if _, err := q.GetLastMsgForSubject(context.Background(), reconcile.WatchSubject("jpglo", "glo-in", events.KindPayin, "ord-2")); err == nil {
 		t.Fatal("cancelled watch still in the queue")
 	}
 

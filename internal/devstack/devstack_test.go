@@ -271,6 +271,8 @@ func TestFloodOfOneAccountKeepsOthersRecovering(t *testing.T) {
 	from := recovered()
 	testenv.Eventually(t, 30*time.Second, func() bool { return recovered() >= from+5 }, "cashypro recoveries stalled while the jpglo flood was due: %d in the window", recovered()-from)
 	t.Logf("cashypro recoveries while the flood was due: %d more after %d before; jpglo recoveries: %d", recovered()-from, from, st.Totals()[providers.Jpglo].Recovered)
+}
+
 func TestRunRefusesABadLogLevel(t *testing.T) {
 	err := Run(context.Background(), Options{LogLevel: "loud", DataDir: t.TempDir()}, io.Discard)
 	var ue *cli.UsageError

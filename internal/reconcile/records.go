@@ -137,33 +137,39 @@ func ListRecords(ctx context.Context, kv jetstream.KeyValue, f func(WatchRecord)
 	}
 }
 
-// openWatch reads the open watch of provider with id and its sequence.
-func openWatch(ctx context.Context, queue jetstream.Stream, provider, id string) (*Watch, uint64, error) {
-	raw, err := queue.GetLastMsgForSubject(ctx, watchSubject(provider, id))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, 0, fmt.Errorf("%w: no open watch %s", ErrWatchNotFound, id)
+// openWatch reads the open watch id of provider and account, and its
+// sequence: on its subject, or on the subject watches had before the
+// account was part of it (such a watch keeps its subject).
+func openWatch(ctx context.Context, queue jetstream.Stream, provider, account, id string) (*Watch, uint64, error) {
+	for _, subj := range []string{watchSubject(provider, account, id), legacyWatchSubject(provider, id)} {
+		raw, err := queue.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: look up watch: %v", natsbus.ErrUnavailable, err)
+		}
+		w, err := decodeWatch(raw.Data)
+		if err != nil {
+			return nil, 0, err
+		}
+		w.subject = subj
+		return w, raw.Sequence, nil
 	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: look up watch: %v", natsbus.ErrUnavailable, err)
-	}
-	w, err := decodeWatch(raw.Data)
-	if err != nil {
-		return nil, 0, err
-	}
-	return w, raw.Sequence, nil
+	return nil, 0, fmt.Errorf("%w: no open watch %s", ErrWatchNotFound, id)
 }
 
-// PollNow makes the open watch id of provider due now: its message is
+// PollNow makes the open watch id of provider and account due now: its message is
 // replaced by one due at once (the queue's compare-and-set, as any state
 // change), and whichever reconciler replica gets it polls the provider.
 // The schedule is otherwise unchanged. It returns the watch as saved.
-func PollNow(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, provider, id string, now time.Time) (*Watch, error) {
+func PollNow(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, provider, account, id string, now time.Time) (*Watch, error) {
 	queue, err := js.Stream(ctx, StreamReconcile)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
 	}
 	for range 3 {
-		w, seq, err := openWatch(ctx, queue, provider, id)
+		w, seq, err := openWatch(ctx, queue, provider, account, id)
 		if err != nil {
 			return nil, err
 		}
@@ -184,15 +190,15 @@ func PollNow(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue,
 	return nil, fmt.Errorf("%w: watch %s kept changing", natsbus.ErrUnavailable, id)
 }
 
-// Cancel closes the open watch id of provider without an event: it is
+// Cancel closes the open watch id of provider and account without an event: it is
 // deleted from the queue and its record says cancelled, with reason.
-func Cancel(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, provider, id, reason string, now time.Time) (*Watch, error) {
+func Cancel(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, provider, account, id, reason string, now time.Time) (*Watch, error) {
 	queue, err := js.Stream(ctx, StreamReconcile)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
 	}
 	for range 3 {
-		w, seq, err := openWatch(ctx, queue, provider, id)
+		w, seq, err := openWatch(ctx, queue, provider, account, id)
 		if err != nil {
 			return nil, err
 		}
@@ -213,8 +219,8 @@ func Cancel(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, 
 	return nil, fmt.Errorf("%w: watch %s kept changing", natsbus.ErrUnavailable, id)
 }
 
-// OpenWatch returns the open watch id of provider as it is in the queue.
-func OpenWatch(ctx context.Context, js jetstream.JetStream, provider, id string) (*Watch, error) {
+// OpenWatch returns the open watch id of provider and account as it is in the queue.
+func OpenWatch(ctx context.Context, js jetstream.JetStream, provider, account, id string) (*Watch, error) {
 	queue, err := js.Stream(ctx, StreamReconcile)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: no reconciler has run", ErrWatchNotFound)
@@ -222,6 +228,6 @@ func OpenWatch(ctx context.Context, js jetstream.JetStream, provider, id string)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
 	}
-	w, _, err := openWatch(ctx, queue, provider, id)
+	w, _, err := openWatch(ctx, queue, provider, account, id)
 	return w, err
 }
