@@ -96,17 +96,20 @@ func beginCluster(t *testing.T, res *result) (*run, time.Time) {
 	t.Helper()
 	r := begin(t, res, e2e.Options{NATSCluster: true}, defaultMix)
 	started := time.Now()
-	time.Sleep(3 * time.Second)
+	time.Sleep(5 * time.Second)
 	return r, started
 }
 
 // settled checks the steady phases around a fault: nothing refused between
 // start (plus a 2 s warm-up, in which the services create their R3 streams,
-// buckets and consumers and the cluster places them) and fault, nor from healthy (every node healthy again, plus the 1 s
-// a provider's attempt may take to start) until the traffic stopped.
+// buckets and consumers and the cluster places them) and 1 s before the
+// fault (an attempt started just before it may be refused by it: attempts
+// are timed from their start), nor from healthy (every node healthy again,
+// plus the 1 s a provider's attempt may take to start) until the traffic
+// stopped.
 func (r *run) settled(start, fault, healthy time.Time) {
 	r.t.Helper()
-	if rf := refusedBetween(r, start.Add(2*time.Second), fault); rf.n > 0 {
+	if rf := refusedBetween(r, start.Add(2*time.Second), fault.Add(-time.Second)); rf.n > 0 {
 		r.t.Errorf("%d callback attempts refused before the fault: %s after the cluster started; ingress log:\n%s", rf.n, rf.window(start), tailString(r.c.Logs(e2e.Ingress), 4000))
 	}
 	if rf := refusedBetween(r, healthy.Add(time.Second), time.Now()); rf.n > 0 {
