@@ -364,7 +364,11 @@ func (st composeStack) checkPrometheus(listens map[string]string) []string {
 			p = append(p, fmt.Sprintf("prometheus.yml scrapes %s as job %q; the alerts expect payhook-%s", t, job, svc))
 		}
 	}
+	p = append(p, st.composeExporterProblems(targets)...)
 	for t, job := range targets {
+		if job == "nats" && t == net.JoinHostPort(exporterService, fmt.Sprint(exporterPort)) {
+			continue // composeExporterProblems checks it
+		}
 		host, port, err := net.SplitHostPort(t)
 		if err != nil {
 			p = append(p, "prometheus.yml: bad target "+t)
@@ -456,6 +460,11 @@ func TestComposeCheckCatchesBreakage(t *testing.T) {
 			s.Command = []string{"-sd", "/data"}
 			st.c.Services["nats"] = s
 		}, "JetStream is not enabled"},
+		"exporter off the monitoring port": {func(st *composeStack) {
+			s := st.c.Services[exporterService]
+			s.Command = []string{"-port=7777", "-jsz=all", "http://nats:8223"}
+			st.c.Services[exporterService] = s
+		}, "not NATS's monitoring endpoint http://nats:8222"},
 		"simulator off target": {func(st *composeStack) {
 			s := st.c.Services["providersim"]
 			s.Command = []string{"providersim", "--config", "/etc/payhook/payhook.yaml", "--listen", "0.0.0.0:8091", "--ingress", "http://ingress:8080"}

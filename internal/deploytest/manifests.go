@@ -45,14 +45,17 @@ type ServiceMonitor struct {
 			Any        bool     `json:"any,omitempty"`
 			MatchNames []string `json:"matchNames,omitempty"`
 		} `json:"namespaceSelector"`
-		JobLabel  string `json:"jobLabel,omitempty"`
-		Endpoints []struct {
-			Port          string `json:"port"`
-			Path          string `json:"path"`
-			Interval      string `json:"interval"`
-			ScrapeTimeout string `json:"scrapeTimeout"`
-		} `json:"endpoints"`
+		JobLabel  string                   `json:"jobLabel,omitempty"`
+		Endpoints []ServiceMonitorEndpoint `json:"endpoints"`
 	} `json:"spec"`
+}
+
+// ServiceMonitorEndpoint is one scrape of a ServiceMonitor.
+type ServiceMonitorEndpoint struct {
+	Port          string `json:"port"`
+	Path          string `json:"path"`
+	Interval      string `json:"interval"`
+	ScrapeTimeout string `json:"scrapeTimeout"`
 }
 
 // RedisFailover is the part of the spotahome redis-operator's
