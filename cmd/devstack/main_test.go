@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/pkg/providers/fantian"
 	"io"
 	"net"
 	"net/http"
@@ -21,7 +23,6 @@ import (
 
 	"github.com/payhook/payhook/internal/cli"
 	"github.com/payhook/payhook/internal/devstack"
-	"github.com/payhook/payhook/pkg/providers"
 )
 
 // syncBuffer is an io.Writer safe to read while the process writes.
@@ -88,7 +89,7 @@ func lastSummary(out string) map[string]summaryRow {
 }
 
 func isProvider(s string) bool {
-	for _, p := range providers.Names {
+	for _, p := range registry.All().Names() {
 		if p == s {
 			return true
 		}
@@ -99,12 +100,12 @@ func isProvider(s string) bool {
 // allFlowing: every provider that calls back has callbacks stored and
 // events delivered; fantian (no callbacks) has UTRs matched.
 func allFlowing(rows map[string]summaryRow) bool {
-	for _, p := range providers.Names {
+	for _, p := range registry.All().Names() {
 		r, ok := rows[p]
 		switch {
 		case !ok || r.orders == 0:
 			return false
-		case p == providers.Fantian:
+		case p == fantian.Name:
 			if n, err := strconv.Atoi(r.utr); err != nil || n == 0 {
 				return false
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/payhook/payhook/internal/cli"
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/reconcile"
+	"github.com/payhook/payhook/internal/registry"
 )
 
 func main() { cli.Main(run) }
@@ -17,7 +18,7 @@ func main() { cli.Main(run) }
 // run is the whole binary, testable in-process: flags, config (exit 2 when
 // bad), then reconcile.Serve until SIGTERM drains it.
 func run(ctx context.Context, env cli.Env) error {
-	return cli.Service(ctx, env, "reconciler", func(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	return cli.Service(ctx, env, "reconciler", registry.All(), func(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return reconcile.Serve(ctx, cfg, reconcile.ServeOptions{Log: log})
 	})
 }

@@ -157,19 +157,19 @@ type Corpus struct {
 // throwaway secrets.
 func Accounts() []providers.Account {
 	return []providers.Account{
-		{ID: "glo-in", Provider: providers.Jpglo, MerchantID: "1", Secret: "badinput-jpglo-secret-5d1f", Currency: "INR"},
-		{ID: "glo-br", Provider: providers.Jpglo, MerchantID: "2", Secret: "badinput-jpglo-br-secret-88aa", Currency: "BRL"},
-		{ID: "mrn-cn", Provider: providers.Mrnpay, MerchantID: "bi-appkey-1", Secret: "badinput-mrnpay-secret-1", Currency: "CNY"},
-		{ID: "mrn-2", Provider: providers.Mrnpay, MerchantID: "bi-appkey-2", Secret: "badinput-mrnpay-secret-2", Currency: "CNY"},
-		{ID: "mp-in", Provider: providers.Mpurse, MerchantID: "BIPARTNER1", AESKey: "badinput-mpurse-aes-key-32bytes!", AESMode: "ecb", Currency: "INR"},
-		{ID: "mp-cbc", Provider: providers.Mpurse, MerchantID: "BIPARTNER2", AESKey: "bi-mpurse-cbc-16", AESMode: "cbc", AESIV: "bi-mpurse-iv-16b", Currency: "INR"},
-		{ID: "cp-id", Provider: providers.Cashypro, MerchantID: "BI1002001", Secret: "badinput-cashypro-secret-1", Currency: "IDR"},
-		{ID: "cp-2", Provider: providers.Cashypro, MerchantID: "BI1002002", Secret: "badinput-cashypro-secret-2", Currency: "IDR"},
+		{ID: "glo-in", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "1", "secret": "badinput-jpglo-secret-5d1f"}, Currency: "INR"},
+		{ID: "glo-br", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "2", "secret": "badinput-jpglo-br-secret-88aa"}, Currency: "BRL"},
+		{ID: "mrn-cn", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "bi-appkey-1", "secret": "badinput-mrnpay-secret-1"}, Currency: "CNY"},
+		{ID: "mrn-2", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "bi-appkey-2", "secret": "badinput-mrnpay-secret-2"}, Currency: "CNY"},
+		{ID: "mp-in", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "BIPARTNER1", "aes_key": "badinput-mpurse-aes-key-32bytes!", "aes_mode": "ecb"}, Currency: "INR"},
+		{ID: "mp-cbc", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "BIPARTNER2", "aes_key": "bi-mpurse-cbc-16", "aes_mode": "cbc", "aes_iv": "bi-mpurse-iv-16b"}, Currency: "INR"},
+		{ID: "cp-id", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "BI1002001", "secret": "badinput-cashypro-secret-1"}, Currency: "IDR"},
+		{ID: "cp-2", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "BI1002002", "secret": "badinput-cashypro-secret-2"}, Currency: "IDR"},
 	}
 }
 
 // Inbound lists the providers the corpus covers.
-var Inbound = []string{providers.Jpglo, providers.Mrnpay, providers.Mpurse, providers.Cashypro}
+var Inbound = []string{jpglo.Name, mrnpay.Name, mpurse.Name, cashypro.Name}
 
 // originalsPerProvider is how many valid callbacks per provider are sent first.
 const originalsPerProvider = 40
@@ -416,7 +416,7 @@ func (g *gen) newBase(prov string) *base {
 	amt := 10000 + g.rng.Int64N(9990000) // minor units
 	b := &base{prov: prov, acct: acct}
 	switch prov {
-	case providers.Jpglo:
+	case jpglo.Name:
 		if g.rng.IntN(5) == 0 {
 			b.kind = events.KindAppeal
 			b.obj = (&obj{}).
@@ -437,31 +437,31 @@ func (g *gen) newBase(prov string) *base {
 				set("sub_pay_type", "null").set("remark", str("")).set("user_ext", str(ext)).
 				set("timestamp", strconv.FormatInt(ts, 10))
 		}
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		if g.rng.IntN(4) == 0 {
 			b.kind = events.KindPayout
-			b.form = []kv{{"amount", strconv.FormatInt(amt/100, 10)}, {"appKey", acct.MerchantID}, {"mrn", id}}
+			b.form = []kv{{"amount", strconv.FormatInt(amt/100, 10)}, {"appKey", acct.Key("merchant_id")}, {"mrn", id}}
 		} else {
 			b.kind = events.KindPayin
-			b.form = []kv{{"amount", dec2(amt)}, {"appKey", acct.MerchantID}, {"channel", strconv.Itoa(1 + g.rng.IntN(15))},
+			b.form = []kv{{"amount", dec2(amt)}, {"appKey", acct.Key("merchant_id")}, {"channel", strconv.Itoa(1 + g.rng.IntN(15))},
 				{"mrn", id}, {"originAmount", dec2(amt)}}
 		}
-	case providers.Mpurse:
+	case mpurse.Name:
 		b.kind = events.KindPayin
 		b.obj = (&obj{}).
 			set("mpQueryId", str(id)).set("payerVA", str("payer"+g.digits(4)+"@paytm")).
 			set("payerAmount", str(dec2(amt))).set("txnStatus", str(g.pick([]string{"TRANSACTION_SUCCESS", "TRANSACTION_SUCCESS", "TRANSACTION_FAILURE"}))).
 			set("payChannel", str("UPI")).set("txnCompletionDate", str("2026"+fmt.Sprintf("%02d%02d%02d%02d%02d", 1+g.rng.IntN(12), 1+g.rng.IntN(28), g.rng.IntN(24), g.rng.IntN(60), g.rng.IntN(60)))).
-			set("partnerId", str(acct.MerchantID)).set("bankRRN", str(g.digits(12))).
+			set("partnerId", str(acct.Key("merchant_id"))).set("bankRRN", str(g.digits(12))).
 			set("receiverVA", str("mpu.bi@icici")).set("errorMsg", str("transaction success"))
-	case providers.Cashypro:
+	case cashypro.Name:
 		b.kind = events.KindPayin
 		idr := strconv.FormatInt(amt/100*100, 10) // whole rupiah
 		b.obj = (&obj{}).
 			set("amount", idr+".00").set("channelOrderNo", str("QR"+g.digits(10))).
 			set("completionTime", str(fmt.Sprintf("2025-%02d-%02d %02d:%02d:%02d", 1+g.rng.IntN(12), 1+g.rng.IntN(28), g.rng.IntN(24), g.rng.IntN(60), g.rng.IntN(60)))).
 			set("fee", strconv.FormatInt(amt/1000, 10)+".0000").set("mchOrderNo", str(id)).
-			set("merchantId", str(acct.MerchantID)).set("nonceStr", str(g.digits(13))).
+			set("merchantId", str(acct.Key("merchant_id"))).set("nonceStr", str(g.digits(13))).
 			set("orderNo", str("PAYIN"+g.digits(19))).
 			set("orderStatus", str(g.pick([]string{"SUCCESS", "SUCCESS", "SUCCESS", "FAIL", "PAYING"}))).
 			set("payCode", str("OR.GPNQR.BI")).set("payType", str("41")).set("payUrl", str("https://payurl.example/"+g.digits(8)))
@@ -486,33 +486,33 @@ func (g *gen) sign(b *base) (http.Header, []byte, error) {
 func signAs(b *base, acct providers.Account) (http.Header, []byte, error) {
 	h := http.Header{}
 	switch b.prov {
-	case providers.Jpglo:
+	case jpglo.Name:
 		o := b.obj.clone().del("sign")
-		s, err := jpgloSign(o.bytes(), acct.Secret)
+		s, err := jpgloSign(o.bytes(), acct.Key("secret"))
 		if err != nil {
 			return nil, nil, err
 		}
 		h.Set("Content-Type", "application/json")
 		return h, o.set("sign", str(s)).bytes(), nil
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		f := formDel(append([]kv(nil), b.form...), "sign")
 		h.Set("Content-Type", "application/x-www-form-urlencoded")
-		return h, renderForm(append(f, kv{"sign", mrnpaySign(b.kind, f, acct.Secret)})), nil
-	case providers.Mpurse:
+		return h, renderForm(append(f, kv{"sign", mrnpaySign(b.kind, f, acct.Key("secret"))})), nil
+	case mpurse.Name:
 		ct, err := mpurse.Encrypt(acct, b.obj.bytes())
 		if err != nil {
 			return nil, nil, err
 		}
 		h.Set("Content-Type", "text/plain")
 		return h, []byte(ct), nil
-	case providers.Cashypro:
+	case cashypro.Name:
 		body := b.obj.bytes()
-		s, err := cashypro.Sign(body, acct.Secret, acct.SignRule)
+		s, err := cashypro.Sign(body, acct.Key("secret"), acct.Key("sign_rule"))
 		if err != nil {
 			return nil, nil, err
 		}
 		h.Set("Content-Type", "application/json")
-		h.Set(cashypro.HeaderMerchantID, acct.MerchantID)
+		h.Set(cashypro.HeaderMerchantID, acct.Key("merchant_id"))
 		h.Set(cashypro.HeaderSign, s)
 		return h, body, nil
 	}

@@ -231,7 +231,7 @@ func TestBadInputAtScale(t *testing.T) {
 	accounts := map[string]providers.Account{}
 	for _, a := range corpus.Accounts {
 		accounts[a.ID] = a
-		for _, s := range []string{a.Secret, a.AESKey, a.AESIV} {
+		for _, s := range []string{a.Key("secret"), a.Key("aes_key"), a.Key("aes_iv")} {
 			if s != "" {
 				secrets = append(secrets, s)
 			}

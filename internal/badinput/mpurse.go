@@ -31,13 +31,13 @@ func classifyCiphertext(acct providers.Account, body, orig []byte) plainVerdict 
 	if err != nil || len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
 		return plainGarbage
 	}
-	block, err := aes.NewCipher([]byte(acct.AESKey))
+	block, err := aes.NewCipher([]byte(acct.Key("aes_key")))
 	if err != nil {
 		return plainGarbage
 	}
 	pt := make([]byte, len(ct))
-	if acct.AESMode == "cbc" {
-		cipher.NewCBCDecrypter(block, []byte(acct.AESIV)).CryptBlocks(pt, ct)
+	if acct.Key("aes_mode") == "cbc" {
+		cipher.NewCBCDecrypter(block, []byte(acct.Key("aes_iv"))).CryptBlocks(pt, ct)
 	} else {
 		for i := 0; i < len(ct); i += aes.BlockSize {
 			block.Decrypt(pt[i:i+aes.BlockSize], ct[i:i+aes.BlockSize])

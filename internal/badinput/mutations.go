@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"net/http"
 	"slices"
 	"strconv"
@@ -31,25 +33,25 @@ var errRetry = errors.New("retry")
 
 // providerMaxBody is each provider package's own body limit (MaxBody).
 var providerMaxBody = map[string]int64{
-	providers.Jpglo: 1 << 20, providers.Mrnpay: 64 << 10, providers.Mpurse: 64 << 10, providers.Cashypro: 64 << 10,
+	jpglo.Name: 1 << 20, mrnpay.Name: 64 << 10, mpurse.Name: 64 << 10, cashypro.Name: 64 << 10,
 }
 
 // kindsSent are the kinds each provider sends.
 var kindsSent = map[string][]events.Kind{
-	providers.Jpglo:    {events.KindPayin, events.KindAppeal},
-	providers.Mrnpay:   {events.KindPayin, events.KindPayout},
-	providers.Mpurse:   {events.KindPayin},
-	providers.Cashypro: {events.KindPayin},
+	jpglo.Name:    {events.KindPayin, events.KindAppeal},
+	mrnpay.Name:   {events.KindPayin, events.KindPayout},
+	mpurse.Name:   {events.KindPayin},
+	cashypro.Name: {events.KindPayin},
 }
 
 // wrongProviderReasons[from][to] is the reason a callback of provider from,
 // posted to provider to's URL, must get: the target's decoder fails at its
 // first check of the foreign format.
 var wrongProviderReasons = map[string]map[string][]string{
-	providers.Jpglo:    {providers.Mrnpay: {ReasonMissingField}, providers.Mpurse: {ReasonMalformed}, providers.Cashypro: {ReasonMissingField}},
-	providers.Mrnpay:   {providers.Jpglo: {ReasonMalformed}, providers.Mpurse: {ReasonMalformed}, providers.Cashypro: {ReasonMissingField}},
-	providers.Mpurse:   {providers.Jpglo: {ReasonMalformed}, providers.Mrnpay: {ReasonMissingField}, providers.Cashypro: {ReasonMissingField}},
-	providers.Cashypro: {providers.Jpglo: {ReasonMissingField}, providers.Mrnpay: {ReasonMissingField}, providers.Mpurse: {ReasonMalformed}},
+	jpglo.Name:    {mrnpay.Name: {ReasonMissingField}, mpurse.Name: {ReasonMalformed}, cashypro.Name: {ReasonMissingField}},
+	mrnpay.Name:   {jpglo.Name: {ReasonMalformed}, mpurse.Name: {ReasonMalformed}, cashypro.Name: {ReasonMissingField}},
+	mpurse.Name:   {jpglo.Name: {ReasonMalformed}, mrnpay.Name: {ReasonMissingField}, cashypro.Name: {ReasonMissingField}},
+	cashypro.Name: {jpglo.Name: {ReasonMissingField}, mrnpay.Name: {ReasonMissingField}, mpurse.Name: {ReasonMalformed}},
 }
 
 // Unicode edge strings: bidi controls, zero-width joiners, combining marks,
@@ -99,7 +101,7 @@ func jsonHdr() http.Header {
 // signedObj is b's JSON object with its jpglo sign field added.
 func signedObj(b *base) (*obj, error) {
 	o := b.obj.clone().del("sign")
-	s, err := jpgloSign(o.bytes(), b.acct.Secret)
+	s, err := jpgloSign(o.bytes(), b.acct.Key("secret"))
 	if err != nil {
 		return nil, err
 	}
@@ -130,12 +132,12 @@ func padTo(prov string, body []byte, n int) []byte {
 		return body
 	}
 	switch prov {
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		if extra < 6 {
 			return append(body, bytes.Repeat([]byte("&"), extra)...)
 		}
 		return append(append(body, "&pad="...), bytes.Repeat([]byte("x"), extra-5)...)
-	case providers.Mpurse:
+	case mpurse.Name:
 		return append(body, bytes.Repeat([]byte("\n"), extra)...)
 	default: // JSON: whitespace after the opening brace
 		out := append([]byte("{"), bytes.Repeat([]byte(" "), extra)...)
@@ -199,12 +201,12 @@ func addCommon(add addFunc, p string) {
 			return result{}, err
 		}
 		w := map[string]Want{
-			providers.Jpglo:    rejected(ReasonMalformed),
-			providers.Cashypro: rejected(ReasonMalformed),
+			jpglo.Name:    rejected(ReasonMalformed),
+			cashypro.Name: rejected(ReasonMalformed),
 			// A form cut inside an escape, before sign, or inside sign.
-			providers.Mrnpay: rejected(ReasonBadSignature, ReasonMissingField, ReasonMalformed),
+			mrnpay.Name: rejected(ReasonBadSignature, ReasonMissingField, ReasonMalformed),
 			// Base64 that no longer decodes, or a ciphertext short of whole blocks or of its padding.
-			providers.Mpurse: rejected(ReasonMalformed, ReasonUndecryptable),
+			mpurse.Name: rejected(ReasonMalformed, ReasonUndecryptable),
 		}[p]
 		return result{hdr: h, body: body[:1+g.rng.IntN(len(body)-1)], want: w}, nil
 	})
@@ -270,11 +272,11 @@ func addCommon(add addFunc, p string) {
 		path := "/v1/callbacks/" + p + "/" + to.ID + "/" + string(b.kind)
 		var w Want
 		switch p {
-		case providers.Jpglo, providers.Mrnpay:
+		case jpglo.Name, mrnpay.Name:
 			w = rejected(ReasonBadSignature)
-		case providers.Cashypro:
+		case cashypro.Name:
 			w = rejected(ReasonAccountMismatch) // MerchantId header is checked before the signature
-		case providers.Mpurse:
+		case mpurse.Name:
 			if classifyCiphertext(to, body, nil) != plainGarbage {
 				return result{}, errRetry
 			}
@@ -285,7 +287,7 @@ func addCommon(add addFunc, p string) {
 }
 
 func addJpglo(add addFunc) {
-	J := providers.Jpglo
+	J := jpglo.Name
 	amtKey := func(b *base) string {
 		if b.kind == events.KindAppeal {
 			return "inquiry_amount"
@@ -349,7 +351,7 @@ func addJpglo(add addFunc) {
 	// Signature.
 	add(ClassBadSignature, J, "signed with a wrong key", func(g *gen, b *base) (result, error) {
 		a := b.acct
-		a.Secret = "wrong-" + a.Secret
+		a = a.With("secret", "wrong-"+a.Key("secret"))
 		h, body, err := signAs(b, a)
 		return result{hdr: h, body: body, want: rejected(ReasonBadSignature)}, err
 	})
@@ -583,13 +585,13 @@ func addJpglo(add addFunc) {
 	// Merchant.
 	add(ClassAccountMismatch, J, "mch_id of another merchant (signed)", resigned(rejected(ReasonAccountMismatch), func(g *gen, b *base) {
 		b.obj.set("mch_id", g.pick([]string{"999", `"2"`, `"1 "`, "0"}))
-		if b.acct.MerchantID == "2" && b.obj.get("mch_id") == `"2"` {
+		if b.acct.Key("merchant_id") == "2" && b.obj.get("mch_id") == `"2"` {
 			b.obj.set("mch_id", "3")
 		}
 	}))
 	add(ClassAccountMismatch, J, "signed with the other account's key, posted to it, naming this merchant", func(g *gen, b *base) (result, error) {
 		to := otherAcct(g, b.acct)
-		b.obj.set("mch_id", str(b.acct.MerchantID))
+		b.obj.set("mch_id", str(b.acct.Key("merchant_id")))
 		h, body, err := signAs(b, to)
 		return result{path: "/v1/callbacks/jpglo/" + to.ID + "/" + string(b.kind), hdr: h, body: body, want: rejected(ReasonAccountMismatch)}, err
 	})
@@ -624,7 +626,7 @@ func formHdr() http.Header {
 }
 
 func addMrnpay(add addFunc) {
-	M := providers.Mrnpay
+	M := mrnpay.Name
 	resigned := func(w Want, f func(g *gen, b *base)) func(*gen, *base) (result, error) {
 		return func(g *gen, b *base) (result, error) {
 			f(g, b)
@@ -634,7 +636,7 @@ func addMrnpay(add addFunc) {
 	// signedForm is b's form with its sign.
 	signedForm := func(b *base) []kv {
 		f := formDel(append([]kv(nil), b.form...), "sign")
-		return append(f, kv{"sign", mrnpaySign(b.kind, f, b.acct.Secret)})
+		return append(f, kv{"sign", mrnpaySign(b.kind, f, b.acct.Key("secret"))})
 	}
 	formThen := func(w Want, f func(g *gen, b *base, form []kv) []kv) func(*gen, *base) (result, error) {
 		return func(g *gen, b *base) (result, error) {
@@ -669,7 +671,7 @@ func addMrnpay(add addFunc) {
 
 	add(ClassBadSignature, M, "signed with a wrong key", func(g *gen, b *base) (result, error) {
 		a := b.acct
-		a.Secret = "wrong-" + a.Secret
+		a = a.With("secret", "wrong-"+a.Key("secret"))
 		h, body, err := signAs(b, a)
 		return result{hdr: h, body: body, want: rejected(ReasonBadSignature)}, err
 	})
@@ -817,7 +819,7 @@ func addMrnpay(add addFunc) {
 		return result{path: "/v1/callbacks/mrnpay/" + b.acct.ID + "/payin", want: rejected(ReasonMissingField)}, nil
 	})
 	add(ClassAccountMismatch, M, "appKey of another merchant (signed)", resigned(rejected(ReasonAccountMismatch), func(g *gen, b *base) {
-		b.form = formSet(b.form, "appKey", otherAcct(g, b.acct).MerchantID)
+		b.form = formSet(b.form, "appKey", otherAcct(g, b.acct).Key("merchant_id"))
 	}))
 	add(ClassHugeField, M, "order id over 64 bytes (signed)", resigned(rejected(ReasonMalformed), func(g *gen, b *base) {
 		b.form = formSet(b.form, "mrn", strings.Repeat("7", g.pickInt([]int{65, 500, 20000})))
@@ -828,7 +830,7 @@ func addMrnpay(add addFunc) {
 }
 
 func addMpurse(add addFunc) {
-	P := providers.Mpurse
+	P := mpurse.Name
 	plainHdr := func() http.Header {
 		h := http.Header{}
 		h.Set("Content-Type", "text/plain")
@@ -877,7 +879,7 @@ func addMpurse(add addFunc) {
 
 	add(ClassBadSignature, P, "encrypted under a wrong key", func(g *gen, b *base) (result, error) {
 		a := b.acct
-		a.AESKey = strings.Repeat("K", len(a.AESKey))
+		a = a.With("aes_key", strings.Repeat("K", len(a.Key("aes_key"))))
 		ct, err := mpurseEncrypt(a, b.obj.bytes())
 		if err != nil {
 			return result{}, err
@@ -889,10 +891,10 @@ func addMpurse(add addFunc) {
 	})
 	add(ClassBadSignature, P, "encrypted in the other AES mode", func(g *gen, b *base) (result, error) {
 		a := b.acct
-		if a.AESMode == "cbc" {
-			a.AESMode, a.AESIV = "ecb", ""
+		if a.Key("aes_mode") == "cbc" {
+			a = a.With("aes_mode", "ecb").With("aes_iv", "")
 		} else {
-			a.AESMode, a.AESIV = "cbc", "0123456789abcdef"
+			a = a.With("aes_mode", "cbc").With("aes_iv", "0123456789abcdef")
 		}
 		ct, err := mpurseEncrypt(a, b.obj.bytes())
 		if err != nil {
@@ -927,7 +929,7 @@ func addMpurse(add addFunc) {
 		return flip(g, b, b.obj.bytes(), body)
 	})
 	add(ClassTampered, P, "ECB blocks swapped", func(g *gen, b *base) (result, error) {
-		if b.acct.AESMode == "cbc" {
+		if b.acct.Key("aes_mode") == "cbc" {
 			return result{}, errRetry
 		}
 		_, body, err := g.sign(b)
@@ -1086,7 +1088,7 @@ func addMpurse(add addFunc) {
 		})
 	}
 	add(ClassAccountMismatch, P, "partnerId of another merchant (encrypted)", resigned(rejected(ReasonAccountMismatch), func(g *gen, b *base) {
-		b.obj.set("partnerId", g.pick([]string{str(otherAcct(g, b.acct).MerchantID), "12345", str(strings.ToLower(b.acct.MerchantID))}))
+		b.obj.set("partnerId", g.pick([]string{str(otherAcct(g, b.acct).Key("merchant_id")), "12345", str(strings.ToLower(b.acct.Key("merchant_id")))}))
 	}))
 	add(ClassAccountMismatch, P, "encrypted with the other account's key, posted to it, naming this merchant", func(g *gen, b *base) (result, error) {
 		to := otherAcct(g, b.acct)
@@ -1103,7 +1105,7 @@ func urlEscapeB64(b []byte) []byte {
 }
 
 func addCashypro(add addFunc) {
-	C := providers.Cashypro
+	C := cashypro.Name
 	resigned := func(w Want, f func(g *gen, b *base)) func(*gen, *base) (result, error) {
 		return func(g *gen, b *base) (result, error) {
 			f(g, b)
@@ -1153,7 +1155,7 @@ func addCashypro(add addFunc) {
 
 	add(ClassBadSignature, C, "signed with a wrong key", func(g *gen, b *base) (result, error) {
 		a := b.acct
-		a.Secret = "wrong-" + a.Secret
+		a = a.With("secret", "wrong-"+a.Key("secret"))
 		h, body, err := signAs(b, a)
 		return result{hdr: h, body: body, want: rejected(ReasonBadSignature)}, err
 	})
@@ -1192,7 +1194,7 @@ func addCashypro(add addFunc) {
 		return o.set("remark", g.pick([]string{`"x"`, "0", "false", `{"a":1}`})).bytes()
 	}))
 	add(ClassTampered, C, "body merchantId changed", after(rejected(ReasonBadSignature), func(g *gen, b *base, h http.Header, o *obj) []byte {
-		return o.set("merchantId", str(otherAcct(g, b.acct).MerchantID)).bytes()
+		return o.set("merchantId", str(otherAcct(g, b.acct).Key("merchant_id"))).bytes()
 	}))
 	add(ClassTampered, C, "unicode edge inserted after signing", after(rejected(ReasonBadSignature), func(g *gen, b *base, h http.Header, o *obj) []byte {
 		return o.set("payCode", str(g.pick(unicodeEdges))).bytes()
@@ -1295,7 +1297,7 @@ func addCashypro(add addFunc) {
 		return []byte(g.pick([]string{"[]", "null", "42", `"x"`}))
 	}))
 	add(ClassAccountMismatch, C, "MerchantId header of another merchant", after(rejected(ReasonAccountMismatch), func(g *gen, b *base, h http.Header, o *obj) []byte {
-		h.Set(cashypro.HeaderMerchantID, g.pick([]string{otherAcct(g, b.acct).MerchantID, "0", b.acct.MerchantID + "0"}))
+		h.Set(cashypro.HeaderMerchantID, g.pick([]string{otherAcct(g, b.acct).Key("merchant_id"), "0", b.acct.Key("merchant_id") + "0"}))
 		return o.bytes()
 	}))
 	add(ClassAccountMismatch, C, "MerchantId header missing", after(rejected(ReasonMissingField), func(g *gen, b *base, h http.Header, o *obj) []byte {
@@ -1303,7 +1305,7 @@ func addCashypro(add addFunc) {
 		return o.bytes()
 	}))
 	add(ClassAccountMismatch, C, "body merchantId of another merchant (signed)", resigned(rejected(ReasonAccountMismatch), func(g *gen, b *base) {
-		b.obj.set("merchantId", str(otherAcct(g, b.acct).MerchantID))
+		b.obj.set("merchantId", str(otherAcct(g, b.acct).Key("merchant_id")))
 	}))
 	add(ClassHugeField, C, "30 KB mchOrderNo (signed)", resigned(rejected(ReasonInvalidEvent), func(g *gen, b *base) {
 		b.obj.set("mchOrderNo", str("BI-"+strings.Repeat("6", 30000)+g.digits(6)))

@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,10 +23,10 @@ import (
 // throwaway values for the benchmark's own NATS and Redis.
 func Accounts() []providers.Account {
 	return []providers.Account{
-		{ID: "glo-in", Provider: providers.Jpglo, MerchantID: "1", Secret: "bench-jpglo-9ce23be4-a31b-498f", Currency: "INR"},
-		{ID: "mrn-in", Provider: providers.Mrnpay, MerchantID: "benchAppKey", Secret: "bench-mrnpay-key", Currency: "CNY"},
-		{ID: "mp-in", Provider: providers.Mpurse, MerchantID: "BENCHPARTNER", AESKey: "bench-mpurse-aes-key-32-bytes!!!", AESMode: "ecb", Currency: "INR"},
-		{ID: "cashy-in", Provider: providers.Cashypro, MerchantID: "M2024BENCH", Secret: "bench-cashypro-secret", Currency: "IDR"},
+		{ID: "glo-in", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "1", "secret": "bench-jpglo-9ce23be4-a31b-498f"}, Currency: "INR"},
+		{ID: "mrn-in", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "benchAppKey", "secret": "bench-mrnpay-key"}, Currency: "CNY"},
+		{ID: "mp-in", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "BENCHPARTNER", "aes_key": "bench-mpurse-aes-key-32-bytes!!!", "aes_mode": "ecb"}, Currency: "INR"},
+		{ID: "cashy-in", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "M2024BENCH", "secret": "bench-cashypro-secret"}, Currency: "IDR"},
 	}
 }
 
@@ -39,12 +40,12 @@ type Target struct {
 // DefaultMix is the share of each callback, roughly a busy Indian/Indonesian
 // merchant: pay-ins dominate, jpglo appeals and mrnpay payouts are rare.
 var DefaultMix = []Target{
-	{providers.Jpglo, events.KindPayin, 35},
-	{providers.Jpglo, events.KindAppeal, 5},
-	{providers.Mrnpay, events.KindPayin, 15},
-	{providers.Mrnpay, events.KindPayout, 5},
-	{providers.Mpurse, events.KindPayin, 20},
-	{providers.Cashypro, events.KindPayin, 20},
+	{jpglo.Name, events.KindPayin, 35},
+	{jpglo.Name, events.KindAppeal, 5},
+	{mrnpay.Name, events.KindPayin, 15},
+	{mrnpay.Name, events.KindPayout, 5},
+	{mpurse.Name, events.KindPayin, 20},
+	{cashypro.Name, events.KindPayin, 20},
 }
 
 // Callback is one provider callback ready to send.
@@ -126,30 +127,30 @@ func (g *Generator) Make(provider string, kind events.Kind, n uint64) (Callback,
 	now := g.now()
 	var err error
 	switch {
-	case provider == providers.Jpglo && kind == events.KindPayin:
+	case provider == jpglo.Name && kind == events.KindPayin:
 		cb.Body = jpgloPayin(a, id, n, amt, now)
 		cb.Header.Set("Content-Type", "application/json")
-	case provider == providers.Jpglo && kind == events.KindAppeal:
+	case provider == jpglo.Name && kind == events.KindAppeal:
 		cb.Body = jpgloAppeal(a, id, n, amt, now)
 		cb.Header.Set("Content-Type", "application/json")
-	case provider == providers.Mrnpay && kind == events.KindPayin:
+	case provider == mrnpay.Name && kind == events.KindPayin:
 		paid := amt
 		if n%50 == 0 { // 2 %: the payer paid a little less than asked
 			paid -= 100
 		}
-		cb.Body = mrnpay.BuildPayinCallback(a.MerchantID, a.Secret, id, strconv.Itoa(int(1+n%15)), decimal2(paid), decimal2(amt))
+		cb.Body = mrnpay.BuildPayinCallback(a.Key("merchant_id"), a.Key("secret"), id, strconv.Itoa(int(1+n%15)), decimal2(paid), decimal2(amt))
 		cb.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	case provider == providers.Mrnpay && kind == events.KindPayout:
-		cb.Body = mrnpay.BuildPayoutCallback(a.MerchantID, a.Secret, id, strconv.FormatUint(amt/100, 10))
+	case provider == mrnpay.Name && kind == events.KindPayout:
+		cb.Body = mrnpay.BuildPayoutCallback(a.Key("merchant_id"), a.Key("secret"), id, strconv.FormatUint(amt/100, 10))
 		cb.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	case provider == providers.Mpurse && kind == events.KindPayin:
+	case provider == mpurse.Name && kind == events.KindPayin:
 		cb.Body, err = mpursePayin(a, id, n, amt, now)
 		cb.Header.Set("Content-Type", "text/plain")
-	case provider == providers.Cashypro && kind == events.KindPayin:
+	case provider == cashypro.Name && kind == events.KindPayin:
 		var sign string
 		cb.Body, sign = cashyproPayin(a, id, n, amt, now)
 		cb.Header.Set("Content-Type", "application/json")
-		cb.Header.Set(cashypro.HeaderMerchantID, a.MerchantID)
+		cb.Header.Set(cashypro.HeaderMerchantID, a.Key("merchant_id"))
 		cb.Header.Set(cashypro.HeaderSign, sign)
 	default:
 		return Callback{}, fmt.Errorf("bench: %s sends no %s callbacks", provider, kind)
@@ -190,7 +191,7 @@ func jpgloPayin(a providers.Account, id string, n, amt uint64, now time.Time) []
 	user := strconv.FormatUint(100000+n%900000, 10)
 	sign := md5Upper("apply_amount=" + a1 + "&mch_order_no=" + id + "&order_no=" + orderNo +
 		"&pay_type=upi&real_amount=" + a1 + "&remark=&status=success&timestamp=" + ts +
-		`&user_ext={"user_id":"` + user + `"}&key=` + a.Secret)
+		`&user_ext={"user_id":"` + user + `"}&key=` + a.Key("secret"))
 	return []byte(`{"order_no":"` + orderNo + `","mch_order_no":"` + id + `","status":"success","apply_amount":` + a1 +
 		`,"real_amount":` + a1 + `,"pay_type":"upi","sub_pay_type":null,"remark":"","user_ext":"{\"user_id\":\"` + user +
 		`\"}","timestamp":` + ts + `,"sign":"` + sign + `"}`)
@@ -205,7 +206,7 @@ func jpgloAppeal(a providers.Account, id string, n, amt uint64, now time.Time) [
 	ts := strconv.FormatInt(now.Unix(), 10)
 	sign := md5Upper("inquiry_amount=" + a1 + "&inquiry_order_no=" + inqOrder + "&mch_inquiry_no=" + inq +
 		"&mch_order_no=" + id + "&order_no=" + orderNo + "&reason=已完成充值&status=success&timestamp=" + ts +
-		"&user_remark=I've paid!&key=" + a.Secret)
+		"&user_remark=I've paid!&key=" + a.Key("secret"))
 	return []byte(`{"mch_order_no":"` + id + `","order_no":"` + orderNo + `","mch_inquiry_no":"` + inq +
 		`","inquiry_order_no":"` + inqOrder + `","status":"success","inquiry_amount":` + a1 +
 		`,"user_remark":"I've paid!","reason":"已完成充值","timestamp":` + ts + `,"sign":"` + sign + `"}`)
@@ -221,7 +222,7 @@ func mpursePayin(a providers.Account, id string, n, amt uint64, now time.Time) (
 	rrn := strconv.FormatUint(400000000000+n, 10)
 	plain := `{"mpQueryId":"` + id + `","payerVA":"payer` + strconv.FormatUint(n%10000, 10) + `@paytm","bankRRN":"` + rrn +
 		`","payerAmount":"` + decimal2(amt) + `","payChannel":"UPI","txnStatus":"TRANSACTION_SUCCESS","txnCompletionDate":"` +
-		now.In(ist).Format("20060102150405") + `","partnerId":"` + a.MerchantID +
+		now.In(ist).Format("20060102150405") + `","partnerId":"` + a.Key("merchant_id") +
 		`","receiverVA":"mpu.cpdf.bench@icici","errorMsg":"transaction success"}`
 	ct, err := mpurse.Encrypt(a, []byte(plain))
 	if err != nil {
@@ -243,10 +244,10 @@ func cashyproPayin(a providers.Account, id string, n, amt uint64, now time.Time)
 	nonce := strconv.FormatUint(splitmix(n), 36)
 	payURL := "https://pay.example/" + orderNo
 	sign := md5Upper("amount=" + amount + "&channelOrderNo=" + chn + "&completionTime=" + when + "&fee=" + fee +
-		"&mchOrderNo=" + id + "&merchantId=" + a.MerchantID + "&nonceStr=" + nonce + "&orderNo=" + orderNo +
-		"&orderStatus=SUCCESS&payCode=OR.GPNQR.BENCH&payType=QRIS&payUrl=" + payURL + "&key=" + a.Secret)
+		"&mchOrderNo=" + id + "&merchantId=" + a.Key("merchant_id") + "&nonceStr=" + nonce + "&orderNo=" + orderNo +
+		"&orderStatus=SUCCESS&payCode=OR.GPNQR.BENCH&payType=QRIS&payUrl=" + payURL + "&key=" + a.Key("secret"))
 	body := `{"amount":` + amount + `,"channelOrderNo":"` + chn + `","completionTime":"` + when + `","fee":` + fee +
-		`,"mchOrderNo":"` + id + `","merchantId":"` + a.MerchantID + `","nonceStr":"` + nonce + `","orderNo":"` + orderNo +
+		`,"mchOrderNo":"` + id + `","merchantId":"` + a.Key("merchant_id") + `","nonceStr":"` + nonce + `","orderNo":"` + orderNo +
 		`","orderStatus":"SUCCESS","payCode":"OR.GPNQR.BENCH","payType":"QRIS","payUrl":"` + payURL + `"}`
 	return []byte(body), sign
 }

@@ -18,8 +18,8 @@ import (
 // end-to-end subscriber looks for.
 func TestGeneratedCallbacksVerify(t *testing.T) {
 	parsers := map[string]providers.Inbound{
-		providers.Jpglo: jpglo.New(), providers.Mrnpay: mrnpay.New(),
-		providers.Mpurse: mpurse.New(), providers.Cashypro: cashypro.New(),
+		jpglo.Name: jpglo.New(), mrnpay.Name: mrnpay.New(),
+		mpurse.Name: mpurse.New(), cashypro.Name: cashypro.New(),
 	}
 	accts := map[string]providers.Account{}
 	for _, a := range Accounts() {
@@ -91,7 +91,7 @@ func TestGeneratorMixAndUniqueIDs(t *testing.T) {
 func TestGeneratorDropsProvidersWithoutAccount(t *testing.T) {
 	var only []providers.Account
 	for _, a := range Accounts() {
-		if a.Provider == providers.Jpglo {
+		if a.Provider == jpglo.Name {
 			only = append(only, a)
 		}
 	}
@@ -100,11 +100,11 @@ func TestGeneratorDropsProvidersWithoutAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := g.Targets()
-	want := []Target{{providers.Jpglo, events.KindPayin, 35}, {providers.Jpglo, events.KindAppeal, 5}}
+	want := []Target{{jpglo.Name, events.KindPayin, 35}, {jpglo.Name, events.KindAppeal, 5}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("targets %v, want %v", got, want)
 	}
-	if _, err := g.Make(providers.Mpurse, events.KindPayin, 1); err == nil || !strings.Contains(err.Error(), "no mpurse account") {
+	if _, err := g.Make(mpurse.Name, events.KindPayin, 1); err == nil || !strings.Contains(err.Error(), "no mpurse account") {
 		t.Fatalf("Make for a provider without account: %v", err)
 	}
 	if _, err := NewGenerator(nil, DefaultMix, "x"); err == nil {

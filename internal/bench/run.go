@@ -497,12 +497,12 @@ func ConfigYAML(natsURL, redisURL string, ingressPort, dispPort int, accts []pro
 	fmt.Fprintf(&b, "event_signing:\n  private_key: %s\n  public_keys: [%q]\n", key.Encode(), key.Public().Encode())
 	b.WriteString("log:\n  level: warn\naccounts:\n")
 	for _, a := range accts {
-		fmt.Fprintf(&b, "  - id: %s\n    provider: %s\n    merchant_id: %q\n    currency: %s\n", a.ID, a.Provider, a.MerchantID, a.Currency)
-		if a.Secret != "" {
-			fmt.Fprintf(&b, "    secret: %q\n", a.Secret)
+		fmt.Fprintf(&b, "  - id: %s\n    provider: %s\n    merchant_id: %q\n    currency: %s\n", a.ID, a.Provider, a.Key("merchant_id"), a.Currency)
+		if a.Key("secret") != "" {
+			fmt.Fprintf(&b, "    secret: %q\n", a.Key("secret"))
 		}
-		if a.AESKey != "" {
-			fmt.Fprintf(&b, "    aes_key: %q\n    aes_mode: %s\n", a.AESKey, a.AESMode)
+		if a.Key("aes_key") != "" {
+			fmt.Fprintf(&b, "    aes_key: %q\n    aes_mode: %s\n", a.Key("aes_key"), a.Key("aes_mode"))
 		}
 	}
 	if n > 0 {

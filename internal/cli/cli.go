@@ -51,6 +51,9 @@ type Flags struct {
 	Set        *flag.FlagSet
 	ConfigPath string
 	Version    bool
+	// Providers, when set, are the providers the binary links: LoadConfig
+	// then also checks what only they know (config.CheckProviders).
+	Providers config.Providers
 }
 
 // NewFlags defines --config and --version on a new flag set named name.
@@ -84,6 +87,9 @@ func (f *Flags) LoadConfig(env Env) (*config.Config, error) {
 		return nil, &UsageError{Err: &config.Error{Msg: "no config file: pass --config FILE or set PAYHOOK_CONFIG"}}
 	}
 	c, err := config.Load(f.ConfigPath, env.LookupEnv)
+	if err == nil && f.Providers != nil {
+		err = c.CheckProviders(f.Providers)
+	}
 	if err != nil {
 		return nil, &UsageError{Err: err}
 	}
@@ -164,10 +170,12 @@ func ExitCode(err error, stderr io.Writer) int {
 
 // Service is the whole of a service binary (ingress, reconciler): flags,
 // config (exit 2 when bad; nats.url is required), a logger tagged with the
-// component, then serve until ctx ends. A *config.Error that serve returns
-// (a setting found unusable at start) is also a usage error.
-func Service(ctx context.Context, env Env, name string, serve func(context.Context, *config.Config, *slog.Logger) error) error {
+// component, then serve until ctx ends. provs are the providers the binary
+// links, whose account keys the config is checked against. A *config.Error
+// that serve returns (a setting found unusable at start) is also a usage error.
+func Service(ctx context.Context, env Env, name string, provs config.Providers, serve func(context.Context, *config.Config, *slog.Logger) error) error {
 	f := NewFlags(name, env)
+	f.Providers = provs
 	if err := f.Parse(env, env.Args); err != nil {
 		return err
 	}

@@ -22,8 +22,6 @@ import (
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
-	"github.com/payhook/payhook/pkg/providers/fantian"
 )
 
 // Config is the whole file.
@@ -40,6 +38,10 @@ type Config struct {
 	Log         Log                 `yaml:"log"`
 	// EventSigning holds the keys of the signatures on event messages.
 	EventSigning EventSigning `yaml:"event_signing"`
+
+	// lines maps each key's dotted path to its line in the file, for
+	// errors found after decoding (CheckProviders).
+	lines map[string]int
 }
 
 // NATS says where JetStream is, how a service proves who it is there, and
@@ -310,7 +312,8 @@ func Parse(b []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, &Error{Msg: "not valid YAML: " + oneLine(err.Error())}
 	}
-	if err := expand(&root, reflect.TypeOf(Config{}), "", lookupEnv); err != nil {
+	lines := map[string]int{}
+	if err := expand(&root, reflect.TypeOf(Config{}), "", lookupEnv, lines); err != nil {
 		return nil, err
 	}
 	expanded, err := yaml.Marshal(&root)
@@ -323,6 +326,7 @@ func Parse(b []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, yamlError(err)
 	}
+	c.lines = lines
 	c.defaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -356,14 +360,14 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // it refuses a key t has no field for, naming the key's dotted path and its
 // line in the file as written. The decoder's own KnownFields check stays
 // behind it for what the walk does not see (keys reached through an alias).
-func expand(n *yaml.Node, t reflect.Type, path string, lookupEnv func(string) (string, bool)) error {
+func expand(n *yaml.Node, t reflect.Type, path string, lookupEnv func(string) (string, bool), lines map[string]int) error {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			if err := expand(c, t, path, lookupEnv); err != nil {
+			if err := expand(c, t, path, lookupEnv, lines); err != nil {
 				return err
 			}
 		}
@@ -377,6 +381,7 @@ func expand(n *yaml.Node, t reflect.Type, path string, lookupEnv func(string) (s
 			if path != "" {
 				p = path + "." + kn.Value
 			}
+			lines[p] = kn.Line
 			var vt reflect.Type
 			switch {
 			case t == nil:
@@ -389,7 +394,7 @@ func expand(n *yaml.Node, t reflect.Type, path string, lookupEnv func(string) (s
 			case t.Kind() == reflect.Map:
 				vt = t.Elem()
 			}
-			if err := expand(n.Content[i+1], vt, p, lookupEnv); err != nil {
+			if err := expand(n.Content[i+1], vt, p, lookupEnv, lines); err != nil {
 				return err
 			}
 		}
@@ -399,7 +404,7 @@ func expand(n *yaml.Node, t reflect.Type, path string, lookupEnv func(string) (s
 			et = t.Elem()
 		}
 		for i, c := range n.Content {
-			if err := expand(c, et, fmt.Sprintf("%s[%d]", path, i), lookupEnv); err != nil {
+			if err := expand(c, et, fmt.Sprintf("%s[%d]", path, i), lookupEnv, lines); err != nil {
 				return err
 			}
 		}
@@ -657,11 +662,7 @@ func (c *Config) defaults() {
 		c.Reconciler.MaxWatchesPerAccount = DefaultMaxWatchesPerAccount
 	}
 	for i := range c.Accounts {
-		a := &c.Accounts[i]
-		if a.Provider == providers.Mpurse && a.AESMode == "" {
-			a.AESMode = "ecb"
-		}
-		if a.MaxAge == 0 {
+		if a := &c.Accounts[i]; a.MaxAge == 0 {
 			a.MaxAge = DefaultMaxAge(c.Dedupe.Window.D())
 		}
 	}
@@ -691,7 +692,12 @@ func (c *Config) defaults() {
 	}
 }
 
-var idRE = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+var (
+	idRE = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+	// nameRE is what a provider name can be; which names exist is up to
+	// the providers a binary links (CheckProviders).
+	nameRE = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
+)
 
 // Validate checks the whole config; the first problem found is returned.
 func (c *Config) Validate() error {
@@ -791,8 +797,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for name, s := range c.Reconciler.Providers {
-		if !slices.Contains(providers.Names, name) {
-			return errf("reconciler.providers."+name, "unknown provider (want one of %s)", strings.Join(providers.Names, ", "))
+		if !nameRE.MatchString(name) {
+			return errf("reconciler.providers."+name, "not a provider name")
 		}
 		for i, d := range s.Schedule {
 			if d <= 0 {
@@ -829,9 +835,6 @@ func (c *Config) Validate() error {
 			return errf(k+".max_age", "must be at most dedupe.window (%s) less the %s allowed clock skew, %s: an older callback could be stored twice, got %s", c.Dedupe.Window.D(), FutureSkew, limit, a.MaxAge)
 		}
 	}
-	if err := checkCredentials(c.Accounts); err != nil {
-		return err
-	}
 	seen = map[string]bool{}
 	for i, s := range c.Subscribers {
 		k := fmt.Sprintf("subscribers[%d]", i)
@@ -857,37 +860,20 @@ func (c *Config) Validate() error {
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 
-// credentials is what tells a provider's callbacks for one account from
-// another's: the key they verify under and the merchant id they carry.
-// jpglo callbacks carry no merchant id (mch_id only on some requests), so
-// the secret alone decides; mpurse's is the AES key with partnerId;
-// cashypro, mrnpay and fantian sign with the secret and name the merchant.
-func credentials(a providers.Account) string {
-	switch a.Provider {
-	case providers.Jpglo:
-		return a.Secret
-	case providers.Mpurse:
-		return a.MerchantID + "\x00" + a.AESKey
-	default:
-		return a.MerchantID + "\x00" + a.Secret
-	}
-}
-
 // checkCredentials refuses two accounts of one provider with the same
-// credentials: a callback verifying under both would be stored once per
-// account URL it is posted to, as two events with different ids.
-func checkCredentials(accounts []providers.Account) error {
+// callback identity (providers.CallbackIdentity: the key callbacks verify
+// under, with the merchant id they carry where they carry one): a callback
+// verifying under both would be stored once per account URL it is posted
+// to, as two events with different ids.
+func checkCredentials(p Providers, accounts []providers.Account) error {
 	first := map[[2]string]int{}
 	for i, a := range accounts {
-		k := [2]string{a.Provider, credentials(a)}
+		id, what, ok := p.CallbackIdentity(a)
+		if !ok {
+			continue
+		}
+		k := [2]string{a.Provider, id}
 		if j, ok := first[k]; ok {
-			what := "merchant_id and secret"
-			switch a.Provider {
-			case providers.Jpglo:
-				what = "secret (jpglo callbacks carry no merchant id)"
-			case providers.Mpurse:
-				what = "merchant_id and aes_key"
-			}
 			return errf(fmt.Sprintf("accounts[%d]", i), "account %q has the same %s as accounts[%d] %q: a callback would verify for both", a.ID, what, j, accounts[j].ID)
 		}
 		first[k] = i
@@ -899,39 +885,11 @@ func validateAccount(k string, a providers.Account) error {
 	if !idRE.MatchString(a.ID) {
 		return errf(k+".id", "must match [a-z0-9-]{1,32}, got %q", a.ID)
 	}
-	if !slices.Contains(providers.Names, a.Provider) {
-		return errf(k+".provider", "unknown provider %q (want one of %s)", a.Provider, strings.Join(providers.Names, ", "))
-	}
-	if a.MerchantID == "" {
-		return errf(k+".merchant_id", "required")
+	if !nameRE.MatchString(a.Provider) {
+		return errf(k+".provider", "not a provider name: %q", a.Provider)
 	}
 	if !currencyRE.MatchString(a.Currency) {
 		return errf(k+".currency", "want an ISO 4217 code like INR, got %q", a.Currency)
-	}
-	switch a.Provider {
-	case providers.Mpurse:
-		if n := len(a.AESKey); n != 16 && n != 24 && n != 32 {
-			return errf(k+".aes_key", "must be 16, 24 or 32 bytes (AES-128/192/256), got %d", n)
-		}
-		switch a.AESMode {
-		case "ecb":
-			if a.AESIV != "" {
-				return errf(k+".aes_iv", "only used with aes_mode cbc")
-			}
-		case "cbc":
-			if len(a.AESIV) != 16 {
-				return errf(k+".aes_iv", "must be 16 bytes for cbc, got %d", len(a.AESIV))
-			}
-		default:
-			return errf(k+".aes_mode", "want ecb or cbc, got %q", a.AESMode)
-		}
-	default:
-		if a.Secret == "" {
-			return errf(k+".secret", "required for %s", a.Provider)
-		}
-		if a.AESKey != "" || a.AESMode != "" || a.AESIV != "" {
-			return errf(k+".aes_key", "only used by mpurse")
-		}
 	}
 	if a.BaseURL != "" {
 		if err := checkURL(k+".base_url", a.BaseURL, "http", "https"); err != nil {
@@ -948,18 +906,62 @@ func validateAccount(k string, a providers.Account) error {
 	if a.MaxAge <= 0 {
 		return errf(k+".max_age", "must be positive")
 	}
-	switch a.Provider {
-	case providers.Cashypro:
-		if !cashypro.ValidRule(a.SignRule) {
-			return errf(k+".sign_rule", "want one of %s for cashypro, got %q", strings.Join(cashypro.Rules, ", "), a.SignRule)
+	return nil
+}
+
+// Providers is what config needs from the providers a binary links (a
+// *providers.Set): which names exist, and each provider's check of its own
+// keys of an account (a *providers.KeyError naming the key).
+type Providers interface {
+	Names() []string
+	Known(name string) bool
+	CheckAccount(acct providers.Account) error
+	CallbackIdentity(acct providers.Account) (id, what string, ok bool)
+}
+
+// CheckProviders checks what only the linked providers know: every
+// provider named in accounts, reconciler.providers and subscriber filters
+// exists, and each account's provider keys are what its provider takes.
+// Parse cannot: config links no provider, so that a binary which handles
+// no callbacks (the dispatcher) links none either. Every binary that does
+// calls it right after Load (cli.Flags.Providers).
+func (c *Config) CheckProviders(p Providers) error {
+	want := strings.Join(p.Names(), ", ")
+	for i, a := range c.Accounts {
+		k := fmt.Sprintf("accounts[%d]", i)
+		if !p.Known(a.Provider) {
+			return errf(k+".provider", "unknown provider %q (want one of %s)", a.Provider, want)
 		}
-	case providers.Fantian:
-		if !fantian.ValidRule(a.SignRule) {
-			return errf(k+".sign_rule", "want default, sorted-lower or sorted-upper for fantian, got %q", a.SignRule)
+		if err := p.CheckAccount(a); err != nil {
+			var ke *providers.KeyError
+			if errors.As(err, &ke) {
+				key := k + "." + ke.Key
+				if line, ok := c.lines[key]; ok && strings.HasPrefix(ke.Msg, "unknown key") {
+					return errf(key, "%s (line %d)", ke.Msg, line)
+				}
+				return errf(key, "%s", ke.Msg)
+			}
+			return errf(k, "%s", oneLine(err.Error()))
 		}
-	default:
-		if a.SignRule != "" && a.SignRule != "default" {
-			return errf(k+".sign_rule", "only used by cashypro and fantian (the %s rule is given by its seed), got %q", a.Provider, a.SignRule)
+	}
+	if err := checkCredentials(p, c.Accounts); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(c.Reconciler.Providers))
+	for name := range c.Reconciler.Providers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if !p.Known(name) {
+			return errf("reconciler.providers."+name, "unknown provider (want one of %s)", want)
+		}
+	}
+	for i, s := range c.Subscribers {
+		for _, name := range s.Filter.Providers {
+			if !p.Known(name) {
+				return errf(fmt.Sprintf("subscribers[%d].filter.providers", i), "unknown provider %q", name)
+			}
 		}
 	}
 	return nil
@@ -983,8 +985,8 @@ func validateSubscriber(k string, s Subscriber) error {
 		}
 	}
 	for _, p := range s.Filter.Providers {
-		if !slices.Contains(providers.Names, p) {
-			return errf(k+".filter.providers", "unknown provider %q", p)
+		if !nameRE.MatchString(p) {
+			return errf(k+".filter.providers", "not a provider name: %q", p)
 		}
 	}
 	for _, kind := range s.Filter.Kinds {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/payhook/payhook/internal/registry"
 )
 
 const good = `
@@ -49,35 +51,42 @@ subscribers:
     backoff_max: 10h
 `
 
+// parseAll is Parse followed by the check binaries with providers make
+// (CheckProviders against every registered provider).
+func parseAll(b []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	c, err := Parse(b, lookupEnv)
+	if err == nil {
+		err = c.CheckProviders(registry.All())
+	}
+	return c, err
+}
+
 func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
 func TestParseGood(t *testing.T) {
-	c, err := Parse([]byte(good), env(map[string]string{"ADMIN": "tok-0123456789abcdef0123456789abcdef", "JPGLO_KEY": "key: with #yaml [chars]"}))
+	c, err := parseAll([]byte(good), env(map[string]string{"ADMIN": "tok-0123456789abcdef0123456789abcdef", "JPGLO_KEY": "key: with #yaml [chars]"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.AdminToken != "tok-0123456789abcdef0123456789abcdef" {
 		t.Errorf("admin_token = %q", c.AdminToken)
 	}
-	if c.Accounts[0].Secret != "key: with #yaml [chars]" {
-		t.Errorf("secret expanded to %q", c.Accounts[0].Secret)
+	if c.Accounts[0].Key("secret") != "key: with #yaml [chars]" {
+		t.Errorf("secret expanded to %q", c.Accounts[0].Key("secret"))
 	}
 	if c.Accounts[0].MaxAge != 144*time.Hour || c.Accounts[1].MaxAge != 144*time.Hour {
 		t.Errorf("max_age default = %s, %s, want 144h (the 168h dedupe window less a seventh)", c.Accounts[0].MaxAge, c.Accounts[1].MaxAge)
 	}
-	if c2, err := Parse([]byte(strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: ${AGE}\n    allow_ips", 1)),
+	if c2, err := parseAll([]byte(strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: ${AGE}\n    allow_ips", 1)),
 		env(map[string]string{"ADMIN": strings.Repeat("t", 32), "JPGLO_KEY": "k", "AGE": "48h"})); err != nil || c2.Accounts[0].MaxAge != 48*time.Hour {
 		t.Errorf("max_age from the environment: %v", err)
 	}
-	if _, err := Parse([]byte(strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: ${AGE}\n    allow_ips", 1)),
+	if _, err := parseAll([]byte(strings.Replace(good, "    currency: INR\n    allow_ips", "    currency: INR\n    max_age: ${AGE}\n    allow_ips", 1)),
 		env(map[string]string{"ADMIN": strings.Repeat("t", 32), "JPGLO_KEY": "k", "AGE": "two days"})); err == nil ||
 		err.Error() != "config: accounts[0].max_age: environment variable AGE: the value is not a duration (like 90s or 2h)" {
 		t.Errorf("bad max_age from the environment: %v", err)
-	}
-	if c.Accounts[1].AESMode != "ecb" {
-		t.Errorf("aes_mode default = %q", c.Accounts[1].AESMode)
 	}
 	if got := c.Reconciler.Schedule[1].D(); got != 3*time.Minute {
 		t.Errorf("schedule[1] = %s", got)
@@ -133,7 +142,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse([]byte(c.yaml), env(c.env))
+			_, err := parseAll([]byte(c.yaml), env(c.env))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -225,7 +234,7 @@ subscribers:
 		"REPLICAS": "3", "RAW_AGE": "48h", "BODY": "2048", "RATE": "2.5", "BURST": "7", "FIRST": "90s",
 		"MID": "007", "SECRET": "s", "ATTEMPTS": "4", "CONC": "0x10", "SUB_RATE": "1", "SUB_BURST": "2", "TIMEOUT": "3s",
 	}
-	c, err := Parse([]byte(doc), env(base))
+	c, err := parseAll([]byte(doc), env(base))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +249,8 @@ subscribers:
 		{"reconciler.rate_per_second", c.Reconciler.RatePerSecond, 2.5},
 		{"reconciler.rate_burst", c.Reconciler.RateBurst, 7},
 		{"reconciler.schedule[0]", c.Reconciler.Schedule[0].D(), 90 * time.Second},
-		{"accounts[0].merchant_id (quoted)", c.Accounts[0].MerchantID, "007"},
-		{"accounts[1].merchant_id (plain)", c.Accounts[1].MerchantID, "007"},
+		{"accounts[0].merchant_id (quoted)", c.Accounts[0].Key("merchant_id"), "007"},
+		{"accounts[1].merchant_id (plain)", c.Accounts[1].Key("merchant_id"), "007"},
 		{"subscribers[0].max_attempts", s.MaxAttempts, 4},
 		{"subscribers[0].concurrency (hex, as YAML reads it)", s.Concurrency, 16},
 		{"subscribers[0].rate_per_second", s.RatePerSecond, 1.0},
@@ -259,7 +268,7 @@ subscribers:
 		empty[k] = v
 	}
 	empty["REPLICAS"], empty["BURST"] = "", ""
-	if c, err := Parse([]byte(doc), env(empty)); err != nil {
+	if c, err := parseAll([]byte(doc), env(empty)); err != nil {
 		t.Errorf("empty number: %v", err)
 	} else if c.NATS.Replicas != 1 || c.Reconciler.RateBurst != 10 {
 		t.Errorf("empty number: replicas %d rate_burst %d, want the defaults 1 and 10", c.NATS.Replicas, c.Reconciler.RateBurst)
@@ -277,14 +286,14 @@ subscribers:
 			m[k] = v
 		}
 		m["SECRET"], m["MID"] = secret, secret
-		c, err := Parse([]byte(doc), env(m))
+		c, err := parseAll([]byte(doc), env(m))
 		if err != nil {
 			t.Errorf("secret %q: %v", secret, err)
 			continue
 		}
 		for i, a := range c.Accounts {
-			if a.Secret != secret || a.MerchantID != secret {
-				t.Errorf("secret %q: accounts[%d] secret %q merchant_id %q", secret, i, a.Secret, a.MerchantID)
+			if a.Key("secret") != secret || a.Key("merchant_id") != secret {
+				t.Errorf("secret %q: accounts[%d] secret %q merchant_id %q", secret, i, a.Key("secret"), a.Key("merchant_id"))
 			}
 		}
 	}
@@ -311,7 +320,7 @@ func TestEnvValueOfTheWrongType(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			doc := strings.Replace(good, c.at, c.at+"\n"+c.line, 1)
-			_, err := Parse([]byte(doc), env(map[string]string{"N": c.value, "ADMIN": base["ADMIN"], "JPGLO_KEY": base["JPGLO_KEY"]}))
+			_, err := parseAll([]byte(doc), env(map[string]string{"N": c.value, "ADMIN": base["ADMIN"], "JPGLO_KEY": base["JPGLO_KEY"]}))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -331,8 +340,8 @@ func TestUnknownKeyNamesThePath(t *testing.T) {
 	cases := []struct{ name, from, to, key, want string }{
 		{"top", "admin_token: ${ADMIN}", "admin_token: ${ADMIN}\nbogus: 1", "bogus: 1", "config: bogus: unknown key"},
 		{"nested", "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\n  lisen: x", "  lisen: x", "config: ingress.lisen: unknown key"},
-		{"in a list", "    currency: INR\n    allow_ips", "    currency: INR\n    secrett: x\n    allow_ips", "secrett: x", "config: accounts[0].secrett: unknown key"},
-		{"second element", "    aes_key: mpurseKey16bytes", "    aes_key: mpurseKey16bytes\n    aes_kee: x", "aes_kee: x", "config: accounts[1].aes_kee: unknown key"},
+		{"in a list", "    currency: INR\n    allow_ips", "    currency: INR\n    secrett: x\n    allow_ips", "secrett: x", "config: accounts[0].secrett: unknown key for jpglo (its keys: merchant_id, secret, sign_rule)"},
+		{"second element", "    aes_key: mpurseKey16bytes", "    aes_key: mpurseKey16bytes\n    aes_kee: x", "aes_kee: x", "config: accounts[1].aes_kee: unknown key for mpurse (its keys: aes_iv, aes_key, aes_mode, merchant_id, sign_rule)"},
 		{"deep", "      kinds: [payin]", "      kinds: [payin]\n      kind: payin", "kind: payin", "config: subscribers[0].filter.kind: unknown key"},
 		{"flow style", "  retrigger_grace: 2m", "  retrigger_grace: 2m\n  providers: {jpglo: {schedul: [1m]}}", "providers: {", "config: reconciler.providers.jpglo.schedul: unknown key"},
 	}
@@ -343,7 +352,7 @@ func TestUnknownKeyNamesThePath(t *testing.T) {
 			}
 			doc := strings.Replace(good, c.from, c.to, 1)
 			line := strings.Count(doc[:strings.Index(doc, c.key)], "\n") + 1
-			_, err := Parse([]byte(doc), env(base))
+			_, err := parseAll([]byte(doc), env(base))
 			var ce *Error
 			if err == nil || !errors.As(err, &ce) {
 				t.Fatalf("err %v, want a *config.Error", err)
@@ -356,12 +365,12 @@ func TestUnknownKeyNamesThePath(t *testing.T) {
 	// A key the walk does not see (through an alias) is still refused by
 	// the decoder, named by its leaf.
 	alias := strings.Replace(good, "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\nlog: &l {level: info}\ndedupe: *l", 1)
-	if _, err := Parse([]byte(alias), env(base)); err == nil || err.Error() != "config: level: unknown key (in Dedupe)" {
+	if _, err := parseAll([]byte(alias), env(base)); err == nil || err.Error() != "config: level: unknown key (in Dedupe)" {
 		t.Errorf("through an alias: %v", err)
 	}
 	// The merge key is YAML, not an unknown key.
 	merged := strings.Replace(good, "  listen: 127.0.0.1:8080", "  listen: 127.0.0.1:8080\ndispatcher:\n  <<: {listen: 127.0.0.1:9999}", 1)
-	if c, err := Parse([]byte(merged), env(base)); err != nil || c.Dispatcher.Listen != "127.0.0.1:9999" {
+	if c, err := parseAll([]byte(merged), env(base)); err != nil || c.Dispatcher.Listen != "127.0.0.1:9999" {
 		t.Errorf("merge key: %v", err)
 	}
 }
@@ -379,12 +388,12 @@ func TestSignRule(t *testing.T) {
 		{"fantian", "default"}, {"fantian", "sorted-lower"}, {"fantian", "sorted-upper"},
 		{"jpglo", "default"}, {"mrnpay", `""`},
 	} {
-		c2, err := Parse([]byte(account(c.provider, c.rule)), env(base))
+		c2, err := parseAll([]byte(account(c.provider, c.rule)), env(base))
 		if err != nil {
 			t.Errorf("%s %s: %v", c.provider, c.rule, err)
 			continue
 		}
-		if got := c2.Accounts[2].SignRule; got != strings.Trim(c.rule, `"`) {
+		if got := c2.Accounts[2].Key("sign_rule"); got != strings.Trim(c.rule, `"`) {
 			t.Errorf("%s %s: sign_rule %q", c.provider, c.rule, got)
 		}
 	}
@@ -392,9 +401,9 @@ func TestSignRule(t *testing.T) {
 		{"cashypro", "sha256", `config: accounts[2].sign_rule: want one of default, sorted-upper, sorted-lower, sorted-empty-upper, sorted-empty-lower, body-upper, body-lower for cashypro, got "sha256"`},
 		{"cashypro", "SORTED-UPPER", `config: accounts[2].sign_rule: want one of`},
 		{"fantian", "body-upper", `config: accounts[2].sign_rule: want default, sorted-lower or sorted-upper for fantian, got "body-upper"`},
-		{"jpglo", "sorted-lower", `config: accounts[2].sign_rule: only used by cashypro and fantian`},
+		{"jpglo", "sorted-lower", `config: accounts[2].sign_rule: the jpglo signing rule is fixed by its documentation: only default, got "sorted-lower"`},
 	} {
-		_, err := Parse([]byte(account(c.provider, c.rule)), env(base))
+		_, err := parseAll([]byte(account(c.provider, c.rule)), env(base))
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%s %s: err %v, want %q", c.provider, c.rule, err, c.want)
 		}
@@ -419,7 +428,7 @@ func TestNATSAuthAndTLS(t *testing.T) {
 		return strings.Replace(good, "  url: nats://127.0.0.1:4222\n", "  url: nats://n1:4222, nats://n2:4222,nats://n3:4222\n"+extra, 1)
 	}
 	for _, ok := range []string{"", "  creds: " + creds + "\n", "  nkey_seed: ${SEED}\n", "  user: ingress\n  password: ${PW}\n", "  token: ${PW}\n"} {
-		c, err := Parse([]byte(nats(ok)), env(base))
+		c, err := parseAll([]byte(nats(ok)), env(base))
 		if err != nil {
 			t.Fatalf("%q: %v", ok, err)
 		}
@@ -449,7 +458,7 @@ func TestNATSAuthAndTLS(t *testing.T) {
 				doc = strings.Replace(good, "  url: nats://127.0.0.1:4222\n", "  url: nats://n1:4222,,nats//bad\n", 1)
 				c.want = "config: nats.url: not a URL with a host"
 			}
-			_, err := Parse([]byte(doc), env(base))
+			_, err := parseAll([]byte(doc), env(base))
 			if err == nil {
 				t.Fatal("accepted")
 			}

@@ -19,7 +19,7 @@ func TestDefaultSchedule(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("DefaultSchedule = %v, want %v", got, want)
 	}
-	c, err := Parse([]byte("nats: {url: nats://127.0.0.1:4222}\n"), env(nil))
+	c, err := parseAll([]byte("nats: {url: nats://127.0.0.1:4222}\n"), env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestDefaultSchedule(t *testing.T) {
 
 func TestReconcilerProviderOverrides(t *testing.T) {
 	const base = "nats: {url: nats://127.0.0.1:4222}\nreconciler:\n  rate_per_second: 8\n"
-	c, err := Parse([]byte(base+`  providers:
+	c, err := parseAll([]byte(base+`  providers:
     mrnpay: {schedule: [30s, 5m], rate_per_second: 0.5, rate_burst: 2}
     jpglo: {rate_burst: 20}
 `), env(nil))
@@ -62,7 +62,7 @@ func TestReconcilerProviderOverrides(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(base+tc.yaml), env(nil))
+			_, err := parseAll([]byte(base+tc.yaml), env(nil))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Parse = %v, want an error containing %q", err, tc.want)
 			}

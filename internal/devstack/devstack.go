@@ -12,6 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -312,13 +317,13 @@ func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr strin
 			return nil
 		case <-tick.C:
 		}
-		prov := providers.Names[n%len(providers.Names)]
+		prov := registry.All().Names()[n%len(registry.All().Names())]
 		acct := accounts[prov]
 		spec := providersim.OrderSpec{Provider: prov, Account: acct.ID, Kind: events.KindPayin, Amount: fmt.Sprintf("%d.%02d", 100+rng.IntN(9900), rng.IntN(100))}
-		if prov == providers.Cashypro {
+		if prov == cashypro.Name {
 			spec.Amount = fmt.Sprintf("%d000", 10+rng.IntN(990)) // IDR: whole rupiah, at least 10,000
 		}
-		if prov == providers.Mrnpay && rng.IntN(5) == 0 {
+		if prov == mrnpay.Name && rng.IntN(5) == 0 {
 			spec.Kind, spec.Amount = events.KindPayout, fmt.Sprintf("%d", 100+rng.IntN(900))
 		}
 		switch p := rng.Float64(); {
@@ -328,10 +333,10 @@ func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr strin
 			spec.Faults.Duplicate = 2 // provider retries: absorbed by dedupe
 		case p < 0.28:
 			spec.Faults.CorruptSignature = true // rejected 4xx, recorded in PAYHOOK_RAW_REJECTED
-		case p < 0.35 && prov == providers.Cashypro:
+		case p < 0.35 && prov == cashypro.Name:
 			spec.Intermediate = true // PAYING before SUCCESS
 		}
-		if prov == providers.Mpurse || prov == providers.Fantian {
+		if prov == mpurse.Name || prov == fantian.Name {
 			spec.Faults.DropCallback = false // nothing can recover these: no query endpoint
 		}
 		ord, err := st.Sim.CreateOrder(ctx, spec)
@@ -341,7 +346,7 @@ func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr strin
 			}
 			continue
 		}
-		if prov == providers.Fantian {
+		if prov == fantian.Name {
 			go st.submitUTR(ctx, reconcilerAddr, acct.ID, ord.MerchantOrderID, ord.Reference)
 			continue
 		}
@@ -417,13 +422,13 @@ func (st *Stack) Totals() map[string]Totals {
 	st.mu.Lock()
 	utrMatched := st.utr[fmt.Sprint(http.StatusOK)]
 	st.mu.Unlock()
-	for _, p := range providers.Names {
+	for _, p := range registry.All().Names() {
 		t := Totals{Orders: stats[p].OrdersCreated, CallbacksSent: stats[p].CallbacksSent, Delivered: delivered[p]}
 		t.Accepted = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "accepted"))
 		t.Duplicates = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "duplicate"))
 		t.Rejected = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "rejected"))
 		t.Recovered = int(sum(st.regs["reconciler"], "payhook_reconciler_recovered_total", "provider", p))
-		if p == providers.Fantian {
+		if p == fantian.Name {
 			t.UTRMatched = utrMatched
 		}
 		out[p] = t
@@ -436,12 +441,12 @@ func (st *Stack) PrintSummary(out io.Writer) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\tprovider\torders\tcallbacks\tstored\tduplicates absorbed\trejected\trecovered by reconciler\tdelivered\tUTRs matched\t\n", time.Now().Format("15:04:05"))
 	tot := st.Totals()
-	names := append([]string(nil), providers.Names...)
+	names := append([]string(nil), registry.All().Names()...)
 	sort.Strings(names)
 	for _, p := range names {
 		t := tot[p]
 		utr := "-" // only fantian's payments are confirmed by UTR
-		if p == providers.Fantian {
+		if p == fantian.Name {
 			utr = fmt.Sprint(t.UTRMatched)
 		}
 		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", p, t.Orders, t.CallbacksSent, t.Accepted, t.Duplicates, t.Rejected, t.Recovered, t.Delivered, utr)

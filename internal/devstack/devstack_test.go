@@ -18,8 +18,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payhook/payhook/internal/cli"
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/testenv"
-	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 type syncBuffer struct {
@@ -53,7 +58,7 @@ func TestBuiltInConfigIsValid(t *testing.T) {
 	for _, a := range cfg.Accounts {
 		seen[a.Provider] = true
 	}
-	for _, p := range providers.Names {
+	for _, p := range registry.All().Names() {
 		if !seen[p] {
 			t.Errorf("no %s account", p)
 		}
@@ -118,17 +123,17 @@ func TestDevstackFlowsAndRecovers(t *testing.T) {
 	// the reconciler's first poll (5s) and, for mrnpay, retrigger_grace (5s).
 	testenv.Eventually(t, time.Minute, func() bool {
 		tot := st.Totals()
-		for _, p := range []string{providers.Jpglo, providers.Mrnpay, providers.Mpurse, providers.Cashypro} {
+		for _, p := range []string{jpglo.Name, mrnpay.Name, mpurse.Name, cashypro.Name} {
 			if tot[p].Accepted == 0 || tot[p].Delivered < 5 {
 				return false
 			}
 		}
-		for _, p := range []string{providers.Jpglo, providers.Cashypro, providers.Mrnpay} {
+		for _, p := range []string{jpglo.Name, cashypro.Name, mrnpay.Name} {
 			if tot[p].Recovered == 0 {
 				return false
 			}
 		}
-		return tot[providers.Fantian].Orders > 0 && tot[providers.Fantian].UTRMatched > 0
+		return tot[fantian.Name].Orders > 0 && tot[fantian.Name].UTRMatched > 0
 	}, "callbacks stored and delivered for jpglo, mrnpay, mpurse, cashypro, fantian UTRs matched, and recoveries for each of jpglo, cashypro, mrnpay: %+v", st.Totals())
 	cancel()
 	if err := <-done; err != nil {
@@ -238,7 +243,7 @@ func TestFloodOfOneAccountKeepsOthersRecovering(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("devstack not ready in 60s")
 	}
-	recovered := func() int { return st.Totals()[providers.Cashypro].Recovered }
+	recovered := func() int { return st.Totals()[cashypro.Name].Recovered }
 	testenv.Eventually(t, time.Minute, func() bool { return recovered() > 0 }, "no cashypro recovery before the flood")
 
 	nc, err := nats.Connect(st.NATSURL)
@@ -249,7 +254,7 @@ func TestFloodOfOneAccountKeepsOthersRecovering(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	var account string
 	for _, a := range st.Config.Accounts {
-		if a.Provider == providers.Jpglo {
+		if a.Provider == jpglo.Name {
 			account = a.ID
 		}
 	}
@@ -270,7 +275,7 @@ func TestFloodOfOneAccountKeepsOthersRecovering(t *testing.T) {
 	time.Sleep(5 * time.Second)
 	from := recovered()
 	testenv.Eventually(t, 30*time.Second, func() bool { return recovered() >= from+5 }, "cashypro recoveries stalled while the jpglo flood was due: %d in the window", recovered()-from)
-	t.Logf("cashypro recoveries while the flood was due: %d more after %d before; jpglo recoveries: %d", recovered()-from, from, st.Totals()[providers.Jpglo].Recovered)
+	t.Logf("cashypro recoveries while the flood was due: %d more after %d before; jpglo recoveries: %d", recovered()-from, from, st.Totals()[jpglo.Name].Recovered)
 }
 
 func TestRunRefusesABadLogLevel(t *testing.T) {

@@ -6,6 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"slices"
 	"sort"
 	"strings"
@@ -17,7 +22,6 @@ import (
 	"github.com/payhook/payhook/internal/ingress"
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -217,7 +221,7 @@ type ExpectOptions struct {
 //     is the event; the other one is a conflict (same event id as that
 //     status's event, subject …conflict).
 func Expect(o providersim.Order, x ExpectOptions) []Expectation {
-	if o.Provider == providers.Fantian {
+	if o.Provider == fantian.Name {
 		return nil
 	}
 	var out []Expectation
@@ -226,7 +230,7 @@ func Expect(o providersim.Order, x ExpectOptions) []Expectation {
 			Kind: o.Kind, Status: subject, Via: via, Optional: optional})
 	}
 	f := o.Faults
-	if x.Intermediate && o.Provider == providers.Cashypro && !f.CorruptSignature {
+	if x.Intermediate && o.Provider == cashypro.Name && !f.CorruptSignature {
 		optional := false
 		for _, d := range o.Deliveries {
 			if d.Cause == providersim.CauseProgress && len(d.Attempts) > 0 && !d.Attempts[0].Acked {
@@ -246,9 +250,9 @@ func Expect(o providersim.Order, x ExpectOptions) []Expectation {
 	}
 	callsBack := true
 	switch o.Provider {
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		callsBack = status == events.StatusSucceeded
-	case providers.Jpglo:
+	case jpglo.Name:
 		callsBack = status == events.StatusSucceeded || o.Kind == events.KindAppeal || x.JpgloCallbackFailures
 	}
 	sent := callsBack && !f.DropCallback && !f.CorruptSignature
@@ -256,15 +260,15 @@ func Expect(o providersim.Order, x ExpectOptions) []Expectation {
 	switch {
 	case sent:
 		via = "callback"
-	case x.Watched && (o.Provider == providers.Jpglo || o.Provider == providers.Cashypro) && o.Kind == events.KindPayin:
+	case x.Watched && (o.Provider == jpglo.Name || o.Provider == cashypro.Name) && o.Kind == events.KindPayin:
 		via = "poll"
-	case x.Watched && o.Provider == providers.Mrnpay && status == events.StatusSucceeded && !f.CorruptSignature:
+	case x.Watched && o.Provider == mrnpay.Name && status == events.StatusSucceeded && !f.CorruptSignature:
 		via = "retrigger"
 	}
 	if via == "" {
 		return out
 	}
-	if sent && f.ReorderFailSuccess && o.Provider != providers.Mrnpay {
+	if sent && f.ReorderFailSuccess && o.Provider != mrnpay.Name {
 		opposite := events.StatusFailed
 		if status == events.StatusFailed {
 			opposite = events.StatusSucceeded
@@ -612,7 +616,7 @@ func (b *Books) checkRaw(ctx context.Context, orders []providersim.Order, r *Rep
 			continue
 		}
 		body := string(rec.Body)
-		if cands[0].Provider == providers.Mpurse {
+		if cands[0].Provider == mpurse.Name {
 			body = b.mpursePlain(cands[0].Account, body)
 		}
 		for _, o := range cands {
@@ -646,7 +650,7 @@ func (b *Books) mpursePlain(account, body string) string {
 	var key []byte
 	for _, a := range b.c.Config.Accounts {
 		if a.ID == account {
-			key = []byte(a.AESKey)
+			key = []byte(a.Key("aes_key"))
 		}
 	}
 	ct, err := base64.StdEncoding.DecodeString(strings.TrimSpace(body))

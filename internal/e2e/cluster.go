@@ -9,6 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"io"
 	"net"
 	"net/http"
@@ -48,11 +53,11 @@ var Services = []Service{Ingress, Dispatcher, Reconciler}
 // Test accounts: one per provider, with the test keys of shared/vectors.json
 // (as devstack uses them), each base_url pointing at the Cluster's simulator.
 var testAccounts = []providers.Account{
-	{ID: "fantian-in", Provider: providers.Fantian, MerchantID: "PF0002", Secret: "fantian-secret", Currency: "INR"},
-	{ID: "mpurse-in", Provider: providers.Mpurse, MerchantID: "Mct_test_10001_PartnerId", AESKey: "mpurseKey16bytes", AESMode: "ecb", Currency: "INR"},
-	{ID: "cashy-id", Provider: providers.Cashypro, MerchantID: "1002001", Secret: "cashy-secret", Currency: "IDR"},
-	{ID: "mrn-cn", Provider: providers.Mrnpay, MerchantID: "app-1", Secret: "s3cr3t-mrn", Currency: "CNY"},
-	{ID: "glo-in", Provider: providers.Jpglo, MerchantID: "1", Secret: "9ce23be4-a31b-498f-b951-ad7e771c3d73", Currency: "INR"},
+	{ID: "fantian-in", Provider: fantian.Name, Keys: providers.Keys{"merchant_id": "PF0002", "secret": "fantian-secret"}, Currency: "INR"},
+	{ID: "mpurse-in", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurseKey16bytes", "aes_mode": "ecb"}, Currency: "INR"},
+	{ID: "cashy-id", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "1002001", "secret": "cashy-secret"}, Currency: "IDR"},
+	{ID: "mrn-cn", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "app-1", "secret": "s3cr3t-mrn"}, Currency: "CNY"},
+	{ID: "glo-in", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "1", "secret": "9ce23be4-a31b-498f-b951-ad7e771c3d73"}, Currency: "INR"},
 }
 
 // SubscriberConfig is one subscriber of a Cluster: an in-process Subscriber
@@ -455,9 +460,9 @@ func (c *Cluster) Secrets() []string {
 		}
 	}
 	for _, a := range c.Config.Accounts {
-		add(a.Secret)
-		add(a.AESKey)
-		add(a.AESIV)
+		add(a.Key("secret"))
+		add(a.Key("aes_key"))
+		add(a.Key("aes_iv"))
 	}
 	for _, s := range c.Config.Subscribers {
 		for _, sec := range append([]string{s.Secret}, s.Secrets...) {

@@ -13,7 +13,11 @@ import (
 	"github.com/payhook/payhook/internal/ingress"
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -39,8 +43,8 @@ func spec(provider string, kind events.Kind, outcome providersim.Outcome, f prov
 
 func accountOf(provider string) string {
 	return map[string]string{
-		providers.Fantian: "fantian-in", providers.Mpurse: "mpurse-in", providers.Cashypro: "cashy-id",
-		providers.Mrnpay: "mrn-cn", providers.Jpglo: "glo-in",
+		fantian.Name: "fantian-in", mpurse.Name: "mpurse-in", cashypro.Name: "cashy-id",
+		mrnpay.Name: "mrn-cn", jpglo.Name: "glo-in",
 	}[provider]
 }
 
@@ -120,19 +124,19 @@ func TestEndToEnd(t *testing.T) {
 func testHappyPath(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	ok := providersim.Faults{}
 	rows := []order{
-		{"jpglo payin succeeded", spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
-		{"jpglo appeal succeeded", spec(providers.Jpglo, events.KindAppeal, providersim.Succeeded, ok), false, events.OriginCallback},
-		{"jpglo appeal failed", spec(providers.Jpglo, events.KindAppeal, providersim.Failed, ok), false, events.OriginCallback},
-		{"mpurse payin succeeded", spec(providers.Mpurse, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
-		{"mpurse payin failed", spec(providers.Mpurse, events.KindPayin, providersim.Failed, ok), false, events.OriginCallback},
-		{"cashypro payin succeeded", spec(providers.Cashypro, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
-		{"cashypro payin failed", spec(providers.Cashypro, events.KindPayin, providersim.Failed, ok), true, events.OriginCallback},
-		{"mrnpay payin succeeded", spec(providers.Mrnpay, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
-		{"mrnpay payout succeeded", spec(providers.Mrnpay, events.KindPayout, providersim.Succeeded, ok), true, events.OriginCallback},
+		{"jpglo payin succeeded", spec(jpglo.Name, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
+		{"jpglo appeal succeeded", spec(jpglo.Name, events.KindAppeal, providersim.Succeeded, ok), false, events.OriginCallback},
+		{"jpglo appeal failed", spec(jpglo.Name, events.KindAppeal, providersim.Failed, ok), false, events.OriginCallback},
+		{"mpurse payin succeeded", spec(mpurse.Name, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
+		{"mpurse payin failed", spec(mpurse.Name, events.KindPayin, providersim.Failed, ok), false, events.OriginCallback},
+		{"cashypro payin succeeded", spec(cashypro.Name, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
+		{"cashypro payin failed", spec(cashypro.Name, events.KindPayin, providersim.Failed, ok), true, events.OriginCallback},
+		{"mrnpay payin succeeded", spec(mrnpay.Name, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
+		{"mrnpay payout succeeded", spec(mrnpay.Name, events.KindPayout, providersim.Succeeded, ok), true, events.OriginCallback},
 		// fantian sends no callbacks: its orders make no event.
-		{"fantian payin", spec(providers.Fantian, events.KindPayin, providersim.Succeeded, ok), false, ""},
+		{"fantian payin", spec(fantian.Name, events.KindPayin, providersim.Succeeded, ok), false, ""},
 	}
-	paying := spec(providers.Cashypro, events.KindPayin, providersim.Succeeded, ok)
+	paying := spec(cashypro.Name, events.KindPayin, providersim.Succeeded, ok)
 	paying.Intermediate = true
 	rows = append(rows, order{"cashypro payin PAYING then succeeded", paying, true, events.OriginCallback})
 
@@ -160,7 +164,7 @@ func testHappyPath(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	if got, _ := c.Sim.Order(f.ID); got.Matched == "" {
 		t.Errorf("fantian order %s not matched at the provider after a 200", f.ID)
 	}
-	f2, err := b.Create(ctx, spec(providers.Fantian, events.KindPayin, providersim.Succeeded, ok))
+	f2, err := b.Create(ctx, spec(fantian.Name, events.KindPayin, providersim.Succeeded, ok))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,13 +181,13 @@ func testHappyPath(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 func testDuplicates(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	dup := providersim.Faults{Duplicate: 2}
 	rows := []order{
-		{"jpglo payin", spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, dup), true, events.OriginCallback},
-		{"jpglo appeal", spec(providers.Jpglo, events.KindAppeal, providersim.Succeeded, dup), false, events.OriginCallback},
-		{"mpurse payin", spec(providers.Mpurse, events.KindPayin, providersim.Succeeded, dup), false, events.OriginCallback},
-		{"mpurse payin failed", spec(providers.Mpurse, events.KindPayin, providersim.Failed, dup), false, events.OriginCallback},
-		{"cashypro payin", spec(providers.Cashypro, events.KindPayin, providersim.Succeeded, dup), true, events.OriginCallback},
-		{"mrnpay payin", spec(providers.Mrnpay, events.KindPayin, providersim.Succeeded, dup), true, events.OriginCallback},
-		{"mrnpay payout", spec(providers.Mrnpay, events.KindPayout, providersim.Succeeded, dup), true, events.OriginCallback},
+		{"jpglo payin", spec(jpglo.Name, events.KindPayin, providersim.Succeeded, dup), true, events.OriginCallback},
+		{"jpglo appeal", spec(jpglo.Name, events.KindAppeal, providersim.Succeeded, dup), false, events.OriginCallback},
+		{"mpurse payin", spec(mpurse.Name, events.KindPayin, providersim.Succeeded, dup), false, events.OriginCallback},
+		{"mpurse payin failed", spec(mpurse.Name, events.KindPayin, providersim.Failed, dup), false, events.OriginCallback},
+		{"cashypro payin", spec(cashypro.Name, events.KindPayin, providersim.Succeeded, dup), true, events.OriginCallback},
+		{"mrnpay payin", spec(mrnpay.Name, events.KindPayin, providersim.Succeeded, dup), true, events.OriginCallback},
+		{"mrnpay payout", spec(mrnpay.Name, events.KindPayout, providersim.Succeeded, dup), true, events.OriginCallback},
 	}
 	before, err := c.Metrics(e2e.Ingress)
 	if err != nil {
@@ -222,22 +226,22 @@ func testDuplicates(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 func testLostCallback(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	drop := providersim.Faults{DropCallback: true}
 	corrupt := providersim.Faults{CorruptSignature: true}
-	paying := spec(providers.Cashypro, events.KindPayin, providersim.Succeeded, drop)
+	paying := spec(cashypro.Name, events.KindPayin, providersim.Succeeded, drop)
 	paying.Intermediate = true
 	rows := []order{
 		// jpglo and cashypro: the reconciler polls and synthesizes the event.
-		{"jpglo payin succeeded, dropped", spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, drop), true, events.OriginPoll},
-		{"jpglo payin failed (jpglo never calls back failures)", spec(providers.Jpglo, events.KindPayin, providersim.Failed, providersim.Faults{}), true, events.OriginPoll},
-		{"jpglo payin succeeded, every callback corrupt", spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, corrupt), true, events.OriginPoll},
-		{"cashypro payin succeeded, dropped", spec(providers.Cashypro, events.KindPayin, providersim.Succeeded, drop), true, events.OriginPoll},
-		{"cashypro payin failed, dropped", spec(providers.Cashypro, events.KindPayin, providersim.Failed, drop), true, events.OriginPoll},
+		{"jpglo payin succeeded, dropped", spec(jpglo.Name, events.KindPayin, providersim.Succeeded, drop), true, events.OriginPoll},
+		{"jpglo payin failed (jpglo never calls back failures)", spec(jpglo.Name, events.KindPayin, providersim.Failed, providersim.Faults{}), true, events.OriginPoll},
+		{"jpglo payin succeeded, every callback corrupt", spec(jpglo.Name, events.KindPayin, providersim.Succeeded, corrupt), true, events.OriginPoll},
+		{"cashypro payin succeeded, dropped", spec(cashypro.Name, events.KindPayin, providersim.Succeeded, drop), true, events.OriginPoll},
+		{"cashypro payin failed, dropped", spec(cashypro.Name, events.KindPayin, providersim.Failed, drop), true, events.OriginPoll},
 		{"cashypro payin PAYING then succeeded, final dropped", paying, true, events.OriginPoll},
-		{"cashypro payin succeeded, every callback corrupt", spec(providers.Cashypro, events.KindPayin, providersim.Succeeded, corrupt), true, events.OriginPoll},
+		{"cashypro payin succeeded, every callback corrupt", spec(cashypro.Name, events.KindPayin, providersim.Succeeded, corrupt), true, events.OriginPoll},
 		// mrnpay: the reconciler asks mrnpay to resend (callback=true).
-		{"mrnpay payin succeeded, dropped", spec(providers.Mrnpay, events.KindPayin, providersim.Succeeded, drop), true, events.OriginRetrigger},
-		{"mrnpay payout succeeded, dropped", spec(providers.Mrnpay, events.KindPayout, providersim.Succeeded, drop), true, events.OriginRetrigger},
+		{"mrnpay payin succeeded, dropped", spec(mrnpay.Name, events.KindPayin, providersim.Succeeded, drop), true, events.OriginRetrigger},
+		{"mrnpay payout succeeded, dropped", spec(mrnpay.Name, events.KindPayout, providersim.Succeeded, drop), true, events.OriginRetrigger},
 		// mpurse has no query endpoint: nothing can recover it, and nothing is invented.
-		{"mpurse payin succeeded, dropped", spec(providers.Mpurse, events.KindPayin, providersim.Succeeded, drop), true, ""},
+		{"mpurse payin succeeded, dropped", spec(mpurse.Name, events.KindPayin, providersim.Succeeded, drop), true, ""},
 	}
 	before, err := c.Metrics(e2e.Reconciler)
 	if err != nil {
@@ -263,7 +267,7 @@ func testLostCallback(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 			after.Sum("payhook_reconciler_retriggers_total")-before.Sum("payhook_reconciler_retriggers_total") >= 2
 	}, "%s to grow by 7 (origin poll) and 2 (origin retrigger), retriggers_total by 2", name)
 	for _, name := range []string{"mrnpay payin succeeded, dropped", "mrnpay payout succeeded, dropped"} {
-		if o, _ := c.Sim.Order(orders[name].ID); c.Sim.Stats()[providers.Mrnpay].Resends == 0 || !o.Acked() {
+		if o, _ := c.Sim.Order(orders[name].ID); c.Sim.Stats()[mrnpay.Name].Resends == 0 || !o.Acked() {
 			t.Errorf("%s: the re-triggered callback was not sent and acknowledged", name)
 		}
 	}
@@ -275,9 +279,9 @@ func testReorder(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	// own event would have), delivered to the subscriber (empty filter).
 	re := providersim.Faults{ReorderFailSuccess: true}
 	rows := []order{
-		{"jpglo payin succeeded, fail first", spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, re), true, events.OriginCallback},
-		{"mpurse payin failed, success first", spec(providers.Mpurse, events.KindPayin, providersim.Failed, re), false, events.OriginCallback},
-		{"cashypro payin succeeded, fail first", spec(providers.Cashypro, events.KindPayin, providersim.Succeeded, re), true, events.OriginCallback},
+		{"jpglo payin succeeded, fail first", spec(jpglo.Name, events.KindPayin, providersim.Succeeded, re), true, events.OriginCallback},
+		{"mpurse payin failed, success first", spec(mpurse.Name, events.KindPayin, providersim.Failed, re), false, events.OriginCallback},
+		{"cashypro payin succeeded, fail first", spec(cashypro.Name, events.KindPayin, providersim.Succeeded, re), true, events.OriginCallback},
 	}
 	b := c.NewBooks(e2e.ExactlyOnce)
 	orders := create(t, b, rows)
@@ -300,12 +304,12 @@ func testReorder(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 func testBadSignature(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	corrupt := providersim.Faults{CorruptSignature: true}
 	rows := []order{
-		{"jpglo payin", spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
-		{"jpglo appeal", spec(providers.Jpglo, events.KindAppeal, providersim.Succeeded, corrupt), false, ""},
-		{"mpurse payin", spec(providers.Mpurse, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
-		{"cashypro payin", spec(providers.Cashypro, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
-		{"mrnpay payin", spec(providers.Mrnpay, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
-		{"mrnpay payout", spec(providers.Mrnpay, events.KindPayout, providersim.Succeeded, corrupt), false, ""},
+		{"jpglo payin", spec(jpglo.Name, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
+		{"jpglo appeal", spec(jpglo.Name, events.KindAppeal, providersim.Succeeded, corrupt), false, ""},
+		{"mpurse payin", spec(mpurse.Name, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
+		{"cashypro payin", spec(cashypro.Name, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
+		{"mrnpay payin", spec(mrnpay.Name, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
+		{"mrnpay payout", spec(mrnpay.Name, events.KindPayout, providersim.Succeeded, corrupt), false, ""},
 	}
 	b := c.NewBooks(e2e.ExactlyOnce)
 	orders := create(t, b, rows)
@@ -341,7 +345,7 @@ func testBadSignature(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	// The reasons are specific: a signature (or, for mpurse, decryption) failure.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, p := range []string{providers.Jpglo, providers.Mpurse, providers.Cashypro, providers.Mrnpay} {
+	for _, p := range []string{jpglo.Name, mpurse.Name, cashypro.Name, mrnpay.Name} {
 		msgs, err := c.ReadStream(ctx, natsbus.StreamRawRejected, "payhook.raw."+p+".rejected")
 		if err != nil {
 			t.Fatal(err)
@@ -370,11 +374,11 @@ func testSubscriberOutage(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	defer sub.SetMode(e2e.Up)
 	ok := providersim.Faults{}
 	rows := []order{
-		{"jpglo payin", spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
-		{"mpurse payin", spec(providers.Mpurse, events.KindPayin, providersim.Succeeded, ok), false, events.OriginCallback},
-		{"cashypro payin", spec(providers.Cashypro, events.KindPayin, providersim.Failed, ok), true, events.OriginCallback},
-		{"mrnpay payin", spec(providers.Mrnpay, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
-		{"mrnpay payout", spec(providers.Mrnpay, events.KindPayout, providersim.Succeeded, ok), true, events.OriginCallback},
+		{"jpglo payin", spec(jpglo.Name, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
+		{"mpurse payin", spec(mpurse.Name, events.KindPayin, providersim.Succeeded, ok), false, events.OriginCallback},
+		{"cashypro payin", spec(cashypro.Name, events.KindPayin, providersim.Failed, ok), true, events.OriginCallback},
+		{"mrnpay payin", spec(mrnpay.Name, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
+		{"mrnpay payout", spec(mrnpay.Name, events.KindPayout, providersim.Succeeded, ok), true, events.OriginCallback},
 	}
 	b := c.NewBooks(e2e.ExactlyOnce)
 	refusedBefore := sub.Stats().Refused
@@ -419,7 +423,7 @@ func testSlowSubscriber(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	// redelivery here is the point, not a fault; every other scenario is
 	// ExactlyOnce.
 	b := c.NewBooks()
-	o, err := b.Create(context.Background(), spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, providersim.Faults{}))
+	o, err := b.Create(context.Background(), spec(jpglo.Name, events.KindPayin, providersim.Succeeded, providersim.Faults{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +470,7 @@ func e2eEventually(t *testing.T, timeout time.Duration, cond func() bool, format
 func testForgedEvent(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	ctx := context.Background()
 	now := time.Now().UTC()
-	forged := events.Event{Provider: providers.Jpglo, Account: accountOf(providers.Jpglo), Kind: events.KindPayin,
+	forged := events.Event{Provider: jpglo.Name, Account: accountOf(jpglo.Name), Kind: events.KindPayin,
 		Status: events.StatusSucceeded, MerchantOrderID: "FORGED-" + strconv.FormatInt(now.UnixNano(), 36),
 		Amount: events.MustMoney("999999.00", "INR"), OccurredAt: now, ReceivedAt: now, Origin: events.OriginCallback}
 	body, err := forged.MarshalCloudEvent()

@@ -1,13 +1,17 @@
 package e2e_test
 
 import (
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/payhook/payhook/internal/e2e"
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -32,25 +36,25 @@ func TestExpect(t *testing.T) {
 		opts  e2e.ExpectOptions
 		want  []want
 	}{
-		{"fantian never", mk(providers.Fantian, events.KindPayin, s, providersim.Faults{}), watched, nil},
-		{"pending outcome", mk(providers.Jpglo, events.KindPayin, providersim.Pending, providersim.Faults{}), watched, nil},
-		{"jpglo success by callback", mk(providers.Jpglo, events.KindPayin, s, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"succeeded", "succeeded", "callback"}}},
-		{"jpglo failure not called back", mk(providers.Jpglo, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{}, nil},
-		{"jpglo failure called back when configured", mk(providers.Jpglo, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{JpgloCallbackFailures: true}, []want{{"failed", "failed", "callback"}}},
-		{"jpglo failure by poll", mk(providers.Jpglo, events.KindPayin, f, providersim.Faults{}), watched, []want{{"failed", "failed", "poll"}}},
-		{"jpglo appeal failure called back", mk(providers.Jpglo, events.KindAppeal, f, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"failed", "failed", "callback"}}},
-		{"jpglo appeal dropped, not pollable", mk(providers.Jpglo, events.KindAppeal, s, drop), watched, nil},
-		{"jpglo dropped unwatched", mk(providers.Jpglo, events.KindPayin, s, drop), e2e.ExpectOptions{}, nil},
-		{"jpglo corrupt watched: poll", mk(providers.Jpglo, events.KindPayin, s, corrupt), watched, []want{{"succeeded", "succeeded", "poll"}}},
-		{"cashypro dropped watched: poll", mk(providers.Cashypro, events.KindPayin, f, drop), watched, []want{{"failed", "failed", "poll"}}},
-		{"cashypro PAYING", mk(providers.Cashypro, events.KindPayin, s, drop), e2e.ExpectOptions{Intermediate: true}, []want{{"pending", "pending", "callback"}}},
-		{"cashypro PAYING corrupt", mk(providers.Cashypro, events.KindPayin, s, corrupt), e2e.ExpectOptions{Intermediate: true}, nil},
-		{"mrnpay failure never", mk(providers.Mrnpay, events.KindPayin, f, providersim.Faults{}), watched, nil},
-		{"mrnpay dropped: retrigger", mk(providers.Mrnpay, events.KindPayout, s, drop), watched, []want{{"succeeded", "succeeded", "retrigger"}}},
-		{"mrnpay corrupt: resend corrupt too", mk(providers.Mrnpay, events.KindPayin, s, corrupt), watched, nil},
-		{"mpurse dropped watched: nothing", mk(providers.Mpurse, events.KindPayin, s, drop), watched, nil},
-		{"mpurse failure by callback", mk(providers.Mpurse, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"failed", "failed", "callback"}}},
-		{"reorder: opposite first, real is the conflict", mk(providers.Cashypro, events.KindPayin, s, reorder), e2e.ExpectOptions{},
+		{"fantian never", mk(fantian.Name, events.KindPayin, s, providersim.Faults{}), watched, nil},
+		{"pending outcome", mk(jpglo.Name, events.KindPayin, providersim.Pending, providersim.Faults{}), watched, nil},
+		{"jpglo success by callback", mk(jpglo.Name, events.KindPayin, s, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"succeeded", "succeeded", "callback"}}},
+		{"jpglo failure not called back", mk(jpglo.Name, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{}, nil},
+		{"jpglo failure called back when configured", mk(jpglo.Name, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{JpgloCallbackFailures: true}, []want{{"failed", "failed", "callback"}}},
+		{"jpglo failure by poll", mk(jpglo.Name, events.KindPayin, f, providersim.Faults{}), watched, []want{{"failed", "failed", "poll"}}},
+		{"jpglo appeal failure called back", mk(jpglo.Name, events.KindAppeal, f, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"failed", "failed", "callback"}}},
+		{"jpglo appeal dropped, not pollable", mk(jpglo.Name, events.KindAppeal, s, drop), watched, nil},
+		{"jpglo dropped unwatched", mk(jpglo.Name, events.KindPayin, s, drop), e2e.ExpectOptions{}, nil},
+		{"jpglo corrupt watched: poll", mk(jpglo.Name, events.KindPayin, s, corrupt), watched, []want{{"succeeded", "succeeded", "poll"}}},
+		{"cashypro dropped watched: poll", mk(cashypro.Name, events.KindPayin, f, drop), watched, []want{{"failed", "failed", "poll"}}},
+		{"cashypro PAYING", mk(cashypro.Name, events.KindPayin, s, drop), e2e.ExpectOptions{Intermediate: true}, []want{{"pending", "pending", "callback"}}},
+		{"cashypro PAYING corrupt", mk(cashypro.Name, events.KindPayin, s, corrupt), e2e.ExpectOptions{Intermediate: true}, nil},
+		{"mrnpay failure never", mk(mrnpay.Name, events.KindPayin, f, providersim.Faults{}), watched, nil},
+		{"mrnpay dropped: retrigger", mk(mrnpay.Name, events.KindPayout, s, drop), watched, []want{{"succeeded", "succeeded", "retrigger"}}},
+		{"mrnpay corrupt: resend corrupt too", mk(mrnpay.Name, events.KindPayin, s, corrupt), watched, nil},
+		{"mpurse dropped watched: nothing", mk(mpurse.Name, events.KindPayin, s, drop), watched, nil},
+		{"mpurse failure by callback", mk(mpurse.Name, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"failed", "failed", "callback"}}},
+		{"reorder: opposite first, real is the conflict", mk(cashypro.Name, events.KindPayin, s, reorder), e2e.ExpectOptions{},
 			[]want{{"failed", "failed", "callback"}, {"conflict", "succeeded", "callback"}}},
 	}
 	for _, tt := range tests {
@@ -69,7 +73,7 @@ func TestExpect(t *testing.T) {
 	}
 
 	t.Run("reorder: real status acknowledged first stands", func(t *testing.T) {
-		o := mk(providers.Jpglo, events.KindPayin, s, reorder)
+		o := mk(jpglo.Name, events.KindPayin, s, reorder)
 		now := time.Now()
 		o.Deliveries = []providersim.Delivery{
 			{Status: f, Attempts: []providersim.Attempt{{At: now, HTTPStatus: 503}, {At: now.Add(2 * time.Second), Acked: true}}},
@@ -81,7 +85,7 @@ func TestExpect(t *testing.T) {
 		}
 	})
 	t.Run("PAYING refused at first is optional", func(t *testing.T) {
-		o := mk(providers.Cashypro, events.KindPayin, s, providersim.Faults{})
+		o := mk(cashypro.Name, events.KindPayin, s, providersim.Faults{})
 		o.Deliveries = []providersim.Delivery{{Cause: providersim.CauseProgress, Status: providersim.Pending,
 			Attempts: []providersim.Attempt{{HTTPStatus: 503}}}}
 		got := e2e.Expect(o, e2e.ExpectOptions{Intermediate: true})

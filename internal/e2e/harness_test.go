@@ -2,6 +2,10 @@ package e2e_test
 
 import (
 	"context"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,7 +14,6 @@ import (
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/e2e"
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -21,7 +24,7 @@ import (
 func TestHarness(t *testing.T) {
 	// A second subscriber gets jpglo and cashypro successes only.
 	c := e2e.Start(t, e2e.Options{Subscribers: []e2e.SubscriberConfig{{}, {ID: "ok-only",
-		Filter: config.Filter{Providers: []string{providers.Jpglo, providers.Cashypro}, Statuses: []string{"succeeded"}}}}})
+		Filter: config.Filter{Providers: []string{jpglo.Name, cashypro.Name}, Statuses: []string{"succeeded"}}}}})
 	ctx := context.Background()
 	// At-least-once books: the NATS outage below stops the server right after
 	// the dispatcher's last deliveries, and an acknowledgement in flight then
@@ -44,8 +47,8 @@ func TestHarness(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	newOrder(providers.Jpglo, events.KindPayin)
-	newOrder(providers.Cashypro, events.KindPayin)
+	newOrder(jpglo.Name, events.KindPayin)
+	newOrder(cashypro.Name, events.KindPayin)
 	exactlyOnce(b.Wait(t, booksTimeout))
 
 	for _, s := range e2e.Services {
@@ -88,8 +91,8 @@ func TestHarness(t *testing.T) {
 			t.Errorf("%s log has %d start markers, want 3", s, n)
 		}
 	}
-	newOrder(providers.Mrnpay, events.KindPayin)
-	newOrder(providers.Mpurse, events.KindPayin)
+	newOrder(mrnpay.Name, events.KindPayin)
+	newOrder(mpurse.Name, events.KindPayin)
 	// The services were stopped with SIGTERM (drained: acknowledgements
 	// flushed) and killed only while idle: still no redelivery.
 	exactlyOnce(b.Wait(t, booksTimeout))
@@ -97,7 +100,7 @@ func TestHarness(t *testing.T) {
 	// NATS down: ingress refuses with 503 (nothing acknowledged that is not
 	// stored); once NATS is back the provider's retries land.
 	c.StopNATS()
-	o, err := b.CreateWatched(ctx, spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, providersim.Faults{}))
+	o, err := b.CreateWatched(ctx, spec(jpglo.Name, events.KindPayin, providersim.Succeeded, providersim.Faults{}))
 	if err == nil {
 		t.Fatal("watch published while NATS is down")
 	}
@@ -138,7 +141,7 @@ func TestHarness(t *testing.T) {
 func TestBooksCatchMissingEvents(t *testing.T) {
 	c := e2e.Start(t, e2e.Options{Start: []e2e.Service{e2e.Ingress}})
 	b := c.NewBooks()
-	o, err := b.Create(context.Background(), spec(providers.Jpglo, events.KindPayin, providersim.Succeeded, providersim.Faults{DropCallback: true}))
+	o, err := b.Create(context.Background(), spec(jpglo.Name, events.KindPayin, providersim.Succeeded, providersim.Faults{DropCallback: true}))
 	if err != nil {
 		t.Fatal(err)
 	}

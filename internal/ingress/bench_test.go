@@ -40,7 +40,7 @@ func BenchmarkCallbackUnsigned(b *testing.B) { benchCallback(b, nil) }
 func benchCallback(b *testing.B, signer *events.Signer) {
 	n := testenv.StartNATS(b)
 	js, _ := jetstream.New(n.Connect(b))
-	cfg := &config.Config{Accounts: []providers.Account{{ID: "glo-in", Provider: "jpglo", MerchantID: "1", Secret: seedKey, Currency: "INR"}}}
+	cfg := &config.Config{Accounts: []providers.Account{{ID: "glo-in", Provider: "jpglo", Keys: providers.Keys{"merchant_id": "1", "secret": seedKey}, Currency: "INR"}}}
 	cfg.Ingress.BodyLimit = 64 << 10
 	cfg.Ingress.PublishTimeout = config.Duration(5 * time.Second)
 	if err := natsbus.EnsureStreams(context.Background(), js, cfg.NATS); err != nil {

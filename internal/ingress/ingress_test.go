@@ -49,7 +49,7 @@ func (f fakeProvider) Parse(a providers.Account, r providers.Request) (events.Ev
 	if err := json.Unmarshal(r.Body, &m); err != nil {
 		return events.Event{}, providers.Reject("malformed", providers.ErrMalformed, "not JSON")
 	}
-	if fakeSign(m.Order, m.Status, m.Amount, a.Secret) != m.Sign {
+	if fakeSign(m.Order, m.Status, m.Amount, a.Key("secret")) != m.Sign {
 		return events.Event{}, providers.Reject("bad_signature", providers.ErrSignature, "sign mismatch")
 	}
 	amt, err := events.ParseMoney(m.Amount, a.Currency)
@@ -81,8 +81,8 @@ type harness struct {
 func testConfig() *config.Config {
 	c := &config.Config{
 		Accounts: []providers.Account{
-			{ID: "acc-1", Provider: "fakeprov", MerchantID: "1", Secret: "s3cret", Currency: "INR"},
-			{ID: "acc-ip", Provider: "fakeprov", MerchantID: "2", Secret: "s3cret", Currency: "INR", AllowIPs: []string{"203.0.113.0/24"}},
+			{ID: "acc-1", Provider: "fakeprov", Keys: providers.Keys{"merchant_id": "1", "secret": "s3cret"}, Currency: "INR"},
+			{ID: "acc-ip", Provider: "fakeprov", Keys: providers.Keys{"merchant_id": "2", "secret": "s3cret"}, Currency: "INR", AllowIPs: []string{"203.0.113.0/24"}},
 		},
 	}
 	c.Ingress.BodyLimit = 2048

@@ -173,7 +173,7 @@ func lastEvent(t *testing.T, js jetstream.JetStream, subject string) (map[string
 }
 
 func TestJpgloSeedCallbacksEndToEnd(t *testing.T) {
-	base, js := serve(t, providers.Account{ID: "glo-br", Provider: "jpglo", MerchantID: "1", Secret: seedKey, Currency: "BRL"})
+	base, js := serve(t, providers.Account{ID: "glo-br", Provider: "jpglo", Keys: providers.Keys{"merchant_id": "1", "secret": seedKey}, Currency: "BRL"})
 	payment := `{"order_no":"2202171238501159","mch_order_no":"111123456789","status":"success","apply_amount":10000000,"real_amount":10000000,"pay_type":"pix","sub_pay_type":null,"remark":null,"timestamp":1656945134,"sign":"DCB154D0C14F1B8803B1224A8DCC82D1"}`
 	code, reply := post(t, base+"/v1/callbacks/jpglo/glo-br/payin", "application/json", payment)
 	if code != 200 || reply != `{"status":0,"msg":"处理成功"}` {
@@ -232,7 +232,7 @@ func TestJpgloSeedCallbacksEndToEnd(t *testing.T) {
 
 // mrnpay pay-in and payout form callbacks from ../shared/vectors.json (signed outside the project).
 func TestMrnpayFormCallbacksEndToEnd(t *testing.T) {
-	base, js := serve(t, providers.Account{ID: "mrn-cn", Provider: "mrnpay", MerchantID: "app-1", Secret: "s3cr3t-mrn", Currency: "CNY"})
+	base, js := serve(t, providers.Account{ID: "mrn-cn", Provider: "mrnpay", Keys: providers.Keys{"merchant_id": "app-1", "secret": "s3cr3t-mrn"}, Currency: "CNY"})
 	payin := "amount=99.50&appKey=app-1&channel=2&mrn=M-1001&originAmount=100.00&sign=9f7ea95ba992ff15de124dfc35f2571b"
 	code, reply := post(t, base+"/v1/callbacks/mrnpay/mrn-cn/payin", "application/x-www-form-urlencoded", payin)
 	if code != 200 || reply != "success" {
@@ -272,8 +272,8 @@ func TestMrnpayFormCallbacksEndToEnd(t *testing.T) {
 // mpurse AES-128-ECB body and cashypro signed notification from ../shared/vectors.json.
 func TestMpurseAndCashyproEndToEnd(t *testing.T) {
 	base, js := serve(t,
-		providers.Account{ID: "mp-in", Provider: "mpurse", MerchantID: "Mct_test_10001_PartnerId", AESKey: "mpurseKey16bytes", AESMode: "ecb", Currency: "INR"},
-		providers.Account{ID: "cp-id", Provider: "cashypro", MerchantID: "1002001", Secret: "cashy-secret", Currency: "IDR"},
+		providers.Account{ID: "mp-in", Provider: "mpurse", Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurseKey16bytes", "aes_mode": "ecb"}, Currency: "INR"},
+		providers.Account{ID: "cp-id", Provider: "cashypro", Keys: providers.Keys{"merchant_id": "1002001", "secret": "cashy-secret"}, Currency: "IDR"},
 	)
 	mp := "9e9da4vD426pIvBrwXMMFAdxrFLFYOow0WBTSDIG1agZ5jvM7H16gGb/8n0X0QM4guTR3NXEsUKg6BW0fOp8v+ER10HJBvLxvgCveKWjXFfBwkk72mZzBpTmcKVSoYmWC5flbI2p32SuMQaLbYX9Fc37VuEXRscoHMxq3xJgNFa3algkTC7z76hkV55v/jVofkar4pW4QvT17P06SrziWTmltE9nGiN4MXLqsvH7E2YpPyvek8shHMG7YlS72i94sloy+LlFS+IuWPvnV57JiEGKd3sNV6a/uuoP3jEHbzsAS+6zVl4Jwdkx7XIt8gUsyggQsWRt593BASTGniFiE8Sx+rd4zct5lL1+aAJOFpM5pmcaRAJyygVDyVmRkpAEHfQ/XZeqX+JtOFVHEN0ovXjLg0/rgktHyx4Qdv5pojA="
 	if code, reply := post(t, base+"/v1/callbacks/mpurse/mp-in/payin", "text/plain", mp); code != 200 || reply != "SUCCESS" {
@@ -308,8 +308,7 @@ func TestMpurseAndCashyproEndToEnd(t *testing.T) {
 // between "bad padding" and "decrypts, but is not a JSON object" would be a
 // padding oracle. Every decryption failure gets the same reply, byte for byte.
 func TestMpurseDecryptFailuresReplyAlike(t *testing.T) {
-	acct := providers.Account{ID: "mp-cbc", Provider: "mpurse", MerchantID: "Mct_test_10001_PartnerId",
-		AESKey: "mpurseKey16bytes", AESMode: "cbc", AESIV: "0123456789abcdef", Currency: "INR"}
+	acct := providers.Account{ID: "mp-cbc", Provider: "mpurse", Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurseKey16bytes", "aes_mode": "cbc", "aes_iv": "0123456789abcdef"}, Currency: "INR"}
 	base, js := serve(t, acct)
 	encrypt := func(plain []byte) []byte {
 		t.Helper()

@@ -14,6 +14,7 @@ import (
 	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/retrigger"
+	"github.com/payhook/payhook/pkg/providers"
 )
 
 // RunOptions adjust Run for embedding (devstack, the benchmark, tests).
@@ -67,13 +68,14 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 		return err
 	}
 	defer closeDedupe()
-	marks, err := retrigger.Open(ctx, js, retrigger.DefaultTTL, cfg.NATS.Replicas)
+	provs := registry.All()
+	marks, err := retrigger.Open(ctx, js, retrigger.DefaultTTL, cfg.NATS.Replicas, provs)
 	if err != nil {
 		// Only the origin label depends on it: run without.
 		o.Log.Warn("retrigger marks unavailable; resent callbacks will carry origin callback", "err", err)
 		marks = nil
 	}
-	srv, err := New(Deps{Config: cfg, JS: js, Providers: registry.Inbound(), Dedupe: dd, Retrigger: marks, Signer: signer, Registry: o.Registry, Log: o.Log})
+	srv, err := New(Deps{Config: cfg, JS: js, Providers: providers.With[providers.Inbound](provs), Dedupe: dd, Retrigger: marks, Signer: signer, Registry: o.Registry, Log: o.Log})
 	if err != nil {
 		return err
 	}

@@ -225,11 +225,10 @@ accounts:
 	reg := ops.NewRegistry()
 	rec := newRecorder(reg)
 	store := memdedupe.New(memdedupe.Config{})
-	submitter, notMatched := registry.Fantian()
 	r, err := reconcile.New(reconcile.Deps{
 		Config: cfg, JS: js, Store: store, References: store,
-		Queriers: registry.Queriers(), Submitter: submitter, NotMatched: notMatched,
-		Registry: rec, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Providers: registry.All(),
+		Registry:  rec, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Options: reconcile.Options{GaugeInterval: 50 * time.Millisecond, DrainTimeout: 2 * time.Second},
 	})
 	if err != nil {

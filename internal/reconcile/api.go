@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,7 +79,7 @@ func (r *Reconciler) serveWatch(w http.ResponseWriter, req *http.Request) {
 	}
 	wr, err := ParseRequest(b)
 	if err == nil {
-		err = wr.Validate(r.accounts)
+		err = wr.Validate(r.accounts, r.provs)
 	}
 	if err != nil {
 		r.m.rejected.WithLabelValues("api", "invalid").Inc()
@@ -125,12 +126,8 @@ type ProviderErrorResponse struct {
 	Released bool `json:"released"`
 }
 
-// maxFantianOrderID is fantian's payment_cl_id String(32); its
-// payment_reference is String(64).
-const (
-	maxFantianOrderID = 32
-	maxReference      = 64
-)
+// maxReference bounds a reference (a UTR is 12 digits, an RRN 12 characters).
+const maxReference = 64
 
 // NormalizeReference trims spaces and upper-cases a UTR/RRN, so that the
 // same bank transfer typed twice is claimed once. It returns "" when ref is
@@ -148,18 +145,6 @@ func NormalizeReference(ref string) string {
 	return ref
 }
 
-// asciiToken reports whether s is printable ASCII without spaces, '&' or
-// '=' (what fantian signs unambiguously): an order id fantian would refuse
-// before sending must be refused here, before a reference is claimed for it.
-func asciiToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c > '~' || c == '&' || c == '=' {
-			return false
-		}
-	}
-	return s != ""
-}
-
 // isTransport reports an error without the provider's answer: network
 // failure, timeout, or a client's "transport" APIError.
 func isTransport(err error, ae *providers.APIError) bool {
@@ -171,33 +156,44 @@ func isTransport(err error, ae *providers.APIError) bool {
 }
 
 // parseReference decodes and checks a submission; the error is safe to return.
-func (r *Reconciler) parseReference(b []byte) (ReferenceRequest, providers.Account, error) {
+func (r *Reconciler) parseReference(b []byte) (ReferenceRequest, providers.Account, providers.ReferenceSubmitter, error) {
 	var rr ReferenceRequest
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&rr); err != nil || dec.More() {
-		return rr, providers.Account{}, errors.New("not a JSON object {account, merchant_order_id, reference}")
+		return rr, providers.Account{}, nil, errors.New("not a JSON object {account, merchant_order_id, reference}")
 	}
 	a, ok := r.accounts[rr.Account]
+	sub, submits := r.submitters[a.Provider]
 	switch {
 	case rr.Account == "":
-		return rr, a, errors.New("account is required")
+		return rr, a, nil, errors.New("account is required")
 	case !ok:
-		return rr, a, fmt.Errorf("unknown account %q", truncate(rr.Account, 32))
-	case a.Provider != providers.Fantian:
-		return rr, a, fmt.Errorf("account %q is a %s account: references are submitted to fantian only", rr.Account, a.Provider)
+		return rr, a, nil, fmt.Errorf("unknown account %q", truncate(rr.Account, 32))
+	case !submits:
+		return rr, a, nil, fmt.Errorf("account %q is a %s account: references are submitted to %s only", rr.Account, a.Provider, strings.Join(sortedKeys(r.submitters), ", "))
 	case rr.MerchantOrderID == "":
-		return rr, a, errors.New("merchant_order_id is required")
-	case len(rr.MerchantOrderID) > maxFantianOrderID || !asciiToken(rr.MerchantOrderID):
-		return rr, a, fmt.Errorf("merchant_order_id must be 1 to %d printable ASCII characters without spaces, '&' or '='", maxFantianOrderID)
+		return rr, a, nil, errors.New("merchant_order_id is required")
 	case strings.TrimSpace(rr.Reference) == "":
-		return rr, a, errors.New("reference is required")
+		return rr, a, nil, errors.New("reference is required")
 	}
 	norm := NormalizeReference(rr.Reference)
 	if norm == "" {
-		return rr, a, fmt.Errorf("reference must be 1 to %d letters, digits, '-', '_' or '/'", maxReference)
+		return rr, a, nil, fmt.Errorf("reference must be 1 to %d letters, digits, '-', '_' or '/'", maxReference)
+	}
+	if err := sub.CheckReference(rr.MerchantOrderID, norm); err != nil {
+		return rr, a, nil, err
 	}
 	rr.Reference = norm
-	return rr, a, nil
+	return rr, a, sub, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // serveReference submits a UTR. The claim comes first: a reference held by
@@ -215,13 +211,13 @@ func (r *Reconciler) serveReference(w http.ResponseWriter, req *http.Request) {
 		ops.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	rr, acct, err := r.parseReference(b)
+	rr, acct, sub, err := r.parseReference(b)
 	if err != nil {
 		r.m.utr.WithLabelValues(UTRInvalid).Inc()
 		ops.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if r.refs == nil || r.submitter == nil {
+	if r.refs == nil {
 		r.m.utr.WithLabelValues(UTRUnavailable).Inc()
 		ops.WriteError(w, http.StatusServiceUnavailable, "reference submission is not configured")
 		return
@@ -247,7 +243,7 @@ func (r *Reconciler) serveReference(w http.ResponseWriter, req *http.Request) {
 	}
 
 	sctx, scancel := context.WithTimeout(ctx, r.opt.PollTimeout)
-	err = r.submitter.SubmitReference(sctx, acct, rr.MerchantOrderID, rr.Reference)
+	err = sub.SubmitReference(sctx, acct, rr.MerchantOrderID, rr.Reference)
 	scancel()
 	if err == nil {
 		r.m.utr.WithLabelValues(UTRMatched).Inc()
@@ -262,7 +258,7 @@ func (r *Reconciler) serveReference(w http.ResponseWriter, req *http.Request) {
 	}
 	result := UTRProviderError
 	switch {
-	case r.notMatched(err):
+	case sub.NotMatched(err):
 		result, resp.Error = UTRNotMatched, "not_matched"
 		if rerr := r.refs.ReleaseReference(ctx, rr.Account, rr.Reference, rr.MerchantOrderID); rerr != nil {
 			// The claim stays until its TTL; the next submission for this

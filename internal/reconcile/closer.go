@@ -90,7 +90,7 @@ func (r *Reconciler) handleEvent(ctx context.Context, msg jetstream.Msg) {
 		ce, err = events.ParseCloudEvent(msg.Data())
 	}
 	d := ce.Data
-	if err != nil || !d.Status.Terminal() || !knownProvider(d.Provider) || !d.Kind.Valid() || d.Account == "" || d.MerchantOrderID == "" {
+	if err != nil || !d.Status.Terminal() || !r.provs.Known(d.Provider) || !d.Kind.Valid() || d.Account == "" || d.MerchantOrderID == "" {
 		_ = msg.Ack() // no order a watch could be on
 		return
 	}

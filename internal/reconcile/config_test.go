@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/dedupe/memdedupe"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -20,11 +20,11 @@ import (
 func TestAccountWithoutBaseURLIsAConfigError(t *testing.T) {
 	js, _ := jetstream.New(testenv.StartNATS(t).Connect(t))
 	cfg := &config.Config{Accounts: []providers.Account{
-		{ID: "mp-in", Provider: "mpurse", MerchantID: "m", AESKey: "mpurseKey16bytes", Currency: "INR"},
-		{ID: "glo-in", Provider: "jpglo", MerchantID: "1", Secret: "k", Currency: "INR"},
+		{ID: "mp-in", Provider: "mpurse", Keys: providers.Keys{"merchant_id": "m", "aes_key": "mpurseKey16bytes"}, Currency: "INR"},
+		{ID: "glo-in", Provider: "jpglo", Keys: providers.Keys{"merchant_id": "1", "secret": "k"}, Currency: "INR"},
 	}}
 	_, err := New(Deps{Config: cfg, JS: js, Store: memdedupe.New(memdedupe.Config{}),
-		Queriers: map[string]providers.Querier{"jpglo": jpglo.NewClient(nil)}})
+		Providers: registry.All()})
 	var ce *config.Error
 	if !errors.As(err, &ce) || ce.Key != "accounts[1].base_url" {
 		t.Fatalf("New = %v, want a config error on accounts[1].base_url", err)
@@ -52,7 +52,7 @@ accounts:
 	build := func(t *testing.T, cfg *config.Config) *Reconciler {
 		t.Helper()
 		r, err := New(Deps{Config: cfg, JS: js, Store: memdedupe.New(memdedupe.Config{}),
-			Queriers: map[string]providers.Querier{"jpglo": jpglo.NewClient(nil)}})
+			Providers: registry.All()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ accounts:
 
 	t.Run("defaults", func(t *testing.T) {
 		r := build(t, parse(t, ""))
-		for _, p := range providers.Names {
+		for _, p := range registry.All().Names() {
 			if s := r.ScheduleFor(p); !slices.Equal(s.Delays, def) || s.Grace != 2*time.Minute {
 				t.Errorf("%s: delays %v grace %v, want %v and 2m", p, s.Delays, s.Grace, def)
 			}

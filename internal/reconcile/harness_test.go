@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/payhook/payhook/internal/registry"
 	"io"
 	"log/slog"
 	"net"
@@ -31,7 +32,6 @@ import (
 	"github.com/payhook/payhook/pkg/dedupe/redisdedupe"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/fantian"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
@@ -291,7 +291,7 @@ accounts:
 	if _, err := EnsureQueue(ctx, h.js, cfg.NATS); err != nil {
 		t.Fatal(err)
 	}
-	marks, err := retrigger.Open(ctx, h.js, time.Minute, 1)
+	marks, err := retrigger.Open(ctx, h.js, time.Minute, 1, h.providers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,15 +323,14 @@ type replica struct {
 	stop func()
 }
 
-func (h *harness) queriers() map[string]providers.Querier {
-	return map[string]providers.Querier{"jpglo": jpglo.NewClient(nil), "mrnpay": mrnpay.NewClient(nil), "cashypro": cashypro.NewClient(nil)}
-}
+// providers are every registered provider, as in production.
+func (h *harness) providers() *providers.Set { return registry.All() }
 
 func (h *harness) start(extra ...func(*Deps)) *replica {
 	h.t.Helper()
 	js, _ := jetstream.New(h.nats.Connect(h.t)) // each replica its own connection
 	reg := prometheus.NewRegistry()
-	d := Deps{Config: h.cfg, JS: js, Log: testLog(), Store: h.store, References: h.refs, Queriers: h.queriers(), Registry: reg, Retrigger: h.marks,
+	d := Deps{Config: h.cfg, JS: js, Log: testLog(), Store: h.store, References: h.refs, Providers: h.providers(), Registry: reg, Retrigger: h.marks,
 		Options: Options{Workers: 4, AckWait: 5 * time.Second, ErrorBase: 20 * time.Millisecond, GaugeInterval: 30 * time.Millisecond, DrainTimeout: 5 * time.Second}}
 	for _, f := range extra {
 		f(&d)

@@ -37,24 +37,6 @@ import (
 	"github.com/payhook/payhook/pkg/providers"
 )
 
-// ReferenceSubmitter submits a bank reference (UTR/RRN) for an order:
-// fantian's Client. A nil error means the provider matched it.
-type ReferenceSubmitter interface {
-	SubmitReference(ctx context.Context, acct providers.Account, merchantOrderID, reference string) error
-}
-
-// Retriggering lists the providers whose query can ask for the callback to
-// be sent again (PROVIDERS.md: mrnpay callback=true, successes only).
-var Retriggering = retrigger.Providers
-
-// AmountFromWatch lists the providers whose query answer gives the status
-// but no amount (mrnpay, seed "充值查单接口说明" and "下发查单接口说明": the
-// reply is {Mrn, status} only), so that a terminal answer makes an event
-// only with the amount the watch was announced with (Request.Amount). Their
-// events are keyed by the merchant order id, so the synthesized event has
-// the callback's id.
-var AmountFromWatch = map[string]bool{providers.Mrnpay: true}
-
 // Deps are the reconciler's collaborators.
 type Deps struct {
 	Config *config.Config
@@ -63,14 +45,13 @@ type Deps struct {
 	Store dedupe.Store
 	// References holds UTR claims; nil makes POST /v1/references answer 503.
 	References dedupe.References
-	// Queriers by provider name; a provider without one (mpurse, fantian)
-	// cannot be verified: its watches only expire.
-	Queriers map[string]providers.Querier
-	// Submitter submits UTRs to fantian; NotMatched tells, from its error,
-	// that the provider looked and did not match the reference (the only
-	// case where the claim is released). Nil Submitter: 503.
-	Submitter  ReferenceSubmitter
-	NotMatched func(error) bool
+	// Providers are the providers the reconciler works with, by role: it
+	// polls each providers.Querier (a provider without the role cannot be
+	// verified: its watches only expire), asks each providers.Retriggerer
+	// to resend, fills in what a providers.WatchNeeds says a watch must
+	// carry, and submits references to each providers.ReferenceSubmitter
+	// (none: POST /v1/references answers 503). Nil: none.
+	Providers *providers.Set
 	// Publisher stores synthesized events; nil builds one on Store with the
 	// same dedupe policy as ingress, registering its metrics on Registry.
 	Publisher *publisher.Publisher
@@ -147,9 +128,10 @@ type Reconciler struct {
 	js         jetstream.JetStream
 	store      dedupe.Store
 	refs       dedupe.References
+	provs      *providers.Set
 	queriers   map[string]providers.Querier
-	submitter  ReferenceSubmitter
-	notMatched func(error) bool
+	resenders  map[string]providers.Retriggerer
+	submitters map[string]providers.ReferenceSubmitter
 	pub        *publisher.Publisher
 	marks      *retrigger.Marks
 	eventKeys  []events.PublicKey
@@ -199,15 +181,18 @@ func New(d Deps) (*Reconciler, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	if d.NotMatched == nil {
-		d.NotMatched = func(error) bool { return false }
+	if d.Providers == nil {
+		d.Providers = providers.NewSet()
 	}
 	d.Options.defaults()
+	queriers := providers.With[providers.Querier](d.Providers)
+	submitters := providers.With[providers.ReferenceSubmitter](d.Providers)
 	// Every account the reconciler calls out to needs its provider's API:
 	// without base_url each poll (or UTR submission) would fail for days.
 	for i, a := range d.Config.Accounts {
-		_, queries := d.Queriers[a.Provider]
-		if a.BaseURL == "" && (queries || a.Provider == providers.Fantian) {
+		_, queries := queriers[a.Provider]
+		_, submits := submitters[a.Provider]
+		if a.BaseURL == "" && (queries || submits) {
 			return nil, &config.Error{Key: fmt.Sprintf("accounts[%d].base_url", i), Msg: "required by the reconciler: the provider's API for queries and submissions"}
 		}
 	}
@@ -222,14 +207,14 @@ func New(d Deps) (*Reconciler, error) {
 		}
 	}
 	r := &Reconciler{
-		cfg: d.Config, js: d.JS, store: d.Store, refs: d.References, queriers: d.Queriers,
-		submitter: d.Submitter, notMatched: d.NotMatched, pub: d.Publisher, marks: d.Retrigger, eventKeys: d.EventKeys,
+		cfg: d.Config, js: d.JS, store: d.Store, refs: d.References, provs: d.Providers, queriers: queriers,
+		resenders: providers.With[providers.Retriggerer](d.Providers), submitters: submitters, pub: d.Publisher, marks: d.Retrigger, eventKeys: d.EventKeys,
 		log: d.Log, now: d.Now, opt: d.Options, m: m,
 		accounts: map[string]providers.Account{}, schedules: map[string]Schedule{},
 		lanes: map[string]*lane{}, counts: map[string]*openCount{}, tracked: map[string]tracked{}, pokes: make(chan struct{}, 1),
 	}
 	rc := d.Config.Reconciler
-	for _, name := range providers.Names {
+	for _, name := range d.Providers.Names() {
 		delays := rc.Schedule
 		if o, ok := rc.Providers[name]; ok && len(o.Schedule) > 0 {
 			delays = o.Schedule
@@ -448,7 +433,7 @@ func (r *Reconciler) handleIntake(ctx context.Context, msg jetstream.Msg) {
 		req.Provider = provider
 	}
 	if err == nil {
-		err = req.Validate(r.accounts)
+		err = req.Validate(r.accounts, r.provs)
 	}
 	if err != nil {
 		r.m.rejected.WithLabelValues("subject", "invalid").Inc()
@@ -653,9 +638,10 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 		time.Sleep(wait)
 	}
 
-	// 4. Ask. mrnpay is asked to resend the callback, unless we are past a
-	// resend's grace period (then we synthesize).
-	retrigger := Retriggering[w.Provider] && !w.AwaitingRetrigger
+	// 4. Ask. A provider that can resend the callback (mrnpay) is asked
+	// to, unless we are past a resend's grace period (then we synthesize).
+	resender, resends := r.resenders[w.Provider]
+	retrigger := resends && !w.AwaitingRetrigger
 	_ = msg.InProgress()
 	qctx, cancel := context.WithTimeout(ctx, r.opt.PollTimeout)
 	start := time.Now()
@@ -671,7 +657,7 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	if err != nil && !errors.Is(err, providers.ErrNotFound) {
 		w.noteError(err, now)
 	}
-	if retrigger && r.marks != nil && (err != nil || !ans.Found || ans.Status != events.StatusSucceeded) {
+	if retrigger && r.marks != nil && (err != nil || !ans.Found || !resender.Resends(w.Kind, ans.Status)) {
 		// No resend is coming (mrnpay resends successes only).
 		if err := r.marks.Unmark(context.WithoutCancel(ctx), w.Provider, w.Account, w.Kind, w.MerchantOrderID); err != nil {
 			r.log.Debug("retrigger mark not removed", "watch_id", w.ID, "err", err)
@@ -700,15 +686,15 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	r.m.polls.WithLabelValues(w.Provider, PollTerminal).Inc()
 
 	// 5. Terminal, and no event yet.
-	if retrigger && ans.Status == events.StatusSucceeded {
-		// The provider resends successes only; give its callback the grace
+	if retrigger && resender.Resends(w.Kind, ans.Status) {
+		// The provider resends this answer's callback; give it the grace
 		// period to come through ingress, the verified path.
 		r.m.retriggers.WithLabelValues(w.Provider).Inc()
 		r.log.Info("callback re-triggered", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID)
 		sched.awaitRetrigger(w, now)
 		return outcome{kind: outSave}
 	}
-	if ans.Event == nil && w.Amount != nil && AmountFromWatch[w.Provider] {
+	if ans.Event == nil && w.Amount != nil && needs(r.provs, w.Provider).Amount {
 		// No callback is coming: a resend asked for did not arrive within
 		// the grace period, or the order failed (mrnpay calls back successes
 		// only). The provider vouches for the status, the announcement for
@@ -717,7 +703,7 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	}
 	if ans.Event == nil {
 		r.m.unrecoverable.WithLabelValues(w.Provider).Inc()
-		if Retriggering[w.Provider] && ans.Status == events.StatusSucceeded {
+		if resends && resender.Resends(w.Kind, ans.Status) {
 			// The resend asked for did not arrive within the grace period,
 			// and the watch has no amount to synthesize the event with: the
 			// next step asks again (docs/reconciler.md).

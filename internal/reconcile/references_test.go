@@ -5,16 +5,12 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/payhook/payhook/pkg/providers/fantian"
 )
 
 func TestReferenceSubmissions(t *testing.T) {
 	h := newHarness(t, harnessOpts{}) // claims in the harness's real Redis
 	rd, store := h.redis, h.refs
-	rep := h.start(func(d *Deps) {
-		d.Submitter, d.NotMatched = fantian.NewClient(nil), fantian.NotMatched
-	})
+	rep := h.start()
 	url := rep.url + "/v1/references"
 	body := func(acct, order, ref string) string {
 		b, _ := json.Marshal(ReferenceRequest{Account: acct, MerchantOrderID: order, Reference: ref})

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"github.com/payhook/payhook/internal/registry"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +130,7 @@ func TestRequestValidate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := ok
 			c.mutate(&r)
-			if err := r.Validate(accts); (err == nil) != c.valid {
+			if err := r.Validate(accts, registry.All()); (err == nil) != c.valid {
 				t.Errorf("Validate = %v, want valid %v", err, c.valid)
 			}
 		})
@@ -167,7 +168,7 @@ func FuzzParseRequest(f *testing.F) {
 		if r.Provider == "" {
 			r.Provider = "jpglo"
 		}
-		if r.Validate(accts) == nil {
+		if r.Validate(accts, registry.All()) == nil {
 			if !validOrderID(r.MerchantOrderID) || accts[r.Account].Provider != r.Provider || !r.Kind.Valid() {
 				t.Fatalf("invalid request accepted: %+v", r)
 			}

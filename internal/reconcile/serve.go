@@ -70,6 +70,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	if reg == nil {
 		reg = ops.NewRegistry()
 	}
+	provs := registry.All()
 	nc, js, err := natsbus.Open(ctx, cfg.NATS, "payhook-reconciler", log)
 	if err != nil {
 		return err
@@ -83,7 +84,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	}
 	var marks *retrigger.Marks
 	if err == nil {
-		if marks, err = retrigger.Open(sctx, js, retrigger.DefaultTTL, cfg.NATS.Replicas); err != nil {
+		if marks, err = retrigger.Open(sctx, js, retrigger.DefaultTTL, cfg.NATS.Replicas, provs); err != nil {
 			log.Warn("retrigger marks unavailable; resent callbacks will carry origin callback", "err", err)
 			marks, err = nil, nil
 		}
@@ -95,10 +96,9 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	defer store.Store.Close()
 	log.Info("dedupe store", "kind", store.Kind)
 
-	submitter, notMatched := registry.Fantian()
 	r, err := New(Deps{
 		Config: cfg, JS: js, Store: store.Store, References: store.Store,
-		Queriers: registry.Queriers(), Submitter: submitter, NotMatched: notMatched,
+		Providers: provs,
 		Retrigger: marks, Signer: signer, EventKeys: eventKeys, Registry: reg, Log: log,
 	})
 	if err != nil {

@@ -77,15 +77,17 @@ func validOrderID(s string) bool { return len(s) <= maxOrderID && events.ValidOr
 
 // Validate checks r against the configured accounts (by id). provider is
 // the provider the announcement came for (the subject token or the API's
-// field); it must be known and be the account's provider.
-func (r *Request) Validate(accounts map[string]providers.Account) error {
+// field); it must be one of provs and be the account's provider. A watch
+// for a provider whose query is by the provider's order id
+// (providers.WatchNeeds) must carry provider_order_id.
+func (r *Request) Validate(accounts map[string]providers.Account, provs *providers.Set) error {
 	p := strings.TrimSpace(r.Provider)
 	r.Provider = p // stored and used in subjects as validated
 	switch {
 	case p == "":
 		return fmt.Errorf("%w: provider is required", ErrInvalidRequest)
-	case !knownProvider(p):
-		return fmt.Errorf("%w: unknown provider %q (want one of %s)", ErrInvalidRequest, truncate(p, 32), strings.Join(providers.Names, ", "))
+	case !provs.Known(p):
+		return fmt.Errorf("%w: unknown provider %q (want one of %s)", ErrInvalidRequest, truncate(p, 32), strings.Join(provs.Names(), ", "))
 	case r.Account == "":
 		return fmt.Errorf("%w: account is required", ErrInvalidRequest)
 	}
@@ -101,6 +103,8 @@ func (r *Request) Validate(accounts map[string]providers.Account) error {
 		return fmt.Errorf("%w: merchant_order_id is required", ErrInvalidRequest)
 	case !validOrderID(r.MerchantOrderID):
 		return fmt.Errorf("%w: merchant_order_id must be 1 to %d printable characters without spaces", ErrInvalidRequest, maxOrderID)
+	case r.ProviderOrderID == "" && needs(provs, p).ProviderOrderID:
+		return fmt.Errorf("%w: provider_order_id is required for %s (its orders are queried by the provider's id)", ErrInvalidRequest, p)
 	case r.ProviderOrderID != "" && !validOrderID(r.ProviderOrderID):
 		return fmt.Errorf("%w: provider_order_id must be 1 to %d printable characters without spaces", ErrInvalidRequest, maxOrderID)
 	case r.Currency != "" && r.Amount == "":
@@ -127,13 +131,12 @@ func (r *Request) money(a providers.Account) (events.Money, error) {
 	return m, err
 }
 
-func knownProvider(p string) bool {
-	for _, n := range providers.Names {
-		if n == p {
-			return true
-		}
+// needs is what a watch must carry for provider's query (providers.WatchNeeds).
+func needs(provs *providers.Set, provider string) providers.Watch {
+	if n, ok := providers.Role[providers.WatchNeeds](provs, provider); ok {
+		return n.WatchNeeds()
 	}
-	return false
+	return providers.Watch{}
 }
 
 func truncate(s string, n int) string {

@@ -1,5 +1,7 @@
-// Package registry maps provider names to their implementations, the one
-// place that imports every provider package.
+// Package registry is the one place that names every provider payhook
+// links: one line per provider. Everything else asks the set for providers
+// by role (providers.With, providers.Role), so adding a provider is its
+// package under pkg/providers plus its line here.
 package registry
 
 import (
@@ -11,28 +13,17 @@ import (
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
+// All returns every provider, in a stable order. Each call builds fresh
+// values (their HTTP clients included), so callers share nothing.
+func All() *providers.Set {
+	return providers.NewSet(
+		fantian.New(),
+		mpurse.New(),
+		cashypro.New(),
+		mrnpay.New(),
+		jpglo.New(),
+	)
+}
+
 // Inbound returns every provider that sends callbacks, by name.
-func Inbound() map[string]providers.Inbound {
-	m := map[string]providers.Inbound{}
-	for _, p := range []providers.Inbound{jpglo.New(), mrnpay.New(), mpurse.New(), cashypro.New()} {
-		m[p.Name()] = p
-	}
-	return m
-}
-
-// Queriers returns the outbound clients of every provider with a query
-// endpoint (cashypro, jpglo, mrnpay), by name, for the reconciler. mpurse
-// and fantian have none: their orders cannot be verified by polling.
-func Queriers() map[string]providers.Querier {
-	return map[string]providers.Querier{
-		providers.Cashypro: cashypro.NewClient(nil),
-		providers.Jpglo:    jpglo.NewClient(nil),
-		providers.Mrnpay:   mrnpay.NewClient(nil),
-	}
-}
-
-// Fantian returns fantian's UTR submission client and the test that tells,
-// from its error, that fantian did not match the reference.
-func Fantian() (*fantian.Client, func(error) bool) {
-	return fantian.NewClient(nil), fantian.NotMatched
-}
+func Inbound() map[string]providers.Inbound { return providers.With[providers.Inbound](All()) }

@@ -5,6 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"net"
 	"net/http"
 	"strings"
@@ -17,7 +21,6 @@ import (
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/reconcile"
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -433,7 +436,7 @@ func testQueryFailing(t *testing.T, res *result) {
 		Configure: func(cfg *config.Config) {
 			for i, a := range cfg.Accounts {
 				switch a.Provider {
-				case providers.Jpglo, providers.Cashypro, providers.Mrnpay:
+				case jpglo.Name, cashypro.Name, mrnpay.Name:
 					suffix := "/" + a.Provider + "/" + a.ID
 					proxy.target.Store(strings.TrimSuffix(a.BaseURL, suffix))
 					cfg.Accounts[i].BaseURL = proxy.srv.URL + suffix
@@ -449,9 +452,9 @@ func testQueryFailing(t *testing.T, res *result) {
 	// never be recovered.
 	var stuck []providersim.Order
 	for _, spec := range []providersim.OrderSpec{
-		{Provider: providers.Jpglo, Account: "glo-in", Kind: events.KindPayin, Outcome: providersim.Succeeded,
+		{Provider: jpglo.Name, Account: "glo-in", Kind: events.KindPayin, Outcome: providersim.Succeeded,
 			Faults: providersim.Faults{DropCallback: true, QueryFails: true}},
-		{Provider: providers.Cashypro, Account: "cashy-id", Kind: events.KindPayin, Outcome: providersim.Succeeded,
+		{Provider: cashypro.Name, Account: "cashy-id", Kind: events.KindPayin, Outcome: providersim.Succeeded,
 			Faults: providersim.Faults{DropCallback: true, QueryTimeout: true}},
 	} {
 		so, err := r.c.Sim.CreateOrder(ctx, spec)
@@ -492,7 +495,7 @@ func testQueryFailing(t *testing.T, res *result) {
 	recovered := 0
 	for _, ord := range r.tr.b.Orders() {
 		if !ord.Faults.DropCallback || ord.Kind != events.KindPayin || ord.Outcome == providersim.Pending ||
-			(ord.Provider != providers.Jpglo && ord.Provider != providers.Cashypro) || !proxy.Faulted(ord.MerchantOrderID) {
+			(ord.Provider != jpglo.Name && ord.Provider != cashypro.Name) || !proxy.Faulted(ord.MerchantOrderID) {
 			continue
 		}
 		id := ord.EventID(events.Status(ord.Outcome))
@@ -543,7 +546,7 @@ var heldSpecs = func() []providersim.OrderSpec {
 	var out []providersim.OrderSpec
 	for range 2 {
 		for _, a := range []struct{ provider, account string }{
-			{providers.Jpglo, "glo-in"}, {providers.Mpurse, "mpurse-in"}, {providers.Cashypro, "cashy-id"}, {providers.Mrnpay, "mrn-cn"},
+			{jpglo.Name, "glo-in"}, {mpurse.Name, "mpurse-in"}, {cashypro.Name, "cashy-id"}, {mrnpay.Name, "mrn-cn"},
 		} {
 			out = append(out, providersim.OrderSpec{Provider: a.provider, Account: a.account, Kind: events.KindPayin, Outcome: providersim.Succeeded})
 		}

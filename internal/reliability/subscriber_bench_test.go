@@ -10,7 +10,7 @@ import (
 	"github.com/payhook/payhook/internal/e2e"
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -38,7 +38,7 @@ func BenchmarkOneSubscriberReplicas(b *testing.B) {
 				sub.SetMode(e2e.Slow(20 * time.Millisecond))
 				ctx := context.Background()
 				for i := range backlog {
-					if _, err := c.Sim.CreateOrder(ctx, providersim.OrderSpec{Provider: providers.Jpglo, Account: "glo-in",
+					if _, err := c.Sim.CreateOrder(ctx, providersim.OrderSpec{Provider: jpglo.Name, Account: "glo-in",
 						Kind: events.KindPayin, Outcome: providersim.Succeeded, MerchantOrderID: fmt.Sprintf("B%06d", i)}); err != nil {
 						b.Fatal(err)
 					}

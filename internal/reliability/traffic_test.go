@@ -3,6 +3,11 @@ package reliability_test
 import (
 	"context"
 	"fmt"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -13,7 +18,6 @@ import (
 
 	"github.com/payhook/payhook/internal/e2e"
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -37,16 +41,16 @@ type slot struct {
 }
 
 var slots = []slot{
-	{providers.Jpglo, "glo-in", events.KindPayin},
-	{providers.Mpurse, "mpurse-in", events.KindPayin},
-	{providers.Cashypro, "cashy-id", events.KindPayin},
-	{providers.Mrnpay, "mrn-cn", events.KindPayin},
-	{providers.Fantian, "fantian-in", events.KindPayin},
-	{providers.Jpglo, "glo-in", events.KindPayin},
-	{providers.Mpurse, "mpurse-in", events.KindPayin},
-	{providers.Cashypro, "cashy-id", events.KindPayin},
-	{providers.Mrnpay, "mrn-cn", events.KindPayout},
-	{providers.Jpglo, "glo-in", events.KindAppeal},
+	{jpglo.Name, "glo-in", events.KindPayin},
+	{mpurse.Name, "mpurse-in", events.KindPayin},
+	{cashypro.Name, "cashy-id", events.KindPayin},
+	{mrnpay.Name, "mrn-cn", events.KindPayin},
+	{fantian.Name, "fantian-in", events.KindPayin},
+	{jpglo.Name, "glo-in", events.KindPayin},
+	{mpurse.Name, "mpurse-in", events.KindPayin},
+	{cashypro.Name, "cashy-id", events.KindPayin},
+	{mrnpay.Name, "mrn-cn", events.KindPayout},
+	{jpglo.Name, "glo-in", events.KindAppeal},
 }
 
 // traffic creates orders through the books at a fixed rate and announces

@@ -1,5 +1,5 @@
 // Package retrigger remembers, for a short while, which orders the
-// reconciler asked a provider to call back again (mrnpay's callback=true),
+// reconciler asked a provider to call back again (a providers.Retriggerer),
 // so that ingress can label the resent callback's event origin "retrigger"
 // (CONTRACT.md) instead of "callback". The marks live in a NATS key-value
 // bucket shared by every replica; losing one only mislabels an origin.
@@ -25,16 +25,15 @@ const Bucket = "payhook_retrigger"
 // minutes; an hour also covers the provider's own retries of the resend.
 const DefaultTTL = time.Hour
 
-// Providers lists the providers whose query can ask for the callback again.
-var Providers = map[string]bool{providers.Mrnpay: true}
-
 // Marks is the shared set of re-triggered orders.
 type Marks struct {
-	kv jetstream.KeyValue
+	kv    jetstream.KeyValue
+	provs *providers.Set
 }
 
-// Open creates (or updates) the bucket.
-func Open(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int) (*Marks, error) {
+// Open creates (or updates) the bucket. provs tells which providers resend
+// which callbacks when asked (their providers.Retriggerer role).
+func Open(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int, provs *providers.Set) (*Marks, error) {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
@@ -45,7 +44,7 @@ func Open(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replic
 	if err != nil {
 		return nil, err
 	}
-	return &Marks{kv: kv}, nil
+	return &Marks{kv: kv, provs: provs}, nil
 }
 
 func key(provider, account string, kind events.Kind, order string) string {
@@ -72,15 +71,19 @@ func (m *Marks) Unmark(ctx context.Context, provider, account string, kind event
 // Marked reports whether the event's order was re-triggered recently. Any
 // error (bucket unreachable) answers false: the origin then stays "callback".
 //
-// Only a success is looked up: mrnpay resends successes only, and the
-// reconciler unmarks an order whose answer was anything else. The lookup is
+// Only what the provider resends is looked up (mrnpay: successes only,
+// providers.Retriggerer.Resends), and the reconciler unmarks an order whose
+// answer was anything else. The lookup is
 // a KV Get, read from the stream after the reconciler's acknowledged Put, so
 // a resend that arrives right after the mark still finds it. (A local mirror
 // fed by a watch of the bucket was tried to spare the Get; the provider
 // simulator resends within milliseconds of the query, and under load the
 // mirror had not yet seen the mark: the event went out as "callback".)
 func (m *Marks) Marked(ctx context.Context, e *events.Event) bool {
-	if m == nil || !Providers[e.Provider] || e.Status != events.StatusSucceeded {
+	if m == nil {
+		return false
+	}
+	if rt, ok := providers.Role[providers.Retriggerer](m.provs, e.Provider); !ok || !rt.Resends(e.Kind, e.Status) {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)

@@ -3,6 +3,9 @@ package retrigger
 import (
 	"context"
 	"fmt"
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"testing"
 	"time"
 
@@ -10,7 +13,6 @@ import (
 
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 )
 
 func open(t *testing.T, ttl time.Duration) (*Marks, *testenv.NATS) {
@@ -20,7 +22,7 @@ func open(t *testing.T, ttl time.Duration) (*Marks, *testenv.NATS) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(context.Background(), js, ttl, 1)
+	m, err := Open(context.Background(), js, ttl, 1, registry.All())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +30,7 @@ func open(t *testing.T, ttl time.Duration) (*Marks, *testenv.NATS) {
 }
 
 func ev(order string) *events.Event {
-	return &events.Event{Provider: providers.Mrnpay, Account: "mrn-in", Kind: events.KindPayin, MerchantOrderID: order, Status: events.StatusSucceeded}
+	return &events.Event{Provider: mrnpay.Name, Account: "mrn-in", Kind: events.KindPayin, MerchantOrderID: order, Status: events.StatusSucceeded}
 }
 
 // TestMarked checks what ingress sees of the reconciler's marks: a mark is
@@ -40,7 +42,7 @@ func TestMarked(t *testing.T) {
 	m, _ := open(t, time.Hour)
 	for i := range 200 {
 		order := fmt.Sprintf("o%d", i)
-		if err := m.Mark(ctx, providers.Mrnpay, "mrn-in", events.KindPayin, order); err != nil {
+		if err := m.Mark(ctx, mrnpay.Name, "mrn-in", events.KindPayin, order); err != nil {
 			t.Fatal(err)
 		}
 		if !m.Marked(ctx, ev(order)) {
@@ -50,7 +52,7 @@ func TestMarked(t *testing.T) {
 	if m.Marked(ctx, ev("other")) {
 		t.Fatal("an order never marked is marked")
 	}
-	if err := m.Unmark(ctx, providers.Mrnpay, "mrn-in", events.KindPayin, "o1"); err != nil {
+	if err := m.Unmark(ctx, mrnpay.Name, "mrn-in", events.KindPayin, "o1"); err != nil {
 		t.Fatal(err)
 	}
 	if m.Marked(ctx, ev("o1")) {
@@ -62,7 +64,7 @@ func TestMarked(t *testing.T) {
 		t.Fatal("a pending callback is labelled a retrigger (mrnpay resends successes only)")
 	}
 	other := ev("o2")
-	other.Provider = providers.Jpglo
+	other.Provider = jpglo.Name
 	if m.Marked(ctx, other) {
 		t.Fatal("a provider without resends is marked")
 	}
@@ -77,7 +79,7 @@ func TestMarked(t *testing.T) {
 func TestMarksExpireByAge(t *testing.T) {
 	ctx := context.Background()
 	m, _ := open(t, time.Second)
-	if err := m.Mark(ctx, providers.Mrnpay, "mrn-in", events.KindPayin, "o1"); err != nil {
+	if err := m.Mark(ctx, mrnpay.Name, "mrn-in", events.KindPayin, "o1"); err != nil {
 		t.Fatal(err)
 	}
 	if !m.Marked(ctx, ev("o1")) {

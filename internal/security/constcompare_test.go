@@ -83,8 +83,9 @@ func words(id string) []string {
 	return out
 }
 
-// secretish reports whether e names a secret: an identifier, a selector or
-// a map key ("sign" in f["sign"]) with a secret word.
+// secretish reports whether e names a secret: an identifier, a selector, a
+// map key ("sign" in f["sign"]) or an account key (acct.Key("secret")) with
+// a secret word.
 func secretish(e ast.Expr) bool {
 	found := false
 	ast.Inspect(e, func(n ast.Node) bool {
@@ -92,6 +93,15 @@ func secretish(e ast.Expr) bool {
 		case *ast.CallExpr:
 			if id, ok := x.Fun.(*ast.Ident); ok && (id.Name == "len" || id.Name == "cap") {
 				return false
+			}
+			if sel, ok := x.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Key" && len(x.Args) == 1 {
+				if lit, ok := x.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					if s, err := strconv.Unquote(lit.Value); err == nil {
+						for _, w := range words(s) {
+							found = found || secretWords[w]
+						}
+					}
+				}
 			}
 		case *ast.Ident:
 			for _, w := range words(x.Name) {
@@ -249,6 +259,8 @@ func TestScanFindsVariableTimeComparisons(t *testing.T) {
 		{"bytes.Equal on a MAC", `if bytes.Equal(mac, expected) {}`, true},
 		{"EqualFold on a token", `if strings.EqualFold(got, a.Token) {}`, true},
 		{"switch on a secret", `switch acct.Secret { case other: }`, true},
+		{"switch on an account key", `switch acct.Key("secret") { case other: }`, true},
+		{"!= on an account's aes key", `if a.Key("aes_key") != k {}`, true},
 		{"camel-case name", `if wantSign == gotValue {}`, true},
 		{"emptiness check", `if sign == "" {}`, false},
 		{"field-name check", `if k == "sign" {}`, false},

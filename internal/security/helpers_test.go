@@ -67,7 +67,7 @@ func mpursePayin(tb testing.TB, acct providers.Account, orderID, payerVA, rrn st
 	tb.Helper()
 	plain, _ := json.Marshal(map[string]string{
 		"mpQueryId": orderID, "payerVA": payerVA, "payerAmount": "120.00", "txnStatus": "TRANSACTION_SUCCESS",
-		"payChannel": "UPI", "txnCompletionDate": "20261123100000", "partnerId": acct.MerchantID,
+		"payChannel": "UPI", "txnCompletionDate": "20261123100000", "partnerId": acct.Key("merchant_id"),
 		"bankRRN": rrn, "receiverVA": "mpu.sec.receiver@icici", "errorMsg": "transaction success",
 	})
 	ct, err := mpurse.Encrypt(acct, plain)
@@ -83,9 +83,9 @@ func cashyproPayin(tb testing.TB, acct providers.Account, orderID, status string
 	// completionTime is signed, so it must be within the account's max_age: now, in WIB.
 	now := time.Now().In(time.FixedZone("WIB", 7*3600)).Format("2006-01-02 15:04:05")
 	body = []byte(`{"amount":20000.00,"completionTime":"` + now + `","fee":2500.0000,"mchOrderNo":"` + orderID +
-		`","merchantId":"` + acct.MerchantID + `","nonceStr":"1733116026894","orderNo":"PAYIN` + orderID +
+		`","merchantId":"` + acct.Key("merchant_id") + `","nonceStr":"1733116026894","orderNo":"PAYIN` + orderID +
 		`","orderStatus":"` + status + `","payCode":"OR.GPNQR","payType":"41","payUrl":"https://payurl.example/x"}`)
-	sign, err := cashypro.Sign(body, acct.Secret, acct.SignRule)
+	sign, err := cashypro.Sign(body, acct.Key("secret"), acct.Key("sign_rule"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -182,10 +182,9 @@ func runReconciler(ctx context.Context, cfg *config.Config, ln net.Listener, log
 		return err
 	}
 	defer store.Store.Close()
-	sub, notMatched := registry.Fantian()
 	reg := prometheus.NewRegistry()
 	r, err := reconcile.New(reconcile.Deps{Config: cfg, JS: js, Store: store.Store, References: store.Store,
-		Queriers: registry.Queriers(), Submitter: sub, NotMatched: notMatched, Registry: reg, Log: log})
+		Providers: registry.All(), Registry: reg, Log: log})
 	if err != nil {
 		return err
 	}
@@ -246,8 +245,8 @@ func TestNoSecretsOrPayerDataInLogsOrReplies(t *testing.T) {
 	ext := `{"user_id":"77","real_name":"` + piiRealName + `","phone":"` + piiPhone + `","email":"` + piiEmail + `"}`
 	mrn, mp, cp := acct(s.cfg, "mrn-cn"), acct(s.cfg, "mp-in"), acct(s.cfg, "cp-id")
 	wrong := func(a providers.Account) providers.Account {
-		a.Secret = a.Secret + "x"
-		a.AESKey = strings.Repeat("w", len(a.AESKey))
+		a = a.With("secret", a.Key("secret")+"x")
+		a = a.With("aes_key", strings.Repeat("w", len(a.Key("aes_key"))))
 		return a
 	}
 	type cb struct {
@@ -261,17 +260,17 @@ func TestNoSecretsOrPayerDataInLogsOrReplies(t *testing.T) {
 	jpBad, jpBadSign := jpgloPayin(t, secJpglo+"x", "SEC-ORD-2", ext)
 	cpOK, cpSign := cashyproPayin(t, cp, "SEC-ORD-3", "SUCCESS")
 	cpBad, cpBadSign := cashyproPayin(t, wrong(cp), "SEC-ORD-4", "SUCCESS")
-	mrnOK := mrnpay.BuildPayinCallback(mrn.MerchantID, secMrnpay, "SEC-ORD-5", "2", "99.50", "100.00")
-	mrnBad := mrnpay.BuildPayinCallback(mrn.MerchantID, secMrnpay+"x", "SEC-ORD-6", "2", "99.50", "100.00")
+	mrnOK := mrnpay.BuildPayinCallback(mrn.Key("merchant_id"), secMrnpay, "SEC-ORD-5", "2", "99.50", "100.00")
+	mrnBad := mrnpay.BuildPayinCallback(mrn.Key("merchant_id"), secMrnpay+"x", "SEC-ORD-6", "2", "99.50", "100.00")
 	callbacks := []cb{
 		{"jpglo valid", "/v1/callbacks/jpglo/glo-in/payin", jpOK, nil, true, []string{jpSign}},
 		{"jpglo bad signature", "/v1/callbacks/jpglo/glo-in/payin", jpBad, nil, false, []string{jpBadSign, jpgloSignFor(t, jpBad, secJpglo)}},
 		{"mpurse valid", "/v1/callbacks/mpurse/mp-in/payin", mpursePayin(t, mp, "SEC-ORD-7", piiPayerVA, piiRRN), nil, true, nil},
 		{"mpurse wrong key", "/v1/callbacks/mpurse/mp-in/payin", mpursePayin(t, wrong(mp), "SEC-ORD-8", piiPayerVA, piiRRN), nil, false, nil},
-		{"cashypro valid", "/v1/callbacks/cashypro/cp-id/payin", cpOK, []string{cashypro.HeaderMerchantID, cp.MerchantID, cashypro.HeaderSign, cpSign}, true, []string{cpSign}},
-		{"cashypro bad signature", "/v1/callbacks/cashypro/cp-id/payin", cpBad, []string{cashypro.HeaderMerchantID, cp.MerchantID, cashypro.HeaderSign, cpBadSign}, false, []string{cpBadSign}},
+		{"cashypro valid", "/v1/callbacks/cashypro/cp-id/payin", cpOK, []string{cashypro.HeaderMerchantID, cp.Key("merchant_id"), cashypro.HeaderSign, cpSign}, true, []string{cpSign}},
+		{"cashypro bad signature", "/v1/callbacks/cashypro/cp-id/payin", cpBad, []string{cashypro.HeaderMerchantID, cp.Key("merchant_id"), cashypro.HeaderSign, cpBadSign}, false, []string{cpBadSign}},
 		{"mrnpay valid", "/v1/callbacks/mrnpay/mrn-cn/payin", mrnOK, []string{"Content-Type", "application/x-www-form-urlencoded"}, true, nil},
-		{"mrnpay bad signature", "/v1/callbacks/mrnpay/mrn-cn/payin", mrnBad, nil, false, []string{mrnpay.SignPayin("99.50", mrn.MerchantID, "2", "SEC-ORD-6", "100.00", secMrnpay)}},
+		{"mrnpay bad signature", "/v1/callbacks/mrnpay/mrn-cn/payin", mrnBad, nil, false, []string{mrnpay.SignPayin("99.50", mrn.Key("merchant_id"), "2", "SEC-ORD-6", "100.00", secMrnpay)}},
 		{"jpglo behind a proxy's credentials", "/v1/callbacks/jpglo/glo-in/payin", jpBad, []string{"Authorization", "Bearer " + secProxyAuth, "Cookie", "session=" + secCookie, "Proxy-Authorization", "Basic " + secProxyAuth, "X-Case", "creds"}, false, nil},
 	}
 	secrets := []string{secJpglo, secMrnpay, secMpurseAES, secCashypro, secFantian, secAdmin, testenv.EventPrivateKey[len("whsk_"):], secWrongTok, secProxyAuth, secCookie, subscriberKey, subscriberSecret}

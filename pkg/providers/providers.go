@@ -13,40 +13,43 @@ import (
 	"github.com/payhook/payhook/pkg/events"
 )
 
-// Provider names, as used in URLs, subjects and config.
-const (
-	Fantian  = "fantian"
-	Mpurse   = "mpurse"
-	Cashypro = "cashypro"
-	Mrnpay   = "mrnpay"
-	Jpglo    = "jpglo"
-)
-
-// Names lists every provider payhook knows, in a stable order.
-var Names = []string{Fantian, Mpurse, Cashypro, Mrnpay, Jpglo}
-
-// Account is one merchant account at a provider, as configured (CONTRACT.md
-// "accounts"). Secrets are never logged.
+// Account is one merchant account at a provider, as configured (docs/config.md
+// "accounts"). The keys every provider shares are fields; the provider's own
+// keys (merchant_id, secret, aes_key, sign_rule, api_key, ...) are in Keys,
+// as written, and only the provider's package reads them: it checks them
+// through its Credentials role. Secrets are never logged.
 type Account struct {
-	ID         string   `yaml:"id"`
-	Provider   string   `yaml:"provider"`
-	MerchantID string   `yaml:"merchant_id"`
-	Secret     string   `yaml:"secret"`
-	AESKey     string   `yaml:"aes_key"`
-	AESMode    string   `yaml:"aes_mode"`
-	AESIV      string   `yaml:"aes_iv"`
-	BaseURL    string   `yaml:"base_url"`
-	Currency   string   `yaml:"currency"`
-	AllowIPs   []string `yaml:"allow_ips"`
-	// SignRule selects a signing rule where the provider's is an assumption
-	// (cashypro, fantian). Empty means the provider's documented default.
-	SignRule string `yaml:"sign_rule"`
+	ID       string   `yaml:"id"`
+	Provider string   `yaml:"provider"`
+	BaseURL  string   `yaml:"base_url"`
+	Currency string   `yaml:"currency"`
+	AllowIPs []string `yaml:"allow_ips"`
 	// MaxAge refuses a callback whose signed provider timestamp
 	// (events.Event.SignedAt) is older than this (reason "too_old"), so a
 	// captured callback cannot be replayed once the dedupe store has
 	// forgotten it. Zero leaves the age unchecked; a loaded config always
 	// sets it (default: six sevenths of dedupe.window).
 	MaxAge time.Duration `yaml:"max_age"`
+	// Keys are the provider's own keys of this account, by YAML key.
+	Keys Keys `yaml:",inline"`
+}
+
+// Keys are a provider's own keys of an account, by YAML key ("secret").
+type Keys map[string]string
+
+// Key returns the value of the provider key name ("" when absent).
+func (a Account) Key(name string) string { return a.Keys[name] }
+
+// With returns a copy of a whose provider key name is value; a itself
+// (and the map it shares with its copies) is left alone.
+func (a Account) With(name, value string) Account {
+	keys := make(Keys, len(a.Keys)+1)
+	for k, v := range a.Keys {
+		keys[k] = v
+	}
+	keys[name] = value
+	a.Keys = keys
+	return a
 }
 
 // Request is an inbound callback as received: the raw body is what gets verified.
@@ -154,6 +157,11 @@ func (e *APIError) Error() string {
 
 // ErrNotFound is returned (wrapped) by outbound calls when the provider does not know the order.
 var ErrNotFound = errors.New("order not found at provider")
+
+// ReasonNoKey is the reject reason of a callback for an account that has
+// no key to verify it with: it is refused rather than checked against an
+// empty key.
+const ReasonNoKey = "no_key"
 
 // ReasonInvalidEvent is the reject reason of a verified callback whose
 // event could not be published: an identifying order id that is padded,

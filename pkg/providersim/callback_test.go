@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"net/http"
 	"testing"
 
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 )
 
 // TestCallbacksVerify: every callback the simulator sends verifies and
@@ -206,21 +209,21 @@ func TestAckRules(t *testing.T) {
 		body     string
 		want     bool
 	}{
-		{"jpglo ack", providers.Jpglo, 200, `{"status":0,"msg":"处理成功"}`, true},
-		{"jpglo other status", providers.Jpglo, 200, `{"status":1,"msg":"x"}`, false},
-		{"jpglo status as string", providers.Jpglo, 200, `{"status":"0"}`, false},
-		{"jpglo not json", providers.Jpglo, 200, `success`, false},
-		{"jpglo 500 with ack body", providers.Jpglo, 500, `{"status":0}`, false},
-		{"mrnpay success", providers.Mrnpay, 200, "success", true},
-		{"mrnpay upper case", providers.Mrnpay, 200, "SUCCESS", false},
-		{"mrnpay 201", providers.Mrnpay, 201, "success", false},
-		{"mpurse SUCCESS", providers.Mpurse, 200, "SUCCESS\n", true},
-		{"mpurse lower case", providers.Mpurse, 200, "success", false},
-		{"cashypro 200", providers.Cashypro, 200, "", true},
-		{"cashypro 301", providers.Cashypro, 301, "", true},
-		{"cashypro 302", providers.Cashypro, 302, "", true},
-		{"cashypro 204", providers.Cashypro, 204, "", false},
-		{"cashypro 503", providers.Cashypro, 503, "success", false},
+		{"jpglo ack", jpglo.Name, 200, `{"status":0,"msg":"处理成功"}`, true},
+		{"jpglo other status", jpglo.Name, 200, `{"status":1,"msg":"x"}`, false},
+		{"jpglo status as string", jpglo.Name, 200, `{"status":"0"}`, false},
+		{"jpglo not json", jpglo.Name, 200, `success`, false},
+		{"jpglo 500 with ack body", jpglo.Name, 500, `{"status":0}`, false},
+		{"mrnpay success", mrnpay.Name, 200, "success", true},
+		{"mrnpay upper case", mrnpay.Name, 200, "SUCCESS", false},
+		{"mrnpay 201", mrnpay.Name, 201, "success", false},
+		{"mpurse SUCCESS", mpurse.Name, 200, "SUCCESS\n", true},
+		{"mpurse lower case", mpurse.Name, 200, "success", false},
+		{"cashypro 200", cashypro.Name, 200, "", true},
+		{"cashypro 301", cashypro.Name, 301, "", true},
+		{"cashypro 302", cashypro.Name, 302, "", true},
+		{"cashypro 204", cashypro.Name, 204, "", false},
+		{"cashypro 503", cashypro.Name, 503, "success", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -41,17 +41,17 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	var h func(http.ResponseWriter, *http.Request, providers.Account, string)
 	method := http.MethodPost
 	switch {
-	case acct.Provider == providers.Cashypro && path == "/api/payInQuery":
+	case acct.Provider == cashypro.Name && path == "/api/payInQuery":
 		h = s.cashyproQuery
-	case acct.Provider == providers.Mrnpay && (path == "/api/Payments/Query" || path == "/api/Payouts/Query"):
+	case acct.Provider == mrnpay.Name && (path == "/api/Payments/Query" || path == "/api/Payouts/Query"):
 		h, method = s.mrnpayQuery, http.MethodGet
-	case acct.Provider == providers.Jpglo && strings.HasPrefix(path, "/api/order/query/") && strings.HasSuffix(path, "/"):
+	case acct.Provider == jpglo.Name && strings.HasPrefix(path, "/api/order/query/") && strings.HasSuffix(path, "/"):
 		h, method = s.jpgloQuery, http.MethodGet
-	case acct.Provider == providers.Jpglo && path == "/api/order/inquiry/":
+	case acct.Provider == jpglo.Name && path == "/api/order/inquiry/":
 		h = s.jpgloInquiry
-	case acct.Provider == providers.Jpglo && path == "/api/order/replenish/":
+	case acct.Provider == jpglo.Name && path == "/api/order/replenish/":
 		h = s.jpgloReplenish
-	case acct.Provider == providers.Fantian && path == "/gateway/api/v1/payments/reference":
+	case acct.Provider == fantian.Name && path == "/gateway/api/v1/payments/reference":
 		h = s.fantianReference
 	default:
 		http.NotFound(w, r)
@@ -162,11 +162,11 @@ func (s *Sim) cashyproQuery(w http.ResponseWriter, r *http.Request, acct provide
 		fail("Param_Error")
 		return
 	}
-	if r.Header.Get(cashypro.HeaderMerchantID) != acct.MerchantID {
+	if r.Header.Get(cashypro.HeaderMerchantID) != acct.Key("merchant_id") {
 		fail("Merchant_Error")
 		return
 	}
-	want, err := cashypro.Sign(body, acct.Secret, acct.SignRule)
+	want, err := cashypro.Sign(body, acct.Key("secret"), acct.Key("sign_rule"))
 	got := r.Header.Get(cashypro.HeaderSign)
 	if err != nil || !validHex(got) || !equalFold(got, want) {
 		s.badSignature(acct.Provider)
@@ -211,7 +211,7 @@ func (s *Sim) cashyproQuery(w http.ResponseWriter, r *http.Request, acct provide
 	}
 	fee := strings.TrimSuffix(cashyFee(ord.paid), ".0000")
 	data := []kv{
-		{"merchantId", acct.MerchantID},
+		{"merchantId", acct.Key("merchant_id")},
 		{"mchOrderNo", ord.o.MerchantOrderID},
 		{"orderNo", ord.o.ProviderOrderID},
 		{"channelOrderNo", ord.o.Reference},
@@ -253,11 +253,11 @@ func (s *Sim) mrnpayQuery(w http.ResponseWriter, r *http.Request, acct providers
 		fail("invalid_data")
 		return
 	}
-	if appKey != acct.MerchantID {
+	if appKey != acct.Key("merchant_id") {
 		fail("object_not_found")
 		return
 	}
-	if !equalFold(sign, mrnpay.SignQuery(appKey, mrn, acct.Secret)) || !validHex(sign) {
+	if !equalFold(sign, mrnpay.SignQuery(appKey, mrn, acct.Key("secret"))) || !validHex(sign) {
 		s.badSignature(acct.Provider)
 		fail("sign_error")
 		return
@@ -325,11 +325,11 @@ func (s *Sim) jpgloQuery(w http.ResponseWriter, r *http.Request, acct providers.
 		jpgloReply(w, 1, "参数错误", nil)
 		return
 	}
-	if mch != acct.MerchantID {
+	if mch != acct.Key("merchant_id") {
 		jpgloReply(w, 2001, "商户不存在", nil)
 		return
 	}
-	want := jpglo.Sign(map[string]any{"mch_id": json.Number(mch), "timestamp": json.Number(ts)}, acct.Secret)
+	want := jpglo.Sign(map[string]any{"mch_id": json.Number(mch), "timestamp": json.Number(ts)}, acct.Key("secret"))
 	if subtle.ConstantTimeCompare([]byte(sign), []byte(want)) != 1 {
 		s.badSignature(acct.Provider)
 		jpgloReply(w, 1, "签名错误", nil)
@@ -350,7 +350,7 @@ func (s *Sim) jpgloQuery(w http.ResponseWriter, r *http.Request, acct providers.
 		real = minor(ord.paid, 2)
 	}
 	data := []kv{
-		{"mch_id", json.Number(acct.MerchantID)},
+		{"mch_id", json.Number(acct.Key("merchant_id"))},
 		{"mch_order_no", ord.o.MerchantOrderID},
 		{"order_no", ord.o.ProviderOrderID},
 		{"status", status},
@@ -362,8 +362,8 @@ func (s *Sim) jpgloQuery(w http.ResponseWriter, r *http.Request, acct providers.
 		{"user_ext", `{"user_id":"sim-user"}`},
 	}
 	s.mu.Unlock()
-	if !isDigits(acct.MerchantID) {
-		data[0].v = acct.MerchantID
+	if !isDigits(acct.Key("merchant_id")) {
+		data[0].v = acct.Key("merchant_id")
 	}
 	d, _ := marshalOrdered(data)
 	jpgloReply(w, 0, "OK", json.RawMessage(d))
@@ -390,12 +390,12 @@ func (s *Sim) jpgloSigned(w http.ResponseWriter, r *http.Request, acct providers
 		jpgloReply(w, 1, "参数错误", nil)
 		return nil
 	}
-	if jpglo.PyStr(f["mch_id"]) != acct.MerchantID {
+	if jpglo.PyStr(f["mch_id"]) != acct.Key("merchant_id") {
 		jpgloReply(w, 2001, "商户不存在", nil)
 		return nil
 	}
 	sign, _ := f["sign"].(string)
-	if subtle.ConstantTimeCompare([]byte(sign), []byte(jpglo.Sign(f, acct.Secret))) != 1 {
+	if subtle.ConstantTimeCompare([]byte(sign), []byte(jpglo.Sign(f, acct.Key("secret")))) != 1 {
 		s.badSignature(acct.Provider)
 		jpgloReply(w, 1, "签名错误", nil)
 		return nil
@@ -581,12 +581,12 @@ func (s *Sim) fantianReference(w http.ResponseWriter, r *http.Request, acct prov
 		fantianReply(w, http.StatusOK, fantianBadParam, "参数错误")
 		return
 	}
-	if platform != acct.MerchantID {
+	if platform != acct.Key("merchant_id") {
 		fantianReply(w, http.StatusOK, fantianNoMerchant, "商户不存在")
 		return
 	}
 	params := map[string]string{"platform_id": platform, "payment_cl_id": orderNo, "payment_reference": ref}
-	if !equalFold(sign, fantian.Sign(params, acct.Secret, acct.SignRule)) || !validHex(sign) {
+	if !equalFold(sign, fantian.Sign(params, acct.Key("secret"), acct.Key("sign_rule"))) || !validHex(sign) {
 		s.badSignature(acct.Provider)
 		fantianReply(w, http.StatusOK, fantianBadSign, "验签错误!")
 		return

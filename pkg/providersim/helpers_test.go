@@ -1,6 +1,7 @@
 package providersim
 
 import (
+	"github.com/payhook/payhook/pkg/providers/fantian"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,20 +20,20 @@ import (
 
 // Test accounts: the keys are the ones in /work/shared/vectors.json.
 var (
-	accJpglo    = providers.Account{ID: "glo-in", Provider: providers.Jpglo, MerchantID: "1", Secret: "9ce23be4-a31b-498f-b951-ad7e771c3d73", Currency: "INR"}
-	accMrnpay   = providers.Account{ID: "mrn-cn", Provider: providers.Mrnpay, MerchantID: "app-1", Secret: "s3cr3t-mrn", Currency: "CNY"}
-	accMpurse   = providers.Account{ID: "mp-in", Provider: providers.Mpurse, MerchantID: "Mct_test_10001_PartnerId", AESKey: "mpurseKey16bytes", AESMode: "ecb", Currency: "INR"}
-	accMpurseCB = providers.Account{ID: "mp-cbc", Provider: providers.Mpurse, MerchantID: "Mct_cbc", AESKey: "mpurse-aes-key-24-bytes!", AESMode: "cbc", AESIV: "0123456789abcdef", Currency: "INR"}
-	accCashy    = providers.Account{ID: "cashy-id", Provider: providers.Cashypro, MerchantID: "1002001", Secret: "cashy-secret", Currency: "IDR"}
-	accFantian  = providers.Account{ID: "ft-in", Provider: providers.Fantian, MerchantID: "PF0002", Secret: "fantian-secret", Currency: "INR"}
+	accJpglo    = providers.Account{ID: "glo-in", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "1", "secret": "9ce23be4-a31b-498f-b951-ad7e771c3d73"}, Currency: "INR"}
+	accMrnpay   = providers.Account{ID: "mrn-cn", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "app-1", "secret": "s3cr3t-mrn"}, Currency: "CNY"}
+	accMpurse   = providers.Account{ID: "mp-in", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurseKey16bytes", "aes_mode": "ecb"}, Currency: "INR"}
+	accMpurseCB = providers.Account{ID: "mp-cbc", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "Mct_cbc", "aes_key": "mpurse-aes-key-24-bytes!", "aes_mode": "cbc", "aes_iv": "0123456789abcdef"}, Currency: "INR"}
+	accCashy    = providers.Account{ID: "cashy-id", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "1002001", "secret": "cashy-secret"}, Currency: "IDR"}
+	accFantian  = providers.Account{ID: "ft-in", Provider: fantian.Name, Keys: providers.Keys{"merchant_id": "PF0002", "secret": "fantian-secret"}, Currency: "INR"}
 	allAccounts = []providers.Account{accJpglo, accMrnpay, accMpurse, accMpurseCB, accCashy, accFantian}
 )
 
 var inbound = map[string]providers.Inbound{
-	providers.Jpglo:    jpglo.New(),
-	providers.Mrnpay:   mrnpay.New(),
-	providers.Mpurse:   mpurse.New(),
-	providers.Cashypro: cashypro.New(),
+	jpglo.Name:    jpglo.New(),
+	mrnpay.Name:   mrnpay.New(),
+	mpurse.Name:   mpurse.New(),
+	cashypro.Name: cashypro.New(),
 }
 
 // received is one request the fake ingress got.

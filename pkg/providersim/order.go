@@ -2,11 +2,11 @@ package providersim
 
 import (
 	"errors"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
 	"slices"
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 )
 
 // Outcome is an order's state at the simulated provider.
@@ -202,7 +202,7 @@ func (o *Order) clone() Order {
 func (o Order) EventID(status events.Status) string {
 	ev := events.Event{Provider: o.Provider, Account: o.Account, Kind: o.Kind, Status: status, MerchantOrderID: o.MerchantOrderID}
 	switch {
-	case o.Provider == providers.Mpurse:
+	case o.Provider == mpurse.Name:
 		ev.IdempotencyKey = o.MerchantOrderID + ":" + o.Reference
 	case o.Kind == events.KindAppeal:
 		ev.IdempotencyKey = o.AppealNo

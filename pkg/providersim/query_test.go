@@ -26,9 +26,9 @@ import (
 // yields the same event id as the callback.
 func TestQueriesWithPayhookClients(t *testing.T) {
 	queriers := map[string]providers.Querier{
-		providers.Jpglo:    jpglo.NewClient(nil),
-		providers.Cashypro: cashypro.NewClient(nil),
-		providers.Mrnpay:   mrnpay.NewClient(nil),
+		jpglo.Name:    jpglo.NewClient(nil),
+		cashypro.Name: cashypro.NewClient(nil),
+		mrnpay.Name:   mrnpay.NewClient(nil),
 	}
 	cases := []struct {
 		name       string
@@ -154,13 +154,13 @@ func TestQueryFormatsAndSignatures(t *testing.T) {
 	jpgloURL := func(no, mch, sign string) string {
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		if sign == "" {
-			sign = jpglo.Sign(map[string]any{"mch_id": mch, "timestamp": ts}, accJpglo.Secret)
+			sign = jpglo.Sign(map[string]any{"mch_id": mch, "timestamp": ts}, accJpglo.Key("secret"))
 		}
 		return accts["glo-in"].BaseURL + "/api/order/query/" + no + "/?" + url.Values{"mch_id": {mch}, "timestamp": {ts}, "sign": {sign}}.Encode()
 	}
 	cashyReq := func(body, mid, sign string) *http.Request {
 		if sign == "" {
-			sign, _ = cashypro.Sign([]byte(body), accCashy.Secret, "")
+			sign, _ = cashypro.Sign([]byte(body), accCashy.Key("secret"), "")
 		}
 		r, _ := http.NewRequest(http.MethodPost, accts["cashy-id"].BaseURL+"/api/payInQuery", strings.NewReader(body))
 		r.Header.Set("MerchantId", mid)
@@ -169,7 +169,7 @@ func TestQueryFormatsAndSignatures(t *testing.T) {
 	}
 	mrnURL := func(appKey, mrnNo, sign string) string {
 		if sign == "" {
-			sign = mrnpay.SignQuery(appKey, mrnNo, accMrnpay.Secret)
+			sign = mrnpay.SignQuery(appKey, mrnNo, accMrnpay.Key("secret"))
 		}
 		return accts["mrn-cn"].BaseURL + "/api/Payments/Query?" + url.Values{"appKey": {appKey}, "mrn": {mrnNo}, "sign": {sign}, "callback": {"false"}}.Encode()
 	}
@@ -223,11 +223,11 @@ func TestQueryFormatsAndSignatures(t *testing.T) {
 		provider string
 	}{
 		{"jpglo bad sign", get(jpgloURL(glo.MerchantOrderID, "1", strings.Repeat("A", 32))), "status", json.Number("1"), "jpglo"},
-		{"jpglo lower-case sign", get(jpgloURL(glo.MerchantOrderID, "1", strings.ToLower(jpglo.Sign(map[string]any{"mch_id": "1", "timestamp": "1"}, accJpglo.Secret)))), "status", json.Number("1"), "jpglo"},
+		{"jpglo lower-case sign", get(jpgloURL(glo.MerchantOrderID, "1", strings.ToLower(jpglo.Sign(map[string]any{"mch_id": "1", "timestamp": "1"}, accJpglo.Key("secret"))))), "status", json.Number("1"), "jpglo"},
 		{"jpglo other merchant", get(jpgloURL(glo.MerchantOrderID, "2", "")), "status", json.Number("2001"), ""},
 		{"jpglo unknown order", get(jpgloURL("999", "1", "")), "status", json.Number("5001"), ""},
 		{"cashypro bad sign", cashyReq(`{"mchOrderNo":"`+cashy.MerchantOrderID+`","nonceStr":"1"}`, "1002001", strings.Repeat("0", 32)), "msg", "Sign_Error", "cashypro"},
-		{"cashypro sign of another body", cashyReq(`{"mchOrderNo":"`+cashy.MerchantOrderID+`","nonceStr":"1"}`, "1002001", func() string { s, _ := cashypro.Sign([]byte(`{"nonceStr":"2"}`), accCashy.Secret, ""); return s }()), "msg", "Sign_Error", "cashypro"},
+		{"cashypro sign of another body", cashyReq(`{"mchOrderNo":"`+cashy.MerchantOrderID+`","nonceStr":"1"}`, "1002001", func() string { s, _ := cashypro.Sign([]byte(`{"nonceStr":"2"}`), accCashy.Key("secret"), ""); return s }()), "msg", "Sign_Error", "cashypro"},
 		{"cashypro other merchant", cashyReq(`{"mchOrderNo":"x","nonceStr":"1"}`, "9", ""), "msg", "Merchant_Error", ""},
 		{"cashypro no nonce", cashyReq(`{"mchOrderNo":"x"}`, "1002001", ""), "msg", "Param_Error", ""},
 		{"mrnpay bad sign", get(mrnURL("app-1", mrn.MerchantOrderID, strings.Repeat("0", 32))), "error", "sign_error", "mrnpay"},

@@ -1,9 +1,11 @@
 package providersim
 
 import (
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"time"
-
-	"github.com/payhook/payhook/pkg/providers"
 )
 
 // Schedule is the delays between a provider's callback attempts: Schedule[i]
@@ -62,13 +64,13 @@ var (
 // sends no callbacks and has none.
 func ScheduleFor(provider string) Schedule {
 	switch provider {
-	case providers.Mpurse:
+	case mpurse.Name:
 		return MpurseSchedule
-	case providers.Cashypro:
+	case cashypro.Name:
 		return CashyproSchedule
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		return MrnpaySchedule
-	case providers.Jpglo:
+	case jpglo.Name:
 		return JpgloSchedule
 	}
 	return nil

@@ -3,6 +3,12 @@ package providersim
 import (
 	"context"
 	"fmt"
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"log/slog"
 	"math/big"
 	"math/rand/v2"
@@ -145,7 +151,7 @@ func New(cfg Config) *Sim {
 	for _, a := range cfg.Accounts {
 		s.accounts[a.Provider+"/"+a.ID] = a
 	}
-	for _, p := range providers.Names {
+	for _, p := range registry.All().Names() {
 		s.stats[p] = &ProviderStats{}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -240,21 +246,21 @@ type order struct {
 
 // defaultCurrency is used when an account configures none.
 var defaultCurrency = map[string]string{
-	providers.Fantian:  "INR",
-	providers.Mpurse:   "INR",
-	providers.Cashypro: "IDR",
-	providers.Mrnpay:   "CNY",
-	providers.Jpglo:    "INR",
+	fantian.Name:  "INR",
+	mpurse.Name:   "INR",
+	cashypro.Name: "IDR",
+	mrnpay.Name:   "CNY",
+	jpglo.Name:    "INR",
 }
 
 // kindsOf is what each simulated provider supports as an order.
 func kindsOf(provider string) []events.Kind {
 	switch provider {
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		return []events.Kind{events.KindPayin, events.KindPayout}
-	case providers.Jpglo:
+	case jpglo.Name:
 		return []events.Kind{events.KindPayin, events.KindAppeal}
-	case providers.Fantian, providers.Mpurse, providers.Cashypro:
+	case fantian.Name, mpurse.Name, cashypro.Name:
 		return []events.Kind{events.KindPayin}
 	}
 	return nil
@@ -299,10 +305,10 @@ func (s *Sim) create(spec OrderSpec, opts createOpts) (*Order, error) {
 	if !spec.Outcome.valid() {
 		return nil, fmt.Errorf("%w: outcome %q", ErrBadSpec, spec.Outcome)
 	}
-	if spec.Intermediate && spec.Provider != providers.Cashypro {
+	if spec.Intermediate && spec.Provider != cashypro.Name {
 		return nil, fmt.Errorf("%w: only cashypro sends an intermediate callback", ErrUnsupported)
 	}
-	if spec.Faults.ReorderFailSuccess && spec.Provider == providers.Mrnpay {
+	if spec.Faults.ReorderFailSuccess && spec.Provider == mrnpay.Name {
 		return nil, fmt.Errorf("%w: mrnpay callbacks carry no status to reorder", ErrUnsupported)
 	}
 	if spec.Faults.Duplicate < 0 || spec.Faults.Delay < 0 {
@@ -395,7 +401,7 @@ func (s *Sim) callbackURL(provider, account string, kind events.Kind) string {
 func checkPrecision(provider string, kind events.Kind, ms ...events.Money) error {
 	exp := 2
 	switch {
-	case provider == providers.Cashypro, provider == providers.Mrnpay && kind == events.KindPayout:
+	case provider == cashypro.Name, provider == mrnpay.Name && kind == events.KindPayout:
 		exp = 0
 	}
 	for _, m := range ms {
@@ -410,7 +416,7 @@ func checkPrecision(provider string, kind events.Kind, ms ...events.Money) error
 func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 	o := &ord.o
 	switch spec.Provider {
-	case providers.Jpglo:
+	case jpglo.Name:
 		if o.MerchantOrderID == "" {
 			o.MerchantOrderID = s.digits(12) // seed: "111123456789"
 		}
@@ -427,7 +433,7 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 			ord.inquiryNo = time.Now().UTC().Format("060102150405") + s.digits(4)
 			o.Reference = ord.inquiryNo
 		}
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		if o.MerchantOrderID == "" {
 			prefix := "M"
 			if spec.Kind == events.KindPayout {
@@ -436,7 +442,7 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 			o.MerchantOrderID = prefix + s.digits(14)
 		}
 		ord.channel = 1 + s.rnd.IntN(15)
-	case providers.Mpurse:
+	case mpurse.Name:
 		if o.MerchantOrderID == "" {
 			o.MerchantOrderID = s.digits(10) // mpQueryId "3131414131"
 		}
@@ -444,7 +450,7 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 		if o.Reference == "" {
 			o.Reference = s.digits(12) // bankRRN
 		}
-	case providers.Cashypro:
+	case cashypro.Name:
 		if o.MerchantOrderID == "" {
 			o.MerchantOrderID = "1" + s.digits(18) // "1386503284355244033"
 		}
@@ -453,7 +459,7 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 			o.Reference = "CH" + s.digits(16)
 		}
 		ord.payType = pick(s.rnd, []string{"41", "43"})
-	case providers.Fantian:
+	case fantian.Name:
 		if o.MerchantOrderID == "" {
 			o.MerchantOrderID = "DEVPM" + s.digits(8) // "DEVPM00014581"
 		}
@@ -483,9 +489,9 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 // randomAmount draws a plausible amount for the provider. Called with s.mu held.
 func (s *Sim) randomAmount(provider string, kind events.Kind, cur string) string {
 	switch {
-	case provider == providers.Cashypro:
+	case provider == cashypro.Name:
 		return fmt.Sprintf("%d.00", (10+s.rnd.IntN(990))*1000) // IDR, minimum 10000
-	case provider == providers.Mrnpay && kind == events.KindPayout:
+	case provider == mrnpay.Name && kind == events.KindPayout:
 		return fmt.Sprintf("%d", 100+s.rnd.IntN(4900)) // whole yuan
 	default:
 		return fmt.Sprintf("%d.%02d", 100+s.rnd.IntN(49900), s.rnd.IntN(100))
@@ -544,7 +550,7 @@ func (s *Sim) life(ord *order, intermediate bool) {
 		s.mu.Unlock()
 		return
 	}
-	if ord.o.Provider == providers.Fantian && outcome == Succeeded {
+	if ord.o.Provider == fantian.Name && outcome == Succeeded {
 		// The payer paid, but fantian credits the order only once its UTR is
 		// submitted and matched (/gateway/api/v1/payments/reference).
 		s.mu.Unlock()
@@ -575,7 +581,7 @@ func (s *Sim) sendFinal(ord *order, cause string, force bool) {
 	}
 	// Reordering forces the opposite status out even where the provider
 	// usually sends no failures (jpglo); mrnpay's callbacks cannot say "failed".
-	if f.ReorderFailSuccess && cause != CauseRetrigger && provider != providers.Mrnpay {
+	if f.ReorderFailSuccess && cause != CauseRetrigger && provider != mrnpay.Name {
 		s.send(ord, CauseReorder, status.opposite(), false)
 	}
 	s.send(ord, cause, status, false)
@@ -589,11 +595,11 @@ func (s *Sim) sendFinal(ord *order, cause string, force bool) {
 // callsBack reports whether the provider sends a callback for an order in status.
 func (s *Sim) callsBack(ord *order, status Outcome) bool {
 	switch ord.o.Provider {
-	case providers.Fantian:
+	case fantian.Name:
 		return false
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		return status == Succeeded
-	case providers.Jpglo:
+	case jpglo.Name:
 		return status == Succeeded || ord.o.Kind == events.KindAppeal || s.cfg.JpgloCallbackFailures
 	}
 	return true

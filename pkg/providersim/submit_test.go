@@ -45,7 +45,7 @@ func TestJpgloReplenish(t *testing.T) {
 	}
 	// A wrong key is refused with status 1 and no order is made.
 	bad := accts["glo-in"]
-	bad.Secret = "wrong"
+	bad = bad.With("secret", "wrong")
 	_, err = c.Replenish(ctx, bad, jpglo.ReplenishRequest{MerchantOrderID: "R-1002", ApplyAmount: 100, UserID: "1"})
 	if !errors.As(err, &ae) || ae.Code != "1" {
 		t.Fatalf("bad sign: %v", err)
@@ -122,9 +122,9 @@ func TestFantianReference(t *testing.T) {
 	c := fantian.NewClient(nil)
 	acct := accts["ft-in"]
 	wrongKey := acct
-	wrongKey.Secret = "nope"
+	wrongKey = wrongKey.With("secret", "nope")
 	upper := acct
-	upper.SignRule = fantian.RuleSortedUpper
+	upper = upper.With("sign_rule", fantian.RuleSortedUpper)
 	cases := []struct {
 		name  string
 		acct  providers.Account

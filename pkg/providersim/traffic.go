@@ -3,6 +3,8 @@ package providersim
 import (
 	"context"
 	"errors"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"math/rand/v2"
 	"sort"
 	"time"
@@ -39,13 +41,13 @@ func (m FaultMix) draw(r *rand.Rand, provider string, outcome Outcome) Faults {
 		return f
 	}
 	hit := func(p float64) bool { return p > 0 && r.Float64() < p }
-	callbacks := provider != providers.Fantian
+	callbacks := provider != fantian.Name
 	if callbacks {
 		f.DropCallback = hit(m.Drop)
 		if hit(m.Duplicate) {
 			f.Duplicate = max(m.DuplicateN, 1)
 		}
-		f.ReorderFailSuccess = provider != providers.Mrnpay && outcome != Pending && hit(m.Reorder)
+		f.ReorderFailSuccess = provider != mrnpay.Name && outcome != Pending && hit(m.Reorder)
 		f.CorruptSignature = hit(m.Corrupt)
 	}
 	if hit(m.Delay) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mpurse"
@@ -33,13 +32,13 @@ var (
 // with s.mu held; ord's fields are stable.
 func build(ord *order, status Outcome, corrupt bool) (payload, error) {
 	switch ord.o.Provider {
-	case providers.Jpglo:
+	case jpglo.Name:
 		return buildJpglo(ord, status, corrupt)
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		return buildMrnpay(ord, corrupt)
-	case providers.Mpurse:
+	case mpurse.Name:
 		return buildMpurse(ord, status, corrupt)
-	case providers.Cashypro:
+	case cashypro.Name:
 		return buildCashypro(ord, status, corrupt)
 	}
 	return payload{}, fmt.Errorf("%w: %s sends no callbacks", ErrUnsupported, ord.o.Provider)
@@ -120,7 +119,7 @@ func buildJpglo(ord *order, status Outcome, corrupt bool) (payload, error) {
 			"timestamp":    stamp.Unix(),
 		}
 	}
-	sign := jpglo.Sign(f, ord.acct.Secret)
+	sign := jpglo.Sign(f, ord.acct.Key("secret"))
 	if corrupt {
 		sign = corruptHex(sign)
 	}
@@ -136,15 +135,15 @@ func buildJpglo(ord *order, status Outcome, corrupt bool) (payload, error) {
 // mrnpay.BuildPayinCallback / BuildPayoutCallback. Pay-in amount (paid) and
 // originAmount (asked) have 2 decimals; payout amounts are whole yuan.
 func buildMrnpay(ord *order, corrupt bool) (payload, error) {
-	secret := ord.acct.Secret
+	secret := ord.acct.Key("secret")
 	if corrupt {
 		secret += "-wrong" // a provider with the wrong key: the sign cannot match
 	}
 	var body []byte
 	if ord.o.Kind == events.KindPayout {
-		body = mrnpay.BuildPayoutCallback(ord.acct.MerchantID, secret, ord.o.MerchantOrderID, fixed(ord.paid, 0))
+		body = mrnpay.BuildPayoutCallback(ord.acct.Key("merchant_id"), secret, ord.o.MerchantOrderID, fixed(ord.paid, 0))
 	} else {
-		body = mrnpay.BuildPayinCallback(ord.acct.MerchantID, secret, ord.o.MerchantOrderID,
+		body = mrnpay.BuildPayinCallback(ord.acct.Key("merchant_id"), secret, ord.o.MerchantOrderID,
 			strconv.Itoa(ord.channel), fixed(ord.paid, 2), fixed(ord.amount, 2))
 	}
 	return payload{header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body: body}, nil
@@ -180,7 +179,7 @@ func buildMpurse(ord *order, status Outcome, corrupt bool) (payload, error) {
 		PayChannel:        "UPI",
 		TxnStatus:         "TRANSACTION_SUCCESS",
 		TxnCompletionDate: stamp.In(ist).Format("20060102150405"),
-		PartnerID:         ord.acct.MerchantID,
+		PartnerID:         ord.acct.Key("merchant_id"),
 		ReceiverVA:        "mpu.cpdf.user" + ord.o.MerchantOrderID[:min(7, len(ord.o.MerchantOrderID))] + "@icici",
 		ErrorMsg:          "transaction success",
 	}
@@ -222,7 +221,7 @@ func buildCashypro(ord *order, status Outcome, corrupt bool) (payload, error) {
 		{"completionTime", completion},
 		{"fee", json.RawMessage(cashyFee(ord.paid))},
 		{"mchOrderNo", ord.o.MerchantOrderID},
-		{"merchantId", ord.acct.MerchantID},
+		{"merchantId", ord.acct.Key("merchant_id")},
 		{"nonceStr", strconv.FormatInt(time.Now().UnixMilli(), 10)},
 		{"orderNo", ord.o.ProviderOrderID},
 		{"orderStatus", st},
@@ -234,7 +233,7 @@ func buildCashypro(ord *order, status Outcome, corrupt bool) (payload, error) {
 	if err != nil {
 		return payload{}, err
 	}
-	sign, err := cashypro.Sign(body, ord.acct.Secret, ord.acct.SignRule)
+	sign, err := cashypro.Sign(body, ord.acct.Key("secret"), ord.acct.Key("sign_rule"))
 	if err != nil {
 		return payload{}, fmt.Errorf("providersim: cashypro account %q: %w", ord.acct.ID, err)
 	}
@@ -243,7 +242,7 @@ func buildCashypro(ord *order, status Outcome, corrupt bool) (payload, error) {
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	h.Set(cashypro.HeaderMerchantID, ord.acct.MerchantID)
+	h.Set(cashypro.HeaderMerchantID, ord.acct.Key("merchant_id"))
 	h.Set(cashypro.HeaderSign, sign)
 	return payload{header: h, body: body}, nil
 }
@@ -291,13 +290,13 @@ func marshalOrdered(f []kv) ([]byte, error) {
 // HTTP 200, 301 or 302 whatever the body.
 func ackOf(provider string, status int, body []byte) bool {
 	switch provider {
-	case providers.Cashypro:
+	case cashypro.Name:
 		return status == 200 || status == 301 || status == 302
-	case providers.Mrnpay:
+	case mrnpay.Name:
 		return status == 200 && string(bytes.TrimSpace(body)) == "success"
-	case providers.Mpurse:
+	case mpurse.Name:
 		return status >= 200 && status < 300 && string(bytes.TrimSpace(body)) == mpurse.Success
-	case providers.Jpglo:
+	case jpglo.Name:
 		if status < 200 || status > 299 {
 			return false
 		}

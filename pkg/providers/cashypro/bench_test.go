@@ -13,17 +13,17 @@ import (
 // BenchmarkParsePayin measures verify+decode of the notification
 // payhook-bench sends, signed with Sign under the default rule.
 func BenchmarkParsePayin(b *testing.B) {
-	acct := providers.Account{ID: "cashy-in", Provider: "cashypro", MerchantID: "M2024BENCH", Secret: "bench-cashypro-secret", Currency: "IDR"}
+	acct := providers.Account{ID: "cashy-in", Provider: "cashypro", Keys: providers.Keys{"merchant_id": "M2024BENCH", "secret": "bench-cashypro-secret"}, Currency: "IDR"}
 	body := []byte(`{"amount":12345.00,"channelOrderNo":"QR42","completionTime":"2026-11-23 17:00:00","fee":1049.0000,` +
 		`"mchOrderNo":"bench-42","merchantId":"M2024BENCH","nonceStr":"k3j5h2g1","orderNo":"CP1000000042",` +
 		`"orderStatus":"SUCCESS","payCode":"OR.GPNQR.BENCH","payType":"QRIS","payUrl":"https://pay.example/CP1000000042"}`)
-	sign, err := cashypro.Sign(body, acct.Secret, "")
+	sign, err := cashypro.Sign(body, acct.Key("secret"), "")
 	if err != nil {
 		b.Fatal(err)
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	h.Set(cashypro.HeaderMerchantID, acct.MerchantID)
+	h.Set(cashypro.HeaderMerchantID, acct.Key("merchant_id"))
 	h.Set(cashypro.HeaderSign, sign)
 	req := providers.Request{Kind: events.KindPayin, Header: h, Body: body, RemoteAddr: "127.0.0.1:5000", ReceivedAt: time.Now()}
 	p := cashypro.New()

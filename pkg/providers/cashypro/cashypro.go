@@ -25,7 +25,7 @@
 //   - Signing rule: not given by the seed (both examples carry the same
 //     placeholder). The default is PROVIDERS.md's assumption (sorted
 //     non-empty fields, &key=, MD5, upper-case hex);
-//     providers.Account.SignRule selects another per account: the same
+//     providers.Account.Key("sign_rule") selects another per account: the same
 //     string with empty values included, or MD5 of the raw body followed
 //     by the secret, each with upper- or lower-case hex (see Rules).
 //   - completionTime ("2024-12-02 12:07:06") carries no zone; we read it as
@@ -39,6 +39,7 @@
 package cashypro
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
@@ -71,16 +72,50 @@ var wib = time.FixedZone("WIB", 7*3600)
 // completionLayout is the seed's completionTime format.
 const completionLayout = "2006-01-02 15:04:05"
 
-// Provider is the cashypro inbound notification handler. The zero value is ready to use.
-type Provider struct{}
+// Name is the provider's name in URLs, subjects and config.
+const Name = "cashypro"
 
-// New returns the cashypro provider.
-func New() *Provider { return &Provider{} }
+// Provider is cashypro's registration: inbound notifications
+// (providers.Inbound), the pay-in query (providers.Querier) and its
+// accounts' keys (providers.Credentials).
+type Provider struct {
+	client *Client
+}
 
-var _ providers.Inbound = (*Provider)(nil)
+// New returns the cashypro provider, querying with a default Client.
+func New() *Provider { return &Provider{client: NewClient(nil)} }
+
+var (
+	_ providers.Inbound     = (*Provider)(nil)
+	_ providers.Querier     = (*Provider)(nil)
+	_ providers.Credentials = (*Provider)(nil)
+)
 
 // Name is "cashypro".
-func (p *Provider) Name() string { return providers.Cashypro }
+func (p *Provider) Name() string { return Name }
+
+// CallbackIdentity: callbacks are signed with the secret and name the
+// merchant, so merchant_id and secret together tell accounts apart.
+func (p *Provider) CallbackIdentity(acct providers.Account) (id, what string) {
+	return acct.Key("merchant_id") + "\x00" + acct.Key("secret"), "merchant_id and secret"
+}
+
+// Query is Client.Query on the provider's client.
+func (p *Provider) Query(ctx context.Context, acct providers.Account, order providers.Order, retrigger bool) (providers.QueryResult, error) {
+	return p.client.Query(ctx, acct, order, retrigger)
+}
+
+// CheckAccount checks an account's cashypro keys: merchant_id and secret
+// are required; sign_rule is optional (one of Rules).
+func (p *Provider) CheckAccount(acct providers.Account) error {
+	if err := providers.CheckKeys(acct, []string{"merchant_id", "secret"}, "sign_rule"); err != nil {
+		return err
+	}
+	if !ValidRule(acct.Key("sign_rule")) {
+		return providers.KeyErrorf("sign_rule", "want one of %s for cashypro, got %q", strings.Join(Rules, ", "), acct.Key("sign_rule"))
+	}
+	return nil
+}
 
 // Kinds is payin only: the seed documents only the pay-in notification.
 func (p *Provider) Kinds() []events.Kind { return []events.Kind{events.KindPayin} }
@@ -114,9 +149,12 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if req.Kind != events.KindPayin {
 		return nil, providers.Reject("wrong_kind", providers.ErrKind, "cashypro sends no %q notifications", req.Kind)
 	}
-	rule, err := ruleOf(acct.SignRule)
+	rule, err := ruleOf(acct.Key("sign_rule"))
 	if err != nil {
 		return nil, providers.Reject(ReasonBadConfig, providers.ErrSignature, "%v", err)
+	}
+	if acct.Key("secret") == "" {
+		return nil, providers.Reject(providers.ReasonNoKey, providers.ErrSignature, "account %q has no signing key", acct.ID)
 	}
 	switch {
 	case len(req.Body) == 0:
@@ -133,7 +171,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if mid == "" {
 		return nil, providers.Reject("missing_field", providers.ErrMalformed, "MerchantId header missing")
 	}
-	if !md5sign.Equal(mid, acct.MerchantID) {
+	if !md5sign.Equal(mid, acct.Key("merchant_id")) {
 		return nil, providers.Reject("account_mismatch", providers.ErrAccount, "MerchantId header is not this account's merchant id")
 	}
 	sign, err := header(req.Header, HeaderSign)
@@ -148,7 +186,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if err != nil {
 		return nil, providers.Reject("malformed", providers.ErrMalformed, "%v", err)
 	}
-	s, err := signingString(body, acct.Secret, rule.form)
+	s, err := signingString(body, acct.Key("secret"), rule.form)
 	if err != nil {
 		return nil, providers.Reject("malformed", providers.ErrMalformed, "%v", err)
 	}
@@ -164,7 +202,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if !ok || bodyMID == "" {
 		return nil, providers.Reject("missing_field", providers.ErrMalformed, "merchantId missing")
 	}
-	if !md5sign.Equal(bodyMID, acct.MerchantID) {
+	if !md5sign.Equal(bodyMID, acct.Key("merchant_id")) {
 		return nil, providers.Reject("account_mismatch", providers.ErrAccount, "body merchantId is not this account's merchant id")
 	}
 	return &Callback{accountID: acct.ID, currency: currencyOf(acct), receivedAt: req.ReceivedAt, body: body}, nil
@@ -242,7 +280,7 @@ func decodeEvent(o *object, accountID, currency string, receivedAt time.Time, or
 		}
 	}
 	return events.Event{
-		Provider:        providers.Cashypro,
+		Provider:        Name,
 		Account:         accountID,
 		Kind:            events.KindPayin,
 		Status:          status,

@@ -28,7 +28,7 @@ const secret = "cashy-secret"
 
 var (
 	receivedAt = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	acct       = providers.Account{ID: "cp-in", Provider: "cashypro", MerchantID: "1002001", Secret: secret, Currency: "IDR"}
+	acct       = providers.Account{ID: "cp-in", Provider: "cashypro", Keys: providers.Keys{"merchant_id": "1002001", "secret": secret}, Currency: "IDR"}
 )
 
 // seedBody is the seed's notification example, byte for byte.
@@ -155,7 +155,7 @@ func validCases(t *testing.T) []providertest.Valid {
 
 	failBody := `{"amount":150000,"channelOrderNo":"CH-9912","completionTime":null,"fee":0.0000,"mchOrderNo":"M-2","merchantId":1002001,"nonceStr":"n2","orderNo":"PAYIN2","orderStatus":"FAIL","payCode":"","payType":"43","payUrl":"https://m.dana.id/x"}`
 	lowerRule := acct
-	lowerRule.SignRule = "sorted-lower"
+	lowerRule = lowerRule.With("sign_rule", "sorted-lower")
 	failReq := signed(t, failBody)
 	failReq.Header = hdr("MERCHANTID", "1002001", "SIGN", testSign(t, failBody, secret, false))
 
@@ -246,9 +246,9 @@ func invalidCases(t *testing.T) []providertest.Invalid {
 		return b
 	}
 	other := acct
-	other.MerchantID = "1002002"
+	other = other.With("merchant_id", "1002002")
 	badRule := acct
-	badRule.SignRule = "sha256"
+	badRule = badRule.With("sign_rule", "sha256")
 	huge := strings.Repeat("9", 400) + ".00"
 
 	cases := []providertest.Invalid{
@@ -397,7 +397,7 @@ func TestVectors(t *testing.T) {
 				t.Errorf("Sign = %s, %v; want %s", got, err, v.Sign)
 			}
 			a := acct
-			a.Secret = v.Key
+			a = a.With("secret", v.Key)
 			r := providers.Request{Kind: events.KindPayin, Header: hdr("MerchantId", "1002001", "Sign", v.Sign), Body: []byte(v.Body), ReceivedAt: receivedAt}
 			ev, err := cashypro.New().Parse(a, r)
 			if err != nil {
@@ -534,7 +534,7 @@ func TestSignRules(t *testing.T) {
 	}
 	for _, rule := range allRules {
 		a := acct
-		a.SignRule = rule
+		a = a.With("sign_rule", rule)
 		fam, _ := family(rule)
 		t.Run("Verify/"+rule, func(t *testing.T) {
 			for _, sent := range allRules {
@@ -561,7 +561,7 @@ func TestSignRules(t *testing.T) {
 	respelled := strings.Replace(ruleBody, `,"fee":`, ` , "fee" : `, 1)
 	for _, rule := range []string{"body-upper", "body-lower"} {
 		a := acct
-		a.SignRule = rule
+		a = a.With("sign_rule", rule)
 		r := req(hexMD5(ruleBody+secret, true))
 		r.Body = []byte(respelled)
 		if _, err := p.Parse(a, r); providers.ReasonOf(err) != "bad_signature" {

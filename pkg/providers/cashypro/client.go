@@ -102,7 +102,7 @@ func (c *Client) Query(ctx context.Context, acct providers.Account, order provid
 	if err != nil {
 		return providers.QueryResult{}, fmt.Errorf("cashypro query: %w", err)
 	}
-	sign, err := Sign(body, acct.Secret, acct.SignRule)
+	sign, err := Sign(body, acct.Key("secret"), acct.Key("sign_rule"))
 	if err != nil {
 		return providers.QueryResult{}, fmt.Errorf("cashypro query: %w", err)
 	}
@@ -111,9 +111,9 @@ func (c *Client) Query(ctx context.Context, acct providers.Account, order provid
 		return providers.QueryResult{}, fmt.Errorf("cashypro query: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderMerchantID, acct.MerchantID)
+	req.Header.Set(HeaderMerchantID, acct.Key("merchant_id"))
 	req.Header.Set(HeaderSign, sign)
-	status, reply, err := httpx.Do(c.hc, req, providers.Cashypro, OpPayinQuery, maxReply)
+	status, reply, err := httpx.Do(c.hc, req, Name, OpPayinQuery, maxReply)
 	if err != nil {
 		return providers.QueryResult{}, err
 	}
@@ -129,7 +129,7 @@ func (c *Client) Query(ctx context.Context, acct providers.Account, order provid
 // text. Temporary
 // follows the HTTP status (5xx, 429), whatever the body says.
 func statusError(status int, reply []byte) *providers.APIError {
-	ae := httpx.StatusError(providers.Cashypro, OpPayinQuery, status)
+	ae := httpx.StatusError(Name, OpPayinQuery, status)
 	env, err := parseObject(reply)
 	if err != nil {
 		return ae
@@ -164,7 +164,7 @@ func (c *Client) decodeReply(acct providers.Account, order providers.Order, http
 			return providers.QueryResult{}, fmt.Errorf("%w: no code", ErrReply)
 		}
 		return providers.QueryResult{}, &providers.APIError{
-			Provider: providers.Cashypro, Op: OpPayinQuery, HTTP: httpStatus,
+			Provider: Name, Op: OpPayinQuery, HTTP: httpStatus,
 			Code: clip(code), Message: clip(msg),
 		}
 	}
@@ -180,7 +180,7 @@ func (c *Client) decodeReply(acct providers.Account, order providers.Order, http
 		return providers.QueryResult{}, fmt.Errorf("%w: %v", ErrReply, err)
 	}
 	for _, f := range []struct{ key, want string }{
-		{"merchantId", acct.MerchantID},
+		{"merchantId", acct.Key("merchant_id")},
 		{"mchOrderNo", order.MerchantOrderID},
 		{"orderNo", order.ProviderOrderID},
 	} {

@@ -242,7 +242,7 @@ func TestQueryErrors(t *testing.T) {
 "completionTime"`, `"REFUND",
 "completionTime"`, 1)}, wantIs(cashypro.ErrReply), nil},
 		{"data is a string", &fakeCashy{reply: `{"code":200,"data":"x"}`}, wantIs(cashypro.ErrReply), nil},
-		{"unknown sign rule", &fakeCashy{reply: replySuccessForSeedCallback}, wantIs(cashypro.ErrSignRule), func(a *providers.Account) { a.SignRule = "hmac" }},
+		{"unknown sign rule", &fakeCashy{reply: replySuccessForSeedCallback}, wantIs(cashypro.ErrSignRule), func(a *providers.Account) { *a = a.With("sign_rule", "hmac") }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -289,7 +289,7 @@ func TestQueryEveryRule(t *testing.T) {
 		t.Run(rule, func(t *testing.T) {
 			f := &fakeCashy{reply: replySuccessForSeedCallback, rule: rule}
 			a := startFake(t, f)
-			a.SignRule = rule
+			a = a.With("sign_rule", rule)
 			if _, err := cashypro.NewClient(nil).Query(context.Background(), a, providers.Order{Kind: events.KindPayin, MerchantOrderID: "1386503284355244033"}, false); err != nil {
 				t.Fatalf("Query: %v", err)
 			}

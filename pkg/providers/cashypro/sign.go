@@ -8,7 +8,7 @@ import (
 	"github.com/payhook/payhook/pkg/providers/internal/md5sign"
 )
 
-// Signing rules selectable per account (providers.Account.SignRule). The
+// Signing rules selectable per account (providers.Account.Key("sign_rule")). The
 // seed gives no rule (both its examples carry the same placeholder Sign),
 // so each is an assumption; a rule name is the string that is hashed, then
 // the hex case of the digest we send ("upper" or "lower"):

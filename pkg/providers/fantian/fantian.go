@@ -16,7 +16,7 @@
 // Assumption (gap in the seed): the signing rule lives on a page we do not
 // have. The seed's example sign is 32 lower-case hex, so an MD5; by default
 // we use the sorted rule (see Sign) in lower-case hex, and
-// providers.Account.SignRule "sorted-upper" switches to upper case.
+// providers.Account.Key("sign_rule") "sorted-upper" switches to upper case.
 //
 // Refusing a UTR already used for another order is the caller's job (the
 // reconciler's reference store): it must happen before the UTR reaches
@@ -61,7 +61,7 @@ const (
 	CodeBadSignature = "0004" // 验签错误 (signature check failed)
 )
 
-// Signing rules selectable per account (providers.Account.SignRule).
+// Signing rules selectable per account (providers.Account.Key("sign_rule")).
 const (
 	RuleDefault     = "default"      // sorted, &key=, MD5, lower-case hex
 	RuleSortedLower = "sorted-lower" // the same, spelled out
@@ -146,14 +146,14 @@ type submission struct {
 //
 // Fantian does not sign its replies (the seed shows no sign), so none is checked.
 func (c *Client) SubmitReference(ctx context.Context, acct providers.Account, merchantOrderID, reference string) error {
-	if !ValidRule(acct.SignRule) {
-		return fmt.Errorf("%w %q", ErrSignRule, acct.SignRule)
+	if !ValidRule(acct.Key("sign_rule")) {
+		return fmt.Errorf("%w %q", ErrSignRule, acct.Key("sign_rule"))
 	}
 	for _, f := range []struct {
 		name, v string
 		max     int
 	}{
-		{"platform_id", acct.MerchantID, MaxPlatformID},
+		{"platform_id", acct.Key("merchant_id"), MaxPlatformID},
 		{"payment_cl_id", merchantOrderID, MaxOrderID},
 		{"payment_reference", reference, MaxReference},
 	} {
@@ -164,10 +164,10 @@ func (c *Client) SubmitReference(ctx context.Context, acct providers.Account, me
 	if acct.BaseURL == "" {
 		return fmt.Errorf("%w: account has no base_url", ErrInvalid)
 	}
-	params := map[string]string{"platform_id": acct.MerchantID, "payment_cl_id": merchantOrderID, "payment_reference": reference}
+	params := map[string]string{"platform_id": acct.Key("merchant_id"), "payment_cl_id": merchantOrderID, "payment_reference": reference}
 	body, err := json.Marshal(submission{
-		PlatformID: acct.MerchantID, PaymentClID: merchantOrderID, PaymentReference: reference,
-		Sign: Sign(params, acct.Secret, acct.SignRule),
+		PlatformID: acct.Key("merchant_id"), PaymentClID: merchantOrderID, PaymentReference: reference,
+		Sign: Sign(params, acct.Key("secret"), acct.Key("sign_rule")),
 	})
 	if err != nil {
 		return fmt.Errorf("fantian submit: %w", err)
@@ -177,7 +177,7 @@ func (c *Client) SubmitReference(ctx context.Context, acct providers.Account, me
 		return fmt.Errorf("fantian submit: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json;charset=utf-8")
-	status, reply, err := httpx.Do(c.hc, req, providers.Fantian, OpSubmitReference, maxReply)
+	status, reply, err := httpx.Do(c.hc, req, Name, OpSubmitReference, maxReply)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func checkField(name, v string, max int) error {
 func ParseReply(httpStatus int, body []byte) error {
 	code, msg, decodeErr := decodeReply(body)
 	if !httpx.OK(httpStatus) {
-		ae := httpx.StatusError(providers.Fantian, OpSubmitReference, httpStatus)
+		ae := httpx.StatusError(Name, OpSubmitReference, httpStatus)
 		if decodeErr == nil {
 			ae.Code, ae.Message = clip(code), clip(msg)
 		}
@@ -221,7 +221,7 @@ func ParseReply(httpStatus int, body []byte) error {
 	if code == CodeOK {
 		return nil
 	}
-	return &providers.APIError{Provider: providers.Fantian, Op: OpSubmitReference, HTTP: httpStatus, Code: clip(code), Message: clip(msg)}
+	return &providers.APIError{Provider: Name, Op: OpSubmitReference, HTTP: httpStatus, Code: clip(code), Message: clip(msg)}
 }
 
 // decodeReply reads {"error_code": string, "error_msg"?: string}. A
@@ -297,7 +297,7 @@ var noMatchPhrases = []string{
 // offered for a second order, so doubt answers false.
 func NotMatched(err error) bool {
 	var ae *providers.APIError
-	if !errors.As(err, &ae) || ae.Provider != providers.Fantian || ae.HTTP < 200 || ae.HTTP > 299 {
+	if !errors.As(err, &ae) || ae.Provider != Name || ae.HTTP < 200 || ae.HTTP > 299 {
 		return false
 	}
 	if ae.Code == "" || ae.Code == CodeOK || ae.Code == CodeBadSignature {

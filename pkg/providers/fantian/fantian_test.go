@@ -24,7 +24,7 @@ import (
 
 const secret = "fantian-secret"
 
-var acct = providers.Account{ID: "ft-in", Provider: "fantian", MerchantID: "PF0002", Secret: secret, Currency: "INR"}
+var acct = providers.Account{ID: "ft-in", Provider: "fantian", Keys: providers.Keys{"merchant_id": "PF0002", "secret": secret}, Currency: "INR"}
 
 // testSign is the assumed rule written out by hand for the three fields,
 // already in sorted order, with crypto/md5.
@@ -119,12 +119,12 @@ func TestSubmitReferenceMatched(t *testing.T) {
 func TestSubmitReferenceUpperRule(t *testing.T) {
 	f := &fakeFantian{reply: `{"error_code":"0000"}`, upper: true}
 	a := start(t, f)
-	a.SignRule = "sorted-upper"
+	a = a.With("sign_rule", "sorted-upper")
 	if err := fantian.NewClient(nil).SubmitReference(context.Background(), a, "ORD-1", "412345678901"); err != nil {
 		t.Fatalf("SubmitReference: %v", err)
 	}
 	// And the default rule against a fake expecting upper case gets the seed's 0004.
-	a.SignRule = ""
+	a = a.With("sign_rule", "")
 	err := fantian.NewClient(nil).SubmitReference(context.Background(), a, "ORD-1", "412345678901")
 	var ae *providers.APIError
 	if !errors.As(err, &ae) || ae.Code != "0004" || ae.Message != "验签错误!" {
@@ -143,7 +143,7 @@ func TestSubmitReferenceErrors(t *testing.T) {
 		notMatched bool
 		wantIs     error
 	}{
-		{name: "bad signature from the seed (wrong secret)", fake: &fakeFantian{reply: `{"error_code":"0000"}`}, acct: func(a *providers.Account) { a.Secret = "other" }, wantCode: "0004", wantHTTP: 200},
+		{name: "bad signature from the seed (wrong secret)", fake: &fakeFantian{reply: `{"error_code":"0000"}`}, acct: func(a *providers.Account) { *a = a.With("secret", "other") }, wantCode: "0004", wantHTTP: 200},
 		{name: "unknown code", fake: &fakeFantian{reply: `{"error_code":"0007","error_msg":"系统繁忙"}`}, wantCode: "0007", wantHTTP: 200},
 		{name: "no match message", fake: &fakeFantian{reply: `{"error_code":"0012","error_msg":"UTR不匹配"}`}, wantCode: "0012", wantHTTP: 200, notMatched: true},
 		{name: "english no match message", fake: &fakeFantian{reply: `{"error_code":"1003","error_msg":"Reference Not Found"}`}, wantCode: "1003", wantHTTP: 200, notMatched: true},
@@ -201,15 +201,15 @@ func TestSubmitReferenceValidation(t *testing.T) {
 		{name: "order id at the limit", order: long(32), ref: long(64)},
 		{name: "order id too long", order: long(33), ref: "1", wantIs: fantian.ErrInvalid},
 		{name: "reference too long", order: "o", ref: long(65), wantIs: fantian.ErrInvalid},
-		{name: "platform id too long", order: "o", ref: "1", acct: func(a *providers.Account) { a.MerchantID = "PF00002X" }, wantIs: fantian.ErrInvalid},
+		{name: "platform id too long", order: "o", ref: "1", acct: func(a *providers.Account) { *a = a.With("merchant_id", "PF00002X") }, wantIs: fantian.ErrInvalid},
 		{name: "empty reference", order: "o", ref: "", wantIs: fantian.ErrInvalid},
 		{name: "empty order", order: "", ref: "1", wantIs: fantian.ErrInvalid},
-		{name: "empty merchant id", order: "o", ref: "1", acct: func(a *providers.Account) { a.MerchantID = "" }, wantIs: fantian.ErrInvalid},
+		{name: "empty merchant id", order: "o", ref: "1", acct: func(a *providers.Account) { *a = a.With("merchant_id", "") }, wantIs: fantian.ErrInvalid},
 		{name: "space in reference", order: "o", ref: "4123 4567", wantIs: fantian.ErrInvalid},
 		{name: "unicode in reference", order: "o", ref: "४१२३", wantIs: fantian.ErrInvalid},
 		{name: "ampersand smuggling a field", order: "o", ref: "1&platform_id=X", wantIs: fantian.ErrInvalid},
 		{name: "punctuation allowed", order: "ORD-1_2.3", ref: "UTR/412345678901"},
-		{name: "unknown rule", order: "o", ref: "1", acct: func(a *providers.Account) { a.SignRule = "sha1" }, wantIs: fantian.ErrSignRule},
+		{name: "unknown rule", order: "o", ref: "1", acct: func(a *providers.Account) { *a = a.With("sign_rule", "sha1") }, wantIs: fantian.ErrSignRule},
 		{name: "no base url", order: "o", ref: "1", acct: func(a *providers.Account) { a.BaseURL = "" }, wantIs: fantian.ErrInvalid},
 	}
 	for _, c := range cases {

@@ -14,8 +14,8 @@ import (
 // a body shaped like payhook-bench's (internal/bench) and signed with Sign.
 // It uses only this package, so a broken sibling can't break this test.
 func benchParse(b *testing.B, kind events.Kind, f map[string]any) {
-	acct := providers.Account{ID: "glo-in", Provider: "jpglo", MerchantID: "1", Secret: "bench-jpglo-key", Currency: "INR"}
-	f["sign"] = jpglo.Sign(f, acct.Secret)
+	acct := providers.Account{ID: "glo-in", Provider: "jpglo", Keys: providers.Keys{"merchant_id": "1", "secret": "bench-jpglo-key"}, Currency: "INR"}
+	f["sign"] = jpglo.Sign(f, acct.Key("secret"))
 	body, err := json.Marshal(f)
 	if err != nil {
 		b.Fatal(err)

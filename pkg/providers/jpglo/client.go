@@ -62,15 +62,15 @@ func (c *Client) Query(ctx context.Context, acct providers.Account, order provid
 	if order.MerchantOrderID == "" {
 		return providers.QueryResult{}, errors.New("jpglo query: no merchant order id")
 	}
-	if acct.Secret == "" {
+	if acct.Key("secret") == "" {
 		return providers.QueryResult{}, errors.New("jpglo query: account has no signing key")
 	}
 	ts := c.now().Unix()
-	params := map[string]any{"mch_id": acct.MerchantID, "timestamp": ts}
+	params := map[string]any{"mch_id": acct.Key("merchant_id"), "timestamp": ts}
 	q := url.Values{}
-	q.Set("mch_id", acct.MerchantID)
+	q.Set("mch_id", acct.Key("merchant_id"))
 	q.Set("timestamp", strconv.FormatInt(ts, 10))
-	q.Set("sign", Sign(params, acct.Secret))
+	q.Set("sign", Sign(params, acct.Key("secret")))
 	u, err := endpoint(acct.BaseURL, "/api/order/query/"+url.PathEscape(order.MerchantOrderID)+"/")
 	if err != nil {
 		return providers.QueryResult{}, err
@@ -290,18 +290,18 @@ func (c *Client) stamp(t time.Time) int64 {
 
 // merchantNumber is mch_id as the JSON integer the seed's tables require.
 func merchantNumber(acct providers.Account) (json.Number, error) {
-	if !isIntLiteral(acct.MerchantID) {
+	if !isIntLiteral(acct.Key("merchant_id")) {
 		return "", fmt.Errorf("jpglo: account %q: merchant_id must be an integer", acct.ID)
 	}
-	if acct.Secret == "" {
+	if acct.Key("secret") == "" {
 		return "", fmt.Errorf("jpglo: account %q has no signing key", acct.ID)
 	}
-	return json.Number(acct.MerchantID), nil
+	return json.Number(acct.Key("merchant_id")), nil
 }
 
 // post signs body, POSTs it as JSON and returns the answer's data.
 func (c *Client) post(ctx context.Context, acct providers.Account, path, op string, body map[string]any) (map[string]any, error) {
-	body["sign"] = Sign(body, acct.Secret)
+	body["sign"] = Sign(body, acct.Key("secret"))
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("jpglo %s: %w", op, err)
@@ -337,14 +337,14 @@ func (c *Client) post(ctx context.Context, acct providers.Account, path, op stri
 // never include the URL, which carries the signature.
 func (c *Client) do(req *http.Request, op string) (map[string]any, error) {
 	req.Header.Set("Accept", "application/json")
-	status, raw, err := httpx.Do(c.hc, req, providers.Jpglo, op, MaxResponse)
+	status, raw, err := httpx.Do(c.hc, req, Name, op, MaxResponse)
 	if err != nil {
 		return nil, err
 	}
 	env, decErr := decodeObject(raw)
 	code, hasCode := env["status"].(json.Number)
 	if !httpx.OK(status) {
-		ae := httpx.StatusError(providers.Jpglo, op, status)
+		ae := httpx.StatusError(Name, op, status)
 		if decErr == nil && hasCode {
 			ae.Code, ae.Message = string(code), str(env, "msg")
 			ae.Temporary = ae.Temporary || string(code) == strconv.Itoa(codeInternal)
@@ -355,7 +355,7 @@ func (c *Client) do(req *http.Request, op string) (map[string]any, error) {
 		return nil, malformedAnswer(op, "answer is not jpglo's JSON envelope")
 	}
 	if string(code) != strconv.Itoa(codeOK) {
-		return nil, &providers.APIError{Provider: providers.Jpglo, Op: op, HTTP: status, Code: string(code), Message: str(env, "msg"),
+		return nil, &providers.APIError{Provider: Name, Op: op, HTTP: status, Code: string(code), Message: str(env, "msg"),
 			Temporary: string(code) == strconv.Itoa(codeInternal)}
 	}
 	switch d := env["data"].(type) {
@@ -370,7 +370,7 @@ func (c *Client) do(req *http.Request, op string) (map[string]any, error) {
 
 // malformedAnswer is an answer that is not what the seed documents.
 func malformedAnswer(op, detail string) error {
-	return &providers.APIError{Provider: providers.Jpglo, Op: op, Code: "bad_answer", Message: detail}
+	return &providers.APIError{Provider: Name, Op: op, Code: "bad_answer", Message: detail}
 }
 
 func endpoint(base, path string) (string, error) {

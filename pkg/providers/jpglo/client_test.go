@@ -494,7 +494,7 @@ func TestSubmitAppeal(t *testing.T) {
 	})
 	t.Run("non-integer merchant id", func(t *testing.T) {
 		b := a
-		b.MerchantID = "m-1"
+		b = b.With("merchant_id", "m-1")
 		if _, err := c.SubmitAppeal(context.Background(), b, seedAppealRequest()); err == nil {
 			t.Error("accepted")
 		}
@@ -536,7 +536,7 @@ func TestReplenish(t *testing.T) {
 	})
 	t.Run("wrong key refused by the fake", func(t *testing.T) {
 		b := a
-		b.Secret = "other"
+		b = b.With("secret", "other")
 		_, err := c.Replenish(context.Background(), b, seedReq)
 		var ae *providers.APIError
 		if !errors.As(err, &ae) || ae.Code != "1" {

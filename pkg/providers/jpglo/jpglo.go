@@ -10,6 +10,7 @@
 package jpglo
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"strconv"
@@ -42,15 +43,44 @@ const (
 
 // Provider verifies and decodes jpglo callbacks. The zero value is not
 // used; call New.
-type Provider struct{}
+type Provider struct {
+	client *Client
+}
 
 // New returns the jpglo inbound provider.
-func New() *Provider { return &Provider{} }
+func New() *Provider { return &Provider{client: NewClient(nil)} }
 
-var _ providers.Inbound = (*Provider)(nil)
+// Name is the provider's name in URLs, subjects and config.
+const Name = "jpglo"
+
+var (
+	_ providers.Inbound     = (*Provider)(nil)
+	_ providers.Querier     = (*Provider)(nil)
+	_ providers.Credentials = (*Provider)(nil)
+)
+
+// Query is Client.Query on the provider's client.
+func (p *Provider) Query(ctx context.Context, acct providers.Account, order providers.Order, retrigger bool) (providers.QueryResult, error) {
+	return p.client.Query(ctx, acct, order, retrigger)
+}
+
+// CheckAccount checks an account's jpglo keys: merchant_id (mch_id) and
+// secret are required; sign_rule may only be default.
+func (p *Provider) CheckAccount(acct providers.Account) error {
+	if err := providers.CheckKeys(acct, []string{"merchant_id", "secret"}, "sign_rule"); err != nil {
+		return err
+	}
+	return providers.CheckFixedSignRule(acct)
+}
+
+// CallbackIdentity: jpglo callbacks carry no merchant id (mch_id only on
+// some requests), so the secret alone tells accounts apart.
+func (p *Provider) CallbackIdentity(acct providers.Account) (id, what string) {
+	return acct.Key("secret"), "secret (jpglo callbacks carry no merchant id)"
+}
 
 // Name is "jpglo".
-func (p *Provider) Name() string { return providers.Jpglo }
+func (p *Provider) Name() string { return Name }
 
 // Kinds are payin (支付回调) and appeal (申诉回调); jpglo has no payouts.
 func (p *Provider) Kinds() []events.Kind {
@@ -91,7 +121,7 @@ func (c *Callback) Kind() events.Kind { return c.kind }
 // Verify checks that req is a jpglo callback of a kind jpglo sends, that its
 // body is exactly one flat JSON object without duplicate keys, and that its
 // "sign" is the upper-case MD5 of its other non-null fields under
-// acct.Secret. The signature must be upper case as the seed prescribes
+// acct.Key("secret"). The signature must be upper case as the seed prescribes
 // ("字符串大写"); a lower-case sign is rejected, since jpglo never sends one.
 // Errors are *providers.RejectError.
 func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callback, error) {
@@ -100,7 +130,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	default:
 		return nil, providers.Reject(reasonWrongKind, providers.ErrKind, "jpglo sends no %q callbacks", req.Kind)
 	}
-	if acct.Secret == "" {
+	if acct.Key("secret") == "" {
 		return nil, providers.Reject(reasonNoKey, providers.ErrSignature, "account %q has no signing key", acct.ID)
 	}
 	if len(req.Body) == 0 {
@@ -131,14 +161,14 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if !ok {
 		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "sign is not a string")
 	}
-	want := Sign(fields, acct.Secret)
+	want := Sign(fields, acct.Key("secret"))
 	if !md5sign.Equal(got, want) {
 		return nil, providers.Reject(reasonBadSignature, providers.ErrSignature, "sign does not match")
 	}
 	if err := checkEmbedded(fields); err != nil {
 		return nil, err
 	}
-	if v, ok := fields["mch_id"]; ok && v != nil && PyStr(v) != acct.MerchantID {
+	if v, ok := fields["mch_id"]; ok && v != nil && PyStr(v) != acct.Key("merchant_id") {
 		return nil, providers.Reject(reasonAccount, providers.ErrAccount, "mch_id is not account %q's merchant", acct.ID)
 	}
 	return &Callback{acct: acct, kind: req.Kind, fields: fields, receivedAt: req.ReceivedAt}, nil
@@ -211,7 +241,7 @@ func (c *Callback) Event() (events.Event, error) {
 // "timestamp".
 func decodeFields(acct providers.Account, kind events.Kind, f map[string]any) (events.Event, error) {
 	ev := events.Event{
-		Provider:       providers.Jpglo,
+		Provider:       Name,
 		Account:        acct.ID,
 		Kind:           kind,
 		ProviderFields: providerFields(f),

@@ -21,7 +21,7 @@ const seedKey = "9ce23be4-a31b-498f-b951-ad7e771c3d73"
 
 var (
 	acct = providers.Account{
-		ID: "glo-in", Provider: "jpglo", MerchantID: "1", Secret: seedKey,
+		ID: "glo-in", Provider: "jpglo", Keys: providers.Keys{"merchant_id": "1", "secret": seedKey},
 		BaseURL: "http://jpglo.invalid", Currency: "BRL",
 	}
 	received = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -192,8 +192,8 @@ func TestConformance(t *testing.T) {
 		{Name: "null field given a value", Account: acct, Request: req(events.KindPayin, tamper(`"remark": null`, `"remark": ""`)), Reason: "bad_signature"},
 		{Name: "signed field dropped", Account: acct, Request: req(events.KindPayin, tamper(`"pay_type": "pix",`, ``)), Reason: "bad_signature"},
 		{Name: "field added", Account: acct, Request: req(events.KindPayin, tamper(`"remark": null,`, `"remark": null, "extra": 1,`)), Reason: "bad_signature"},
-		{Name: "wrong key", Account: providers.Account{ID: "glo-in", MerchantID: "1", Secret: "9ce23be4-a31b-498f-b951-ad7e771c3d74", Currency: "BRL"}, Request: req(events.KindPayin, []byte(seedPayment)), Sentinel: providers.ErrSignature, Reason: "bad_signature"},
-		{Name: "account without key", Account: providers.Account{ID: "glo-in", MerchantID: "1", Currency: "BRL"}, Request: req(events.KindPayin, []byte(seedPayment)), Sentinel: providers.ErrSignature, Reason: "no_key"},
+		{Name: "wrong key", Account: providers.Account{ID: "glo-in", Keys: providers.Keys{"merchant_id": "1", "secret": "9ce23be4-a31b-498f-b951-ad7e771c3d74"}, Currency: "BRL"}, Request: req(events.KindPayin, []byte(seedPayment)), Sentinel: providers.ErrSignature, Reason: "bad_signature"},
+		{Name: "account without key", Account: providers.Account{ID: "glo-in", Keys: providers.Keys{"merchant_id": "1"}, Currency: "BRL"}, Request: req(events.KindPayin, []byte(seedPayment)), Sentinel: providers.ErrSignature, Reason: "no_key"},
 		{Name: "truncated", Account: acct, Request: req(events.KindPayin, []byte(seedPayment[:len(seedPayment)-2])), Sentinel: providers.ErrMalformed, Reason: "malformed"},
 		{Name: "empty body", Account: acct, Request: req(events.KindPayin, nil), Sentinel: providers.ErrMalformed, Reason: "malformed"},
 		{Name: "whitespace body", Account: acct, Request: req(events.KindPayin, []byte(" \n")), Reason: "malformed"},

@@ -95,7 +95,7 @@ func checkReplyError(t *testing.T, op string, status int, body []byte, err error
 	t.Helper()
 	if err != nil {
 		var ae *providers.APIError
-		if !errors.As(err, &ae) || ae.Provider != providers.Jpglo || ae.Op != op || ae.Code == "" {
+		if !errors.As(err, &ae) || ae.Provider != jpglo.Name || ae.Op != op || ae.Code == "" {
 			t.Fatalf("%s: untyped error %#v", op, err)
 		}
 		if errors.Is(err, providers.ErrNotFound) && ae.Code != "5001" {

@@ -12,8 +12,7 @@ import (
 // BenchmarkParsePayin measures decrypt+decode of the callback payhook-bench
 // sends (AES-256-ECB, built with Encrypt).
 func BenchmarkParsePayin(b *testing.B) {
-	acct := providers.Account{ID: "mp-in", Provider: "mpurse", MerchantID: "BENCHPARTNER",
-		AESKey: "bench-mpurse-aes-key-32-bytes!!!", AESMode: "ecb", Currency: "INR"}
+	acct := providers.Account{ID: "mp-in", Provider: "mpurse", Keys: providers.Keys{"merchant_id": "BENCHPARTNER", "aes_key": "bench-mpurse-aes-key-32-bytes!!!", "aes_mode": "ecb"}, Currency: "INR"}
 	plain := `{"mpQueryId":"bench-42","payerVA":"payer42@paytm","bankRRN":"400000000042","payerAmount":"1234.56",` +
 		`"payChannel":"UPI","txnStatus":"TRANSACTION_SUCCESS","txnCompletionDate":"20261123153000",` +
 		`"partnerId":"BENCHPARTNER","receiverVA":"mpu.cpdf.bench@icici","errorMsg":"transaction success"}`

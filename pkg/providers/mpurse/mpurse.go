@@ -8,9 +8,9 @@
 // "最终会使用密文发送 BASE64.encode(AES.encrypt(request,key))"). The seed names
 // neither mode nor padding; following PROVIDERS.md we support
 //
-//   - the key: the bytes of Account.AESKey, 16/24/32 bytes → AES-128/192/256;
-//   - the mode: Account.AESMode "ecb" (also the default when empty) or "cbc"
-//     with the 16-byte Account.AESIV;
+//   - the key: the bytes of Account.Key("aes_key"), 16/24/32 bytes → AES-128/192/256;
+//   - the mode: Account.Key("aes_mode") "ecb" (also the default when empty) or "cbc"
+//     with the 16-byte Account.Key("aes_iv");
 //   - PKCS#7 padding, checked strictly (every pad byte, in constant time).
 //
 // The body is the base64 text itself, standard alphabet, with or without "="
@@ -81,10 +81,48 @@ type Provider struct{}
 // New returns the mpurse provider.
 func New() *Provider { return &Provider{} }
 
-var _ providers.Inbound = (*Provider)(nil)
+// Name is the provider's name in URLs, subjects and config.
+const Name = "mpurse"
+
+var (
+	_ providers.Inbound     = (*Provider)(nil)
+	_ providers.Credentials = (*Provider)(nil)
+)
+
+// CheckAccount checks an account's mpurse keys: merchant_id (partnerId)
+// and aes_key (its bytes are the AES key: 16, 24 or 32 of them) are
+// required; aes_mode is ecb (the default) or cbc, and aes_iv, 16 bytes, is
+// for cbc only; sign_rule may only be default (mpurse encrypts, it does not sign).
+func (p *Provider) CheckAccount(acct providers.Account) error {
+	if err := providers.CheckKeys(acct, []string{"merchant_id", "aes_key"}, "aes_mode", "aes_iv", "sign_rule"); err != nil {
+		return err
+	}
+	if n := len(acct.Key("aes_key")); n != 16 && n != 24 && n != 32 {
+		return providers.KeyErrorf("aes_key", "must be 16, 24 or 32 bytes (AES-128/192/256), got %d", n)
+	}
+	switch acct.Key("aes_mode") {
+	case "", "ecb":
+		if acct.Key("aes_iv") != "" {
+			return providers.KeyErrorf("aes_iv", "only used with aes_mode cbc")
+		}
+	case "cbc":
+		if n := len(acct.Key("aes_iv")); n != 16 {
+			return providers.KeyErrorf("aes_iv", "must be 16 bytes for cbc, got %d", n)
+		}
+	default:
+		return providers.KeyErrorf("aes_mode", "want ecb or cbc, got %q", acct.Key("aes_mode"))
+	}
+	return providers.CheckFixedSignRule(acct)
+}
+
+// CallbackIdentity: callbacks are encrypted under the AES key and carry
+// partnerId, so merchant_id and aes_key together tell accounts apart.
+func (p *Provider) CallbackIdentity(acct providers.Account) (id, what string) {
+	return acct.Key("merchant_id") + "\x00" + acct.Key("aes_key"), "merchant_id and aes_key"
+}
 
 // Name is "mpurse".
-func (p *Provider) Name() string { return providers.Mpurse }
+func (p *Provider) Name() string { return Name }
 
 // Kinds is payin only: the seed documents no other callback.
 func (p *Provider) Kinds() []events.Kind { return []events.Kind{events.KindPayin} }
@@ -140,7 +178,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if !ok || partner == "" {
 		return nil, providers.Reject("missing_field", providers.ErrMalformed, "partnerId missing")
 	}
-	if subtle.ConstantTimeCompare([]byte(partner), []byte(acct.MerchantID)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(partner), []byte(acct.Key("merchant_id"))) != 1 {
 		return nil, providers.Reject("account_mismatch", providers.ErrAccount, "partnerId is not this account's merchant id")
 	}
 	currency := acct.Currency
@@ -204,7 +242,7 @@ func (c *Callback) Event() (events.Event, error) {
 		}
 	}
 	return events.Event{
-		Provider:        providers.Mpurse,
+		Provider:        Name,
 		Account:         c.accountID,
 		Kind:            events.KindPayin,
 		Status:          status,
@@ -233,20 +271,20 @@ type aesSpec struct {
 }
 
 func newCipher(acct providers.Account) (aesSpec, error) {
-	block, err := aes.NewCipher([]byte(acct.AESKey))
+	block, err := aes.NewCipher([]byte(acct.Key("aes_key")))
 	if err != nil {
-		return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes key must be 16, 24 or 32 bytes, got %d", len(acct.AESKey))
+		return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes key must be 16, 24 or 32 bytes, got %d", len(acct.Key("aes_key")))
 	}
-	switch acct.AESMode {
+	switch acct.Key("aes_mode") {
 	case "", "ecb", "ECB":
 		return aesSpec{block: block}, nil
 	case "cbc", "CBC":
-		if len(acct.AESIV) != aes.BlockSize {
-			return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes iv must be 16 bytes for cbc, got %d", len(acct.AESIV))
+		if len(acct.Key("aes_iv")) != aes.BlockSize {
+			return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes iv must be 16 bytes for cbc, got %d", len(acct.Key("aes_iv")))
 		}
-		return aesSpec{block: block, cbc: true, iv: []byte(acct.AESIV)}, nil
+		return aesSpec{block: block, cbc: true, iv: []byte(acct.Key("aes_iv"))}, nil
 	default:
-		return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes mode %q (want ecb or cbc)", clip(acct.AESMode))
+		return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes mode %q (want ecb or cbc)", clip(acct.Key("aes_mode")))
 	}
 }
 

@@ -28,12 +28,9 @@ import (
 var (
 	receivedAt = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
-	acct128 = providers.Account{ID: "mp-in", Provider: "mpurse", MerchantID: "Mct_test_10001_PartnerId",
-		AESKey: "mpurseKey16bytes", AESMode: "ecb", Currency: "INR"}
-	acct192 = providers.Account{ID: "mp-192", Provider: "mpurse", MerchantID: "Mct_test_10001_PartnerId",
-		AESKey: "mpurse-aes-key-24-bytes!", AESMode: "ecb", Currency: "INR"}
-	acct256cbc = providers.Account{ID: "mp-cbc", Provider: "mpurse", MerchantID: "Mct_test_10001_PartnerId",
-		AESKey: "mpurse-aes-key-for-cbc-32-bytes!", AESMode: "cbc", AESIV: "0123456789abcdef", Currency: "INR"}
+	acct128    = providers.Account{ID: "mp-in", Provider: "mpurse", Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurseKey16bytes", "aes_mode": "ecb"}, Currency: "INR"}
+	acct192    = providers.Account{ID: "mp-192", Provider: "mpurse", Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurse-aes-key-24-bytes!", "aes_mode": "ecb"}, Currency: "INR"}
+	acct256cbc = providers.Account{ID: "mp-cbc", Provider: "mpurse", Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurse-aes-key-for-cbc-32-bytes!", "aes_mode": "cbc", "aes_iv": "0123456789abcdef"}, Currency: "INR"}
 )
 
 // seedPlain is the seed's example plaintext, as one line.
@@ -65,7 +62,7 @@ func pkcs7(plain []byte) []byte {
 // rawEncrypt encrypts already padded bytes under acct's key and mode.
 func rawEncrypt(tb testing.TB, acct providers.Account, padded []byte) []byte {
 	tb.Helper()
-	block, err := aes.NewCipher([]byte(acct.AESKey))
+	block, err := aes.NewCipher([]byte(acct.Key("aes_key")))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -73,8 +70,8 @@ func rawEncrypt(tb testing.TB, acct providers.Account, padded []byte) []byte {
 		tb.Fatalf("rawEncrypt: %d bytes", len(padded))
 	}
 	out := make([]byte, len(padded))
-	if acct.AESMode == "cbc" {
-		cipher.NewCBCEncrypter(block, []byte(acct.AESIV)).CryptBlocks(out, padded)
+	if acct.Key("aes_mode") == "cbc" {
+		cipher.NewCBCEncrypter(block, []byte(acct.Key("aes_iv"))).CryptBlocks(out, padded)
 		return out
 	}
 	for i := 0; i < len(padded); i += 16 {
@@ -225,12 +222,12 @@ func invalidCases(t *testing.T) []providertest.Invalid {
 		{Name: "zero padding", Account: acct128, Request: req(b64(rawEncrypt(t, acct128, pad(badPad, 16, 0)))), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
 		{Name: "padding longer than a block", Account: acct128, Request: req(b64(rawEncrypt(t, acct128, pad(badPad, 16, 17)))), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
 		{Name: "no padding at all", Account: acct128, Request: req(b64(rawEncrypt(t, acct128, []byte(seedPlain[:304])))), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
-		{Name: "wrong key", Account: withAcct(func(a *providers.Account) { a.AESKey = "anotherKey16byte" }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
-		{Name: "right key wrong mode", Account: withAcct(func(a *providers.Account) { a.AESMode, a.AESIV = "cbc", "fedcba9876543210" }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
-		{Name: "wrong key length 15", Account: withAcct(func(a *providers.Account) { a.AESKey = "mpurseKey15byte" }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: mpurse.ReasonBadConfig},
-		{Name: "empty key", Account: withAcct(func(a *providers.Account) { a.AESKey = "" }), Request: req(b64(seedCT)), Reason: mpurse.ReasonBadConfig},
-		{Name: "unknown mode", Account: withAcct(func(a *providers.Account) { a.AESMode = "gcm" }), Request: req(b64(seedCT)), Reason: mpurse.ReasonBadConfig},
-		{Name: "cbc without iv", Account: withAcct(func(a *providers.Account) { a.AESMode = "cbc" }), Request: req(b64(seedCT)), Reason: mpurse.ReasonBadConfig},
+		{Name: "wrong key", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_key", "anotherKey16byte") }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
+		{Name: "right key wrong mode", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_mode", "cbc").With("aes_iv", "fedcba9876543210") }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
+		{Name: "wrong key length 15", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_key", "mpurseKey15byte") }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: mpurse.ReasonBadConfig},
+		{Name: "empty key", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_key", "") }), Request: req(b64(seedCT)), Reason: mpurse.ReasonBadConfig},
+		{Name: "unknown mode", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_mode", "gcm") }), Request: req(b64(seedCT)), Reason: mpurse.ReasonBadConfig},
+		{Name: "cbc without iv", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_mode", "cbc") }), Request: req(b64(seedCT)), Reason: mpurse.ReasonBadConfig},
 		{Name: "plaintext not JSON", Account: acct128, Request: req(encBody(t, acct128, "hello, this is not json")), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
 		{Name: "plaintext JSON array", Account: acct128, Request: req(encBody(t, acct128, `["mpQueryId"]`)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
 		{Name: "plaintext with data after the object", Account: acct128, Request: req(encBody(t, acct128, seedPlain+`{}`)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
@@ -255,7 +252,7 @@ func invalidCases(t *testing.T) []providertest.Invalid {
 		{Name: "txnStatus missing", Account: acct128, Request: body(map[string]any{"txnStatus": nil}), Reason: "missing_field"},
 		{Name: "partnerId tampered", Account: acct128, Request: body(map[string]any{"partnerId": "Mct_test_10002_PartnerId"}), Sentinel: providers.ErrAccount, Reason: "account_mismatch"},
 		{Name: "partnerId missing", Account: acct128, Request: body(map[string]any{"partnerId": nil}), Reason: "missing_field"},
-		{Name: "account mismatch", Account: withAcct(func(a *providers.Account) { a.MerchantID = "someone-else" }), Request: body(nil), Sentinel: providers.ErrAccount, Reason: "account_mismatch"},
+		{Name: "account mismatch", Account: withAcct(func(a *providers.Account) { *a = a.With("merchant_id", "someone-else") }), Request: body(nil), Sentinel: providers.ErrAccount, Reason: "account_mismatch"},
 		{Name: "wrong kind", Account: acct128, Request: payout, Sentinel: providers.ErrKind, Reason: "wrong_kind"},
 		{Name: "appeal kind", Account: acct128, Request: func() providers.Request { r := body(nil); r.Kind = events.KindAppeal; return r }(), Sentinel: providers.ErrKind, Reason: "wrong_kind"},
 		{Name: "body too large", Account: acct128, Request: req(bytes.Repeat([]byte("A"), mpurse.MaxBody+4)), Reason: "malformed"},
@@ -353,7 +350,7 @@ func TestVectors(t *testing.T) {
 	}
 	for _, v := range vs {
 		t.Run(v.Name, func(t *testing.T) {
-			acct := providers.Account{ID: "mp-vec", MerchantID: "Mct_test_10001_PartnerId", AESKey: v.Key, AESMode: v.Mode, AESIV: v.IV, Currency: "INR"}
+			acct := providers.Account{ID: "mp-vec", Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": v.Key, "aes_mode": v.Mode, "aes_iv": v.IV}, Currency: "INR"}
 			// Independent check of the vector itself.
 			if got := string(encBody(t, acct, v.Plaintext)); got != v.Body {
 				t.Fatalf("test's own AES does not reproduce the vector")
@@ -405,7 +402,7 @@ func TestEncryptRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if _, err := mpurse.Encrypt(providers.Account{AESKey: "short"}, []byte("{}")); providers.ReasonOf(err) != mpurse.ReasonBadConfig {
+	if _, err := mpurse.Encrypt(providers.Account{Keys: providers.Keys{"aes_key": "short"}}, []byte("{}")); providers.ReasonOf(err) != mpurse.ReasonBadConfig {
 		t.Errorf("Encrypt with a 5-byte key: %v", err)
 	}
 }
@@ -419,10 +416,10 @@ func TestCheckAccount(t *testing.T) {
 		{"ecb 128", acct128, true},
 		{"ecb 192", acct192, true},
 		{"cbc 256", acct256cbc, true},
-		{"default mode", providers.Account{AESKey: "mpurseKey16bytes"}, true},
-		{"key 31 bytes", providers.Account{AESKey: strings.Repeat("k", 31)}, false},
-		{"cbc iv 8 bytes", providers.Account{AESKey: "mpurseKey16bytes", AESMode: "cbc", AESIV: "01234567"}, false},
-		{"mode ctr", providers.Account{AESKey: "mpurseKey16bytes", AESMode: "ctr"}, false},
+		{"default mode", providers.Account{Keys: providers.Keys{"aes_key": "mpurseKey16bytes"}}, true},
+		{"key 31 bytes", providers.Account{Keys: providers.Keys{"aes_key": strings.Repeat("k", 31)}}, false},
+		{"cbc iv 8 bytes", providers.Account{Keys: providers.Keys{"aes_key": "mpurseKey16bytes", "aes_mode": "cbc", "aes_iv": "01234567"}}, false},
+		{"mode ctr", providers.Account{Keys: providers.Keys{"aes_key": "mpurseKey16bytes", "aes_mode": "ctr"}}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

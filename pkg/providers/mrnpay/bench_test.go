@@ -12,7 +12,7 @@ import (
 // benchParse measures the verify+decode path ingress runs per callback, on
 // the bodies payhook-bench sends (built with this package's helpers).
 func benchParse(b *testing.B, kind events.Kind, body []byte) {
-	acct := providers.Account{ID: "mrn-in", Provider: "mrnpay", MerchantID: "benchAppKey", Secret: "bench-mrnpay-key", Currency: "CNY"}
+	acct := providers.Account{ID: "mrn-in", Provider: "mrnpay", Keys: providers.Keys{"merchant_id": "benchAppKey", "secret": "bench-mrnpay-key"}, Currency: "CNY"}
 	req := providers.Request{Kind: kind, Body: body, RemoteAddr: "127.0.0.1:5000", ReceivedAt: time.Now(),
 		Header: map[string][]string{"Content-Type": {"application/x-www-form-urlencoded"}}}
 	p := mrnpay.New()

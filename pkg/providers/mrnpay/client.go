@@ -189,7 +189,7 @@ func (c *Client) Query(ctx context.Context, acct providers.Account, order provid
 	if order.MerchantOrderID == "" {
 		return providers.QueryResult{}, errors.New("mrnpay query: no merchant order id (mrn)")
 	}
-	if acct.Secret == "" || acct.MerchantID == "" {
+	if acct.Key("secret") == "" || acct.Key("merchant_id") == "" {
 		return providers.QueryResult{}, fmt.Errorf("mrnpay query: account %q needs merchant_id (appKey) and secret", acct.ID)
 	}
 	u, err := httpx.Endpoint(acct.BaseURL, path)
@@ -197,9 +197,9 @@ func (c *Client) Query(ctx context.Context, acct providers.Account, order provid
 		return providers.QueryResult{}, fmt.Errorf("mrnpay query: %w", err)
 	}
 	q := url.Values{}
-	q.Set("appKey", acct.MerchantID)
+	q.Set("appKey", acct.Key("merchant_id"))
 	q.Set("mrn", order.MerchantOrderID)
-	q.Set("sign", SignQuery(acct.MerchantID, order.MerchantOrderID, acct.Secret))
+	q.Set("sign", SignQuery(acct.Key("merchant_id"), order.MerchantOrderID, acct.Key("secret")))
 	q.Set("callback", fmt.Sprint(retrigger))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"?"+q.Encode(), nil)
 	if err != nil {
@@ -250,9 +250,9 @@ func (c *Client) pollEvent(acct providers.Account, order providers.Order, status
 		return nil, badAnswer("bad amount")
 	}
 	now := c.now().UTC()
-	fields := map[string]any{"mrn": order.MerchantOrderID, "amount": amount.Value, "appKey": acct.MerchantID}
+	fields := map[string]any{"mrn": order.MerchantOrderID, "amount": amount.Value, "appKey": acct.Key("merchant_id")}
 	ev := &events.Event{
-		Provider:        providers.Mrnpay,
+		Provider:        Name,
 		Account:         acct.ID,
 		Kind:            order.Kind,
 		Status:          status,
@@ -305,13 +305,13 @@ func rawAmount(v any, currency string) (events.Money, error) {
 func (c *Client) do(req *http.Request) (*answer, error) {
 	const op = "query"
 	req.Header.Set("Accept", "application/json")
-	status, raw, err := httpx.Do(c.hc, req, providers.Mrnpay, op, MaxResponse)
+	status, raw, err := httpx.Do(c.hc, req, Name, op, MaxResponse)
 	if err != nil {
 		return nil, err
 	}
 	ans, decErr := decodeAnswer(raw)
 	if !httpx.OK(status) {
-		ae := httpx.StatusError(providers.Mrnpay, op, status)
+		ae := httpx.StatusError(Name, op, status)
 		if decErr == nil && ans.Error != "" && ans.Error != "success" {
 			ae.Code, ae.Message = ans.Error, ans.ErrorMessage
 		}
@@ -324,11 +324,11 @@ func (c *Client) do(req *http.Request) (*answer, error) {
 		return nil, badAnswer("answer is not mrnpay's JSON reply: no error string")
 	}
 	if ans.Error != "success" {
-		return nil, &providers.APIError{Provider: providers.Mrnpay, Op: op, HTTP: status, Code: ans.Error, Message: ans.ErrorMessage}
+		return nil, &providers.APIError{Provider: Name, Op: op, HTTP: status, Code: ans.Error, Message: ans.ErrorMessage}
 	}
 	return ans, nil
 }
 
 func badAnswer(detail string) error {
-	return &providers.APIError{Provider: providers.Mrnpay, Op: "query", Code: "bad_answer", Message: detail}
+	return &providers.APIError{Provider: Name, Op: "query", Code: "bad_answer", Message: detail}
 }

@@ -182,8 +182,8 @@ func TestQueryErrorStrings(t *testing.T) {
 		code string
 		msg  string
 	}{
-		{"sign_error", func(a providers.Account) providers.Account { a.Secret = "other"; return a }, "sign_error", "签名错误"},
-		{"object_not_found", func(a providers.Account) providers.Account { a.MerchantID = "app-9"; return a }, "object_not_found", "无效的商户账户"},
+		{"sign_error", func(a providers.Account) providers.Account { return a.With("secret", "other") }, "sign_error", "签名错误"},
+		{"object_not_found", func(a providers.Account) providers.Account { return a.With("merchant_id", "app-9") }, "object_not_found", "无效的商户账户"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,9 +270,9 @@ func TestQueryArguments(t *testing.T) {
 	}{
 		{"appeal kind", a, providers.Order{Kind: events.KindAppeal, MerchantOrderID: "M"}, true},
 		{"no mrn", a, providers.Order{Kind: events.KindPayin}, false},
-		{"no secret", providers.Account{ID: "x", MerchantID: "app-1", BaseURL: a.BaseURL}, providers.Order{Kind: events.KindPayin, MerchantOrderID: "M"}, false},
-		{"no base url", providers.Account{ID: "x", MerchantID: "app-1", Secret: key}, providers.Order{Kind: events.KindPayin, MerchantOrderID: "M"}, false},
-		{"bad base url", providers.Account{ID: "x", MerchantID: "app-1", Secret: key, BaseURL: "mrnpay.example"}, providers.Order{Kind: events.KindPayin, MerchantOrderID: "M"}, false},
+		{"no secret", providers.Account{ID: "x", Keys: providers.Keys{"merchant_id": "app-1"}, BaseURL: a.BaseURL}, providers.Order{Kind: events.KindPayin, MerchantOrderID: "M"}, false},
+		{"no base url", providers.Account{ID: "x", Keys: providers.Keys{"merchant_id": "app-1", "secret": key}}, providers.Order{Kind: events.KindPayin, MerchantOrderID: "M"}, false},
+		{"bad base url", providers.Account{ID: "x", Keys: providers.Keys{"merchant_id": "app-1", "secret": key}, BaseURL: "mrnpay.example"}, providers.Order{Kind: events.KindPayin, MerchantOrderID: "M"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,7 +31,7 @@ func FuzzMrnpayParse(f *testing.F) {
 				t.Fatal("appeal accepted")
 			}
 			pf := ev.ProviderFields
-			if pf["appKey"] != acct.MerchantID || ev.Status != events.StatusSucceeded {
+			if pf["appKey"] != acct.Key("merchant_id") || ev.Status != events.StatusSucceeded {
 				t.Fatalf("%s: accepted %+v", kind, ev)
 			}
 		}

@@ -10,6 +10,7 @@
 package mrnpay
 
 import (
+	"context"
 	"net/url"
 	"slices"
 	"strings"
@@ -83,15 +84,58 @@ func BuildPayoutCallback(appKey, key, mrn, amount string) []byte {
 }
 
 // Provider verifies and decodes mrnpay callbacks. Call New.
-type Provider struct{}
+type Provider struct {
+	client *Client
+}
 
 // New returns the mrnpay inbound provider.
-func New() *Provider { return &Provider{} }
+func New() *Provider { return &Provider{client: NewClient(nil)} }
 
-var _ providers.Inbound = (*Provider)(nil)
+// Name is the provider's name in URLs, subjects and config.
+const Name = "mrnpay"
+
+var (
+	_ providers.Inbound     = (*Provider)(nil)
+	_ providers.Retriggerer = (*Provider)(nil)
+	_ providers.WatchNeeds  = (*Provider)(nil)
+	_ providers.Credentials = (*Provider)(nil)
+)
+
+// Query is Client.Query on the provider's client.
+func (p *Provider) Query(ctx context.Context, acct providers.Account, order providers.Order, retrigger bool) (providers.QueryResult, error) {
+	return p.client.Query(ctx, acct, order, retrigger)
+}
+
+// Resends is true for successes: asked with callback=true, mrnpay sends
+// the callback again for a successful order only (seed "充值查单接口说明").
+func (p *Provider) Resends(kind events.Kind, status events.Status) bool {
+	return status == events.StatusSucceeded
+}
+
+// WatchNeeds: the query answer is {Mrn, status} only (seed
+// "充值查单接口说明", "下发查单接口说明"), without an amount, so a terminal
+// answer becomes an event only with the amount the watch was announced
+// with. Events are keyed by the merchant order id, so the synthesized
+// event has the callback's id.
+func (p *Provider) WatchNeeds() providers.Watch { return providers.Watch{Amount: true} }
+
+// CallbackIdentity: callbacks are signed with the secret and name the
+// merchant, so merchant_id and secret together tell accounts apart.
+func (p *Provider) CallbackIdentity(acct providers.Account) (id, what string) {
+	return acct.Key("merchant_id") + "\x00" + acct.Key("secret"), "merchant_id and secret"
+}
+
+// CheckAccount checks an account's mrnpay keys: merchant_id (appKey) and
+// secret are required; sign_rule may only be default.
+func (p *Provider) CheckAccount(acct providers.Account) error {
+	if err := providers.CheckKeys(acct, []string{"merchant_id", "secret"}, "sign_rule"); err != nil {
+		return err
+	}
+	return providers.CheckFixedSignRule(acct)
+}
 
 // Name is "mrnpay".
-func (p *Provider) Name() string { return providers.Mrnpay }
+func (p *Provider) Name() string { return Name }
 
 // Kinds are payin (充值回调) and payout (下发回调); mrnpay has no appeals.
 func (p *Provider) Kinds() []events.Kind {
@@ -133,7 +177,7 @@ var signedNames = map[events.Kind][]string{
 // Verify checks that req is a form-encoded mrnpay callback of a kind mrnpay
 // sends, that each signed field and sign appears exactly once and is not
 // empty, that sign is the lower-case MD5 the seed prescribes under
-// acct.Secret (an upper-case sign is rejected: mrnpay never sends one), and
+// acct.Key("secret") (an upper-case sign is rejected: mrnpay never sends one), and
 // that appKey is the account's merchant id. Fields outside the signature are
 // ignored: nobody vouches for them. Errors are *providers.RejectError.
 func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callback, error) {
@@ -141,7 +185,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if !ok {
 		return nil, providers.Reject(reasonWrongKind, providers.ErrKind, "mrnpay sends no %q callbacks", req.Kind)
 	}
-	if acct.Secret == "" {
+	if acct.Key("secret") == "" {
 		return nil, providers.Reject(reasonNoKey, providers.ErrSignature, "account %q has no signing key", acct.ID)
 	}
 	if len(req.Body) == 0 {
@@ -171,15 +215,15 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	}
 	var want string
 	if req.Kind == events.KindPayin {
-		want = SignPayin(fields["amount"], fields["appKey"], fields["channel"], fields["mrn"], fields["originAmount"], acct.Secret)
+		want = SignPayin(fields["amount"], fields["appKey"], fields["channel"], fields["mrn"], fields["originAmount"], acct.Key("secret"))
 	} else {
-		want = SignPayout(fields["amount"], fields["appKey"], fields["mrn"], acct.Secret)
+		want = SignPayout(fields["amount"], fields["appKey"], fields["mrn"], acct.Key("secret"))
 	}
 	if !md5sign.Equal(fields["sign"], want) {
 		return nil, providers.Reject(reasonBadSignature, providers.ErrSignature, "sign does not match")
 	}
 	delete(fields, "sign")
-	if !md5sign.Equal(fields["appKey"], acct.MerchantID) {
+	if !md5sign.Equal(fields["appKey"], acct.Key("merchant_id")) {
 		return nil, providers.Reject(reasonAccount, providers.ErrAccount, "appKey is not account %q's", acct.ID)
 	}
 	return &Callback{acct: acct, kind: req.Kind, fields: fields, receivedAt: req.ReceivedAt}, nil
@@ -208,7 +252,7 @@ func (c *Callback) Event() (events.Event, error) {
 		pf[k] = v
 	}
 	ev := events.Event{
-		Provider:        providers.Mrnpay,
+		Provider:        Name,
 		Account:         c.acct.ID,
 		Kind:            c.kind,
 		Status:          events.StatusSucceeded,

@@ -20,7 +20,7 @@ const key = "s3cr3t-mrn" // vectors.json's mrnpay key
 
 var (
 	acct = providers.Account{
-		ID: "mrn-cn", Provider: "mrnpay", MerchantID: "app-1", Secret: key,
+		ID: "mrn-cn", Provider: "mrnpay", Keys: providers.Keys{"merchant_id": "app-1", "secret": key},
 		BaseURL: "http://mrnpay.invalid", Currency: "CNY",
 	}
 	received = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -155,7 +155,7 @@ func TestConformance(t *testing.T) {
 		return strings.Replace(body, old, new, 1)
 	}
 	other := acct
-	other.MerchantID = "app-2"
+	other = other.With("merchant_id", "app-2")
 	invalid := []providertest.Invalid{
 		{Name: "wrong signature", Account: acct, Request: req(events.KindPayin, swap(payinBody, "sign=9f7e", "sign=9f7f")), Sentinel: providers.ErrSignature, Reason: "bad_signature"},
 		{Name: "upper-case sign", Account: acct, Request: req(events.KindPayin, swap(payinBody, "9f7ea95ba992ff15de124dfc35f2571b", "9F7EA95BA992FF15DE124DFC35F2571B")), Reason: "bad_signature"},
@@ -167,8 +167,8 @@ func TestConformance(t *testing.T) {
 		{Name: "tampered originAmount", Account: acct, Request: req(events.KindPayin, swap(payinBody, "originAmount=100.00", "originAmount=99.50")), Reason: "bad_signature"},
 		{Name: "tampered payout amount", Account: acct, Request: req(events.KindPayout, swap(payoutBody, "amount=500", "amount=5000")), Reason: "bad_signature"},
 		{Name: "tampered payout mrn", Account: acct, Request: req(events.KindPayout, swap(payoutBody, "mrn=P-2001", "mrn=P-2002")), Reason: "bad_signature"},
-		{Name: "wrong key", Account: providers.Account{ID: "mrn-cn", MerchantID: "app-1", Secret: "s3cr3t-mrm", Currency: "CNY"}, Request: req(events.KindPayin, payinBody), Sentinel: providers.ErrSignature, Reason: "bad_signature"},
-		{Name: "account without key", Account: providers.Account{ID: "mrn-cn", MerchantID: "app-1", Currency: "CNY"}, Request: req(events.KindPayin, payinBody), Reason: "no_key"},
+		{Name: "wrong key", Account: providers.Account{ID: "mrn-cn", Keys: providers.Keys{"merchant_id": "app-1", "secret": "s3cr3t-mrm"}, Currency: "CNY"}, Request: req(events.KindPayin, payinBody), Sentinel: providers.ErrSignature, Reason: "bad_signature"},
+		{Name: "account without key", Account: providers.Account{ID: "mrn-cn", Keys: providers.Keys{"merchant_id": "app-1"}, Currency: "CNY"}, Request: req(events.KindPayin, payinBody), Reason: "no_key"},
 		{Name: "account mismatch", Account: other, Request: req(events.KindPayin, payinBody), Sentinel: providers.ErrAccount, Reason: "account_mismatch"},
 		{Name: "truncated", Account: acct, Request: req(events.KindPayin, payinBody[:len(payinBody)-1]), Reason: "bad_signature"},
 		{Name: "truncated before sign", Account: acct, Request: req(events.KindPayin, payinBody[:strings.Index(payinBody, "&sign")]), Reason: "missing_field"},

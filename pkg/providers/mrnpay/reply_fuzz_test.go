@@ -48,7 +48,7 @@ func FuzzMrnpayQueryReply(f *testing.F) {
 			res, err := c.Query(context.Background(), acct, providers.Order{Kind: kind, MerchantOrderID: "M-1"}, true)
 			if err != nil {
 				var ae *providers.APIError
-				if !errors.As(err, &ae) || ae.Provider != providers.Mrnpay || ae.Op != "query" || ae.Code == "" || ae.Code == "success" {
+				if !errors.As(err, &ae) || ae.Provider != mrnpay.Name || ae.Op != "query" || ae.Code == "" || ae.Code == "success" {
 					t.Fatalf("%s: untyped error %#v", kind, err)
 				}
 				continue
