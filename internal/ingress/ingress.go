@@ -48,6 +48,7 @@ const (
 	VerdictStale       = publisher.Stale     // pending after a terminal status; acknowledged, not published
 	VerdictConflict    = publisher.Conflict  // contradicts a terminal status; stored on the conflict subject
 	VerdictRejected    = "rejected"          // can never verify: 4xx
+	VerdictIgnored     = "ignored"           // verified, but no event to publish (providers.ErrIgnored); acknowledged
 	VerdictUnavailable = "unavailable"       // could not be stored now: 503, the provider retries
 )
 
@@ -332,6 +333,10 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 		Kind: kind, Header: c.Request().Header, Body: raw,
 		RemoteAddr: c.Request().RemoteAddr, ReceivedAt: start.UTC(),
 	})
+	if errors.Is(err, providers.ErrIgnored) {
+		o.verdict, o.status, o.reply, o.detail = VerdictIgnored, http.StatusOK, p.Ack(kind), err.Error()
+		return o, body
+	}
 	if err != nil {
 		reason := providers.ReasonOf(err)
 		if errors.Is(err, providers.ErrDecrypt) {

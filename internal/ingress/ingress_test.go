@@ -59,6 +59,9 @@ func (f fakeProvider) Parse(a providers.Account, r providers.Request) (events.Ev
 	if m.Status == "panic" {
 		panic("decoder bug")
 	}
+	if m.Status == "customer.created" {
+		return events.Event{}, fmt.Errorf("%w: type %s", providers.ErrIgnored, m.Status)
+	}
 	// Orders are for 100.00: any other paid amount is a mismatch.
 	req := events.MustMoney("100.00", a.Currency)
 	return events.Event{
@@ -209,6 +212,27 @@ func TestAcceptedCallbackStoresExactCloudEvent(t *testing.T) {
 		t.Errorf("accepted counter = %v", got)
 	}
 	testenv.Eventually(t, 2*time.Second, func() bool { return h.count(natsbus.StreamRaw, "payhook.raw.fakeprov.accepted") == 1 }, "raw record")
+}
+
+// A verified callback of a type payhook does not map is acknowledged (so
+// the provider stops resending it) and recorded as ignored; no event.
+func TestIgnoredCallbackIsAcknowledgedWithoutEvent(t *testing.T) {
+	h := start(t, testConfig(), nil)
+	code, reply := h.post(cbPath, body("ORD-IGN", "customer.created", "100.00"))
+	if code != 200 || reply != "success" {
+		t.Fatalf("got %d %q, want 200 success", code, reply)
+	}
+	if got := testutil.ToFloat64(h.srv.m.callbacks.WithLabelValues("fakeprov", "payin", VerdictIgnored)); got != 1 {
+		t.Errorf("ignored counter = %v", got)
+	}
+	testenv.Eventually(t, 2*time.Second, func() bool { return h.count(natsbus.StreamRaw, "payhook.raw.fakeprov.ignored") == 1 }, "raw record")
+	if n := h.count(natsbus.StreamEvents, "payhook.events.>"); n != 0 {
+		t.Errorf("%d events stored for an ignored callback", n)
+	}
+	// A forged one is still a rejection.
+	if code, _ := h.post(cbPath, strings.Replace(body("ORD-IGN", "customer.created", "100.00"), `"sign":"`, `"sign":"0`, 1)); code != 401 {
+		t.Errorf("forged ignored type: %d, want 401", code)
+	}
 }
 
 func TestRejections(t *testing.T) {

@@ -202,7 +202,7 @@ func FuzzDecodeRawRecord(f *testing.F) {
 // Every verdict's records have a stream: rejected on PAYHOOK_RAW_REJECTED,
 // every other one on PAYHOOK_RAW (natsbus.RawResults).
 func TestEveryVerdictHasARawStream(t *testing.T) {
-	for _, v := range []string{VerdictAccepted, VerdictDuplicate, VerdictStale, VerdictConflict, VerdictUnavailable} {
+	for _, v := range []string{VerdictAccepted, VerdictDuplicate, VerdictStale, VerdictConflict, VerdictIgnored, VerdictUnavailable} {
 		if !slices.Contains(natsbus.RawResults, v) {
 			t.Errorf("verdict %q is not among PAYHOOK_RAW's results %v", v, natsbus.RawResults)
 		}

@@ -41,10 +41,11 @@ const (
 
 // RawResults are the results (verdicts) whose records PAYHOOK_RAW holds:
 // every one a request can only get by verifying (accepted, duplicate,
-// stale, conflict, and unavailable: verified, but its event could not be
-// stored, 503). Ingress records no 503 of a request that did not verify.
-// The one remaining result, rejected, is on PAYHOOK_RAW_REJECTED.
-var RawResults = []string{"accepted", "duplicate", "stale", "conflict", "unavailable"}
+// stale, conflict, ignored: verified, but no event to publish, and
+// unavailable: verified, but its event could not be stored, 503). Ingress
+// records no 503 of a request that did not verify. The one remaining
+// result, rejected, is on PAYHOOK_RAW_REJECTED.
+var RawResults = []string{"accepted", "duplicate", "stale", "conflict", "ignored", "unavailable"}
 
 // RawStreams are the streams that together hold payhook.raw.>, verified
 // requests first.

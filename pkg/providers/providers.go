@@ -115,6 +115,13 @@ var (
 	ErrUnsupported = errors.New("not supported by this provider")
 )
 
+// ErrIgnored is returned (wrapped) by Parse for a callback that verified
+// but tells nothing payhook publishes (an event type it does not map, such
+// as a Stripe customer.created): it is acknowledged with the provider's
+// Ack, so that the provider stops resending it, and recorded on
+// PAYHOOK_RAW with verdict "ignored"; no event is stored.
+var ErrIgnored = errors.New("verified, but not an event payhook publishes")
+
 // RejectError is a callback that can never be accepted. Reason is a short,
 // stable, payload-free token for metrics and the raw record ("bad_signature",
 // "malformed", ...); Err carries detail without secrets or body bytes.
