@@ -150,7 +150,7 @@ func (tr *traffic) next() providersim.OrderSpec {
 	s := slots[tr.n%len(slots)]
 	tr.n++
 	spec := providersim.OrderSpec{Provider: s.provider, Account: s.account, Kind: s.kind, Outcome: providersim.Succeeded,
-		Intermediate: tr.intermediate && s.provider == providers.Cashypro}
+		Intermediate: tr.intermediate && s.provider == cashypro.Name}
 	switch x := tr.rnd.Float64(); {
 	case x < 0.1:
 		spec.Outcome = providersim.Failed
