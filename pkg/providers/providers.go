@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
@@ -188,4 +189,14 @@ func Checked(ev events.Event, err error) (events.Event, error) {
 		return events.Event{}, &RejectError{Reason: ReasonInvalidEvent, Err: errors.Join(ErrMalformed, err)}
 	}
 	return ev, nil
+}
+
+// Clip bounds a provider-supplied value quoted in an error or a reply
+// field to n bytes (cut on a rune boundary, "…" appended), so that a
+// hostile body cannot make logs and errors arbitrarily large.
+func Clip(s string, n int) string {
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
+	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/internal/strictjson"
 )
 
@@ -77,9 +77,4 @@ func (o *object) text(key string) (s string, ok bool, err error) {
 }
 
 // clip bounds a provider-supplied value quoted in an error.
-func clip(s string) string {
-	if len(s) > 32 {
-		s = strings.ToValidUTF8(s[:32], "") + "…"
-	}
-	return s
-}
+func clip(s string) string { return providers.Clip(s, 32) }

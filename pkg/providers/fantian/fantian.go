@@ -316,9 +316,4 @@ func NotMatched(err error) bool {
 }
 
 // clip bounds a provider-supplied value kept in an error.
-func clip(s string) string {
-	if len(s) > 200 {
-		s = strings.ToValidUTF8(s[:200], "") + "…"
-	}
-	return s
-}
+func clip(s string) string { return providers.Clip(s, 200) }

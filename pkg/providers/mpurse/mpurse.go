@@ -48,7 +48,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -415,9 +414,4 @@ func providerFields(fields map[string]any) map[string]any {
 }
 
 // clip bounds a provider-supplied value quoted in an error.
-func clip(s string) string {
-	if len(s) > 32 {
-		s = strings.ToValidUTF8(s[:32], "") + "…"
-	}
-	return s
-}
+func clip(s string) string { return providers.Clip(s, 32) }
