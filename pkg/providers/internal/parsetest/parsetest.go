@@ -12,13 +12,17 @@ import (
 )
 
 // Outcome checks what Parse returned for one input and reports whether it
-// accepted it. An error must be a *providers.RejectError with a reason; an
+// accepted it. An error must be a *providers.RejectError with a reason, or
+// providers.ErrIgnored (verified, but no event: not accepted either); an
 // accepted event must pass Validate and MarshalCloudEvent. Failures are
 // fatal; label (the kind, say) prefixes their messages when not empty.
 func Outcome(tb testing.TB, label string, ev events.Event, err error) (accepted bool) {
 	tb.Helper()
 	if label != "" {
 		label += ": "
+	}
+	if errors.Is(err, providers.ErrIgnored) {
+		return false
 	}
 	if err != nil {
 		var re *providers.RejectError

@@ -41,6 +41,7 @@ func TestOutcome(t *testing.T) {
 		fatal    string
 	}{
 		{name: "reasoned rejection", err: providers.Reject("malformed", providers.ErrMalformed, "x")},
+		{name: "ignored type", err: fmt.Errorf("%w: customer.created", providers.ErrIgnored)},
 		{name: "plain error", err: errors.New("boom"), fatal: "payin: error is not a reasoned *providers.RejectError: boom"},
 		{name: "no reason", err: &providers.RejectError{Err: errors.New("x")}, fatal: "payin: error is not a reasoned *providers.RejectError: : x"},
 		{name: "valid event", ev: valid, accepted: true},
