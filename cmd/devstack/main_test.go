@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/payhook/payhook/internal/registry"
-	"github.com/payhook/payhook/pkg/providers/fantian"
 	"io"
 	"net"
 	"net/http"
@@ -23,6 +21,8 @@ import (
 
 	"github.com/payhook/payhook/internal/cli"
 	"github.com/payhook/payhook/internal/devstack"
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/pkg/providers"
 )
 
 // syncBuffer is an io.Writer safe to read while the process writes.
@@ -98,14 +98,16 @@ func isProvider(s string) bool {
 }
 
 // allFlowing: every provider that calls back has callbacks stored and
-// events delivered; fantian (no callbacks) has UTRs matched.
+// events delivered; one that takes UTRs instead (fantian) has UTRs matched.
 func allFlowing(rows map[string]summaryRow) bool {
-	for _, p := range registry.All().Names() {
+	provs := registry.All()
+	for _, p := range provs.Names() {
 		r, ok := rows[p]
+		_, submits := providers.Role[providers.ReferenceSubmitter](provs, p)
 		switch {
 		case !ok || r.orders == 0:
 			return false
-		case p == fantian.Name:
+		case submits:
 			if n, err := strconv.Atoi(r.utr); err != nil || n == 0 {
 				return false
 			}

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,7 +13,9 @@ import (
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // mutation is one entry of the table: a class, the provider whose callback

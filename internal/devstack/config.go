@@ -7,10 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
 )
 
 // Ports devstack listens on by default (CONTRACT.md: ingress 8080,
@@ -32,10 +37,12 @@ const (
 )
 
 // configTemplate is devstack's built-in config: one account per provider,
-// with the test keys of ../shared/vectors.json, each base_url pointing at the
-// simulator; a demo subscriber; a reconciler schedule compressed so that a
-// lost callback is recovered within a minute. It goes through the same
-// parser and validation as any config file.
+// with the providers' test keys, each base_url pointing at the simulator; a
+// demo subscriber; a reconciler schedule compressed so that a lost callback
+// is recovered within a minute. Every other registered provider with a
+// simulated side (providers.Simulated) gets its demo account appended
+// ({{MORE_ACCOUNTS}}). It goes through the same parser and validation as
+// any config file.
 const configTemplate = `
 nats:
   url: {{NATS}}
@@ -89,7 +96,7 @@ accounts:
     secret: 9ce23be4-a31b-498f-b951-ad7e771c3d73
     base_url: {{SIM}}/jpglo/glo-in
     currency: INR
-subscribers:
+{{MORE_ACCOUNTS}}subscribers:
   - id: demo
     url: http://{{SUBSCRIBER}}/hooks
     secret: ` + SubscriberSecret + `
@@ -113,7 +120,12 @@ func DefaultAddrs() Addrs {
 // BuildConfig renders and validates the built-in config, with eventKey as
 // the event signing key of every part (see EventKey).
 func BuildConfig(natsURL, redisURL string, a Addrs, eventKey events.PrivateKey) (*config.Config, string, error) {
+	more, err := simulatedAccounts("http://" + a.Sim)
+	if err != nil {
+		return nil, "", fmt.Errorf("devstack's built-in config: %w", err)
+	}
 	r := strings.NewReplacer(
+		"{{MORE_ACCOUNTS}}", more,
 		"{{EVENT_KEY}}", eventKey.Encode(), "{{EVENT_PUBLIC_KEY}}", eventKey.Public().Encode(),
 		"{{NATS}}", natsURL, "{{REDIS}}", quoteEmpty(redisURL),
 		"{{INGRESS}}", a.Ingress, "{{DISPATCHER}}", a.Dispatcher, "{{RECONCILER}}", a.Reconciler,
@@ -121,10 +133,42 @@ func BuildConfig(natsURL, redisURL string, a Addrs, eventKey events.PrivateKey) 
 	)
 	text := r.Replace(configTemplate)
 	cfg, err := config.Parse([]byte(text), func(string) (string, bool) { return "", false })
+	if err == nil {
+		err = cfg.CheckProviders(registry.All())
+	}
 	if err != nil {
 		return nil, text, fmt.Errorf("devstack's built-in config: %w", err)
 	}
 	return cfg, text, nil
+}
+
+// simulatedAccounts renders, as YAML list items under accounts, the demo
+// account of every registered provider with a simulated side whose
+// provider the template has no account for: id "{provider}-demo", base_url
+// the simulator's.
+func simulatedAccounts(simURL string) (string, error) {
+	var accts []providers.Account
+	for name, sp := range providers.With[providers.Simulated](registry.All()) {
+		if strings.Contains(configTemplate, "provider: "+name+"\n") {
+			continue
+		}
+		a := sp.SimAccount(name + "-demo")
+		a.Provider, a.BaseURL = name, simURL+"/"+name+"/"+a.ID
+		accts = append(accts, a)
+	}
+	if len(accts) == 0 {
+		return "", nil
+	}
+	slices.SortFunc(accts, func(x, y providers.Account) int { return strings.Compare(x.ID, y.ID) })
+	b, err := yaml.Marshal(accts)
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	for _, line := range strings.SplitAfter(strings.TrimRight(string(b), "\n"), "\n") {
+		out.WriteString("  " + strings.TrimRight(line, "\n") + "\n")
+	}
+	return out.String(), nil
 }
 
 func quoteEmpty(s string) string {

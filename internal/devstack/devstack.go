@@ -12,11 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/payhook/payhook/internal/registry"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
-	"github.com/payhook/payhook/pkg/providers/fantian"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -24,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,6 +37,7 @@ import (
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/reconcile"
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
@@ -294,9 +291,12 @@ func listen(part, addr, def string) (ln net.Listener, note string, err error) {
 	return ln, fmt.Sprintf("%s: %s is in use, so %s instead", part, def, ln.Addr()), nil
 }
 
-// traffic creates orders at rate with a realistic mix of faults, announces
-// each one to the reconciler on payhook.watch.{provider} (as a merchant's
-// order service would), and submits a UTR for every fantian order.
+// traffic creates orders at rate, round-robin over the configured
+// providers, with a realistic mix of faults; announces each one to the
+// reconciler on payhook.watch.{provider} (as a merchant's order service
+// would), and submits a UTR for every order of a provider that takes them
+// (providers.ReferenceSubmitter). Callbacks are dropped only where the
+// reconciler can find the order (a providers.Querier).
 func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr string) error {
 	nc, err := natsbus.Connect(config.NATS{URL: st.NATSURL}, "payhook-devstack-traffic", nil)
 	if err != nil {
@@ -304,9 +304,19 @@ func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr strin
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
+	provs := registry.All()
 	accounts := map[string]providers.Account{}
 	for _, a := range st.Config.Accounts {
 		accounts[a.Provider] = a
+	}
+	var names []string
+	for _, p := range provs.Names() {
+		if _, ok := accounts[p]; ok {
+			names = append(names, p)
+		}
+	}
+	if len(names) == 0 {
+		return nil
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
@@ -317,14 +327,15 @@ func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr strin
 			return nil
 		case <-tick.C:
 		}
-		prov := registry.All().Names()[n%len(registry.All().Names())]
+		prov := names[n%len(names)]
 		acct := accounts[prov]
-		spec := providersim.OrderSpec{Provider: prov, Account: acct.ID, Kind: events.KindPayin, Amount: fmt.Sprintf("%d.%02d", 100+rng.IntN(9900), rng.IntN(100))}
-		if prov == cashypro.Name {
-			spec.Amount = fmt.Sprintf("%d000", 10+rng.IntN(990)) // IDR: whole rupiah, at least 10,000
-		}
-		if prov == mrnpay.Name && rng.IntN(5) == 0 {
-			spec.Kind, spec.Amount = events.KindPayout, fmt.Sprintf("%d", 100+rng.IntN(900))
+		_, queries := providers.Role[providers.Querier](provs, prov)
+		_, resends := providers.Role[providers.Retriggerer](provs, prov)
+		_, submits := providers.Role[providers.ReferenceSubmitter](provs, prov)
+		// The simulator draws an amount in the provider's precision.
+		spec := providersim.OrderSpec{Provider: prov, Account: acct.ID, Kind: events.KindPayin}
+		if resends && slices.Contains(providersim.Kinds(prov), events.KindPayout) && rng.IntN(5) == 0 {
+			spec.Kind = events.KindPayout // a provider that resends on query recovers payouts too
 		}
 		switch p := rng.Float64(); {
 		case p < 0.10:
@@ -333,10 +344,10 @@ func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr strin
 			spec.Faults.Duplicate = 2 // provider retries: absorbed by dedupe
 		case p < 0.28:
 			spec.Faults.CorruptSignature = true // rejected 4xx, recorded in PAYHOOK_RAW_REJECTED
-		case p < 0.35 && prov == cashypro.Name:
+		case p < 0.35 && providersim.SendsIntermediate(prov):
 			spec.Intermediate = true // PAYING before SUCCESS
 		}
-		if prov == mpurse.Name || prov == fantian.Name {
+		if !queries || submits {
 			spec.Faults.DropCallback = false // nothing can recover these: no query endpoint
 		}
 		ord, err := st.Sim.CreateOrder(ctx, spec)
@@ -346,11 +357,15 @@ func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr strin
 			}
 			continue
 		}
-		if prov == fantian.Name {
+		if submits {
 			go st.submitUTR(ctx, reconcilerAddr, acct.ID, ord.MerchantOrderID, ord.Reference)
 			continue
 		}
-		w, _ := json.Marshal(map[string]string{"account": acct.ID, "kind": string(ord.Kind), "merchant_order_id": ord.MerchantOrderID})
+		watch := map[string]string{"account": acct.ID, "kind": string(ord.Kind), "merchant_order_id": ord.MerchantOrderID}
+		if n, ok := providers.Role[providers.WatchNeeds](provs, prov); ok && n.WatchNeeds().ProviderOrderID {
+			watch["provider_order_id"] = ord.ProviderOrderID
+		}
+		w, _ := json.Marshal(watch)
 		_, _ = js.Publish(ctx, "payhook.watch."+prov, w)
 	}
 }
@@ -422,13 +437,14 @@ func (st *Stack) Totals() map[string]Totals {
 	st.mu.Lock()
 	utrMatched := st.utr[fmt.Sprint(http.StatusOK)]
 	st.mu.Unlock()
-	for _, p := range registry.All().Names() {
+	provs := registry.All()
+	for _, p := range provs.Names() {
 		t := Totals{Orders: stats[p].OrdersCreated, CallbacksSent: stats[p].CallbacksSent, Delivered: delivered[p]}
 		t.Accepted = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "accepted"))
 		t.Duplicates = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "duplicate"))
 		t.Rejected = int(sum(st.regs["ingress"], "payhook_ingress_callbacks_total", "provider", p, "verdict", "rejected"))
 		t.Recovered = int(sum(st.regs["reconciler"], "payhook_reconciler_recovered_total", "provider", p))
-		if p == fantian.Name {
+		if _, ok := providers.Role[providers.ReferenceSubmitter](provs, p); ok {
 			t.UTRMatched = utrMatched
 		}
 		out[p] = t
@@ -441,12 +457,13 @@ func (st *Stack) PrintSummary(out io.Writer) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\tprovider\torders\tcallbacks\tstored\tduplicates absorbed\trejected\trecovered by reconciler\tdelivered\tUTRs matched\t\n", time.Now().Format("15:04:05"))
 	tot := st.Totals()
-	names := append([]string(nil), registry.All().Names()...)
+	provs := registry.All()
+	names := provs.Names()
 	sort.Strings(names)
 	for _, p := range names {
 		t := tot[p]
-		utr := "-" // only fantian's payments are confirmed by UTR
-		if p == fantian.Name {
+		utr := "-" // only payments confirmed by UTR (providers.ReferenceSubmitter)
+		if _, ok := providers.Role[providers.ReferenceSubmitter](provs, p); ok {
 			utr = fmt.Sprint(t.UTRMatched)
 		}
 		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", p, t.Orders, t.CallbacksSent, t.Accepted, t.Duplicates, t.Rejected, t.Recovered, t.Delivered, utr)

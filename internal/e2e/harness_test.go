@@ -2,10 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +10,10 @@ import (
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/e2e"
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 

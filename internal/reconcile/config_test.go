@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/dedupe/memdedupe"
 	"github.com/payhook/payhook/pkg/providers"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // An account the reconciler must call without a base_url is a config error

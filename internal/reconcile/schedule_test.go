@@ -1,11 +1,11 @@
 package reconcile
 
 import (
-	"github.com/payhook/payhook/internal/registry"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/providers"
 )
 

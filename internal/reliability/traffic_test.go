@@ -3,11 +3,6 @@ package reliability_test
 import (
 	"context"
 	"fmt"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
-	"github.com/payhook/payhook/pkg/providers/fantian"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -18,6 +13,11 @@ import (
 
 	"github.com/payhook/payhook/internal/e2e"
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 

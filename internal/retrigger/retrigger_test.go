@@ -3,16 +3,16 @@ package retrigger
 import (
 	"context"
 	"fmt"
-	"github.com/payhook/payhook/internal/registry"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 func open(t *testing.T, ttl time.Duration) (*Marks, *testenv.NATS) {

@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"net/http"
 	"testing"
 
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // TestCallbacksVerify: every callback the simulator sends verifies and

@@ -53,6 +53,12 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		h = s.jpgloReplenish
 	case acct.Provider == fantian.Name && path == "/gateway/api/v1/payments/reference":
 		h = s.fantianReference
+	case simulated[acct.Provider] != nil:
+		s.count(acct.Provider, func(st *ProviderStats) { st.Requests++ })
+		if !s.serveSimulated(simulated[acct.Provider], w, r, acct, path) {
+			http.NotFound(w, r)
+		}
+		return
 	default:
 		http.NotFound(w, r)
 		return

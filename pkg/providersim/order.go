@@ -2,11 +2,11 @@ package providersim
 
 import (
 	"errors"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
 	"slices"
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
 )
 
 // Outcome is an order's state at the simulated provider.

@@ -1,11 +1,12 @@
 package providersim
 
 import (
+	"time"
+
 	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mpurse"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
-	"time"
 )
 
 // Schedule is the delays between a provider's callback attempts: Schedule[i]
@@ -63,6 +64,9 @@ var (
 // ScheduleFor returns the retry schedule of provider, unscaled. fantian
 // sends no callbacks and has none.
 func ScheduleFor(provider string) Schedule {
+	if sp, ok := simulated[provider]; ok {
+		return sp.SimRetries()
+	}
 	switch provider {
 	case mpurse.Name:
 		return MpurseSchedule

@@ -3,12 +3,6 @@ package providersim
 import (
 	"context"
 	"fmt"
-	"github.com/payhook/payhook/internal/registry"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
-	"github.com/payhook/payhook/pkg/providers/fantian"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"log/slog"
 	"math/big"
 	"math/rand/v2"
@@ -18,8 +12,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/cashypro"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/jpglo"
+	"github.com/payhook/payhook/pkg/providers/mpurse"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // Config configures a simulator.
@@ -244,6 +244,18 @@ type order struct {
 	payloads      map[string]payload
 }
 
+// currencyOf is the account's currency, or when it configures none the
+// provider's usual one.
+func currencyOf(acct providers.Account) string {
+	if acct.Currency != "" {
+		return acct.Currency
+	}
+	if sp, ok := simulated[acct.Provider]; ok {
+		return sp.SimAccount("x").Currency
+	}
+	return defaultCurrency[acct.Provider]
+}
+
 // defaultCurrency is used when an account configures none.
 var defaultCurrency = map[string]string{
 	fantian.Name:  "INR",
@@ -255,6 +267,9 @@ var defaultCurrency = map[string]string{
 
 // kindsOf is what each simulated provider supports as an order.
 func kindsOf(provider string) []events.Kind {
+	if sp, ok := simulated[provider]; ok {
+		return sp.SimKinds()
+	}
 	switch provider {
 	case mrnpay.Name:
 		return []events.Kind{events.KindPayin, events.KindPayout}
@@ -305,7 +320,7 @@ func (s *Sim) create(spec OrderSpec, opts createOpts) (*Order, error) {
 	if !spec.Outcome.valid() {
 		return nil, fmt.Errorf("%w: outcome %q", ErrBadSpec, spec.Outcome)
 	}
-	if spec.Intermediate && spec.Provider != cashypro.Name {
+	if spec.Intermediate && !SendsIntermediate(spec.Provider) {
 		return nil, fmt.Errorf("%w: only cashypro sends an intermediate callback", ErrUnsupported)
 	}
 	if spec.Faults.ReorderFailSuccess && spec.Provider == mrnpay.Name {
@@ -314,10 +329,7 @@ func (s *Sim) create(spec OrderSpec, opts createOpts) (*Order, error) {
 	if spec.Faults.Duplicate < 0 || spec.Faults.Delay < 0 {
 		return nil, fmt.Errorf("%w: negative fault", ErrBadSpec)
 	}
-	cur := acct.Currency
-	if cur == "" {
-		cur = defaultCurrency[spec.Provider]
-	}
+	cur := currencyOf(acct)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -338,7 +350,7 @@ func (s *Sim) create(spec OrderSpec, opts createOpts) (*Order, error) {
 			return nil, fmt.Errorf("%w: paid amount %q", ErrBadSpec, spec.PaidAmount)
 		}
 	}
-	if err := checkPrecision(spec.Provider, spec.Kind, amount, paid); err != nil {
+	if err := checkPrecision(spec.Provider, spec.Kind, cur, amount, paid); err != nil {
 		return nil, err
 	}
 	ord := &order{acct: acct, amount: amount, paid: paid, payloads: map[string]payload{}}
@@ -398,9 +410,11 @@ func (s *Sim) callbackURL(provider, account string, kind events.Kind) string {
 // checkPrecision refuses amounts a provider's wire format cannot carry:
 // jpglo and mpurse/mrnpay pay-ins have 2 fraction digits (分, paise); mrnpay
 // payouts are whole yuan; cashypro's IDR is decimal(20,0).
-func checkPrecision(provider string, kind events.Kind, ms ...events.Money) error {
+func checkPrecision(provider string, kind events.Kind, currency string, ms ...events.Money) error {
 	exp := 2
 	switch {
+	case simulated[provider] != nil:
+		exp = simulated[provider].SimExponent(kind, currency)
 	case provider == cashypro.Name, provider == mrnpay.Name && kind == events.KindPayout:
 		exp = 0
 	}
@@ -415,6 +429,12 @@ func checkPrecision(provider string, kind events.Kind, ms ...events.Money) error
 // fillIDs generates what spec left empty. Called with s.mu held.
 func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 	o := &ord.o
+	if sp, ok := simulated[spec.Provider]; ok {
+		so := simOrder(ord, Pending)
+		sp.SimIDs(&so, s.randomDigits)
+		o.MerchantOrderID, o.ProviderOrderID, o.Reference = so.MerchantOrderID, so.ProviderOrderID, so.Reference
+		return
+	}
 	switch spec.Provider {
 	case jpglo.Name:
 		if o.MerchantOrderID == "" {
@@ -488,6 +508,9 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
 // randomAmount draws a plausible amount for the provider. Called with s.mu held.
 func (s *Sim) randomAmount(provider string, kind events.Kind, cur string) string {
+	if sp, ok := simulated[provider]; ok {
+		return s.simAmount(sp.SimExponent(kind, cur))
+	}
 	switch {
 	case provider == cashypro.Name:
 		return fmt.Sprintf("%d.00", (10+s.rnd.IntN(990))*1000) // IDR, minimum 10000
@@ -594,6 +617,9 @@ func (s *Sim) sendFinal(ord *order, cause string, force bool) {
 
 // callsBack reports whether the provider sends a callback for an order in status.
 func (s *Sim) callsBack(ord *order, status Outcome) bool {
+	if _, ok := simulated[ord.o.Provider]; ok {
+		return true
+	}
 	switch ord.o.Provider {
 	case fantian.Name:
 		return false

@@ -3,14 +3,14 @@ package providersim
 import (
 	"context"
 	"errors"
-	"github.com/payhook/payhook/pkg/providers/fantian"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"math/rand/v2"
 	"sort"
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/fantian"
+	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // FaultMix gives each fault an independent probability (0..1) per order.

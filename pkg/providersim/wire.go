@@ -31,6 +31,9 @@ var (
 // build renders the callback the provider sends for ord in status. Called
 // with s.mu held; ord's fields are stable.
 func build(ord *order, status Outcome, corrupt bool) (payload, error) {
+	if sp, ok := simulated[ord.o.Provider]; ok {
+		return buildSimulated(sp, ord, status, corrupt)
+	}
 	switch ord.o.Provider {
 	case jpglo.Name:
 		return buildJpglo(ord, status, corrupt)
@@ -289,6 +292,9 @@ func marshalOrdered(f []kv) ([]byte, error) {
 // {"status":0,...}; mrnpay HTTP 200 "success"; mpurse "SUCCESS"; cashypro
 // HTTP 200, 301 or 302 whatever the body.
 func ackOf(provider string, status int, body []byte) bool {
+	if sp, ok := simulated[provider]; ok {
+		return sp.SimAcked(status, body)
+	}
 	switch provider {
 	case cashypro.Name:
 		return status == 200 || status == 301 || status == 302
