@@ -51,7 +51,7 @@ func (s *Sim) send(ord *order, cause string, status Outcome, reuse bool) {
 			if !sleep(s.ctx, scale(d, s.cfg.TimeScale)) {
 				return
 			}
-			if s.attempt(ord, idx, url, p, i+2) {
+			if s.attempt(ord, idx, url, resign(ord, p, corrupt), i+2) {
 				return
 			}
 		}
@@ -61,6 +61,22 @@ func (s *Sim) send(ord *order, cause string, status Outcome, reuse bool) {
 		s.mu.Unlock()
 		s.log.Warn("providersim: gave up on callback", "provider", ord.o.Provider, "account", ord.o.Account, "order", ord.o.ID, "attempts", len(sched)+1)
 	})
+}
+
+// resign signs a retry of p afresh, as a provider whose signature covers
+// the time of sending (Stripe's t=) does for every attempt; p's bytes stay.
+// A corrupted callback stays corrupted, and a provider without a simulated
+// side, or whose signature has no time in it, sends p as it is.
+func resign(ord *order, p payload, corrupt bool) payload {
+	sp, ok := simulated[ord.o.Provider]
+	if !ok || corrupt {
+		return p
+	}
+	h, err := sp.SimSign(ord.acct, ord.o.Kind, p.body, time.Now())
+	if err != nil {
+		return p
+	}
+	return payload{header: h, body: p.body}
 }
 
 // attempt POSTs p once and records the result; it reports whether the

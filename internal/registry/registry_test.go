@@ -1,0 +1,139 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
+)
+
+// Every registered provider is checked here without being named: what its
+// roles promise must hold together.
+
+func TestNamesAreUniqueTokens(t *testing.T) {
+	names := registry.All().Names()
+	if len(names) == 0 {
+		t.Fatal("no provider registered")
+	}
+	for _, n := range names {
+		if n == "" || strings.Trim(n, "abcdefghijklmnopqrstuvwxyz0123456789") != "" || len(n) > 32 {
+			t.Errorf("provider name %q is not [a-z0-9]{1,32}", n)
+		}
+	}
+}
+
+// A provider with a simulated side: its demo account passes its own
+// Credentials check; every callback it renders verifies and decodes into the
+// order's event; a corrupted one is rejected; a body re-signed with SimSign
+// verifies; and, when it answers queries, its simulated API answers its
+// own Querier.
+func TestSimulatedSidesConform(t *testing.T) {
+	provs := registry.All()
+	for name, sp := range providers.With[providers.Simulated](provs) {
+		t.Run(name, func(t *testing.T) {
+			acct := sp.SimAccount(name + "-demo")
+			if err := provs.CheckAccount(acct); err != nil {
+				t.Fatalf("demo account: %v", err)
+			}
+			now := time.Now().Truncate(time.Second)
+			in, calls := providers.Role[providers.Inbound](provs, name)
+			for _, kind := range sp.SimKinds() {
+				if !calls {
+					break
+				}
+				for _, st := range []events.Status{events.StatusSucceeded, events.StatusFailed} {
+					o := simOrder(t, sp, acct, kind, st, now)
+					h, body, err := sp.SimCallback(acct, o, now, false)
+					if err != nil {
+						t.Fatalf("%s %s: SimCallback: %v", kind, st, err)
+					}
+					req := providers.Request{Kind: kind, Header: h, Body: body, ReceivedAt: now}
+					ev, err := in.Parse(acct, req)
+					if err != nil {
+						t.Fatalf("%s %s: Parse of the simulated callback: %v", kind, st, err)
+					}
+					if ev.Status != st || ev.Kind != kind || ev.MerchantOrderID != o.MerchantOrderID || ev.Provider != name {
+						t.Errorf("%s %s: decoded %+v", kind, st, ev)
+					}
+					if st == events.StatusSucceeded && !ev.Amount.Equal(o.Paid) {
+						t.Errorf("%s: amount %v, want %v", kind, ev.Amount, o.Paid)
+					}
+					if in.Ack(kind).ContentType == "" || !sp.SimAcked(in.Ack(kind).Status, in.Ack(kind).Body) {
+						t.Errorf("%s: the provider does not take payhook's ack as received", kind)
+					}
+					h2, bad, _ := sp.SimCallback(acct, o, now, true)
+					if _, err := in.Parse(acct, providers.Request{Kind: kind, Header: h2, Body: bad, ReceivedAt: now}); err == nil || errors.Is(err, providers.ErrIgnored) {
+						t.Errorf("%s %s: corrupted callback: %v", kind, st, err)
+					}
+					h3, err := sp.SimSign(acct, kind, body, now.Add(time.Second))
+					if err != nil {
+						t.Fatalf("SimSign: %v", err)
+					}
+					if _, err := in.Parse(acct, providers.Request{Kind: kind, Header: h3, Body: body, ReceivedAt: now}); err != nil {
+						t.Errorf("%s %s: re-signed callback: %v", kind, st, err)
+					}
+				}
+			}
+			if q, ok := providers.Role[providers.Querier](provs, name); ok {
+				queryRoundTrip(t, sp, q, acct, now)
+			}
+		})
+	}
+}
+
+func simOrder(t *testing.T, sp providers.Simulated, acct providers.Account, kind events.Kind, st events.Status, at time.Time) providers.SimOrder {
+	t.Helper()
+	exp := sp.SimExponent(kind, acct.Currency)
+	v := "1234"
+	if exp > 0 {
+		v += "." + strings.Repeat("5", exp)
+	}
+	m := events.MustMoney(v, acct.Currency)
+	o := providers.SimOrder{Kind: kind, Amount: m, Paid: m, Status: st, CompletedAt: at}
+	n := 0
+	sp.SimIDs(&o, func(k int) string { n++; return strings.Repeat(string(rune('0'+n%10)), k) })
+	if o.MerchantOrderID == "" || o.ProviderOrderID == "" {
+		t.Fatalf("SimIDs left ids empty: %+v", o)
+	}
+	return o
+}
+
+// queryRoundTrip serves the simulated API and queries it through the
+// provider's Querier: a succeeded order is found succeeded, an unknown one
+// is not found.
+func queryRoundTrip(t *testing.T, sp providers.Simulated, q providers.Querier, acct providers.Account, now time.Time) {
+	t.Helper()
+	o := simOrder(t, sp, acct, events.KindPayin, events.StatusSucceeded, now)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		find := func(kind events.Kind, mid, pid string) (providers.SimOrder, bool) {
+			if pid == o.ProviderOrderID || pid == "" && mid == o.MerchantOrderID {
+				return o, true
+			}
+			return providers.SimOrder{}, false
+		}
+		if !sp.SimServe(w, r, acct, r.URL.Path, find) {
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	acct.BaseURL = srv.URL
+	order := providers.Order{Kind: events.KindPayin, MerchantOrderID: o.MerchantOrderID, ProviderOrderID: o.ProviderOrderID}
+	res, err := q.Query(context.Background(), acct, order, false)
+	if err != nil || !res.Found || res.Status != events.StatusSucceeded {
+		t.Fatalf("query of a succeeded simulated order: %+v, %v", res, err)
+	}
+	if res.Event != nil && (res.Event.MerchantOrderID != o.MerchantOrderID || res.Event.Origin != events.OriginPoll) {
+		t.Errorf("polled event %+v", res.Event)
+	}
+	order.ProviderOrderID, order.MerchantOrderID = o.ProviderOrderID[:3]+"0unknown", "UNKNOWN-1"
+	if res, err := q.Query(context.Background(), acct, order, false); !errors.Is(err, providers.ErrNotFound) && (err != nil || res.Found) {
+		t.Errorf("query of an unknown order: %+v, %v", res, err)
+	}
+}
