@@ -11,6 +11,7 @@ import (
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mpurse"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
+	"github.com/payhook/payhook/pkg/providers/stripe"
 )
 
 // All returns every provider, in a stable order. Each call builds fresh
@@ -22,6 +23,7 @@ func All() *providers.Set {
 		cashypro.New(),
 		mrnpay.New(),
 		jpglo.New(),
+		stripe.New(),
 	)
 }
 
