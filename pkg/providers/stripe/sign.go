@@ -104,14 +104,14 @@ func parseHeader(h string) (signedHeader, error) {
 
 // verify checks the header of body under secret: the signed time within
 // tolerance of now, and one v1 equal (in constant time) to the expected
-// signature.
-func verify(header string, body []byte, secret string, now time.Time, tolerance time.Duration) error {
+// signature. It returns the signed time.
+func verify(header string, body []byte, secret string, now time.Time, tolerance time.Duration) (time.Time, error) {
 	sh, err := parseHeader(header)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if d := now.Sub(sh.t); d > tolerance || d < -tolerance {
-		return providers.Reject(reasonTooOld, providers.ErrSignature, "signed at %s, received at %s: beyond the %s tolerance",
+		return time.Time{}, providers.Reject(reasonTooOld, providers.ErrSignature, "signed at %s, received at %s: beyond the %s tolerance",
 			sh.t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), tolerance)
 	}
 	mac := hmac.New(sha256.New, []byte(secret))
@@ -128,7 +128,7 @@ func verify(header string, body []byte, secret string, now time.Time, tolerance 
 		}
 	}
 	if !ok {
-		return providers.Reject(reasonBadSignature, providers.ErrSignature, "no v1 signature matches the endpoint secret")
+		return time.Time{}, providers.Reject(reasonBadSignature, providers.ErrSignature, "no v1 signature matches the endpoint secret")
 	}
-	return nil
+	return sh.t, nil
 }

@@ -2,6 +2,7 @@ package stripe
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -173,7 +174,7 @@ func (p *Provider) SimServe(w http.ResponseWriter, r *http.Request, acct provide
 		stripeError(http.StatusMethodNotAllowed, "invalid_request_error", "", "Unrecognized request URL (GET only).")
 		return true
 	}
-	if r.Header.Get("Authorization") != "Bearer "+acct.Key("api_key") {
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+acct.Key("api_key"))) != 1 {
 		stripeError(http.StatusUnauthorized, "invalid_request_error", "", "Invalid API Key provided.")
 		return true
 	}

@@ -30,6 +30,7 @@ package stripe
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -93,13 +94,19 @@ func (p *Provider) CheckAccount(acct providers.Account) error {
 	if err := providers.CheckKeys(acct, []string{"secret", "api_key"}); err != nil {
 		return err
 	}
-	if !strings.HasPrefix(acct.Key("secret"), "whsec_") {
+	if !hasPrefix(acct.Key("secret"), "whsec_") {
 		return providers.KeyErrorf("secret", "must be the endpoint's signing secret, whsec_...")
 	}
-	if k := acct.Key("api_key"); !strings.HasPrefix(k, "sk_") && !strings.HasPrefix(k, "rk_") {
+	if !hasPrefix(acct.Key("api_key"), "sk_") && !hasPrefix(acct.Key("api_key"), "rk_") {
 		return providers.KeyErrorf("api_key", "must be a secret or restricted API key, sk_... or rk_...")
 	}
 	return nil
+}
+
+// hasPrefix reports whether key starts with the public prefix, compared in
+// constant time like every other comparison involving a key.
+func hasPrefix(key, prefix string) bool {
+	return len(key) >= len(prefix) && subtle.ConstantTimeCompare([]byte(key[:len(prefix)]), []byte(prefix)) == 1
 }
 
 // WatchNeeds: a PaymentIntent is retrieved by its pi_ id, which a watch
@@ -125,6 +132,7 @@ type Callback struct {
 	acct       providers.Account
 	kind       events.Kind
 	receivedAt time.Time
+	signedAt   time.Time
 	event      map[string]any
 }
 
@@ -157,7 +165,8 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if len(headers) == 1 {
 		header = headers[0]
 	}
-	if err := verify(header, req.Body, secret, now, DefaultTolerance); err != nil {
+	signedAt, err := verify(header, req.Body, secret, now, DefaultTolerance)
+	if err != nil {
 		return nil, err
 	}
 	if !utf8.Valid(req.Body) {
@@ -167,7 +176,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	if err != nil {
 		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "%v", err)
 	}
-	return &Callback{acct: acct, kind: req.Kind, receivedAt: req.ReceivedAt, event: ev}, nil
+	return &Callback{acct: acct, kind: req.Kind, receivedAt: req.ReceivedAt, signedAt: signedAt, event: ev}, nil
 }
 
 // statusOf maps an event type to the kind it belongs to and the status it
@@ -226,6 +235,9 @@ func (c *Callback) Event() (events.Event, error) {
 	}
 	ev.OccurredAt = time.Unix(secs, 0).UTC()
 	ev.ReceivedAt = c.receivedAt
+	// The Stripe-Signature t: besides DefaultTolerance, the account's
+	// max_age applies to it like to every provider's signed time.
+	ev.SignedAt = c.signedAt.UTC()
 	ev.ProviderFields["event_id"] = evtID
 	ev.ProviderFields["type"] = typ
 	if live, ok := c.event["livemode"].(bool); ok {

@@ -156,6 +156,7 @@ func TestConformance(t *testing.T) {
 			Provider: "stripe", Account: "stripe-us", Kind: kind, Status: st, MerchantOrderID: order, ProviderOrderID: pid,
 			Reference: ref, Amount: *amount, RequestedAmount: requested, AmountMismatch: mismatch,
 			OccurredAt: occurred, ReceivedAt: received, Origin: events.OriginCallback, ProviderFields: pf,
+			SignedAt: signedAt.UTC(), // the Stripe-Signature t, checked against max_age too
 		}
 	}
 	valid := []providertest.Valid{
