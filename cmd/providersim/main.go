@@ -30,6 +30,7 @@ import (
 	"github.com/payhook/payhook/internal/cli"
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/ops"
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -41,6 +42,7 @@ func main() { cli.Main(run) }
 // server down, letting in-flight API requests finish, and print the stats.
 func run(ctx context.Context, env cli.Env) error {
 	f := cli.NewFlags("providersim", env)
+	f.Providers = registry.All()
 	listen := f.Set.String("listen", "127.0.0.1:8090", "address to serve the providers' APIs on")
 	ingress := f.Set.String("ingress", "", "payhook ingress root URL (default http://{ingress.listen from the config})")
 	rate := f.Set.Float64("rate", 1, "orders per second; 0 serves the APIs without traffic")
