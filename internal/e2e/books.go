@@ -16,7 +16,9 @@ import (
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/ingress"
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/fantian"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
@@ -217,6 +219,10 @@ type ExpectOptions struct {
 //     by poll whatever happened to the callback, mrnpay successes by
 //     re-trigger unless the resent callback is corrupt too. mpurse has no
 //     query endpoint; mrnpay failures carry no amount and are not synthesized.
+//   - A provider with its own simulated side (providers.Simulated, stripe)
+//     calls back about every status; when it answers queries
+//     (providers.Querier) and does not resend (not a Retriggerer), a
+//     watched pay-in is recovered by poll whatever happened to the callback.
 //   - ReorderFailSuccess: whichever terminal status was acknowledged first
 //     is the event; the other one is a conflict (same event id as that
 //     status's event, subject …conflict).
@@ -260,6 +266,8 @@ func Expect(o providersim.Order, x ExpectOptions) []Expectation {
 	switch {
 	case sent:
 		via = "callback"
+	case x.Watched && o.Kind == events.KindPayin && recoveredByPoll(o.Provider):
+		via = "poll"
 	case x.Watched && (o.Provider == jpglo.Name || o.Provider == cashypro.Name) && o.Kind == events.KindPayin:
 		via = "poll"
 	case x.Watched && o.Provider == mrnpay.Name && status == events.StatusSucceeded && !f.CorruptSignature:
@@ -691,4 +699,16 @@ func (b *Books) Wait(tb testing.TB, timeout time.Duration) Report {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// recoveredByPoll reports whether provider has its own simulated side, is
+// queried by the reconciler and does not resend: its watched pay-ins are
+// recovered from the query answer. (The five providers simulated by
+// providersim's own code are spelled out in Expect.)
+func recoveredByPoll(provider string) bool {
+	provs := registry.All()
+	_, simulated := providers.Role[providers.Simulated](provs, provider)
+	_, queries := providers.Role[providers.Querier](provs, provider)
+	_, resends := providers.Role[providers.Retriggerer](provs, provider)
+	return simulated && queries && !resends
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/ops"
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/cashypro"
@@ -50,14 +51,42 @@ const (
 // Services is every service, in start order.
 var Services = []Service{Ingress, Dispatcher, Reconciler}
 
-// Test accounts: one per provider, with the test keys of shared/vectors.json
-// (as devstack uses them), each base_url pointing at the Cluster's simulator.
-var testAccounts = []providers.Account{
+// Test accounts: one per provider, with the providers' test keys (as
+// devstack uses them), each base_url pointing at the Cluster's simulator;
+// then the demo account ({name}-demo) of every registered provider with a
+// simulated side of its own (providers.Simulated).
+var testAccounts = append([]providers.Account{
 	{ID: "fantian-in", Provider: fantian.Name, Keys: providers.Keys{"merchant_id": "PF0002", "secret": "fantian-secret"}, Currency: "INR"},
 	{ID: "mpurse-in", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurseKey16bytes", "aes_mode": "ecb"}, Currency: "INR"},
 	{ID: "cashy-id", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "1002001", "secret": "cashy-secret"}, Currency: "IDR"},
 	{ID: "mrn-cn", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "app-1", "secret": "s3cr3t-mrn"}, Currency: "CNY"},
 	{ID: "glo-in", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "1", "secret": "9ce23be4-a31b-498f-b951-ad7e771c3d73"}, Currency: "INR"},
+}, simulatedAccounts()...)
+
+// simulatedAccounts are the demo accounts of the Simulated providers, by name.
+func simulatedAccounts() []providers.Account {
+	var out []providers.Account
+	for _, name := range SimulatedProviders() {
+		sp, _ := providers.Role[providers.Simulated](registry.All(), name)
+		a := sp.SimAccount(name + "-demo")
+		a.Provider = name
+		out = append(out, a)
+	}
+	return out
+}
+
+// SimulatedProviders lists, in registration order, the registered
+// providers with a simulated side of their own; their test account is
+// "{name}-demo".
+func SimulatedProviders() []string {
+	provs := registry.All()
+	var out []string
+	for _, name := range provs.Names() {
+		if _, ok := providers.Role[providers.Simulated](provs, name); ok {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // SubscriberConfig is one subscriber of a Cluster: an in-process Subscriber
@@ -650,7 +679,7 @@ func (c *Cluster) StartRedis() {
 // Watch announces o to the reconciler the way an order service does: a
 // JSON message on payhook.watch.{provider}, stored by JetStream.
 func (c *Cluster) Watch(ctx context.Context, o providersim.Order) error {
-	b, _ := json.Marshal(map[string]string{"account": o.Account, "kind": string(o.Kind), "merchant_order_id": o.MerchantOrderID})
+	b, _ := json.Marshal(watchOf(o))
 	_, err := c.js.Publish(ctx, "payhook.watch."+o.Provider, b)
 	return err
 }
@@ -658,8 +687,19 @@ func (c *Cluster) Watch(ctx context.Context, o providersim.Order) error {
 // WatchAPI announces o through the reconciler's POST /v1/watches; it
 // returns the HTTP status and body.
 func (c *Cluster) WatchAPI(ctx context.Context, o providersim.Order) (int, []byte, error) {
-	return c.Admin(ctx, Reconciler, "/v1/watches", map[string]string{
-		"provider": o.Provider, "account": o.Account, "kind": string(o.Kind), "merchant_order_id": o.MerchantOrderID})
+	w := watchOf(o)
+	w["provider"] = o.Provider
+	return c.Admin(ctx, Reconciler, "/v1/watches", w)
+}
+
+// watchOf is the announcement of o: with provider_order_id when the
+// provider's query needs it (providers.WatchNeeds).
+func watchOf(o providersim.Order) map[string]string {
+	w := map[string]string{"account": o.Account, "kind": string(o.Kind), "merchant_order_id": o.MerchantOrderID}
+	if n, ok := providers.Role[providers.WatchNeeds](registry.All(), o.Provider); ok && n.WatchNeeds().ProviderOrderID {
+		w["provider_order_id"] = o.ProviderOrderID
+	}
+	return w
 }
 
 // SubmitReference posts a UTR to the reconciler's POST /v1/references.

@@ -42,10 +42,23 @@ func spec(provider string, kind events.Kind, outcome providersim.Outcome, f prov
 }
 
 func accountOf(provider string) string {
-	return map[string]string{
+	if a, ok := map[string]string{
 		fantian.Name: "fantian-in", mpurse.Name: "mpurse-in", cashypro.Name: "cashy-id",
 		mrnpay.Name: "mrn-cn", jpglo.Name: "glo-in",
-	}[provider]
+	}[provider]; ok {
+		return a
+	}
+	return provider + "-demo" // a provider with its own simulated side (e2e.SimulatedProviders)
+}
+
+// simulatedRows are rows for every provider with its own simulated side
+// (stripe, and whichever is registered next), made by row for each.
+func simulatedRows(row func(p string) []order) []order {
+	var out []order
+	for _, p := range e2e.SimulatedProviders() {
+		out = append(out, row(p)...)
+	}
+	return out
 }
 
 // create creates the table's orders in books (watching those marked) and
@@ -139,6 +152,13 @@ func testHappyPath(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	paying := spec(cashypro.Name, events.KindPayin, providersim.Succeeded, ok)
 	paying.Intermediate = true
 	rows = append(rows, order{"cashypro payin PAYING then succeeded", paying, true, events.OriginCallback})
+	rows = append(rows, simulatedRows(func(p string) []order {
+		return []order{
+			{p + " payin succeeded", spec(p, events.KindPayin, providersim.Succeeded, ok), true, events.OriginCallback},
+			{p + " payin failed", spec(p, events.KindPayin, providersim.Failed, ok), true, events.OriginCallback},
+			{p + " payout succeeded", spec(p, events.KindPayout, providersim.Succeeded, ok), false, events.OriginCallback},
+		}
+	})...)
 
 	b := c.NewBooks(e2e.ExactlyOnce)
 	orders := create(t, b, rows)
@@ -189,6 +209,9 @@ func testDuplicates(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 		{"mrnpay payin", spec(mrnpay.Name, events.KindPayin, providersim.Succeeded, dup), true, events.OriginCallback},
 		{"mrnpay payout", spec(mrnpay.Name, events.KindPayout, providersim.Succeeded, dup), true, events.OriginCallback},
 	}
+	rows = append(rows, simulatedRows(func(p string) []order {
+		return []order{{p + " payin", spec(p, events.KindPayin, providersim.Succeeded, dup), true, events.OriginCallback}}
+	})...)
 	before, err := c.Metrics(e2e.Ingress)
 	if err != nil {
 		t.Fatal(err)
@@ -243,6 +266,15 @@ func testLostCallback(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 		// mpurse has no query endpoint: nothing can recover it, and nothing is invented.
 		{"mpurse payin succeeded, dropped", spec(mpurse.Name, events.KindPayin, providersim.Succeeded, drop), true, ""},
 	}
+	// A provider with its own simulated side that the reconciler queries
+	// (stripe): the query answer becomes the event.
+	rows = append(rows, simulatedRows(func(p string) []order {
+		return []order{
+			{p + " payin succeeded, dropped", spec(p, events.KindPayin, providersim.Succeeded, drop), true, events.OriginPoll},
+			{p + " payin failed, dropped", spec(p, events.KindPayin, providersim.Failed, drop), true, events.OriginPoll},
+			{p + " payin succeeded, every callback corrupt", spec(p, events.KindPayin, providersim.Succeeded, corrupt), true, events.OriginPoll},
+		}
+	})...)
 	before, err := c.Metrics(e2e.Reconciler)
 	if err != nil {
 		t.Fatal(err)
@@ -283,6 +315,9 @@ func testReorder(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 		{"mpurse payin failed, success first", spec(mpurse.Name, events.KindPayin, providersim.Failed, re), false, events.OriginCallback},
 		{"cashypro payin succeeded, fail first", spec(cashypro.Name, events.KindPayin, providersim.Succeeded, re), true, events.OriginCallback},
 	}
+	rows = append(rows, simulatedRows(func(p string) []order {
+		return []order{{p + " payin succeeded, fail first", spec(p, events.KindPayin, providersim.Succeeded, re), true, events.OriginCallback}}
+	})...)
 	b := c.NewBooks(e2e.ExactlyOnce)
 	orders := create(t, b, rows)
 	r := b.Wait(t, booksTimeout)
@@ -311,6 +346,12 @@ func testBadSignature(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 		{"mrnpay payin", spec(mrnpay.Name, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
 		{"mrnpay payout", spec(mrnpay.Name, events.KindPayout, providersim.Succeeded, corrupt), false, ""},
 	}
+	rows = append(rows, simulatedRows(func(p string) []order {
+		return []order{
+			{p + " payin", spec(p, events.KindPayin, providersim.Succeeded, corrupt), false, ""},
+			{p + " payout", spec(p, events.KindPayout, providersim.Succeeded, corrupt), false, ""},
+		}
+	})...)
 	b := c.NewBooks(e2e.ExactlyOnce)
 	orders := create(t, b, rows)
 	// Each provider retries the same bad bytes: wait for a retry of every
@@ -345,7 +386,7 @@ func testBadSignature(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	// The reasons are specific: a signature (or, for mpurse, decryption) failure.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, p := range []string{jpglo.Name, mpurse.Name, cashypro.Name, mrnpay.Name} {
+	for _, p := range append([]string{jpglo.Name, mpurse.Name, cashypro.Name, mrnpay.Name}, e2e.SimulatedProviders()...) {
 		msgs, err := c.ReadStream(ctx, natsbus.StreamRawRejected, "payhook.raw."+p+".rejected")
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mpurse"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
+	"github.com/payhook/payhook/pkg/providers/stripe"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -54,6 +55,10 @@ func TestExpect(t *testing.T) {
 		{"mrnpay corrupt: resend corrupt too", mk(mrnpay.Name, events.KindPayin, s, corrupt), watched, nil},
 		{"mpurse dropped watched: nothing", mk(mpurse.Name, events.KindPayin, s, drop), watched, nil},
 		{"mpurse failure by callback", mk(mpurse.Name, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"failed", "failed", "callback"}}},
+		{"stripe failure by callback", mk(stripe.Name, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"failed", "failed", "callback"}}},
+		{"stripe dropped watched: poll", mk(stripe.Name, events.KindPayin, s, drop), watched, []want{{"succeeded", "succeeded", "poll"}}},
+		{"stripe corrupt watched: poll", mk(stripe.Name, events.KindPayin, f, corrupt), watched, []want{{"failed", "failed", "poll"}}},
+		{"stripe payout dropped: not pollable", mk(stripe.Name, events.KindPayout, s, drop), watched, nil},
 		{"reorder: opposite first, real is the conflict", mk(cashypro.Name, events.KindPayin, s, reorder), e2e.ExpectOptions{},
 			[]want{{"failed", "failed", "callback"}, {"conflict", "succeeded", "callback"}}},
 	}

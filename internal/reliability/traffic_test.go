@@ -53,6 +53,16 @@ var slots = []slot{
 	{jpglo.Name, "glo-in", events.KindAppeal},
 }
 
+// Every registered provider with its own simulated side (stripe) takes a
+// slot of each kind it supports, on its demo account.
+func init() {
+	for _, p := range e2e.SimulatedProviders() {
+		for _, k := range providersim.Kinds(p) {
+			slots = append(slots, slot{p, p + "-demo", k})
+		}
+	}
+}
+
 // traffic creates orders through the books at a fixed rate and announces
 // every one to the reconciler, as a merchant's order service would. An
 // announcement that fails (NATS down) is retried until it is stored, and
