@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/cashypro"
@@ -19,15 +20,32 @@ import (
 )
 
 // Accounts are the merchant accounts the benchmark configures, one per
-// provider that sends callbacks (fantian sends none). The secrets are
-// throwaway values for the benchmark's own NATS and Redis.
+// provider that sends callbacks (fantian sends none), then the demo account
+// of every provider with its own simulated side (providers.Simulated). The
+// secrets are throwaway values for the benchmark's own NATS and Redis.
 func Accounts() []providers.Account {
-	return []providers.Account{
+	return append([]providers.Account{
 		{ID: "glo-in", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "1", "secret": "bench-jpglo-9ce23be4-a31b-498f"}, Currency: "INR"},
 		{ID: "mrn-in", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "benchAppKey", "secret": "bench-mrnpay-key"}, Currency: "CNY"},
 		{ID: "mp-in", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "BENCHPARTNER", "aes_key": "bench-mpurse-aes-key-32-bytes!!!", "aes_mode": "ecb"}, Currency: "INR"},
 		{ID: "cashy-in", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "M2024BENCH", "secret": "bench-cashypro-secret"}, Currency: "IDR"},
+	}, simulatedAccounts()...)
+}
+
+// simulated are the registered providers with their own simulated side;
+// the generator signs their callbacks through it.
+var simulated = providers.With[providers.Simulated](registry.All())
+
+func simulatedAccounts() []providers.Account {
+	var out []providers.Account
+	for _, name := range registry.All().Names() {
+		if sp, ok := simulated[name]; ok {
+			a := sp.SimAccount(name + "-bench")
+			a.Provider = name
+			out = append(out, a)
+		}
 	}
+	return out
 }
 
 // Target is one kind of callback in the mix.
@@ -39,14 +57,23 @@ type Target struct {
 
 // DefaultMix is the share of each callback, roughly a busy Indian/Indonesian
 // merchant: pay-ins dominate, jpglo appeals and mrnpay payouts are rare.
-var DefaultMix = []Target{
-	{jpglo.Name, events.KindPayin, 35},
-	{jpglo.Name, events.KindAppeal, 5},
-	{mrnpay.Name, events.KindPayin, 15},
-	{mrnpay.Name, events.KindPayout, 5},
-	{mpurse.Name, events.KindPayin, 20},
-	{cashypro.Name, events.KindPayin, 20},
-}
+// Every provider with its own simulated side adds its pay-ins at weight 10.
+var DefaultMix = func() []Target {
+	mix := []Target{
+		{jpglo.Name, events.KindPayin, 35},
+		{jpglo.Name, events.KindAppeal, 5},
+		{mrnpay.Name, events.KindPayin, 15},
+		{mrnpay.Name, events.KindPayout, 5},
+		{mpurse.Name, events.KindPayin, 20},
+		{cashypro.Name, events.KindPayin, 20},
+	}
+	for _, name := range registry.All().Names() {
+		if _, ok := simulated[name]; ok {
+			mix = append(mix, Target{name, events.KindPayin, 10})
+		}
+	}
+	return mix
+}()
 
 // Callback is one provider callback ready to send.
 type Callback struct {
@@ -126,7 +153,9 @@ func (g *Generator) Make(provider string, kind events.Kind, n uint64) (Callback,
 	amt := 10000 + splitmix(n^0x5bd1e995)%990000 // minor units, 100.00 .. 9999.99
 	now := g.now()
 	var err error
-	switch {
+	switch sp, sim := simulated[provider]; {
+	case sim:
+		cb.Header, cb.Body, err = simulatedCallback(sp, a, kind, id, n, amt, now)
 	case provider == jpglo.Name && kind == events.KindPayin:
 		cb.Body = jpgloPayin(a, id, n, amt, now)
 		cb.Header.Set("Content-Type", "application/json")
@@ -250,4 +279,22 @@ func cashyproPayin(a providers.Account, id string, n, amt uint64, now time.Time)
 		`,"mchOrderNo":"` + id + `","merchantId":"` + a.Key("merchant_id") + `","nonceStr":"` + nonce + `","orderNo":"` + orderNo +
 		`","orderStatus":"SUCCESS","payCode":"OR.GPNQR.BENCH","payType":"QRIS","payUrl":"` + payURL + `"}`
 	return []byte(body), sign
+}
+
+// simulatedCallback is a succeeded callback of a provider with its own
+// simulated side, amt minor units (two fraction digits) in the account's
+// currency, signed at now.
+func simulatedCallback(sp providers.Simulated, a providers.Account, kind events.Kind, id string, n, amt uint64, now time.Time) (http.Header, []byte, error) {
+	m, err := events.MoneyFromMinor(strconv.FormatUint(amt, 10), 2, a.Currency)
+	if err != nil {
+		return nil, nil, err
+	}
+	if exp := sp.SimExponent(kind, a.Currency); exp != 2 {
+		if m, err = events.MoneyFromMinor(strconv.FormatUint(amt, 10), exp, a.Currency); err != nil {
+			return nil, nil, err
+		}
+	}
+	o := providers.SimOrder{Kind: kind, MerchantOrderID: id, Amount: m, Paid: m, Status: events.StatusSucceeded, CompletedAt: now}
+	sp.SimIDs(&o, func(k int) string { return fmt.Sprintf("%0*d", k, splitmix(n)%1e15)[:k] })
+	return sp.SimCallback(a, o, now, false)
 }

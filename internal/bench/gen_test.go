@@ -5,22 +5,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mpurse"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // TestGeneratedCallbacksVerify checks that every callback the generator
 // makes passes its provider's own Parse and decodes to the order id the
 // end-to-end subscriber looks for.
 func TestGeneratedCallbacksVerify(t *testing.T) {
-	parsers := map[string]providers.Inbound{
-		jpglo.Name: jpglo.New(), mrnpay.Name: mrnpay.New(),
-		mpurse.Name: mpurse.New(), cashypro.Name: cashypro.New(),
-	}
+	parsers := registry.Inbound()
 	accts := map[string]providers.Account{}
 	for _, a := range Accounts() {
 		accts[a.Provider] = a

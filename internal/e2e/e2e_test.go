@@ -163,7 +163,8 @@ func testHappyPath(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	b := c.NewBooks(e2e.ExactlyOnce)
 	orders := create(t, b, rows)
 	r := b.Wait(t, booksTimeout)
-	if want := 11; r.Expected != want { // 10 terminal events + PAYING; fantian none
+	// 10 terminal events + PAYING; fantian none; 3 per simulated provider.
+	if want := 11 + 3*len(e2e.SimulatedProviders()); r.Expected != want {
 		t.Errorf("expected events = %d, want %d", r.Expected, want)
 	}
 	checkOrigins(t, sub, rows, orders)
