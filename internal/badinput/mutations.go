@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/cashypro"
@@ -251,7 +252,15 @@ func addCommon(add addFunc, p string) {
 		return result{path: "/v1/callbacks/" + p + "/" + g.pick(ids) + "/" + string(b.kind), want: rejected(ReasonUnknownAccount)}, nil
 	})
 	add(ClassWrongProvider, p, "unknown provider in the URL", func(g *gen, b *base) (result, error) {
-		name := g.pick([]string{"paypal", "fantian", strings.ToUpper(p), p + "2", "stripe"})
+		// Names no registered provider has (fantian is one, but sends no
+		// callbacks: its URL is not served either).
+		var names []string
+		for _, n := range []string{"paypal", "fantian", strings.ToUpper(p), p + "2", "adyen"} {
+			if _, calls := providers.Role[providers.Inbound](registry.All(), n); !calls {
+				names = append(names, n)
+			}
+		}
+		name := g.pick(names)
 		return result{path: "/v1/callbacks/" + name + "/" + b.acct.ID + "/" + string(b.kind), want: rejected(ReasonUnknownProvider)}, nil
 	})
 	for _, q := range Inbound {
