@@ -12,6 +12,7 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/providertest"
 )
 
 // Every registered provider is checked here without being named: what its
@@ -135,5 +136,42 @@ func queryRoundTrip(t *testing.T, sp providers.Simulated, q providers.Querier, a
 	order.ProviderOrderID, order.MerchantOrderID = o.ProviderOrderID[:3]+"0unknown", "UNKNOWN-1"
 	if res, err := q.Query(context.Background(), acct, order, false); !errors.Is(err, providers.ErrNotFound) && (err != nil || res.Found) {
 		t.Errorf("query of an unknown order: %+v, %v", res, err)
+	}
+}
+
+// TestConformanceOfSimulatedProviders runs the conformance suite
+// (providertest) on every registered provider that calls back and has a
+// simulated side, with callbacks that side renders: truncated, mutated and
+// wrongly keyed copies must be rejected with a reason and never panic. The
+// golden decode is each package's own test (the expected events come from
+// the callbacks themselves here).
+func TestConformanceOfSimulatedProviders(t *testing.T) {
+	provs := registry.All()
+	for name, sp := range providers.With[providers.Simulated](provs) {
+		in, ok := providers.Role[providers.Inbound](provs, name)
+		if !ok {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			acct := sp.SimAccount(name + "-demo")
+			now := time.Now().Truncate(time.Second)
+			var valid []providertest.Valid
+			for _, kind := range sp.SimKinds() {
+				for _, st := range []events.Status{events.StatusSucceeded, events.StatusFailed} {
+					o := simOrder(t, sp, acct, kind, st, now)
+					h, body, err := sp.SimCallback(acct, o, now, false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					req := providers.Request{Kind: kind, Header: h, Body: body, ReceivedAt: now}
+					want, err := in.Parse(acct, req)
+					if err != nil {
+						t.Fatalf("%s %s: %v", kind, st, err)
+					}
+					valid = append(valid, providertest.Valid{Name: string(kind) + "-" + string(st), Account: acct, Request: req, Want: want})
+				}
+			}
+			providertest.Run(t, in, valid, nil)
+		})
 	}
 }
