@@ -317,7 +317,8 @@ func TestVerifiersUseConstantTime(t *testing.T) {
 		{"mrnpay sign and appKey", "pkg/providers/mrnpay/mrnpay.go", "Verify", []string{"md5sign.Equal"}},
 		{"cashypro Sign header", "pkg/providers/cashypro/cashypro.go", "Verify", []string{"subtle.ConstantTimeCompare", "md5sign.Equal"}},
 		{"mpurse partnerId", "pkg/providers/mpurse/mpurse.go", "Verify", []string{"subtle.ConstantTimeCompare"}},
-		{"mpurse PKCS#7 padding", "pkg/providers/mpurse/mpurse.go", "pkcs7", []string{"subtle.ConstantTimeByteEq", "subtle.ConstantTimeLessOrEq"}},
+		{"mpurse PKCS#7 padding", "pkg/providers/mpurse/cipher.go", "pkcs7", []string{"subtle.ConstantTimeByteEq", "subtle.ConstantTimeLessOrEq"}},
+		{"stripe v1 signatures", "pkg/providers/stripe/sign.go", "verify", []string{"hmac.Equal"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

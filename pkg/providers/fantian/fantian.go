@@ -36,7 +36,6 @@ import (
 
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/internal/httpx"
-	"github.com/payhook/payhook/pkg/providers/internal/md5sign"
 )
 
 // ReferencePath is the UTR matching endpoint under the account's BaseURL.
@@ -61,13 +60,6 @@ const (
 	CodeBadSignature = "0004" // 验签错误 (signature check failed)
 )
 
-// Signing rules selectable per account (providers.Account.Key("sign_rule")).
-const (
-	RuleDefault     = "default"      // sorted, &key=, MD5, lower-case hex
-	RuleSortedLower = "sorted-lower" // the same, spelled out
-	RuleSortedUpper = "sorted-upper" // the same string, upper-case hex
-)
-
 // maxReply bounds a reply; the seed's is under 60 bytes.
 const maxReply = 64 << 10
 
@@ -80,35 +72,6 @@ var (
 	// ErrReply reports a reply that is not Fantian's {"error_code",...} object.
 	ErrReply = errors.New("fantian: unexpected reply")
 )
-
-// ValidRule reports whether rule names a signing rule: "", "default",
-// "sorted-lower" or "sorted-upper".
-func ValidRule(rule string) bool {
-	switch rule {
-	case "", RuleDefault, RuleSortedLower, RuleSortedUpper:
-		return true
-	}
-	return false
-}
-
-// Sign computes the sign field: every parameter except "sign" whose value is
-// not empty, sorted by name (byte order), joined as "name=value" with "&",
-// then "&key=" + secret appended, MD5; lower-case hex unless rule is
-// "sorted-upper". An unknown rule signs like the default; SubmitReference
-// refuses unknown rules before signing.
-func Sign(params map[string]string, secret, rule string) string {
-	fields := make(map[string]string, len(params))
-	for k, v := range params {
-		if k != "sign" && v != "" {
-			fields[k] = v
-		}
-	}
-	s := md5sign.SortedString(fields, secret)
-	if rule == RuleSortedUpper {
-		return md5sign.Upper(s)
-	}
-	return md5sign.Lower(s)
-}
 
 // Client submits references to Fantian.
 type Client struct {
