@@ -31,7 +31,7 @@ type Request struct {
 	// number is refused, it would be read through a float somewhere).
 	// Currency defaults to the account's, and must be the account's when
 	// given. Only providers whose query answer carries no amount use it
-	// (AmountFromWatch): a terminal answer with no event becomes an event
+	// (providers.WatchNeeds Amount: mrnpay): a terminal answer with no event becomes an event
 	// with this amount instead of "unrecoverable".
 	Amount   string `json:"amount,omitempty"`
 	Currency string `json:"currency,omitempty"`
