@@ -1,6 +1,7 @@
 // Package badinput generates a deterministic corpus of hostile callback
-// requests for the four providers that call payhook back (jpglo, mrnpay,
-// mpurse, cashypro): malformed, tampered, replayed-with-tampering,
+// requests for the providers that call payhook back: jpglo, mrnpay, mpurse
+// and cashypro in full, and every provider with its own simulated side
+// (stripe) with the mutations that side supports (simulated.go): malformed, tampered, replayed-with-tampering,
 // oversized, wrongly encoded, unicode-edge, wrong content type, truncated,
 // duplicated-key, deeply nested, huge-number, wrong-kind, unknown-account
 // and wrong-provider-URL requests (docs/reliability.md "Bad input at scale").
@@ -26,6 +27,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,7 +158,7 @@ type Corpus struct {
 // Accounts are the corpus's merchant accounts, two per provider, with
 // throwaway secrets.
 func Accounts() []providers.Account {
-	return []providers.Account{
+	return append([]providers.Account{
 		{ID: "glo-in", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "1", "secret": "badinput-jpglo-secret-5d1f"}, Currency: "INR"},
 		{ID: "glo-br", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "2", "secret": "badinput-jpglo-br-secret-88aa"}, Currency: "BRL"},
 		{ID: "mrn-cn", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "bi-appkey-1", "secret": "badinput-mrnpay-secret-1"}, Currency: "CNY"},
@@ -165,7 +167,7 @@ func Accounts() []providers.Account {
 		{ID: "mp-cbc", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "BIPARTNER2", "aes_key": "bi-mpurse-cbc-16", "aes_mode": "cbc", "aes_iv": "bi-mpurse-iv-16b"}, Currency: "INR"},
 		{ID: "cp-id", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "BI1002001", "secret": "badinput-cashypro-secret-1"}, Currency: "IDR"},
 		{ID: "cp-2", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "BI1002002", "secret": "badinput-cashypro-secret-2"}, Currency: "IDR"},
-	}
+	}, simulatedAccounts()...)
 }
 
 // Inbound lists the providers the corpus covers.
@@ -187,7 +189,7 @@ func Generate(seed uint64, n int, bodyLimit int64) (*Corpus, error) {
 		g.byProv[a.Provider] = append(g.byProv[a.Provider], a)
 	}
 	g.originals = map[string][]*base{}
-	for _, p := range Inbound {
+	for _, p := range append(slices.Clone(Inbound), Simulated...) {
 		for range originalsPerProvider {
 			b := g.newBase(p)
 			hdr, body, err := g.sign(b)
@@ -261,6 +263,7 @@ type base struct {
 	kind events.Kind
 	obj  *obj
 	form []kv
+	sim  *providers.SimOrder // a provider with its own simulated side
 	// hdr and body are the signed request, for originals.
 	hdr  http.Header
 	body []byte
@@ -415,6 +418,10 @@ func (g *gen) newBase(prov string) *base {
 	ts := 1700000000 + g.rng.Int64N(50000000)
 	amt := 10000 + g.rng.Int64N(9990000) // minor units
 	b := &base{prov: prov, acct: acct}
+	if _, ok := simulatedSides[prov]; ok {
+		g.newSimBase(b, id, amt)
+		return b
+	}
 	switch prov {
 	case jpglo.Name:
 		if g.rng.IntN(5) == 0 {
@@ -485,6 +492,9 @@ func (g *gen) sign(b *base) (http.Header, []byte, error) {
 // signAs signs b's content under acct's keys (acct may be another account).
 func signAs(b *base, acct providers.Account) (http.Header, []byte, error) {
 	h := http.Header{}
+	if sp, ok := simulatedSides[b.prov]; ok {
+		return sp.SimCallback(acct, *b.sim, simSignedAt, false)
+	}
 	switch b.prov {
 	case jpglo.Name:
 		o := b.obj.clone().del("sign")

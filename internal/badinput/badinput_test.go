@@ -105,6 +105,17 @@ func TestGenerateIsDeterministicAndCoversEveryClass(t *testing.T) {
 			}
 		}
 	}
+	// A provider with its own simulated side gets the mutations that need
+	// nothing else (badinput.Simulated).
+	for _, p := range badinput.Simulated {
+		for _, cl := range []badinput.Class{badinput.ClassPreserving, badinput.ClassTruncated, badinput.ClassTampered,
+			badinput.ClassReplayTampered, badinput.ClassBadSignature, badinput.ClassOversized, badinput.ClassWrongEncoding,
+			badinput.ClassDeeplyNested, badinput.ClassWrongKind, badinput.ClassUnknownAccount} {
+			if seen[cl][p] == 0 {
+				t.Errorf("class %s has no %s case", cl, p)
+			}
+		}
+	}
 	if len(seen) != len(classes) {
 		t.Errorf("corpus has %d classes, the test knows %d", len(seen), len(classes))
 	}

@@ -158,6 +158,9 @@ func mutations() []mutation {
 	addMrnpay(add)
 	addMpurse(add)
 	addCashypro(add)
+	for _, p := range Simulated {
+		addSimulated(add, p)
+	}
 	return ms
 }
 
