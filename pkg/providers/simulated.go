@@ -67,3 +67,10 @@ type Simulated interface {
 	// base_url. It reports false for a path the provider does not serve.
 	SimServe(w http.ResponseWriter, r *http.Request, acct Account, path string, find SimLookup) bool
 }
+
+// SimServerError is implemented by a Simulated provider that answers a
+// failure of its own API (the simulator's query-fail fault) in its own
+// format; without it the simulator answers a bare HTTP 500.
+type SimServerError interface {
+	SimServerError(w http.ResponseWriter)
+}

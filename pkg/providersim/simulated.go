@@ -42,8 +42,9 @@ func buildSimulated(sp providers.Simulated, ord *order, status Outcome, corrupt 
 }
 
 // serveSimulated answers an API request of a Simulated provider, applying
-// the order's query faults (a 500 with an empty JSON object, or no answer)
-// around the provider's own lookup.
+// the order's query faults (an HTTP 500, in the provider's own format when
+// it is a providers.SimServerError, or no answer) around the provider's own
+// lookup.
 func (s *Sim) serveSimulated(sp providers.Simulated, w http.ResponseWriter, r *http.Request, acct providers.Account, path string) bool {
 	failed := false
 	find := func(kind events.Kind, merchantOrderID, providerOrderID string) (providers.SimOrder, bool) {
@@ -57,9 +58,11 @@ func (s *Sim) serveSimulated(sp providers.Simulated, w http.ResponseWriter, r *h
 			return providers.SimOrder{}, false
 		}
 		if !s.queryFaults(w, r, ord, func() {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = w.Write([]byte(`{"error":{"type":"api_error","message":"simulated failure"}}`))
+			if se, ok := sp.(providers.SimServerError); ok {
+				se.SimServerError(w)
+				return
+			}
+			http.Error(w, "simulated failure", http.StatusInternalServerError)
 		}) {
 			failed = true
 			return providers.SimOrder{}, false
