@@ -17,7 +17,10 @@ import (
 // Stripe's side of the wire, for the provider simulator, devstack and the
 // test suites (providers.Simulated).
 
-var _ providers.Simulated = (*Provider)(nil)
+var (
+	_ providers.Simulated      = (*Provider)(nil)
+	_ providers.SimServerError = (*Provider)(nil)
+)
 
 // SimRetrySchedule approximates Stripe's retries of an unacknowledged
 // event: "up to three days with an exponential back off" (Stripe's
@@ -148,6 +151,14 @@ func (p *Provider) SimAcked(status int, _ []byte) bool { return status >= 200 &&
 
 // SimRetries is SimRetrySchedule.
 func (p *Provider) SimRetries() []time.Duration { return SimRetrySchedule }
+
+// SimServerError is Stripe's answer to a failure on its side: HTTP 500
+// with an api_error object (the client retries those: temporary).
+func (p *Provider) SimServerError(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = w.Write([]byte(`{"error":{"type":"api_error","message":"An unknown error occurred"}}`))
+}
 
 // SimServe answers GET /v1/payment_intents/{id} with the bearer api_key
 // check and Stripe's error objects (401 for a wrong key, 404
