@@ -133,6 +133,17 @@ func queryRoundTrip(t *testing.T, sp providers.Simulated, q providers.Querier, a
 	if res.Event != nil && (res.Event.MerchantOrderID != o.MerchantOrderID || res.Event.Origin != events.OriginPoll) {
 		t.Errorf("polled event %+v", res.Event)
 	}
+	if se, ok := sp.(providers.SimServerError); ok {
+		fail := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { se.SimServerError(w) }))
+		a := acct
+		a.BaseURL = fail.URL
+		_, err := q.Query(context.Background(), a, order, false)
+		fail.Close()
+		var ae *providers.APIError
+		if !errors.As(err, &ae) || !ae.Temporary {
+			t.Errorf("query answered by SimServerError: %v, want a temporary *providers.APIError", err)
+		}
+	}
 	order.ProviderOrderID, order.MerchantOrderID = o.ProviderOrderID[:3]+"0unknown", "UNKNOWN-1"
 	if res, err := q.Query(context.Background(), acct, order, false); !errors.Is(err, providers.ErrNotFound) && (err != nil || res.Found) {
 		t.Errorf("query of an unknown order: %+v, %v", res, err)
