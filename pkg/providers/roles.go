@@ -17,14 +17,17 @@ import (
 // registry.
 //
 // The roles:
-//   - Inbound: it calls us back (verify and decode the raw request, its own ack).
-//   - Credentials: it checks its own keys of an account's config block.
+//   - Inbound: it calls us back (verify and decode the raw request, its own
+//     ack); where its callbacks carry a signed time, the decoded event's
+//     SignedAt holds it and ingress applies accounts[].max_age to it.
+//   - Credentials: it checks its own keys of an account's config block;
+//     CallbackIdentity: what tells its accounts' callbacks apart.
 //   - Querier: it answers order queries (the reconciler polls it).
 //   - Retriggerer: its query can ask for the callback to be sent again.
 //   - WatchNeeds: a watch for it must carry more than the merchant order id.
 //   - ReferenceSubmitter: it takes bank references (UTR/RRN) for orders.
-//   - Simulated (package providersim): its side of the wire, for tests and
-//     the simulator.
+//   - Simulated: its side of the wire, for the simulator and the test
+//     suites (SimServerError: how that side fails).
 
 // Provider is what every registered provider is: a name, as used in URLs,
 // subjects and config ([a-z0-9]+).
