@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/registry"
 )
 
 const (
@@ -238,6 +239,11 @@ func (st composeStack) check() []string {
 			}
 		}
 		cfg, err := config.Parse(st.cfgRaw, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err == nil && s.Command[0] != "dispatcher" {
+			// What every binary but the dispatcher checks at start: its
+			// accounts' keys against the providers it links.
+			err = cfg.CheckProviders(registry.All())
+		}
 		if err != nil {
 			p = append(p, fmt.Sprintf("%s: %s does not load with the service's environment: %v", w, composeConfig, err))
 			continue

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"gopkg.in/yaml.v3"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -18,9 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 )
 
@@ -277,6 +277,11 @@ func k8sConfig(tb testing.TB, s Set, component string) (*config.Config, []byte) 
 	key := component + ".yaml"
 	raw, env := withDeployKeys(k8sConfigFile(tb, s, component), secretEnv(tb, s, component))
 	cfg, err := config.Parse([]byte(raw), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err == nil && component != "dispatcher" {
+		// What every binary but the dispatcher checks at start: its
+		// accounts' keys against the providers it links.
+		err = cfg.CheckProviders(registry.All())
+	}
 	if err != nil {
 		tb.Fatalf("ConfigMap payhook-config %s with the environment of Deployment payhook-%s: %v", key, component, err)
 	}
