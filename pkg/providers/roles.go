@@ -27,7 +27,8 @@ import (
 //   - WatchNeeds: a watch for it must carry more than the merchant order id.
 //   - ReferenceSubmitter: it takes bank references (UTR/RRN) for orders.
 //   - Simulated: its side of the wire, for the simulator and the test
-//     suites (SimServerError: how that side fails).
+//     suites (SimServerError: how that side fails); Demo: a ready test
+//     account.
 
 // Provider is what every registered provider is: a name, as used in URLs,
 // subjects and config ([a-z0-9]+).

@@ -68,6 +68,14 @@ type Simulated interface {
 	SimServe(w http.ResponseWriter, r *http.Request, acct Account, path string, find SimLookup) bool
 }
 
+// Demo is implemented by a provider with a ready-made test account: its
+// id, keys and currency, with test keys that the simulator shares (the
+// provider's published example keys where it has them). devstack and the
+// end-to-end suites configure it, pointing base_url at the simulator.
+type Demo interface {
+	DemoAccount() Account
+}
+
 // SimServerError is implemented by a Simulated provider that answers a
 // failure of its own API (the simulator's query-fail fault) in its own
 // format; without it the simulator answers a bare HTTP 500.

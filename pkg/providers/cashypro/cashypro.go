@@ -345,3 +345,9 @@ func currencyOf(acct providers.Account) string {
 	}
 	return acct.Currency
 }
+
+// DemoAccount is the test account devstack and the end-to-end suites
+// configure: the seed's example merchant id and a test secret.
+func (p *Provider) DemoAccount() providers.Account {
+	return providers.Account{ID: "cashy-id", Provider: Name, Currency: "IDR", Keys: providers.Keys{"merchant_id": "1002001", "secret": "cashy-secret"}}
+}

@@ -67,3 +67,9 @@ func (p *Provider) SubmitReference(ctx context.Context, acct providers.Account, 
 
 // NotMatched is the package's NotMatched.
 func (p *Provider) NotMatched(err error) bool { return NotMatched(err) }
+
+// DemoAccount is the test account devstack and the end-to-end suites
+// configure: the merchant id of the seed's example and a test secret.
+func (p *Provider) DemoAccount() providers.Account {
+	return providers.Account{ID: "fantian-in", Provider: Name, Currency: "INR", Keys: providers.Keys{"merchant_id": "PF0002", "secret": "fantian-secret"}}
+}

@@ -374,3 +374,9 @@ func amountField(f map[string]any, name, currency string) (events.Money, error) 
 	}
 	return m, nil
 }
+
+// DemoAccount is the test account devstack and the end-to-end suites
+// configure: the seed's published example merchant and key.
+func (p *Provider) DemoAccount() providers.Account {
+	return providers.Account{ID: "glo-in", Provider: Name, Currency: "INR", Keys: providers.Keys{"merchant_id": "1", "secret": "9ce23be4-a31b-498f-b951-ad7e771c3d73"}}
+}

@@ -289,3 +289,9 @@ func providerFields(fields map[string]any) map[string]any {
 
 // clip bounds a provider-supplied value quoted in an error.
 func clip(s string) string { return providers.Clip(s, 32) }
+
+// DemoAccount is the test account devstack and the end-to-end suites
+// configure: the seed's example partner id and a 16-byte test key (AES-128-ECB).
+func (p *Provider) DemoAccount() providers.Account {
+	return providers.Account{ID: "mpurse-in", Provider: Name, Currency: "INR", Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurseKey16bytes", "aes_mode": "ecb"}}
+}

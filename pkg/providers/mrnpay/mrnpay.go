@@ -252,3 +252,9 @@ func digits(s string) bool {
 	}
 	return true
 }
+
+// DemoAccount is the test account devstack and the end-to-end suites
+// configure: a test appKey and secret.
+func (p *Provider) DemoAccount() providers.Account {
+	return providers.Account{ID: "mrn-cn", Provider: Name, Currency: "CNY", Keys: providers.Keys{"merchant_id": "app-1", "secret": "s3cr3t-mrn"}}
+}
