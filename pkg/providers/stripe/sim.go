@@ -39,6 +39,9 @@ func (p *Provider) SimAccount(id string) providers.Account {
 	}
 }
 
+// DemoAccount is SimAccount("stripe-demo").
+func (p *Provider) DemoAccount() providers.Account { return p.SimAccount(Name + "-demo") }
+
 // SimKinds: PaymentIntents and Payouts.
 func (p *Provider) SimKinds() []events.Kind { return p.Kinds() }
 
