@@ -36,13 +36,11 @@ const (
 	SubscriberSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
 
-// configTemplate is devstack's built-in config: one account per provider,
-// with the providers' test keys, each base_url pointing at the simulator; a
-// demo subscriber; a reconciler schedule compressed so that a lost callback
-// is recovered within a minute. Every other registered provider with a
-// simulated side (providers.Simulated) gets its demo account appended
-// ({{MORE_ACCOUNTS}}). It goes through the same parser and validation as
-// any config file.
+// configTemplate is devstack's built-in config: one account per registered
+// provider, its demo account ({{ACCOUNTS}}, demoAccounts); a demo
+// subscriber; a reconciler schedule compressed so that a lost callback is
+// recovered within a minute. It goes through the same parser and
+// validation as any config file.
 const configTemplate = `
 nats:
   url: {{NATS}}
@@ -66,37 +64,7 @@ log:
   level: warn
   format: text
 accounts:
-  - id: fantian-in
-    provider: fantian
-    merchant_id: PF0002
-    secret: fantian-secret
-    base_url: {{SIM}}/fantian/fantian-in
-    currency: INR
-  - id: mpurse-in
-    provider: mpurse
-    merchant_id: Mct_test_10001_PartnerId
-    aes_key: mpurseKey16bytes
-    aes_mode: ecb
-    currency: INR
-  - id: cashy-id
-    provider: cashypro
-    merchant_id: "1002001"
-    secret: cashy-secret
-    base_url: {{SIM}}/cashypro/cashy-id
-    currency: IDR
-  - id: mrn-cn
-    provider: mrnpay
-    merchant_id: app-1
-    secret: s3cr3t-mrn
-    base_url: {{SIM}}/mrnpay/mrn-cn
-    currency: CNY
-  - id: glo-in
-    provider: jpglo
-    merchant_id: "1"
-    secret: 9ce23be4-a31b-498f-b951-ad7e771c3d73
-    base_url: {{SIM}}/jpglo/glo-in
-    currency: INR
-{{MORE_ACCOUNTS}}subscribers:
+{{ACCOUNTS}}subscribers:
   - id: demo
     url: http://{{SUBSCRIBER}}/hooks
     secret: ` + SubscriberSecret + `
@@ -120,12 +88,12 @@ func DefaultAddrs() Addrs {
 // BuildConfig renders and validates the built-in config, with eventKey as
 // the event signing key of every part (see EventKey).
 func BuildConfig(natsURL, redisURL string, a Addrs, eventKey events.PrivateKey) (*config.Config, string, error) {
-	more, err := simulatedAccounts("http://" + a.Sim)
+	accts, err := demoAccounts("http://" + a.Sim)
 	if err != nil {
 		return nil, "", fmt.Errorf("devstack's built-in config: %w", err)
 	}
 	r := strings.NewReplacer(
-		"{{MORE_ACCOUNTS}}", more,
+		"{{ACCOUNTS}}", accts,
 		"{{EVENT_KEY}}", eventKey.Encode(), "{{EVENT_PUBLIC_KEY}}", eventKey.Public().Encode(),
 		"{{NATS}}", natsURL, "{{REDIS}}", quoteEmpty(redisURL),
 		"{{INGRESS}}", a.Ingress, "{{DISPATCHER}}", a.Dispatcher, "{{RECONCILER}}", a.Reconciler,
@@ -142,24 +110,27 @@ func BuildConfig(natsURL, redisURL string, a Addrs, eventKey events.PrivateKey) 
 	return cfg, text, nil
 }
 
-// simulatedAccounts renders, as YAML list items under accounts, the demo
-// account of every registered provider with a simulated side whose
-// provider the template has no account for: id "{provider}-demo", base_url
-// the simulator's.
-func simulatedAccounts(simURL string) (string, error) {
+// demoAccounts renders, as YAML list items under accounts, the demo
+// account of every registered provider (providers.Demo), in registration
+// order; base_url is the simulator's for a provider payhook calls (a
+// Querier or a ReferenceSubmitter).
+func demoAccounts(simURL string) (string, error) {
+	provs := registry.All()
 	var accts []providers.Account
-	for name, sp := range providers.With[providers.Simulated](registry.All()) {
-		if strings.Contains(configTemplate, "provider: "+name+"\n") {
-			continue
+	for name, d := range providers.With[providers.Demo](provs) {
+		a := d.DemoAccount()
+		a.Provider = name
+		_, queries := providers.Role[providers.Querier](provs, name)
+		_, submits := providers.Role[providers.ReferenceSubmitter](provs, name)
+		if queries || submits {
+			a.BaseURL = simURL + "/" + name + "/" + a.ID
 		}
-		a := sp.SimAccount(name + "-demo")
-		a.Provider, a.BaseURL = name, simURL+"/"+name+"/"+a.ID
 		accts = append(accts, a)
 	}
-	if len(accts) == 0 {
-		return "", nil
-	}
-	slices.SortFunc(accts, func(x, y providers.Account) int { return strings.Compare(x.ID, y.ID) })
+	order := provs.Names()
+	slices.SortFunc(accts, func(x, y providers.Account) int {
+		return slices.Index(order, x.Provider) - slices.Index(order, y.Provider)
+	})
 	b, err := yaml.Marshal(accts)
 	if err != nil {
 		return "", err

@@ -30,11 +30,6 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
-	"github.com/payhook/payhook/pkg/providers/fantian"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -51,33 +46,35 @@ const (
 // Services is every service, in start order.
 var Services = []Service{Ingress, Dispatcher, Reconciler}
 
-// Test accounts: one per provider, with the providers' test keys (as
-// devstack uses them), each base_url pointing at the Cluster's simulator;
-// then the demo account ({name}-demo) of every registered provider with a
-// simulated side of its own (providers.Simulated).
-var testAccounts = append([]providers.Account{
-	{ID: "fantian-in", Provider: fantian.Name, Keys: providers.Keys{"merchant_id": "PF0002", "secret": "fantian-secret"}, Currency: "INR"},
-	{ID: "mpurse-in", Provider: mpurse.Name, Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurseKey16bytes", "aes_mode": "ecb"}, Currency: "INR"},
-	{ID: "cashy-id", Provider: cashypro.Name, Keys: providers.Keys{"merchant_id": "1002001", "secret": "cashy-secret"}, Currency: "IDR"},
-	{ID: "mrn-cn", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "app-1", "secret": "s3cr3t-mrn"}, Currency: "CNY"},
-	{ID: "glo-in", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "1", "secret": "9ce23be4-a31b-498f-b951-ad7e771c3d73"}, Currency: "INR"},
-}, simulatedAccounts()...)
-
-// simulatedAccounts are the demo accounts of the Simulated providers, by name.
-func simulatedAccounts() []providers.Account {
+// testAccounts are the demo account of every registered provider
+// (providers.Demo), each base_url pointing at the Cluster's simulator.
+var testAccounts = func() []providers.Account {
 	var out []providers.Account
-	for _, name := range SimulatedProviders() {
-		sp, _ := providers.Role[providers.Simulated](registry.All(), name)
-		a := sp.SimAccount(name + "-demo")
+	for name, d := range providers.With[providers.Demo](registry.All()) {
+		a := d.DemoAccount()
 		a.Provider = name
 		out = append(out, a)
 	}
+	order := registry.All().Names()
+	slices.SortFunc(out, func(x, y providers.Account) int {
+		return slices.Index(order, x.Provider) - slices.Index(order, y.Provider)
+	})
 	return out
+}()
+
+// AccountOf is the id of provider's test account ("" when it has none).
+func AccountOf(provider string) string {
+	for _, a := range testAccounts {
+		if a.Provider == provider {
+			return a.ID
+		}
+	}
+	return ""
 }
 
 // SimulatedProviders lists, in registration order, the registered
-// providers with a simulated side of their own; their test account is
-// "{name}-demo".
+// providers with a simulated side of their own (AccountOf gives their test
+// account).
 func SimulatedProviders() []string {
 	provs := registry.All()
 	var out []string

@@ -41,15 +41,7 @@ func spec(provider string, kind events.Kind, outcome providersim.Outcome, f prov
 	return providersim.OrderSpec{Provider: provider, Account: accountOf(provider), Kind: kind, Outcome: outcome, Faults: f}
 }
 
-func accountOf(provider string) string {
-	if a, ok := map[string]string{
-		fantian.Name: "fantian-in", mpurse.Name: "mpurse-in", cashypro.Name: "cashy-id",
-		mrnpay.Name: "mrn-cn", jpglo.Name: "glo-in",
-	}[provider]; ok {
-		return a
-	}
-	return provider + "-demo" // a provider with its own simulated side (e2e.SimulatedProviders)
-}
+func accountOf(provider string) string { return e2e.AccountOf(provider) }
 
 // simulatedRows are rows for every provider with its own simulated side
 // (stripe, and whichever is registered next), made by row for each.

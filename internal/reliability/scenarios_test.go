@@ -551,7 +551,7 @@ var heldSpecs = func() []providersim.OrderSpec {
 			out = append(out, providersim.OrderSpec{Provider: a.provider, Account: a.account, Kind: events.KindPayin, Outcome: providersim.Succeeded})
 		}
 		for _, p := range e2e.SimulatedProviders() {
-			out = append(out, providersim.OrderSpec{Provider: p, Account: p + "-demo", Kind: events.KindPayin, Outcome: providersim.Succeeded})
+			out = append(out, providersim.OrderSpec{Provider: p, Account: e2e.AccountOf(p), Kind: events.KindPayin, Outcome: providersim.Succeeded})
 		}
 	}
 	return out

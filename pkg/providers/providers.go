@@ -22,15 +22,15 @@ import (
 type Account struct {
 	ID       string   `yaml:"id"`
 	Provider string   `yaml:"provider"`
-	BaseURL  string   `yaml:"base_url"`
+	BaseURL  string   `yaml:"base_url,omitempty"`
 	Currency string   `yaml:"currency"`
-	AllowIPs []string `yaml:"allow_ips"`
+	AllowIPs []string `yaml:"allow_ips,omitempty"`
 	// MaxAge refuses a callback whose signed provider timestamp
 	// (events.Event.SignedAt) is older than this (reason "too_old"), so a
 	// captured callback cannot be replayed once the dedupe store has
 	// forgotten it. Zero leaves the age unchecked; a loaded config always
 	// sets it (default: six sevenths of dedupe.window).
-	MaxAge time.Duration `yaml:"max_age"`
+	MaxAge time.Duration `yaml:"max_age,omitempty"`
 	// Keys are the provider's own keys of this account, by YAML key.
 	Keys Keys `yaml:",inline"`
 }
