@@ -424,7 +424,7 @@ Accounts: `, st.NATSURL, o.DataDir, st.NATSURL, a.Ingress, a.Dispatcher, a.Recon
 // Totals per provider, for the summary and tests.
 type Totals struct {
 	Orders, CallbacksSent, Accepted, Duplicates, Rejected, Recovered, Delivered int
-	// UTRMatched: fantian sends no callbacks; its traffic is UTRs submitted
+	// UTRMatched: a provider that takes UTRs (fantian) sends no callbacks; its traffic is UTRs submitted
 	// through the reconciler's POST /v1/references and matched (HTTP 200).
 	UTRMatched int
 }
@@ -473,7 +473,7 @@ func (st *Stack) PrintSummary(out io.Writer) {
 	st.mu.Lock()
 	utr := fmt.Sprint(st.utr)
 	st.mu.Unlock()
-	fmt.Fprintf(out, "  subscriber: %d redeliveries, %d bad signatures; fantian UTR submissions by HTTP status: %s\n\n", repeats, bad, utr)
+	fmt.Fprintf(out, "  subscriber: %d redeliveries, %d bad signatures; UTR submissions by HTTP status: %s\n\n", repeats, bad, utr)
 }
 
 // sum adds the values of every series of metric name whose labels include
