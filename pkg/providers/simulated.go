@@ -54,7 +54,10 @@ type Simulated interface {
 	SimCallback(acct Account, o SimOrder, at time.Time, corrupt bool) (http.Header, []byte, error)
 	// SimSign signs body, a callback the caller mutated, as the provider
 	// would at at, returning the headers to send it with (the bad-input
-	// corpus and the load generator sign what they build).
+	// corpus signs what it builds; the simulator signs each retry afresh).
+	// It suits a provider whose signature travels beside the body; one
+	// that encrypts the body itself would need the role to return the
+	// body too.
 	SimSign(acct Account, kind events.Kind, body []byte, at time.Time) (http.Header, error)
 	// SimAcked tells from payhook's reply whether the provider counts its
 	// callback as delivered.
