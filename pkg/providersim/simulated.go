@@ -82,12 +82,14 @@ type faultAware struct {
 	failed *bool
 }
 
+// WriteHeader passes code on unless a fault has answered.
 func (f *faultAware) WriteHeader(code int) {
 	if !*f.failed {
 		f.ResponseWriter.WriteHeader(code)
 	}
 }
 
+// Write passes b on unless a fault has answered (then it is dropped).
 func (f *faultAware) Write(b []byte) (int, error) {
 	if *f.failed {
 		return len(b), nil
