@@ -116,6 +116,12 @@ var (
 	ErrUnsupported = errors.New("not supported by this provider")
 )
 
+// ErrStale is wrapped by the rejection of a callback whose signed time is
+// too far from when it arrived for the provider's own rule (Stripe's 300 s
+// tolerance): a replay. Its reason is "too_old", and ingress answers it with
+// 400 like its own accounts[].max_age check.
+var ErrStale = errors.New("signed time outside the accepted window")
+
 // ErrIgnored is returned (wrapped) by Parse for a callback that verified
 // but tells nothing payhook publishes (an event type it does not map, such
 // as a Stripe customer.created): it is acknowledged with the provider's
