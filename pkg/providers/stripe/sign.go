@@ -111,7 +111,7 @@ func verify(header string, body []byte, secret string, now time.Time, tolerance 
 		return time.Time{}, err
 	}
 	if d := now.Sub(sh.t); d > tolerance || d < -tolerance {
-		return time.Time{}, providers.Reject(reasonTooOld, providers.ErrSignature, "signed at %s, received at %s: beyond the %s tolerance",
+		return time.Time{}, providers.Reject(reasonTooOld, providers.ErrStale, "signed at %s, received at %s: beyond the %s tolerance",
 			sh.t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), tolerance)
 	}
 	mac := hmac.New(sha256.New, []byte(secret))

@@ -132,8 +132,8 @@ func TestTolerance(t *testing.T) {
 			if (err == nil) != c.ok {
 				t.Fatalf("err = %v, want ok=%v", err, c.ok)
 			}
-			if err != nil && providers.ReasonOf(err) != "too_old" {
-				t.Errorf("reason %q, want too_old", providers.ReasonOf(err))
+			if err != nil && (providers.ReasonOf(err) != "too_old" || !errors.Is(err, providers.ErrStale)) {
+				t.Errorf("err %v (reason %q), want too_old wrapping ErrStale", err, providers.ReasonOf(err))
 			}
 		})
 	}
@@ -196,7 +196,7 @@ func TestConformance(t *testing.T) {
 	noT := succeeded
 	noT.Header = succeeded.Header[strings.Index(succeeded.Header, ",")+1:]
 	invalid := []providertest.Invalid{
-		{Name: "replayed 10 min later", Account: acct, Request: late, Sentinel: providers.ErrSignature, Reason: "too_old"},
+		{Name: "replayed 10 min later", Account: acct, Request: late, Sentinel: providers.ErrStale, Reason: "too_old"},
 		{Name: "wrong secret", Account: acct.With("secret", vectorNamed(t, "wrong secret").Secret), Request: request(events.KindPayin, vectorNamed(t, "wrong secret")), Sentinel: providers.ErrSignature, Reason: "bad_signature"},
 		{Name: "v0 only", Account: acct, Request: request(events.KindPayin, vectorNamed(t, "v0 only")), Sentinel: providers.ErrSignature, Reason: "bad_signature"},
 		{Name: "no header", Account: acct, Request: request(events.KindPayin, vectorNamed(t, "empty header")), Sentinel: providers.ErrSignature, Reason: "bad_signature"},
