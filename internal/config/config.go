@@ -1,5 +1,5 @@
 // Package config loads and validates the YAML configuration shared by every
-// payhook binary (CONTRACT.md "Config"). The whole file is checked before any
+// payhook binary (docs/config.md; the rules in docs/interfaces.md). The whole file is checked before any
 // binary starts; every problem is reported as one line naming the key.
 package config
 

@@ -18,7 +18,7 @@ import (
 	"github.com/payhook/payhook/pkg/providers"
 )
 
-// Ports devstack listens on by default (CONTRACT.md: ingress 8080,
+// Ports devstack listens on by default (docs/interfaces.md "Processes": ingress 8080,
 // dispatcher 8081, reconciler 8082), plus the demo subscriber and the
 // provider simulator; a default port already in use moves to a free one
 // (Options.Addrs).

@@ -91,8 +91,8 @@ func TestEventKeyIsKept(t *testing.T) {
 	}
 }
 
-// Devstack end to end (issue 7: "traffic from all five providers flowing and
-// being recovered within a minute of starting"): callbacks of the four
+// Devstack end to end (its promise: traffic from every provider flowing and
+// being recovered within a minute of starting): callbacks of the four
 // providers that send them are stored and delivered, fantian's UTRs are
 // matched, lost callbacks of every provider with a query endpoint (jpglo,
 // cashypro by poll; mrnpay by re-trigger) are recovered by the reconciler,

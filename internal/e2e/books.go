@@ -89,8 +89,8 @@ func (c *Cluster) NewBooks(opts ...BooksOption) *Books {
 type BooksOption func(*Books)
 
 // ExactlyOnce requires every subscriber to accept each expected event
-// exactly once (issue 7: "the subscriber got every expected event exactly
-// once"): a second accepted delivery of a webhook-id unbalances the books,
+// exactly once (the promise: the subscriber gets every expected event
+// exactly once): a second accepted delivery of a webhook-id unbalances the books,
 // and Wait fails at once, since a redelivery cannot be undone. Use it
 // wherever nothing in the test makes a redelivery legitimate (a delivery
 // timing out, a dispatcher killed before it acknowledged).
@@ -567,7 +567,7 @@ func (b *Books) Check(ctx context.Context) Report {
 }
 
 // Matches reports whether a subscriber with filter f must get the event
-// (CONTRACT.md: every empty list matches all; docs/dispatcher.md: a conflict
+// (docs/config.md "subscribers": every empty list matches all; docs/dispatcher.md: a conflict
 // goes to an empty statuses list or one naming "conflict").
 func (x Expectation) Matches(f config.Filter) bool {
 	in := func(l []string, v string) bool { return len(l) == 0 || slices.Contains(l, v) }

@@ -5,8 +5,8 @@
 // callbacks and answering queries, and in-process subscribers that verify
 // every webhook with the Standard Webhooks library.
 //
-// It is a harness for test packages (this package's own suite for issue 7,
-// and the reliability suite of issue 9):
+// It is a harness for test packages (this package's own end-to-end suite,
+// and the reliability suite in internal/reliability):
 //
 //	func TestMain(m *testing.M) { os.Exit(e2e.Main(m)) } // builds the binaries once
 //

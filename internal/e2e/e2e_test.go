@@ -103,7 +103,7 @@ func checkOrigins(t *testing.T, sub *e2e.Subscriber, rows []order, orders map[st
 	}
 }
 
-// TestEndToEnd runs the scenarios of issue 7 for every provider against one
+// TestEndToEnd runs the end-to-end scenarios (docs/e2e.md) for every provider against one
 // cluster (three binaries as processes, nats-server, redis-server): happy
 // path, duplicates, lost callbacks recovered, bad signatures rejected, then
 // a subscriber outage and a slow subscriber.

@@ -230,7 +230,7 @@ func TestJpgloSeedCallbacksEndToEnd(t *testing.T) {
 	}
 }
 
-// mrnpay pay-in and payout form callbacks from ../shared/vectors.json (signed outside the project).
+// mrnpay pay-in and payout form callbacks from the provider packages' testdata/vectors.json (signed outside the project).
 func TestMrnpayFormCallbacksEndToEnd(t *testing.T) {
 	base, js := serve(t, providers.Account{ID: "mrn-cn", Provider: "mrnpay", Keys: providers.Keys{"merchant_id": "app-1", "secret": "s3cr3t-mrn"}, Currency: "CNY"})
 	payin := "amount=99.50&appKey=app-1&channel=2&mrn=M-1001&originAmount=100.00&sign=9f7ea95ba992ff15de124dfc35f2571b"
@@ -269,7 +269,7 @@ func TestMrnpayFormCallbacksEndToEnd(t *testing.T) {
 	}
 }
 
-// mpurse AES-128-ECB body and cashypro signed notification from ../shared/vectors.json.
+// mpurse AES-128-ECB body and cashypro signed notification from the provider packages' testdata/vectors.json.
 func TestMpurseAndCashyproEndToEnd(t *testing.T) {
 	base, js := serve(t,
 		providers.Account{ID: "mp-in", Provider: "mpurse", Keys: providers.Keys{"merchant_id": "Mct_test_10001_PartnerId", "aes_key": "mpurseKey16bytes", "aes_mode": "ecb"}, Currency: "INR"},

@@ -10,7 +10,7 @@ import (
 )
 
 // A refusal is only answered once it is recorded on PAYHOOK_RAW_REJECTED
-// (CONTRACT.md "Callbacks in": the request recorded as rejected). Found by
+// (docs/interfaces.md "Callbacks in": the request recorded as rejected). Found by
 // the reliability suite's NATS outage: bad-signature callbacks answered 401
 // while NATS was down had no rejected record, ever — the provider does not
 // retry a 401. Now such a refusal is a 503, and the provider's retry after

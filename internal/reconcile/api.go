@@ -20,7 +20,7 @@ import (
 	"github.com/payhook/payhook/pkg/providers"
 )
 
-// MountAdmin adds the admin API (CONTRACT.md "Admin APIs"), guarded by the
+// MountAdmin adds the admin API (docs/interfaces.md "Admin APIs"), guarded by the
 // bearer admin_token: POST /v1/watches and POST /v1/references.
 func (r *Reconciler) MountAdmin(mux *http.ServeMux) {
 	mux.Handle("POST /v1/watches", ops.RequireToken(r.cfg.AdminToken, r.log, http.HandlerFunc(r.serveWatch)))

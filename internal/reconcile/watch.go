@@ -15,7 +15,7 @@ import (
 )
 
 // Request is an announcement of an open order: the JSON of
-// payhook.watch.{provider} (CONTRACT.md), and of POST /v1/watches, which
+// payhook.watch.{provider} (docs/interfaces.md), and of POST /v1/watches, which
 // adds Provider.
 type Request struct {
 	Provider        string      `json:"provider,omitempty"`
@@ -51,7 +51,7 @@ var ErrInvalidRequest = errors.New("invalid watch")
 
 // ParseRequest decodes an announcement, rejecting anything but one JSON
 // object of at most MaxRequestBytes. Unknown fields are ignored so that
-// announcers may add fields (CONTRACT.md changes only by adding).
+// announcers may add fields (the announcement format changes only by adding).
 func ParseRequest(b []byte) (Request, error) {
 	if len(b) > MaxRequestBytes {
 		return Request{}, fmt.Errorf("%w: body over %d bytes", ErrInvalidRequest, MaxRequestBytes)

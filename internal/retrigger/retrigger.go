@@ -1,7 +1,7 @@
 // Package retrigger remembers, for a short while, which orders the
 // reconciler asked a provider to call back again (a providers.Retriggerer),
 // so that ingress can label the resent callback's event origin "retrigger"
-// (CONTRACT.md) instead of "callback". The marks live in a NATS key-value
+// (docs/interfaces.md) instead of "callback". The marks live in a NATS key-value
 // bucket shared by every replica; losing one only mislabels an origin.
 package retrigger
 

@@ -2,8 +2,8 @@
 // payhook talks to (fantian, mpurse, cashypro, mrnpay, jpglo), for tests, the
 // devstack and the load generator.
 //
-// It creates orders, signs or encrypts their callbacks exactly as each seed in
-// /work/shared/seeds describes (with the provider packages' own helpers, so
+// It creates orders, signs or encrypts their callbacks exactly as each provider's
+// documentation describes (docs/providers.md) (with the provider packages' own helpers, so
 // what the simulator signs is what payhook verifies), posts them to payhook's
 // ingress, treats the reply the way the provider would, retries on the
 // provider's schedule compressed by Config.TimeScale, and serves each
@@ -37,7 +37,7 @@
 // # Callbacks
 //
 // Callbacks go to {Config.IngressURL}/v1/callbacks/{provider}/{account}/{kind}
-// (CONTRACT.md "Callbacks in"), or to OrderSpec.NotifyURL when set, or, for a
+// (docs/interfaces.md "Callbacks in"), or to OrderSpec.NotifyURL when set, or, for a
 // jpglo appeal submitted through /api/order/inquiry/, to the request's notify_url.
 // Which outcomes a provider calls back about follows the seeds: mrnpay's
 // callbacks have no status field and are sent for successes only ("充值成功后的回调",

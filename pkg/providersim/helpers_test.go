@@ -18,7 +18,7 @@ import (
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
-// Test accounts: the keys are the ones in /work/shared/vectors.json.
+// Test accounts: the keys are the providers' published test keys (the provider packages' testdata/vectors.json).
 var (
 	accJpglo    = providers.Account{ID: "glo-in", Provider: jpglo.Name, Keys: providers.Keys{"merchant_id": "1", "secret": "9ce23be4-a31b-498f-b951-ad7e771c3d73"}, Currency: "INR"}
 	accMrnpay   = providers.Account{ID: "mrn-cn", Provider: mrnpay.Name, Keys: providers.Keys{"merchant_id": "app-1", "secret": "s3cr3t-mrn"}, Currency: "CNY"}

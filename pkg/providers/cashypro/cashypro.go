@@ -23,7 +23,7 @@
 // # Assumptions (gaps in the seed)
 //
 //   - Signing rule: not given by the seed (both examples carry the same
-//     placeholder). The default is PROVIDERS.md's assumption (sorted
+//     placeholder). The default is the common assumption (docs/providers.md) (sorted
 //     non-empty fields, &key=, MD5, upper-case hex);
 //     providers.Account.Key("sign_rule") selects another per account: the same
 //     string with empty values included, or MD5 of the raw body followed

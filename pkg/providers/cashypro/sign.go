@@ -15,7 +15,7 @@ import (
 //
 //   - sorted: the body's top-level fields whose value is neither null nor
 //     "", sorted by name, "name=value" joined with "&", then "&key=" +
-//     secret (PROVIDERS.md "cashypro", the default);
+//     secret (docs/providers.md "cashypro", the default);
 //   - sorted-empty: the same, but a field whose value is "" takes part
 //     ("payCode=&"); only null is skipped. This is jpglo's rule (seed 004,
 //     "Empty strings are included"), which providers of this family share;
@@ -26,7 +26,7 @@ import (
 // "-upper" and "-lower" of one string verify alike; they differ in what
 // Sign returns, and so in the header of our queries.
 const (
-	// RuleDefault is RuleSortedUpper, PROVIDERS.md's assumption.
+	// RuleDefault is RuleSortedUpper, the assumption docs/providers.md states.
 	RuleDefault          = "default"
 	RuleSortedUpper      = "sorted-upper"
 	RuleSortedLower      = "sorted-lower"

@@ -20,7 +20,7 @@
 //
 // Refusing a UTR already used for another order is the caller's job (the
 // reconciler's reference store): it must happen before the UTR reaches
-// Fantian (CONTRACT.md, POST /v1/references → 409).
+// Fantian (docs/interfaces.md "Admin APIs", POST /v1/references → 409).
 package fantian
 
 import (

@@ -1,4 +1,4 @@
-// Package jpglo speaks JP GLO's merchant API (seeds/004_9b915825032f6c66.txt,
+// Package jpglo speaks JP GLO's merchant API (its merchant integration document,
 // "JP_GLO商户对接文档(1.02)"): it verifies and decodes the signed JSON payment
 // and appeal callbacks ("支付回调", "申诉回调"), renders the reply jpglo
 // expects, and calls the order query, appeal ("代收申訴接口") and replenish

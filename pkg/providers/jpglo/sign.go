@@ -56,7 +56,7 @@ func SigningString(params map[string]any, key string) string {
 // PyStr renders v the way jpglo's Python server prints a decoded JSON value
 // with str(): strings as they are, integers plainly, booleans True/False,
 // nil None, floats as Python's repr, lists and dicts as Python's repr
-// (['a', 'b'], {'k': 1}). PROVIDERS.md checked the list form against the
+// (['a', 'b'], {'k': 1}). The list form was checked against the
 // seed's appeal request. Go maps have no order, so dict keys are sorted;
 // Verify refuses nested objects rather than guess their order.
 //

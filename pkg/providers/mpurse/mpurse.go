@@ -6,7 +6,7 @@
 //
 // MPurse POSTs BASE64(AES.encrypt(json, key)) to the merchant's URL (seed:
 // "最终会使用密文发送 BASE64.encode(AES.encrypt(request,key))"). The seed names
-// neither mode nor padding; following PROVIDERS.md we support
+// neither mode nor padding; following docs/providers.md we support
 //
 //   - the key: the bytes of Account.Key("aes_key"), 16/24/32 bytes → AES-128/192/256;
 //   - the mode: Account.Key("aes_mode") "ecb" (also the default when empty) or "cbc"

@@ -1,4 +1,4 @@
-// Package mrnpay speaks mrnpay's merchant API (seeds/003_c92eb9c497673d0f.txt,
+// Package mrnpay speaks mrnpay's merchant API (its merchant integration document,
 // "平台对接文档说明"): it verifies and decodes the form-encoded pay-in
 // ("充值回调") and payout ("下发回调") callbacks, renders the "success" reply,
 // and queries orders ("充值查单接口", "下发查单接口"), optionally asking the
