@@ -46,6 +46,26 @@ func parseTime(flagName, v string, now time.Time) (time.Time, error) {
 	return time.Time{}, usageErr(fmt.Sprintf("--%s: an RFC 3339 time (2026-11-23T10:00:00Z) or a duration back from now (2h), got %q", flagName, v))
 }
 
+// parseWindow reads the --since and --until flags of command cmd: each an
+// RFC 3339 time or a duration back from now; an empty until means now. The
+// window must not be empty.
+func parseWindow(cmd, sinceF, untilF string) (since, until time.Time, err error) {
+	now := time.Now()
+	if since, err = parseTime("since", sinceF, now); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	until = now.UTC()
+	if untilF != "" {
+		if until, err = parseTime("until", untilF, now); err != nil {
+			return time.Time{}, time.Time{}, err
+		}
+	}
+	if !until.After(since) {
+		return time.Time{}, time.Time{}, usageErr(cmd + ": --until must be after --since")
+	}
+	return since, until, nil
+}
+
 func replayCommand(ctx context.Context, g *common, args []string) error {
 	fs := g.flags("replay")
 	subID := fs.String("subscriber", "", "subscriber to re-send to (required)")
@@ -66,19 +86,9 @@ func replayCommand(ctx context.Context, g *common, args []string) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	since, err := parseTime("since", *sinceF, now)
+	since, until, err := parseWindow("replay", *sinceF, *untilF)
 	if err != nil {
 		return err
-	}
-	until := now.UTC()
-	if *untilF != "" {
-		if until, err = parseTime("until", *untilF, now); err != nil {
-			return err
-		}
-	}
-	if !until.After(since) {
-		return usageErr("replay: --until must be after --since")
 	}
 	if *provider != "" && !g.hasProvider(*provider) {
 		return usageErr(fmt.Sprintf("--provider: no account of provider %q in the config", *provider))

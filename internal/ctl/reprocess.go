@@ -57,19 +57,9 @@ func reprocessCommand(ctx context.Context, g *common, args []string) error {
 	if g.cfg.AdminToken == "" {
 		return usageErr("reprocess: admin_token is empty in the config (ingress's admin API is off without it)")
 	}
-	now := time.Now()
-	since, err := parseTime("since", *sinceF, now)
+	since, until, err := parseWindow("reprocess", *sinceF, *untilF)
 	if err != nil {
 		return err
-	}
-	until := now.UTC()
-	if *untilF != "" {
-		if until, err = parseTime("until", *untilF, now); err != nil {
-			return err
-		}
-	}
-	if !until.After(since) {
-		return usageErr("reprocess: --until must be after --since")
 	}
 	base := *ingressURL
 	if base == "" {
