@@ -13,15 +13,22 @@ import (
 
 func usageErr(msg string) error { return &cli.UsageError{Err: errors.New(msg)} }
 
-// subscriberArg is the subscriber named by --subscriber or the one positional argument.
-func subscriberArg(flagVal string, pos []string) (string, error) {
+// subscriberArg is the subscriber named by --subscriber or the one
+// positional argument; it must be one of the config's subscribers.
+func (g *common) subscriberArg(flagVal string, pos []string) (string, error) {
+	var sub string
 	switch {
 	case flagVal != "" && len(pos) == 0:
-		return flagVal, nil
+		sub = flagVal
 	case flagVal == "" && len(pos) == 1:
-		return pos[0], nil
+		sub = pos[0]
+	default:
+		return "", usageErr("name one subscriber (SUBSCRIBER or --subscriber S)")
 	}
-	return "", usageErr("name one subscriber (SUBSCRIBER or --subscriber S)")
+	if _, err := g.subscriber(sub); err != nil {
+		return "", err
+	}
+	return sub, nil
 }
 
 func dlqList(ctx context.Context, g *common, args []string) error {
@@ -32,11 +39,8 @@ func dlqList(ctx context.Context, g *common, args []string) error {
 		return err
 	}
 	defer done()
-	sub, err := subscriberArg(*subFlag, pos)
+	sub, err := g.subscriberArg(*subFlag, pos)
 	if err != nil {
-		return err
-	}
-	if _, err := g.subscriber(sub); err != nil {
 		return err
 	}
 	dls, err := dispatch.ListDLQ(ctx, g.js, sub)
@@ -65,11 +69,8 @@ func dlqReplay(ctx context.Context, g *common, args []string) error {
 		return err
 	}
 	defer done()
-	sub, err := subscriberArg(*subFlag, pos)
+	sub, err := g.subscriberArg(*subFlag, pos)
 	if err != nil {
-		return err
-	}
-	if _, err := g.subscriber(sub); err != nil {
 		return err
 	}
 	var res dispatch.ReplayResult
