@@ -180,8 +180,9 @@ func retrying(fn func(*gen, *base) (result, error)) func(*gen, *base) (result, e
 
 type addFunc func(class Class, prov, name string, fn func(*gen, *base) (result, error))
 
-// addCommon adds the mutations every provider gets.
-func addCommon(add addFunc, p string) {
+// addPreserving adds the mutations that leave a callback valid: every
+// provider, real or simulated, gets them first.
+func addPreserving(add addFunc, p string) {
 	add(ClassPreserving, p, "content type changed, body untouched", func(g *gen, b *base) (result, error) {
 		h, body, err := g.sign(b)
 		if err != nil {
@@ -199,6 +200,11 @@ func addCommon(add addFunc, p string) {
 		*b = *orig
 		return result{hdr: orig.hdr.Clone(), body: orig.body, want: valid("a provider retry: acknowledged again, one event")}, nil
 	})
+}
+
+// addCommon adds the mutations every provider gets.
+func addCommon(add addFunc, p string) {
+	addPreserving(add, p)
 	add(ClassTruncated, p, "body cut short", func(g *gen, b *base) (result, error) {
 		h, body, err := g.sign(b)
 		if err != nil {

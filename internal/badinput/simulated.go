@@ -82,23 +82,7 @@ func addSimulated(add addFunc, p string) {
 		h, err := sp.SimSign(b.acct, b.kind, body, simSignedAt)
 		return result{hdr: h, body: body, want: rejected(ReasonMalformed, ReasonMissingField, ReasonBadAmount, ReasonInvalidEvent)}, err
 	}
-	add(ClassPreserving, p, "content type changed, body untouched", func(g *gen, b *base) (result, error) {
-		h, body, err := g.sign(b)
-		if err != nil {
-			return result{}, err
-		}
-		if ct := g.pick(otherContentTypes); ct == "" {
-			h.Del("Content-Type")
-		} else {
-			h.Set("Content-Type", ct)
-		}
-		return result{hdr: h, body: body, want: valid("decoders read the body, never the Content-Type header")}, nil
-	})
-	add(ClassPreserving, p, "exact replay of an accepted callback", func(g *gen, b *base) (result, error) {
-		orig := g.originals[p][g.rng.IntN(len(g.originals[p]))]
-		*b = *orig
-		return result{hdr: orig.hdr.Clone(), body: orig.body, want: valid("a provider retry: acknowledged again, one event")}, nil
-	})
+	addPreserving(add, p)
 	add(ClassTruncated, p, "body cut short", func(g *gen, b *base) (result, error) {
 		h, body, err := g.sign(b)
 		return result{hdr: h, body: body[:1+g.rng.IntN(len(body)-1)], want: damaged}, err
