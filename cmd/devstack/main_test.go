@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,26 +20,9 @@ import (
 	"github.com/payhook/payhook/internal/cli"
 	"github.com/payhook/payhook/internal/devstack"
 	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/providers"
 )
-
-// syncBuffer is an io.Writer safe to read while the process writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func goTool() string {
 	if v := os.Getenv("GO"); v != "" {
@@ -149,7 +130,7 @@ func TestBinaryNoFlags(t *testing.T) {
 	if err := os.Mkdir(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr := &syncBuffer{}, &syncBuffer{}
+	out, stderr := &testenv.LogBuffer{}, &testenv.LogBuffer{}
 	cmd := exec.Command(bin, "--data", data)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = work, out, stderr
 	if err := cmd.Start(); err != nil {
@@ -244,8 +225,8 @@ func TestBinaryNoFlags(t *testing.T) {
 }
 
 func TestRunFlags(t *testing.T) {
-	env := func(args ...string) (cli.Env, *syncBuffer) {
-		out := &syncBuffer{}
+	env := func(args ...string) (cli.Env, *testenv.LogBuffer) {
+		out := &testenv.LogBuffer{}
 		return cli.Env{Args: args, LookupEnv: func(string) (string, bool) { return "", false }, Stdout: out, Stderr: io.Discard}, out
 	}
 	e, out := env("--version")

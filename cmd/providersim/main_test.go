@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/internal/cli"
+	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -45,24 +46,6 @@ func writeConfig(t *testing.T, text string) string {
 	return p
 }
 
-// syncBuffer is an io.Writer safe to read while run writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRunSendsTrafficAndStops: the binary posts callbacks to --ingress,
 // serves the APIs under the printed base_urls, and exits 0 when cancelled.
 func TestRunSendsTrafficAndStops(t *testing.T) {
@@ -80,7 +63,7 @@ func TestRunSendsTrafficAndStops(t *testing.T) {
 		}
 	}))
 	defer ingress.Close()
-	out := &syncBuffer{}
+	out := &testenv.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env := cli.Env{
@@ -161,7 +144,7 @@ func TestRunUsageErrors(t *testing.T) {
 		})
 	}
 	t.Run("version", func(t *testing.T) {
-		out := &syncBuffer{}
+		out := &testenv.LogBuffer{}
 		err := run(context.Background(), cli.Env{Args: []string{"--version"}, LookupEnv: func(string) (string, bool) { return "", false }, Stdout: out, Stderr: io.Discard})
 		if !errors.Is(err, cli.ErrVersion) || !strings.HasPrefix(out.String(), "providersim ") {
 			t.Fatalf("err %v out %q", err, out.String())
@@ -172,9 +155,9 @@ func TestRunUsageErrors(t *testing.T) {
 // startRun runs the binary in-process with args (plus the test config and
 // --listen on a free port) against ingress, and returns the simulator's root
 // URL, its stdout and a stop function that asserts a clean exit.
-func startRun(t *testing.T, ingress string, args ...string) (root string, out *syncBuffer, stop func()) {
+func startRun(t *testing.T, ingress string, args ...string) (root string, out *testenv.LogBuffer, stop func()) {
 	t.Helper()
-	out = &syncBuffer{}
+	out = &testenv.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	env := cli.Env{
 		Args:      append([]string{"--config", writeConfig(t, testConfig), "--listen", "127.0.0.1:0", "--ingress", ingress}, args...),

@@ -127,24 +127,6 @@ func TestGenerateIsDeterministicAndCoversEveryClass(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type reply struct {
 	status int
 	body   []byte
@@ -179,7 +161,7 @@ func TestBadInputAtScale(t *testing.T) {
 	if err := natsbus.EnsureStreams(ctx, js, cfg.NATS); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dd, _, closeDedupe, err := ingress.OpenDedupe(ctx, cfg, js, log)
 	if err != nil {

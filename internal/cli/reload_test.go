@@ -1,16 +1,16 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/payhook/payhook/internal/testenv"
 )
 
 // TestReloadsOnSIGHUP: each SIGHUP loads the file again; a file that does
@@ -22,7 +22,7 @@ func TestReloadsOnSIGHUP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := Reloads(ctx, p, func(string) (string, bool) { return "", false }, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -53,21 +53,4 @@ func TestReloadsOnSIGHUP(t *testing.T) {
 	if !strings.Contains(logs.String(), "config not reloaded") || !strings.Contains(logs.String(), "levle") {
 		t.Errorf("log: %s", logs.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

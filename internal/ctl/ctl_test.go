@@ -102,24 +102,6 @@ func (s *stack) ctlJSON(v any, args ...string) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // serve runs f (a service's Serve) until the test ends, and waits until
 // it is ready (its consumers exist: a subscriber starts with the events
 // stored after that).
@@ -244,7 +226,7 @@ func (d subscribersDoc) get(id string) SubscriberState {
 func TestSubscribersPauseResume(t *testing.T) {
 	rc := newReceiver(t, 200)
 	s := newStack(t, "subscribers:\n"+subscriberYAML(t, "ledger", rc.srv.URL, 5))
-	var log1, log2 syncBuffer
+	var log1, log2 testenv.LogBuffer
 	s.startDispatcher(&log1)
 	s.startDispatcher(&log2) // a second replica
 
@@ -263,7 +245,7 @@ func TestSubscribersPauseResume(t *testing.T) {
 	if err != nil || !strings.Contains(out, "paused ledger") {
 		t.Fatalf("pause: %v %q", err, out)
 	}
-	for _, l := range []*syncBuffer{&log1, &log2} {
+	for _, l := range []*testenv.LogBuffer{&log1, &log2} {
 		testenv.Eventually(t, 5*time.Second, func() bool { return strings.Contains(l.String(), "ledger maintenance") }, "a replica did not log the pause with its reason")
 	}
 	held := s.publishEvent("o-2")

@@ -17,6 +17,7 @@ import (
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/ingress"
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/testenv"
 )
 
 // startIngress runs ingress on cfg until the test ends; it returns its URL.
@@ -35,7 +36,7 @@ func startIngress(t *testing.T, cfg *config.Config, log io.Writer) string {
 func TestReprocess(t *testing.T) {
 	const wrongKey = "0000aaaa-0000-0000-0000-000000000000"
 	s := newStack(t, fmt.Sprintf("accounts:\n  - {id: glo-in, provider: jpglo, merchant_id: \"1\", secret: %q, currency: INR}\n", wrongKey))
-	var brokenLog syncBuffer
+	var brokenLog testenv.LogBuffer
 	broken := startIngress(t, s.cfg, &brokenLog)
 	post := func(base string, body []byte) int {
 		resp, err := http.Post(base+"/v1/callbacks/jpglo/glo-in/payin", "application/json", bytes.NewReader(body))
@@ -66,7 +67,7 @@ func TestReprocess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var goodLog syncBuffer
+	var goodLog testenv.LogBuffer
 	good := startIngress(t, cfg, &goodLog)
 	s.cfgPath, s.cfg = fixed, cfg
 

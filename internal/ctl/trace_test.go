@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/internal/reconcile"
+	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 )
 
@@ -65,7 +66,7 @@ accounts:
 subscribers:
 `, jpgloKey)+subscriberYAML(t, "ledger", sub, 5))
 	s.startReconciler()
-	var ingLog, disLog syncBuffer
+	var ingLog, disLog testenv.LogBuffer
 	s.startDispatcher(&disLog)
 	ingressURL := startIngress(t, s.cfg, &ingLog)
 

@@ -1,7 +1,6 @@
 package devstack
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,18 +22,6 @@ import (
 	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestBuiltInConfigIsValid(t *testing.T) {
 	key, err := EventKey(t.TempDir())
@@ -99,7 +85,7 @@ func TestEventKeyIsKept(t *testing.T) {
 // and the demo subscriber gets every event once with a valid signature.
 func TestDevstackFlowsAndRecovers(t *testing.T) {
 	any := "127.0.0.1:0"
-	var out syncBuffer
+	var out testenv.LogBuffer
 	ready := make(chan *Stack, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -225,7 +211,7 @@ func TestDataDirLocked(t *testing.T) {
 // flood is due (docs/reconciler.md, "Fairness").
 func TestFloodOfOneAccountKeepsOthersRecovering(t *testing.T) {
 	any := "127.0.0.1:0"
-	var out syncBuffer
+	var out testenv.LogBuffer
 	ready := make(chan *Stack, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,28 +23,10 @@ import (
 	"github.com/payhook/payhook/pkg/events"
 )
 
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startLogged starts a Dispatcher on the harness config logging into a buffer.
-func (h *harness) startLogged(t *testing.T) (*running, *lockedBuffer) {
+func (h *harness) startLogged(t *testing.T) (*running, *testenv.LogBuffer) {
 	t.Helper()
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	reg := prometheus.NewRegistry()
 	d, err := New(h.cfg, h.js, reg, slog.New(slog.NewJSONHandler(&logs, nil)),
 		WithFetchWait(100*time.Millisecond), WithStatsInterval(100*time.Millisecond))
@@ -246,7 +227,7 @@ func TestMainEventSigning(t *testing.T) {
 		t.Fatalf("without keys: exit %d, %q", code, stderr.String())
 	}
 
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	addr := make(chan string, 1)
 	Listening = func(a string) { addr <- a }
 	defer func() { Listening = nil }()

@@ -63,7 +63,7 @@ type stack struct {
 	cfg                            *config.Config
 	ingress, dispatcher, reconcile string
 	js                             jetstream.JetStream
-	logs                           *syncBuffer
+	logs                           *testenv.LogBuffer
 	stop                           func()
 }
 
@@ -97,7 +97,7 @@ subscribers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := cli.Logger(cfg, logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

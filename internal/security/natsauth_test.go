@@ -148,7 +148,7 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	recCfg := parse("reconciler", signing+"admin_token: ${ADMIN}\nreconciler: {schedule: [1s, 1s, 1s]}\n"+account)
 	disCfg := parse("dispatcher", fmt.Sprintf("event_signing: {public_keys: [%q]}\nadmin_token: ${ADMIN}\nsubscribers:\n  - {id: ledger, url: %q, secret: \"${SUB_SECRET}\", max_attempts: 3, timeout: 2s, backoff_initial: 1s, backoff_max: 1s}\n", testenv.EventPublicKey, sub.URL))
 
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := cli.Logger(ingCfg, logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -271,7 +271,7 @@ func TestNATSAuthorizationFile(t *testing.T) {
 	if r.status/100 != 2 {
 		t.Fatalf("POST /v1/watches: %d %s", r.status, r.body)
 	}
-	ctlErr := &syncBuffer{}
+	ctlErr := &testenv.LogBuffer{}
 	for _, args := range [][]string{
 		// NA-WATCH-2 is open for a few seconds (its polls fail): first.
 		{"watches", "poll-now", "jpglo", "glo-in", "NA-WATCH-2"}, {"watches", "cancel", "jpglo", "glo-in", "NA-WATCH-2"},
