@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -497,12 +498,14 @@ func ConfigYAML(natsURL, redisURL string, ingressPort, dispPort int, accts []pro
 	fmt.Fprintf(&b, "event_signing:\n  private_key: %s\n  public_keys: [%q]\n", key.Encode(), key.Public().Encode())
 	b.WriteString("log:\n  level: warn\naccounts:\n")
 	for _, a := range accts {
-		fmt.Fprintf(&b, "  - id: %s\n    provider: %s\n    merchant_id: %q\n    currency: %s\n", a.ID, a.Provider, a.Key("merchant_id"), a.Currency)
-		if a.Key("secret") != "" {
-			fmt.Fprintf(&b, "    secret: %q\n", a.Key("secret"))
-		}
-		if a.Key("aes_key") != "" {
-			fmt.Fprintf(&b, "    aes_key: %q\n    aes_mode: %s\n", a.Key("aes_key"), a.Key("aes_mode"))
+		fmt.Fprintf(&b, "  - id: %s\n    provider: %s\n    currency: %s\n", a.ID, a.Provider, a.Currency)
+		// Each provider's own keys, whatever they are: a provider refuses
+		// keys it does not know (stripe has no merchant_id), so only the
+		// ones the account sets are written.
+		for _, k := range slices.Sorted(maps.Keys(a.Keys)) {
+			if v := a.Keys[k]; v != "" {
+				fmt.Fprintf(&b, "    %s: %q\n", k, v)
+			}
 		}
 	}
 	if n > 0 {
