@@ -164,15 +164,7 @@ func openWatch(ctx context.Context, queue jetstream.Stream, provider, account, i
 // change), and whichever reconciler replica gets it polls the provider.
 // The schedule is otherwise unchanged. It returns the watch as saved.
 func PollNow(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, provider, account, id string, now time.Time) (*Watch, error) {
-	queue, err := js.Stream(ctx, StreamReconcile)
-	if err != nil {
-		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
-	}
-	for range 3 {
-		w, seq, err := openWatch(ctx, queue, provider, account, id)
-		if err != nil {
-			return nil, err
-		}
+	return changeOpenWatch(ctx, js, provider, account, id, func(_ jetstream.Stream, w *Watch, seq uint64) (bool, error) {
 		w.DueAt = now.UTC()
 		if kv != nil {
 			// Written before the watch is due: the reconciler that polls it
@@ -181,46 +173,45 @@ func PollNow(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue,
 		}
 		switch err := putWatch(ctx, js, w, seq); {
 		case errors.Is(err, errSuperseded):
-			continue // changed meanwhile: read it again
+			return false, nil // changed meanwhile: read it again
 		case err != nil:
-			return nil, err
+			return false, err
 		}
-		return w, nil
-	}
-	return nil, fmt.Errorf("%w: watch %s kept changing", natsbus.ErrUnavailable, id)
+		return true, nil
+	})
 }
 
 // Cancel closes the open watch id of provider and account without an event: it is
 // deleted from the queue and its record says cancelled, with reason.
 func Cancel(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, provider, account, id, reason string, now time.Time) (*Watch, error) {
-	queue, err := js.Stream(ctx, StreamReconcile)
-	if err != nil {
-		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
-	}
-	for range 3 {
-		w, seq, err := openWatch(ctx, queue, provider, account, id)
-		if err != nil {
-			return nil, err
-		}
-		err = queue.DeleteMsg(ctx, seq)
+	return changeOpenWatch(ctx, js, provider, account, id, func(queue jetstream.Stream, w *Watch, seq uint64) (bool, error) {
+		err := queue.DeleteMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) || errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue // replaced or closed meanwhile
+			return false, nil // replaced or closed meanwhile
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: delete watch: %v", natsbus.ErrUnavailable, err)
+			return false, fmt.Errorf("%w: delete watch: %v", natsbus.ErrUnavailable, err)
 		}
 		if kv != nil {
-			if err := putRecord(ctx, kv, WatchRecord{Watch: *w, State: StateCancelled, Outcome: reason, ClosedAt: now.UTC()}); err != nil {
-				return w, err
-			}
+			return true, putRecord(ctx, kv, WatchRecord{Watch: *w, State: StateCancelled, Outcome: reason, ClosedAt: now.UTC()})
 		}
-		return w, nil
-	}
-	return nil, fmt.Errorf("%w: watch %s kept changing", natsbus.ErrUnavailable, id)
+		return true, nil
+	})
 }
 
 // OpenWatch returns the open watch id of provider and account as it is in the queue.
 func OpenWatch(ctx context.Context, js jetstream.JetStream, provider, account, id string) (*Watch, error) {
+	queue, err := reconcileQueue(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	w, _, err := openWatch(ctx, queue, provider, account, id)
+	return w, err
+}
+
+// reconcileQueue is the schedule queue; before any reconciler created it no
+// watch exists (ErrWatchNotFound).
+func reconcileQueue(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
 	queue, err := js.Stream(ctx, StreamReconcile)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: no reconciler has run", ErrWatchNotFound)
@@ -228,6 +219,29 @@ func OpenWatch(ctx context.Context, js jetstream.JetStream, provider, account, i
 	if err != nil {
 		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, StreamReconcile, err)
 	}
-	w, _, err := openWatch(ctx, queue, provider, account, id)
-	return w, err
+	return queue, nil
+}
+
+// changeOpenWatch reads the open watch id and applies change to it, again
+// (up to 3 times) while change reports that the watch changed under it
+// (done false, nil error). It returns the watch as change left it.
+func changeOpenWatch(ctx context.Context, js jetstream.JetStream, provider, account, id string, change func(queue jetstream.Stream, w *Watch, seq uint64) (done bool, err error)) (*Watch, error) {
+	queue, err := reconcileQueue(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	for range 3 {
+		w, seq, err := openWatch(ctx, queue, provider, account, id)
+		if err != nil {
+			return nil, err
+		}
+		done, err := change(queue, w, seq)
+		if err != nil {
+			return w, err
+		}
+		if done {
+			return w, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: watch %s kept changing", natsbus.ErrUnavailable, id)
 }
