@@ -129,3 +129,23 @@ type Gen interface {
 func Path(provider, account string, kind events.Kind) string {
 	return "/v1/callbacks/" + provider + "/" + account + "/" + string(kind)
 }
+
+// Clone is a deep copy of c: a mutation may change it freely.
+func (c *Callback) Clone() *Callback {
+	out := *c
+	if c.Obj != nil {
+		out.Obj = c.Obj.Clone()
+	}
+	out.Form = c.Form.Clone()
+	out.Header = c.Header.Clone()
+	out.Body = append([]byte(nil), c.Body...)
+	return &out
+}
+
+// Mutations is a provider's table of mutations as it builds it.
+type Mutations []Mutation
+
+// Add appends the mutation of class named name that make makes.
+func (ms *Mutations) Add(class Class, name string, make func(g Gen, c *Callback) (Result, error)) {
+	*ms = append(*ms, Mutation{Class: class, Name: name, Make: make})
+}
