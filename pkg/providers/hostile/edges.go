@@ -107,3 +107,12 @@ func ClipName(s string) string {
 	}
 	return s
 }
+
+// Cents is minor units of a two-digit currency as a decimal: 12345 is "123.45".
+func Cents(minor int) string {
+	s := strconv.Itoa(minor)
+	for len(s) < 3 {
+		s = "0" + s
+	}
+	return s[:len(s)-2] + "." + s[len(s)-2:]
+}
