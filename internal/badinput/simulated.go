@@ -2,7 +2,6 @@ package badinput
 
 import (
 	"bytes"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,29 +9,29 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/hostile"
 )
 
 // The registered providers with their own simulated side
-// (providers.Simulated: stripe) are covered by the mutations that need
-// nothing but that side: callbacks it renders (SimCallback), and bodies the
-// generator mutates and has it sign again (SimSign), on one demo account
-// each. The reasons a generic mutation may get are the shared vocabulary
-// (malformed, bad_signature, ...); which one depends on where the
-// provider's own checks first fail.
+// (providers.Simulated) that do not describe their wire field by field
+// (hostile.Provider) are covered by the mutations that need nothing but
+// that side: callbacks it renders (SimCallback), and bodies the generator
+// mutates and has it sign again (SimSign), on one demo account each. The
+// reasons a generic mutation may get are the shared vocabulary (malformed,
+// bad_signature, ...); which one depends on where the provider's own checks
+// first fail.
 
 // simulatedSides are those providers, by name.
-var simulatedSides = providers.With[providers.Simulated](registry.All())
-
-// Simulated lists them in registration order.
-var Simulated = func() []string {
-	var out []string
-	for _, name := range registry.All().Names() {
-		if _, ok := simulatedSides[name]; ok {
-			out = append(out, name)
-		}
+var simulatedSides = func() map[string]providers.Simulated {
+	out := providers.With[providers.Simulated](registry.All())
+	for name := range targets {
+		delete(out, name)
 	}
 	return out
 }()
+
+// Simulated lists them in registration order.
+var Simulated = inRegistrationOrder(simulatedSides)
 
 // simSignedAt is when the simulated providers' callbacks are signed: once
 // per process, to the minute, so that the corpora one process generates
@@ -52,103 +51,106 @@ func simulatedAccounts() []providers.Account {
 	return out
 }
 
-// newSimBase is a fresh order of a simulated provider: a kind it sends,
-// succeeded or failed, amt minor units (in the currency's precision).
-func (g *gen) newSimBase(b *base, id string, amt int64) {
+// newSimBase is a fresh order of a simulated provider for acct: a kind it
+// sends, succeeded or failed, in the currency's precision.
+func (g *gen) newSimBase(b *base, acct providers.Account, id string) {
 	sp := simulatedSides[b.prov]
+	amt := 10000 + g.rng.Int64N(9990000) // minor units
 	kinds := sp.SimKinds()
-	b.kind = kinds[g.rng.IntN(len(kinds))]
-	exp := sp.SimExponent(b.kind, b.acct.Currency)
-	m, err := events.MoneyFromMinor(strconv.FormatInt(amt, 10), exp, b.acct.Currency)
+	b.cb = hostile.Callback{Account: acct, Kind: kinds[g.rng.IntN(len(kinds))]}
+	exp := sp.SimExponent(b.cb.Kind, acct.Currency)
+	m, err := events.MoneyFromMinor(strconv.FormatInt(amt, 10), exp, acct.Currency)
 	if err != nil {
-		m = events.MustMoney("1", b.acct.Currency)
+		m = events.MustMoney("1", acct.Currency)
 	}
 	st := events.StatusSucceeded
 	if g.rng.IntN(4) == 0 {
 		st = events.StatusFailed
 	}
-	o := providers.SimOrder{Kind: b.kind, MerchantOrderID: id, Amount: m, Paid: m, Status: st, CompletedAt: simSignedAt}
-	sp.SimIDs(&o, g.digits)
+	o := providers.SimOrder{Kind: b.cb.Kind, MerchantOrderID: id, Amount: m, Paid: m, Status: st, CompletedAt: simSignedAt}
+	sp.SimIDs(&o, g.Digits)
 	b.sim = &o
 }
 
+// Where a damaged body fails first is the provider's business: its
+// signature, its decryption or its decoder.
+var simDamaged = hostile.Rejected(ReasonBadSignature, ReasonMalformed, ReasonMissingField, ReasonUndecryptable)
+
 // addSimulated adds the generic mutations for simulated provider p.
 func addSimulated(add addFunc, p string) {
-	sp := simulatedSides[p]
-	// Where a damaged body fails first is the provider's business: its
-	// signature, its decryption or its decoder.
-	damaged := rejected(ReasonBadSignature, ReasonMalformed, ReasonMissingField, ReasonUndecryptable)
-	resigned := func(g *gen, b *base, body []byte) (result, error) {
-		h, err := sp.SimSign(b.acct, b.kind, body, simSignedAt)
-		return result{hdr: h, body: body, want: rejected(ReasonMalformed, ReasonMissingField, ReasonBadAmount, ReasonInvalidEvent)}, err
-	}
 	addPreserving(add, p)
-	add(ClassTruncated, p, "body cut short", func(g *gen, b *base) (result, error) {
-		h, body, err := g.sign(b)
-		return result{hdr: h, body: body[:1+g.rng.IntN(len(body)-1)], want: damaged}, err
+	addSimulatedDamage(add, p)
+	addSimulatedResigned(add, p)
+	add(ClassWrongKind, p, "kind the provider does not send", func(g *gen, b *base) (hostile.Result, error) {
+		kind := g.Pick(append(kindsNotSent(p), "refund", "PAYIN", "chargeback"))
+		return hostile.Result{Path: hostile.Path(p, b.cb.Account.ID, events.Kind(kind)), Want: hostile.Rejected(ReasonWrongKind)}, nil
 	})
-	add(ClassTruncated, p, "empty body", func(g *gen, b *base) (result, error) {
-		h, _, err := g.sign(b)
-		return result{hdr: h, body: []byte{}, want: damaged}, err
+	add(ClassUnknownAccount, p, "account not configured or of another provider", func(g *gen, b *base) (hostile.Result, error) {
+		ids := []string{"nosuch", b.cb.Account.ID + "-x", strings.ToUpper(b.cb.Account.ID)}
+		if len(Inbound) > 0 {
+			ids = append(ids, g.byProv[Inbound[0]][0].ID)
+		}
+		return hostile.Result{Path: hostile.Path(p, g.Pick(ids), b.cb.Kind), Want: hostile.Rejected(ReasonUnknownAccount)}, nil
 	})
-	add(ClassTampered, p, "one byte of the body changed, not signed again", func(g *gen, b *base) (result, error) {
-		h, body, err := g.sign(b)
+}
+
+// addSimulatedDamage adds p's callbacks damaged after signing: cut,
+// emptied, a byte changed, replayed with a byte changed, signed with
+// another key, over the body limit.
+func addSimulatedDamage(add addFunc, p string) {
+	signedThen := func(w Want, f func(g *gen, body []byte) []byte) func(*gen, *base) (hostile.Result, error) {
+		return func(g *gen, b *base) (hostile.Result, error) {
+			h, body, err := g.sign(b)
+			return hostile.Result{Header: h, Body: f(g, body), Want: w}, err
+		}
+	}
+	add(ClassTruncated, p, "body cut short", signedThen(simDamaged, func(g *gen, body []byte) []byte { return body[:1+g.IntN(len(body)-1)] }))
+	add(ClassTruncated, p, "empty body", signedThen(simDamaged, func(g *gen, body []byte) []byte { return []byte{} }))
+	add(ClassTampered, p, "one byte of the body changed, not signed again", signedThen(simDamaged, func(g *gen, body []byte) []byte {
 		body = bytes.Clone(body)
-		i := g.rng.IntN(len(body))
-		body[i] ^= byte(1 + g.rng.IntN(0x7e))
-		return result{hdr: h, body: body, want: damaged}, err
-	})
-	add(ClassReplayTampered, p, "an accepted callback replayed with a byte changed", func(g *gen, b *base) (result, error) {
-		orig := g.originals[p][g.rng.IntN(len(g.originals[p]))]
-		*b = *orig
-		body := bytes.Clone(orig.body)
+		body[g.IntN(len(body))] ^= byte(1 + g.IntN(0x7e))
+		return body
+	}))
+	add(ClassReplayTampered, p, "an accepted callback replayed with a byte changed", func(g *gen, b *base) (hostile.Result, error) {
+		*b = *g.original(p)
+		body := bytes.Clone(b.cb.Body)
 		body[len(body)/2] ^= 0x01
-		return result{hdr: orig.hdr.Clone(), body: body, want: damaged}, nil
+		return hostile.Result{Header: b.cb.Header.Clone(), Body: body, Want: simDamaged}, nil
 	})
-	add(ClassBadSignature, p, "signed with another key", func(g *gen, b *base) (result, error) {
-		h, body, err := sp.SimCallback(b.acct, *b.sim, simSignedAt, true)
-		return result{hdr: h, body: body, want: rejected(ReasonBadSignature, ReasonUndecryptable, ReasonMissingField)}, err
+	add(ClassBadSignature, p, "signed with another key", func(g *gen, b *base) (hostile.Result, error) {
+		h, body, err := simulatedSides[p].SimCallback(b.cb.Account, *b.sim, simSignedAt, true)
+		return hostile.Result{Header: h, Body: body, Want: hostile.Rejected(ReasonBadSignature, ReasonUndecryptable, ReasonMissingField)}, err
 	})
-	add(ClassOversized, p, "body over the ingress limit", func(g *gen, b *base) (result, error) {
-		h, body, err := g.sign(b)
-		big := append(bytes.Clone(body), bytes.Repeat([]byte(" "), int(g.limit)+1-len(body)+g.rng.IntN(4096))...)
-		return result{hdr: h, body: big, want: rejected(ReasonTooLarge)}, err
-	})
-	add(ClassWrongEncoding, p, "UTF-16, signed again", func(g *gen, b *base) (result, error) {
-		_, body, err := g.sign(b)
-		if err != nil {
-			return result{}, err
-		}
-		return resigned(g, b, toUTF16(body, g.rng.IntN(2) == 0, g.rng.IntN(2) == 0))
-	})
-	add(ClassWrongEncoding, p, "invalid UTF-8 inserted, signed again", func(g *gen, b *base) (result, error) {
-		_, body, err := g.sign(b)
-		if err != nil {
-			return result{}, err
-		}
-		i := 1 + g.rng.IntN(len(body)-2)
-		bad := append(append(bytes.Clone(body[:i]), g.pick(invalidUTF8)...), body[i:]...)
-		return resigned(g, b, bad)
-	})
-	add(ClassDeeplyNested, p, "a body nested far too deep, signed", func(g *gen, b *base) (result, error) {
-		return resigned(g, b, []byte(nested(1000+g.rng.IntN(9000), "[", "]", "")))
-	})
-	add(ClassDeeplyNested, p, "an object nested far too deep, signed", func(g *gen, b *base) (result, error) {
-		return resigned(g, b, []byte(nested(1000+g.rng.IntN(9000), `{"a":`, "}", "1")))
-	})
-	add(ClassWrongKind, p, "kind the provider does not send", func(g *gen, b *base) (result, error) {
-		in, _ := providers.Role[providers.Inbound](registry.All(), p)
-		var kinds []string
-		for _, k := range []events.Kind{events.KindPayin, events.KindPayout, events.KindAppeal} {
-			if in == nil || !slices.Contains(in.Kinds(), k) {
-				kinds = append(kinds, string(k))
+	add(ClassOversized, p, "body over the ingress limit", signedThen(hostile.Rejected(ReasonTooLarge), func(g *gen, body []byte) []byte {
+		return append(bytes.Clone(body), bytes.Repeat([]byte(" "), int(g.limit)+1-len(body)+g.IntN(4096))...)
+	}))
+}
+
+// addSimulatedResigned adds bodies of p's callbacks the generator breaks
+// and has p sign again (SimSign): they verify, and the decoder refuses them.
+func addSimulatedResigned(add addFunc, p string) {
+	resigned := func(f func(g *gen, body []byte) []byte) func(*gen, *base) (hostile.Result, error) {
+		return func(g *gen, b *base) (hostile.Result, error) {
+			_, body, err := g.sign(b)
+			if err != nil {
+				return hostile.Result{}, err
 			}
+			body = f(g, body)
+			h, err := simulatedSides[p].SimSign(b.cb.Account, b.cb.Kind, body, simSignedAt)
+			return hostile.Result{Header: h, Body: body, Want: hostile.Rejected(ReasonMalformed, ReasonMissingField, ReasonBadAmount, ReasonInvalidEvent)}, err
 		}
-		kinds = append(kinds, "refund", "PAYIN", "chargeback")
-		return result{path: "/v1/callbacks/" + p + "/" + b.acct.ID + "/" + g.pick(kinds), want: rejected(ReasonWrongKind)}, nil
-	})
-	add(ClassUnknownAccount, p, "account not configured or of another provider", func(g *gen, b *base) (result, error) {
-		ids := []string{"nosuch", b.acct.ID + "-x", strings.ToUpper(b.acct.ID), g.byProv[Inbound[0]][0].ID}
-		return result{path: "/v1/callbacks/" + p + "/" + g.pick(ids) + "/" + string(b.kind), want: rejected(ReasonUnknownAccount)}, nil
-	})
+	}
+	add(ClassWrongEncoding, p, "UTF-16, signed again", resigned(func(g *gen, body []byte) []byte {
+		return hostile.UTF16(body, g.IntN(2) == 0, g.IntN(2) == 0)
+	}))
+	add(ClassWrongEncoding, p, "invalid UTF-8 inserted, signed again", resigned(func(g *gen, body []byte) []byte {
+		i := 1 + g.IntN(len(body)-2)
+		return append(append(bytes.Clone(body[:i]), g.Pick(hostile.InvalidUTF8)...), body[i:]...)
+	}))
+	add(ClassDeeplyNested, p, "a body nested far too deep, signed", resigned(func(g *gen, body []byte) []byte {
+		return []byte(hostile.Nested(1000+g.IntN(9000), "[", "]", ""))
+	}))
+	add(ClassDeeplyNested, p, "an object nested far too deep, signed", resigned(func(g *gen, body []byte) []byte {
+		return []byte(hostile.Nested(1000+g.IntN(9000), `{"a":`, "}", "1"))
+	}))
 }

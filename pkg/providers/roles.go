@@ -29,6 +29,9 @@ import (
 //   - Simulated: its side of the wire, for the simulator and the test
 //     suites (SimServerError: how that side fails); Demo: a ready test
 //     account.
+//   - hostile.Provider (package pkg/providers/hostile, as it speaks that
+//     package's types): its callbacks field by field, its signer and its
+//     own mutations, for the bad-input corpus.
 
 // Provider is what every registered provider is: a name, as used in URLs,
 // subjects and config ([a-z0-9]+).
