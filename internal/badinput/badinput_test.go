@@ -136,7 +136,9 @@ type reply struct {
 // TestBadInputAtScale drives the whole corpus over HTTP through a real
 // ingress (real embedded NATS, real Redis dedupe) with 32 concurrent
 // clients and checks every request's answer, PAYHOOK_EVENTS, PAYHOOK_RAW and PAYHOOK_RAW_REJECTED,
-// the rejection metrics and the log.
+// the rejection metrics and the log. It is one long function on purpose:
+// every check reads the same replies and the streams read once, in the
+// order docs/reliability.md "Bad input at scale" lists them.
 func TestBadInputAtScale(t *testing.T) {
 	started := time.Now()
 	corpus, err := badinput.Generate(corpusSeed, corpusSize, config.DefaultBodyLimit)
