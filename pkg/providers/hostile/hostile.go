@@ -66,7 +66,7 @@ type Wire struct {
 	// Truncated is what a validly signed body cut short must get.
 	Truncated Want
 	// Foreign is what another provider's valid callback, in the given
-	// format, posted to this provider's URL must get.
+	// format, posted to this provider's URL must get: one entry per Format.
 	Foreign map[Format]Want
 }
 

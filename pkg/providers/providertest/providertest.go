@@ -1,6 +1,8 @@
 // Package providertest is the conformance suite every inbound provider passes:
 // golden decode, tampered and truncated requests rejected with a reason, the
-// ack rendered, and no panic on any mutation of a valid request.
+// ack rendered, and no panic on any mutation of a valid request; and, for a
+// provider that describes its wire for the bad-input corpus, its own
+// mutations with the outcome each declares (Hostile).
 package providertest
 
 import (
