@@ -118,7 +118,7 @@ type Case struct {
 	// HeaderCase so the raw record can be matched to the case.
 	N        int
 	Class    Class
-	Variant  string // the specific mutation, e.g. "jpglo payin: real_amount changed"
+	Variant  string // "{provider} {kind}: {mutation}", e.g. "... payin: amount changed"
 	Provider string // the provider whose callback the request was built from
 	Account  string // the account it was built for
 	Kind     events.Kind

@@ -36,7 +36,7 @@ var Simulated = inRegistrationOrder(simulatedSides)
 // simSignedAt is when the simulated providers' callbacks are signed: once
 // per process, to the minute, so that the corpora one process generates
 // from a seed are the same byte for byte. A provider whose signature covers
-// the time of sending (stripe, 300 s) refuses a corpus sent much later than
+// the time of sending (within 300 s, say) refuses a corpus sent much later than
 // it was generated.
 var simSignedAt = time.Now().Truncate(time.Minute)
 
