@@ -21,12 +21,19 @@ type SimOrder struct {
 	// completes, then succeeded or failed.
 	Status      events.Status
 	CompletedAt time.Time
+	// AppealNo is the merchant's number of an appeal (kind appeal).
+	AppealNo string
+	// PayType is the order's pay type, channel or service code at the
+	// provider, where its wire carries one: the merchant's choice, or drawn
+	// by SimDrawer.
+	PayType string
 }
 
 // SimLookup finds an order of the account by its provider order id or, when
-// that is empty, by kind and merchant order id. Faults the test asked for
-// (a query answered 500, or never) are applied by the simulator around it:
-// ok is false for an order the provider does not know.
+// that is empty, by kind and merchant order id (given both, only an order
+// that has both). Faults the test asked for (a query answered 500, or
+// never) are applied by the simulator around it: ok is false for an order
+// the provider does not know.
 type SimLookup func(kind events.Kind, merchantOrderID, providerOrderID string) (o SimOrder, ok bool)
 
 // Simulated is a provider's own side of the wire: what the provider
