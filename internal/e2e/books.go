@@ -182,10 +182,10 @@ func (b *Books) entry(id string) entry {
 // Expected returns the events the books expect, by event id.
 func (b *Books) Expected() map[string]Expectation {
 	out := map[string]Expectation{}
-	jpgloFailures := b.c.simConfig.JpgloCallbackFailures
+	jpgloFailures := b.c.simConfig.CallbackFailures
 	for _, o := range b.Orders() {
 		e := b.entry(o.ID)
-		for _, x := range Expect(o, ExpectOptions{Watched: e.watched, Intermediate: e.intermediate, JpgloCallbackFailures: jpgloFailures}) {
+		for _, x := range Expect(o, ExpectOptions{Watched: e.watched, Intermediate: e.intermediate, CallbackFailures: jpgloFailures}) {
 			out[x.ID] = x
 		}
 	}
@@ -198,8 +198,8 @@ type ExpectOptions struct {
 	Watched bool
 	// Intermediate: created with OrderSpec.Intermediate (cashypro PAYING).
 	Intermediate bool
-	// JpgloCallbackFailures mirrors providersim.Config.JpgloCallbackFailures.
-	JpgloCallbackFailures bool
+	// CallbackFailures mirrors providersim.Config.CallbackFailures.
+	CallbackFailures bool
 }
 
 // Expect derives the events payhook must publish for order o, from what the
@@ -213,7 +213,7 @@ type ExpectOptions struct {
 //     not acknowledged, since a late PAYING after the final status is stale.
 //   - The terminal status's event (Order.EventID) when the provider calls
 //     back about it (mrnpay successes only; jpglo successes and appeals,
-//     failures only with JpgloCallbackFailures; mpurse and cashypro both)
+//     failures only with CallbackFailures; mpurse and cashypro both)
 //     and the callback is neither dropped nor corrupted; or when the order is
 //     watched and the reconciler can recover it: jpglo and cashypro pay-ins
 //     by poll whatever happened to the callback, mrnpay successes by
@@ -259,7 +259,7 @@ func Expect(o providersim.Order, x ExpectOptions) []Expectation {
 	case mrnpay.Name:
 		callsBack = status == events.StatusSucceeded
 	case jpglo.Name:
-		callsBack = status == events.StatusSucceeded || o.Kind == events.KindAppeal || x.JpgloCallbackFailures
+		callsBack = status == events.StatusSucceeded || o.Kind == events.KindAppeal || x.CallbackFailures
 	}
 	sent := callsBack && !f.DropCallback && !f.CorruptSignature
 	via := ""

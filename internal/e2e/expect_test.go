@@ -41,7 +41,7 @@ func TestExpect(t *testing.T) {
 		{"pending outcome", mk(jpglo.Name, events.KindPayin, providersim.Pending, providersim.Faults{}), watched, nil},
 		{"jpglo success by callback", mk(jpglo.Name, events.KindPayin, s, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"succeeded", "succeeded", "callback"}}},
 		{"jpglo failure not called back", mk(jpglo.Name, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{}, nil},
-		{"jpglo failure called back when configured", mk(jpglo.Name, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{JpgloCallbackFailures: true}, []want{{"failed", "failed", "callback"}}},
+		{"jpglo failure called back when configured", mk(jpglo.Name, events.KindPayin, f, providersim.Faults{}), e2e.ExpectOptions{CallbackFailures: true}, []want{{"failed", "failed", "callback"}}},
 		{"jpglo failure by poll", mk(jpglo.Name, events.KindPayin, f, providersim.Faults{}), watched, []want{{"failed", "failed", "poll"}}},
 		{"jpglo appeal failure called back", mk(jpglo.Name, events.KindAppeal, f, providersim.Faults{}), e2e.ExpectOptions{}, []want{{"failed", "failed", "callback"}}},
 		{"jpglo appeal dropped, not pollable", mk(jpglo.Name, events.KindAppeal, s, drop), watched, nil},

@@ -102,7 +102,7 @@ func TestWhoCallsBack(t *testing.T) {
 		wantCalls int
 	}{
 		{"jpglo failure not called back", Config{}, OrderSpec{Provider: "jpglo", Account: "glo-in", Outcome: Failed}, 0},
-		{"jpglo failure called back when configured", Config{JpgloCallbackFailures: true}, OrderSpec{Provider: "jpglo", Account: "glo-in", Outcome: Failed}, 1},
+		{"jpglo failure called back when configured", Config{CallbackFailures: true}, OrderSpec{Provider: "jpglo", Account: "glo-in", Outcome: Failed}, 1},
 		{"mrnpay failure", Config{}, OrderSpec{Provider: "mrnpay", Account: "mrn-cn", Outcome: Failed}, 0},
 		{"mrnpay pending", Config{}, OrderSpec{Provider: "mrnpay", Account: "mrn-cn", Outcome: Pending}, 0},
 		{"fantian success", Config{}, OrderSpec{Provider: "fantian", Account: "ft-in"}, 0},

@@ -42,7 +42,7 @@
 // Which outcomes a provider calls back about follows the seeds: mrnpay's
 // callbacks have no status field and are sent for successes only ("充值成功后的回调",
 // "出款成功后的回调"); jpglo "通常只回调成功订单", so a failed jpglo pay-in is
-// called back only when Config.JpgloCallbackFailures is set; fantian sends no
+// called back only when Config.CallbackFailures is set; fantian sends no
 // callbacks at all (its only API is UTR matching).
 //
 // # Faults

@@ -237,7 +237,7 @@ func TestFaultMixDraw(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if f := c.mix.draw(r, c.provider, c.outcome); !c.check(f) {
+			if f := c.mix.draw(r, c.provider, events.KindPayin, c.outcome); !c.check(f) {
 				t.Fatalf("drew %+v", f)
 			}
 		})

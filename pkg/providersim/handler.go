@@ -38,6 +38,14 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := "/" + parts[2]
+	if sp, ok := simulated[acct.Provider]; ok {
+		if s.serveSimulated(sp, w, r, acct, path) {
+			s.count(acct.Provider, func(st *ProviderStats) { st.Requests++ })
+			return
+		}
+		http.NotFound(w, r)
+		return
+	}
 	var h func(http.ResponseWriter, *http.Request, providers.Account, string)
 	method := http.MethodPost
 	switch {
@@ -53,12 +61,6 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		h = s.jpgloReplenish
 	case acct.Provider == fantian.Name && path == "/gateway/api/v1/payments/reference":
 		h = s.fantianReference
-	case simulated[acct.Provider] != nil:
-		s.count(acct.Provider, func(st *ProviderStats) { st.Requests++ })
-		if !s.serveSimulated(simulated[acct.Provider], w, r, acct, path) {
-			http.NotFound(w, r)
-		}
-		return
 	default:
 		http.NotFound(w, r)
 		return

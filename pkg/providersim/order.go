@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/mpurse"
 )
 
@@ -201,6 +202,12 @@ func (o *Order) clone() Order {
 // decode them). The end-to-end suite matches subscriber deliveries with it.
 func (o Order) EventID(status events.Status) string {
 	ev := events.Event{Provider: o.Provider, Account: o.Account, Kind: o.Kind, Status: status, MerchantOrderID: o.MerchantOrderID}
+	if sp, ok := simulated[o.Provider]; ok {
+		if k, ok := sp.(providers.SimKeyed); ok {
+			ev.IdempotencyKey = k.SimIdempotencyKey(o.sim(status))
+		}
+		return ev.ID()
+	}
 	switch {
 	case o.Provider == mpurse.Name:
 		ev.IdempotencyKey = o.MerchantOrderID + ":" + o.Reference

@@ -49,7 +49,7 @@ func TestQueriesWithPayhookClients(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			in := newIngress(t, allAccounts...)
-			sim, _, accts := newSim(t, in, Config{JpgloCallbackFailures: true})
+			sim, _, accts := newSim(t, in, Config{CallbackFailures: true})
 			ctx := context.Background()
 			o, err := sim.CreateOrder(ctx, c.spec)
 			if err != nil {

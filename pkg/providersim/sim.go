@@ -31,8 +31,8 @@ type Config struct {
 	// configured with: the simulator signs and encrypts with their secrets
 	// and keys and checks merchant ids against them.
 	Accounts []providers.Account
-	// TimeScale multiplies every provider delay (retry schedules, jpglo's
-	// replenish and appeal handling): 1 (or 0) is real time, 0.001 makes
+	// TimeScale multiplies every provider delay (retry schedules, the
+	// staff's handling of replenishments and appeals): 1 (or 0) is real time, 0.001 makes
 	// cashypro's 17-hour schedule last about a minute.
 	TimeScale float64
 	// HTTPClient posts callbacks; default a client with a 10 s timeout.
@@ -46,15 +46,17 @@ type Config struct {
 	// Faults is a probability mix applied to every order created (on top of
 	// the order's own Faults).
 	Faults FaultMix
-	// JpgloCallbackFailures makes jpglo call back failed pay-ins too. The
-	// seed says "通常只回调成功订单" (usually only successes): off by default.
-	JpgloCallbackFailures bool
-	// AppealOutcome decides appeals submitted through jpglo's
-	// /api/order/inquiry/ (default succeeded).
+	// CallbackFailures makes a provider that usually calls back only
+	// successes (providers.SimSelective) call back failures too, where its
+	// callbacks can say so. Off by default.
+	CallbackFailures bool
+	// AppealOutcome decides appeals merchants submit through a provider's
+	// API (providers.SimOpen; default succeeded).
 	AppealOutcome Outcome
-	// ReplenishDelay and AppealDelay are how long jpglo's staff take to
-	// complete a replenish or decide an appeal before the callback (default
-	// 5 min and 10 min, an assumption; scaled by TimeScale).
+	// ReplenishDelay and AppealDelay are how long a provider's staff take
+	// to complete a replenishment or decide an appeal opened through its
+	// API before the callback (default 5 min and 10 min, an assumption;
+	// scaled by TimeScale).
 	ReplenishDelay time.Duration
 	AppealDelay    time.Duration
 }
@@ -99,7 +101,7 @@ type Sim struct {
 	orders map[string]*order
 	seq    []string // ids in creation order
 	stats  map[string]*ProviderStats
-	// byRef indexes fantian references already matched (UTR → order id).
+	// byRef indexes references already matched (UTR → order id).
 	byRef map[string]string
 	// byProviderOrder indexes pay-in orders by provider/account/provider order number.
 	byProviderOrder map[string]string
@@ -237,9 +239,9 @@ type order struct {
 
 	providerStamp time.Time // when it completed, for completionTime/timestamp
 	channel       int       // mrnpay channel 1–15
-	payType       string    // jpglo pay_type, cashypro payType
+	payType       string    // providers.SimOrder.PayType
 	inquiryNo     string    // jpglo appeal: inquiry_order_no (= o.Reference)
-	appealed      bool      // jpglo pay-in: an appeal exists
+	appealed      bool      // pay-in: an appeal about it exists
 	cause         string    // cause of the final callback (CauseCallback, CauseReplenish, CauseAppeal)
 	payloads      map[string]payload
 }
@@ -320,11 +322,11 @@ func (s *Sim) create(spec OrderSpec, opts createOpts) (*Order, error) {
 	if !spec.Outcome.valid() {
 		return nil, fmt.Errorf("%w: outcome %q", ErrBadSpec, spec.Outcome)
 	}
-	if spec.Intermediate && !SendsIntermediate(spec.Provider) {
-		return nil, fmt.Errorf("%w: only cashypro sends an intermediate callback", ErrUnsupported)
+	if spec.Intermediate && !sendsIntermediate(spec.Provider, spec.Kind) {
+		return nil, fmt.Errorf("%w: %s sends no intermediate %s callback", ErrUnsupported, spec.Provider, spec.Kind)
 	}
-	if spec.Faults.ReorderFailSuccess && spec.Provider == mrnpay.Name {
-		return nil, fmt.Errorf("%w: mrnpay callbacks carry no status to reorder", ErrUnsupported)
+	if spec.Faults.ReorderFailSuccess && !Reorders(spec.Provider, spec.Kind) {
+		return nil, fmt.Errorf("%w: %s %s callbacks carry no status to reorder", ErrUnsupported, spec.Provider, spec.Kind)
 	}
 	if spec.Faults.Duplicate < 0 || spec.Faults.Delay < 0 {
 		return nil, fmt.Errorf("%w: negative fault", ErrBadSpec)
@@ -336,7 +338,7 @@ func (s *Sim) create(spec OrderSpec, opts createOpts) (*Order, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
-	faults := spec.Faults.merge(s.cfg.Faults.draw(s.rnd, spec.Provider, spec.Outcome))
+	faults := spec.Faults.merge(s.cfg.Faults.draw(s.rnd, spec.Provider, spec.Kind, spec.Outcome))
 	if spec.Amount == "" {
 		spec.Amount = s.randomAmount(spec.Provider, spec.Kind, cur)
 	}
@@ -353,7 +355,10 @@ func (s *Sim) create(spec OrderSpec, opts createOpts) (*Order, error) {
 	if err := checkPrecision(spec.Provider, spec.Kind, cur, amount, paid); err != nil {
 		return nil, err
 	}
-	ord := &order{acct: acct, amount: amount, paid: paid, payloads: map[string]payload{}}
+	ord := &order{acct: acct, amount: amount, paid: paid, payType: spec.Service, payloads: map[string]payload{}}
+	if opts.payType != "" {
+		ord.payType = opts.payType
+	}
 	ord.o = Order{
 		Provider:        spec.Provider,
 		Account:         spec.Account,
@@ -382,9 +387,6 @@ func (s *Sim) create(spec OrderSpec, opts createOpts) (*Order, error) {
 		if err := opts.check(); err != nil {
 			return nil, err
 		}
-	}
-	if opts.payType != "" {
-		ord.payType = opts.payType
 	}
 	ord.cause = opts.cause
 	if ord.o.ProviderOrderID != "" && spec.Kind == events.KindPayin {
@@ -432,7 +434,17 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 	if sp, ok := simulated[spec.Provider]; ok {
 		so := simOrder(ord, Pending)
 		sp.SimIDs(&so, s.randomDigits)
-		o.MerchantOrderID, o.ProviderOrderID, o.Reference = so.MerchantOrderID, so.ProviderOrderID, so.Reference
+		o.MerchantOrderID, o.ProviderOrderID, o.Reference, o.AppealNo = so.MerchantOrderID, so.ProviderOrderID, so.Reference, so.AppealNo
+		if d, ok := sp.(providers.SimDrawer); ok && ord.payType == "" {
+			ord.payType = d.SimPayType(spec.Kind, s.rnd.IntN)
+		}
+		if spec.Kind == events.KindAppeal {
+			// An appeal is about the pay-in with its merchant order id: it
+			// carries that pay-in's provider order id.
+			if pay, ok := s.orders[OrderID(spec.Provider, spec.Account, events.KindPayin, o.MerchantOrderID)]; ok {
+				o.ProviderOrderID = pay.o.ProviderOrderID
+			}
+		}
 		return
 	}
 	switch spec.Provider {
@@ -441,7 +453,9 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 			o.MerchantOrderID = s.digits(12) // seed: "111123456789"
 		}
 		o.ProviderOrderID = time.Now().UTC().Format("060102150405") + s.digits(4) // "2202171238501159"
-		ord.payType = pick(s.rnd, []string{"upi", "upi_gpay", "upi_paytm", "upi_phonepe", "bankcard"})
+		if ord.payType == "" {
+			ord.payType = pick(s.rnd, []string{"upi", "upi_gpay", "upi_paytm", "upi_phonepe", "bankcard"})
+		}
 		if spec.Kind == events.KindAppeal {
 			// The appeal is about the pay-in: same platform order number.
 			if pay, ok := s.orders[OrderID(spec.Provider, spec.Account, events.KindPayin, o.MerchantOrderID)]; ok {
@@ -509,6 +523,11 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 // randomAmount draws a plausible amount for the provider. Called with s.mu held.
 func (s *Sim) randomAmount(provider string, kind events.Kind, cur string) string {
 	if sp, ok := simulated[provider]; ok {
+		if d, ok := sp.(providers.SimDrawer); ok {
+			if a := d.SimAmount(kind, cur, s.rnd.IntN); a != "" {
+				return a
+			}
+		}
 		return s.simAmount(sp.SimExponent(kind, cur))
 	}
 	switch {
@@ -573,9 +592,10 @@ func (s *Sim) life(ord *order, intermediate bool) {
 		s.mu.Unlock()
 		return
 	}
-	if ord.o.Provider == fantian.Name && outcome == Succeeded {
-		// The payer paid, but fantian credits the order only once its UTR is
-		// submitted and matched (/gateway/api/v1/payments/reference).
+	if _, matches := providers.Role[providers.ReferenceSubmitter](provs, ord.o.Provider); matches && outcome == Succeeded {
+		// The payer paid, but a provider that takes references credits the
+		// order only once its reference is submitted and matched
+		// (providers.SimDesk.Match).
 		s.mu.Unlock()
 		return
 	}
@@ -603,8 +623,8 @@ func (s *Sim) sendFinal(ord *order, cause string, force bool) {
 		return
 	}
 	// Reordering forces the opposite status out even where the provider
-	// usually sends no failures (jpglo); mrnpay's callbacks cannot say "failed".
-	if f.ReorderFailSuccess && cause != CauseRetrigger && provider != mrnpay.Name {
+	// usually sends no failures, as long as its callbacks can say them.
+	if f.ReorderFailSuccess && cause != CauseRetrigger && Reorders(provider, ord.o.Kind) {
 		s.send(ord, CauseReorder, status.opposite(), false)
 	}
 	s.send(ord, cause, status, false)
@@ -615,18 +635,19 @@ func (s *Sim) sendFinal(ord *order, cause string, force bool) {
 	}
 }
 
-// callsBack reports whether the provider sends a callback for an order in status.
+// callsBack reports whether the provider sends a callback for an order in
+// status. Called with s.mu held.
 func (s *Sim) callsBack(ord *order, status Outcome) bool {
-	if _, ok := simulated[ord.o.Provider]; ok {
-		return true
-	}
-	switch ord.o.Provider {
-	case fantian.Name:
-		return false
+	return CallsBack(ord.o, events.Status(status), s.cfg.CallbackFailures)
+}
+
+// legacyCallsBack is CallsBack for a provider without a simulated side.
+func legacyCallsBack(provider string, o providers.SimOrder, failures bool) bool {
+	switch provider {
 	case mrnpay.Name:
-		return status == Succeeded
+		return o.Status == events.StatusSucceeded
 	case jpglo.Name:
-		return status == Succeeded || ord.o.Kind == events.KindAppeal || s.cfg.JpgloCallbackFailures
+		return o.Status == events.StatusSucceeded || o.Kind == events.KindAppeal || failures
 	}
 	return true
 }

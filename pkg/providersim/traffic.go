@@ -9,13 +9,12 @@ import (
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/fantian"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // FaultMix gives each fault an independent probability (0..1) per order.
-// A fault a provider cannot have is not drawn (reorder for mrnpay, which
-// sends no failures; callback faults for fantian, which sends no callbacks).
+// A fault a provider cannot have is not drawn (reorder where its callbacks
+// cannot say "failed" (Reorders); callback faults where it sends no
+// callbacks).
 type FaultMix struct {
 	Drop         float64
 	Duplicate    float64
@@ -35,19 +34,18 @@ func (m FaultMix) zero() bool {
 }
 
 // draw picks faults for one order of provider. Called with the rand's lock held.
-func (m FaultMix) draw(r *rand.Rand, provider string, outcome Outcome) Faults {
+func (m FaultMix) draw(r *rand.Rand, provider string, kind events.Kind, outcome Outcome) Faults {
 	var f Faults
 	if m.zero() {
 		return f
 	}
 	hit := func(p float64) bool { return p > 0 && r.Float64() < p }
-	callbacks := provider != fantian.Name
-	if callbacks {
+	if sendsCallbacks(provider) {
 		f.DropCallback = hit(m.Drop)
 		if hit(m.Duplicate) {
 			f.Duplicate = max(m.DuplicateN, 1)
 		}
-		f.ReorderFailSuccess = provider != mrnpay.Name && outcome != Pending && hit(m.Reorder)
+		f.ReorderFailSuccess = Reorders(provider, kind) && outcome != Pending && hit(m.Reorder)
 		f.CorruptSignature = hit(m.Corrupt)
 	}
 	if hit(m.Delay) {
@@ -181,7 +179,7 @@ func (s *Sim) drawSpec(spec TrafficSpec) OrderSpec {
 		Account:  acct.ID,
 		Kind:     kind,
 		Outcome:  outcome,
-		Faults:   spec.Faults.draw(s.rnd, provider, outcome),
+		Faults:   spec.Faults.draw(s.rnd, provider, kind, outcome),
 	}
 }
 
