@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/aes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -22,7 +20,6 @@ import (
 	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/fantian"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"github.com/payhook/payhook/pkg/providersim"
 )
@@ -577,8 +574,8 @@ func (x Expectation) Matches(f config.Filter) bool {
 // checkRaw matches every refused (4xx) callback attempt of the books'
 // orders with a rejected record on PAYHOOK_RAW_REJECTED carrying a reason. A record
 // belongs to an order when its path is the order's callback path and its
-// body names the order (mpurse bodies are encrypted: the whole AES blocks of
-// a truncated ciphertext still decrypt under ECB).
+// body names the order (an encrypted body, providers.SimOpaque, as far as
+// its provider can recover it).
 func (b *Books) checkRaw(ctx context.Context, orders []providersim.Order, r *Report) error {
 	refused := map[string]int{}
 	providersIn := map[string]bool{}
@@ -624,8 +621,8 @@ func (b *Books) checkRaw(ctx context.Context, orders []providersim.Order, r *Rep
 			continue
 		}
 		body := string(rec.Body)
-		if cands[0].Provider == mpurse.Name {
-			body = b.mpursePlain(cands[0].Account, body)
+		if op, ok := providers.Role[providers.SimOpaque](registry.All(), cands[0].Provider); ok {
+			body = string(op.SimPlain(b.account(cands[0].Account), rec.Body))
 		}
 		for _, o := range cands {
 			if strings.Contains(body, o.MerchantOrderID) {
@@ -651,30 +648,14 @@ func (b *Books) checkRaw(ctx context.Context, orders []providersim.Order, r *Rep
 	return nil
 }
 
-// mpursePlain decrypts as many whole AES-ECB blocks of an mpurse body as
-// there are, under the account's key; the plaintext JSON starts with the
-// mpQueryId. It returns "" when the body is not that.
-func (b *Books) mpursePlain(account, body string) string {
-	var key []byte
+// account is the configured account with id.
+func (b *Books) account(id string) providers.Account {
 	for _, a := range b.c.Config.Accounts {
-		if a.ID == account {
-			key = []byte(a.Key("aes_key"))
+		if a.ID == id {
+			return a
 		}
 	}
-	ct, err := base64.StdEncoding.DecodeString(strings.TrimSpace(body))
-	if err != nil {
-		return ""
-	}
-	blk, err := aes.NewCipher(key)
-	if err != nil {
-		return ""
-	}
-	n := len(ct) / aes.BlockSize * aes.BlockSize
-	pt := make([]byte, n)
-	for i := 0; i < n; i += aes.BlockSize {
-		blk.Decrypt(pt[i:i+aes.BlockSize], ct[i:i+aes.BlockSize])
-	}
-	return string(pt)
+	return providers.Account{}
 }
 
 // Wait polls Check until the books balance or timeout passes; then it fails

@@ -1,10 +1,12 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +35,7 @@ func TestNamesAreUniqueTokens(t *testing.T) {
 // A provider with a simulated side: its demo account passes its own
 // Credentials check; every callback it renders verifies and decodes into the
 // order's event; a corrupted one is rejected; a body re-signed with SimSign
-// verifies; and, when it answers queries, its simulated API answers its
+// verifies (where the signature travels beside the body); and, when it answers queries, its simulated API answers its
 // own Querier.
 func TestSimulatedSidesConform(t *testing.T) {
 	provs := registry.All()
@@ -74,6 +76,9 @@ func TestSimulatedSidesConform(t *testing.T) {
 						t.Errorf("%s %s: corrupted callback: %v", kind, st, err)
 					}
 					h3, err := sp.SimSign(acct, kind, body, now.Add(time.Second))
+					if errors.Is(err, providers.ErrUnsupported) {
+						continue // the signature travels in the body, or the body is encrypted
+					}
 					if err != nil {
 						t.Fatalf("SimSign: %v", err)
 					}
@@ -178,6 +183,16 @@ func TestConformanceOfSimulatedProviders(t *testing.T) {
 					want, err := in.Parse(acct, req)
 					if err != nil {
 						t.Fatalf("%s %s: %v", kind, st, err)
+					}
+					// A provider that also takes base64 without its padding
+					// gets the body unpadded, so that cutting its last byte
+					// cuts data rather than optional padding.
+					if unpadded := bytes.TrimRight(body, "="); len(unpadded) < len(body) {
+						r := req
+						r.Body = unpadded
+						if ev, err := in.Parse(acct, r); err == nil && reflect.DeepEqual(ev, want) {
+							req = r
+						}
 					}
 					valid = append(valid, providertest.Valid{Name: string(kind) + "-" + string(st), Account: acct, Request: req, Want: want})
 				}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
 )
 
 // Outcome is an order's state at the simulated provider.
@@ -208,10 +207,7 @@ func (o Order) EventID(status events.Status) string {
 		}
 		return ev.ID()
 	}
-	switch {
-	case o.Provider == mpurse.Name:
-		ev.IdempotencyKey = o.MerchantOrderID + ":" + o.Reference
-	case o.Kind == events.KindAppeal:
+	if o.Kind == events.KindAppeal {
 		ev.IdempotencyKey = o.AppealNo
 	}
 	return ev.ID()

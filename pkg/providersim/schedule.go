@@ -5,7 +5,6 @@ import (
 
 	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
@@ -26,12 +25,6 @@ func (s Schedule) Total() time.Duration {
 // Retry schedules, unscaled. Documented ones cite the seed; the others are
 // assumptions, labelled as such.
 var (
-	// MpurseSchedule: seed 001 "否则MPurse会再次执行回调,最多5次后结束 ...
-	// 每次回调的时间间隔为: 1 - 3 : 每隔2分钟 4 - 5 : 每隔1小时". Read as five
-	// re-sends after the first: 3 × 2 min, then 2 × 1 h; the last one
-	// 3×2 + 2×60 = 126 min (2 h 6 min) after the first, matching pkg/providers/mpurse.
-	MpurseSchedule = Schedule{2 * time.Minute, 2 * time.Minute, 2 * time.Minute, time.Hour, time.Hour}
-
 	// CashyproSchedule: seed 002 "回调失败后会在1,2,4,8,16,32,64,128,256,512分钟
 	// 重试,一共重试回调10次" — 10 retries, doubling from 1 min; the last one
 	// 1+2+…+512 = 1023 min (about 17 h 3 min) after the first.
@@ -68,8 +61,6 @@ func ScheduleFor(provider string) Schedule {
 		return sp.SimRetries()
 	}
 	switch provider {
-	case mpurse.Name:
-		return MpurseSchedule
 	case cashypro.Name:
 		return CashyproSchedule
 	case mrnpay.Name:

@@ -18,7 +18,6 @@ import (
 	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/fantian"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
@@ -261,7 +260,6 @@ func currencyOf(acct providers.Account) string {
 // defaultCurrency is used when an account configures none.
 var defaultCurrency = map[string]string{
 	fantian.Name:  "INR",
-	mpurse.Name:   "INR",
 	cashypro.Name: "IDR",
 	mrnpay.Name:   "CNY",
 	jpglo.Name:    "INR",
@@ -277,7 +275,7 @@ func kindsOf(provider string) []events.Kind {
 		return []events.Kind{events.KindPayin, events.KindPayout}
 	case jpglo.Name:
 		return []events.Kind{events.KindPayin, events.KindAppeal}
-	case fantian.Name, mpurse.Name, cashypro.Name:
+	case fantian.Name, cashypro.Name:
 		return []events.Kind{events.KindPayin}
 	}
 	return nil
@@ -476,14 +474,6 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 			o.MerchantOrderID = prefix + s.digits(14)
 		}
 		ord.channel = 1 + s.rnd.IntN(15)
-	case mpurse.Name:
-		if o.MerchantOrderID == "" {
-			o.MerchantOrderID = s.digits(10) // mpQueryId "3131414131"
-		}
-		o.ProviderOrderID = o.MerchantOrderID
-		if o.Reference == "" {
-			o.Reference = s.digits(12) // bankRRN
-		}
 	case cashypro.Name:
 		if o.MerchantOrderID == "" {
 			o.MerchantOrderID = "1" + s.digits(18) // "1386503284355244033"

@@ -12,7 +12,6 @@ import (
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mpurse"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
@@ -22,11 +21,8 @@ type payload struct {
 	body   []byte
 }
 
-// Zones the providers write local times in (see the provider packages).
-var (
-	ist = time.FixedZone("IST", 5*3600+1800) // mpurse txnCompletionDate
-	wib = time.FixedZone("WIB", 7*3600)      // cashypro completionTime
-)
+// wib is the zone cashypro writes local times in (completionTime).
+var wib = time.FixedZone("WIB", 7*3600)
 
 // build renders the callback the provider sends for ord in status. Called
 // with s.mu held; ord's fields are stable.
@@ -39,8 +35,6 @@ func build(ord *order, status Outcome, corrupt bool) (payload, error) {
 		return buildJpglo(ord, status, corrupt)
 	case mrnpay.Name:
 		return buildMrnpay(ord, corrupt)
-	case mpurse.Name:
-		return buildMpurse(ord, status, corrupt)
 	case cashypro.Name:
 		return buildCashypro(ord, status, corrupt)
 	}
@@ -152,58 +146,6 @@ func buildMrnpay(ord *order, corrupt bool) (payload, error) {
 	return payload{header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body: body}, nil
 }
 
-// mpursePlain is seed 001's plaintext, fields in the seed's order.
-type mpursePlain struct {
-	MpQueryID         string `json:"mpQueryId"`
-	PayerVA           string `json:"payerVA"`
-	BankRRN           string `json:"bankRRN"`
-	PayerAmount       string `json:"payerAmount"`
-	PayChannel        string `json:"payChannel"`
-	TxnStatus         string `json:"txnStatus"`
-	TxnCompletionDate string `json:"txnCompletionDate,omitempty"`
-	PartnerID         string `json:"partnerId"`
-	ReceiverVA        string `json:"receiverVA"`
-	ErrorMsg          string `json:"errorMsg,omitempty"`
-}
-
-// buildMpurse renders seed 001: BASE64(AES(json)) with mpurse.Encrypt. A
-// corrupt callback loses its last base64 group, so it is not whole AES
-// blocks and can never decrypt.
-func buildMpurse(ord *order, status Outcome, corrupt bool) (payload, error) {
-	stamp := ord.providerStamp
-	if stamp.IsZero() {
-		stamp = time.Now()
-	}
-	p := mpursePlain{
-		MpQueryID:         ord.o.MerchantOrderID,
-		PayerVA:           "payer" + ord.o.MerchantOrderID[len(ord.o.MerchantOrderID)-4:] + "@paytm",
-		BankRRN:           ord.o.Reference,
-		PayerAmount:       fixed(ord.paid, 2),
-		PayChannel:        "UPI",
-		TxnStatus:         "TRANSACTION_SUCCESS",
-		TxnCompletionDate: stamp.In(ist).Format("20060102150405"),
-		PartnerID:         ord.acct.Key("merchant_id"),
-		ReceiverVA:        "mpu.cpdf.user" + ord.o.MerchantOrderID[:min(7, len(ord.o.MerchantOrderID))] + "@icici",
-		ErrorMsg:          "transaction success",
-	}
-	if status == Failed {
-		p.TxnStatus = "TRANSACTION_FAILURE"
-		p.ErrorMsg = "user declined"
-	}
-	plain, err := json.Marshal(p)
-	if err != nil {
-		return payload{}, err
-	}
-	ct, err := mpurse.Encrypt(ord.acct, plain)
-	if err != nil {
-		return payload{}, fmt.Errorf("providersim: mpurse account %q: %w", ord.acct.ID, err)
-	}
-	if corrupt {
-		ct = ct[:len(ct)-4] // one base64 group less: 1–3 bytes short of whole AES blocks
-	}
-	return payload{header: http.Header{"Content-Type": {"text/plain"}}, body: []byte(ct)}, nil
-}
-
 // buildCashypro renders seed 002 "代收订单结果通知": JSON with amount and fee
 // as numbers written with 2 and 4 decimals (20000.00, 2500.0000), keys in
 // the seed example's (alphabetical) order, headers MerchantId and Sign
@@ -300,8 +242,6 @@ func ackOf(provider string, status int, body []byte) bool {
 		return status == 200 || status == 301 || status == 302
 	case mrnpay.Name:
 		return status == 200 && string(bytes.TrimSpace(body)) == "success"
-	case mpurse.Name:
-		return status >= 200 && status < 300 && string(bytes.TrimSpace(body)) == mpurse.Success
 	case jpglo.Name:
 		if status < 200 || status > 299 {
 			return false
