@@ -17,10 +17,6 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
-	"github.com/payhook/payhook/pkg/providers/fantian"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 	"github.com/payhook/payhook/pkg/providersim"
 )
 
@@ -193,38 +189,41 @@ func (b *Books) Expected() map[string]Expectation {
 type ExpectOptions struct {
 	// Watched: the order was announced to the reconciler.
 	Watched bool
-	// Intermediate: created with OrderSpec.Intermediate (cashypro PAYING).
+	// Intermediate: created with OrderSpec.Intermediate (a pending callback first).
 	Intermediate bool
 	// CallbackFailures mirrors providersim.Config.CallbackFailures.
 	CallbackFailures bool
 }
 
 // Expect derives the events payhook must publish for order o, from what the
-// simulated provider does (providersim's callsBack, faults) and what the
-// reconciler can recover (docs/reconciler.md):
+// simulated provider does (its roles as providersim applies them, and the
+// order's faults) and what the reconciler can recover (docs/reconciler.md):
 //
-//   - fantian never calls back (its UTR matching makes no event): none.
-//   - An order still pending at the provider: none (but see PAYING).
-//   - cashypro with Intermediate: its PAYING callback (never dropped, only
-//     corrupted) makes a pending event; optional when its first attempt was
-//     not acknowledged, since a late PAYING after the final status is stale.
+//   - A provider that sends no callbacks (one that matches references makes
+//     no event): none.
+//   - An order still pending at the provider: none (but see the pending
+//     callback).
+//   - Intermediate, where the provider sends a pending callback first
+//     (providersim.SendsIntermediate): that callback (never dropped, only
+//     corrupted) makes a pending event; optional when its first attempt
+//     was not acknowledged, since a late pending callback after the final
+//     status is stale.
 //   - The terminal status's event (Order.EventID) when the provider calls
-//     back about it (mrnpay successes only; jpglo successes and appeals,
-//     failures only with CallbackFailures; mpurse and cashypro both)
-//     and the callback is neither dropped nor corrupted; or when the order is
-//     watched and the reconciler can recover it: jpglo and cashypro pay-ins
-//     by poll whatever happened to the callback, mrnpay successes by
-//     re-trigger unless the resent callback is corrupt too. mpurse has no
-//     query endpoint; mrnpay failures carry no amount and are not synthesized.
-//   - A provider with its own simulated side (providers.Simulated, stripe)
-//     calls back about every status; when it answers queries
-//     (providers.Querier) and does not resend (not a Retriggerer), a
-//     watched pay-in is recovered by poll whatever happened to the callback.
-//   - ReorderFailSuccess: whichever terminal status was acknowledged first
-//     is the event; the other one is a conflict (same event id as that
-//     status's event, subject …conflict).
+//     back about it (providersim.CallsBack, with CallbackFailures) and the
+//     callback is neither dropped nor corrupted; or when the order is
+//     watched and the reconciler can recover it: a pay-in of a provider
+//     that answers queries (providers.Querier) and does not resend, by poll
+//     whatever happened to the callback; the statuses a Retriggerer
+//     resends, by re-trigger unless the resent callback is corrupt too.
+//     A provider without a query endpoint recovers nothing; a resending
+//     provider's other statuses carry no amount and are not synthesized.
+//   - ReorderFailSuccess, where the provider's callbacks say their status
+//     (providersim.Reorders): whichever terminal status was acknowledged
+//     first is the event; the other one is a conflict (same event id as
+//     that status's event, subject …conflict).
 func Expect(o providersim.Order, x ExpectOptions) []Expectation {
-	if o.Provider == fantian.Name {
+	provs := registry.All()
+	if _, calls := providers.Role[providers.Inbound](provs, o.Provider); !calls {
 		return nil
 	}
 	var out []Expectation
@@ -233,7 +232,7 @@ func Expect(o providersim.Order, x ExpectOptions) []Expectation {
 			Kind: o.Kind, Status: subject, Via: via, Optional: optional})
 	}
 	f := o.Faults
-	if x.Intermediate && o.Provider == cashypro.Name && !f.CorruptSignature {
+	if x.Intermediate && providersim.SendsIntermediate(o.Provider) && !f.CorruptSignature {
 		optional := false
 		for _, d := range o.Deliveries {
 			if d.Cause == providersim.CauseProgress && len(d.Attempts) > 0 && !d.Attempts[0].Acked {
@@ -251,29 +250,22 @@ func Expect(o providersim.Order, x ExpectOptions) []Expectation {
 	default:
 		return out
 	}
-	callsBack := true
-	switch o.Provider {
-	case mrnpay.Name:
-		callsBack = status == events.StatusSucceeded
-	case jpglo.Name:
-		callsBack = status == events.StatusSucceeded || o.Kind == events.KindAppeal || x.CallbackFailures
-	}
-	sent := callsBack && !f.DropCallback && !f.CorruptSignature
+	_, queries := providers.Role[providers.Querier](provs, o.Provider)
+	rt, resends := providers.Role[providers.Retriggerer](provs, o.Provider)
+	sent := providersim.CallsBack(o, status, x.CallbackFailures) && !f.DropCallback && !f.CorruptSignature
 	via := ""
 	switch {
 	case sent:
 		via = "callback"
-	case x.Watched && o.Kind == events.KindPayin && recoveredByPoll(o.Provider):
+	case x.Watched && o.Kind == events.KindPayin && queries && !resends:
 		via = "poll"
-	case x.Watched && (o.Provider == jpglo.Name || o.Provider == cashypro.Name) && o.Kind == events.KindPayin:
-		via = "poll"
-	case x.Watched && o.Provider == mrnpay.Name && status == events.StatusSucceeded && !f.CorruptSignature:
+	case x.Watched && resends && rt.Resends(o.Kind, status) && !f.CorruptSignature:
 		via = "retrigger"
 	}
 	if via == "" {
 		return out
 	}
-	if sent && f.ReorderFailSuccess && o.Provider != mrnpay.Name {
+	if sent && f.ReorderFailSuccess && providersim.Reorders(o.Provider, o.Kind) {
 		opposite := events.StatusFailed
 		if status == events.StatusFailed {
 			opposite = events.StatusSucceeded
@@ -680,16 +672,4 @@ func (b *Books) Wait(tb testing.TB, timeout time.Duration) Report {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-// recoveredByPoll reports whether provider has its own simulated side, is
-// queried by the reconciler and does not resend: its watched pay-ins are
-// recovered from the query answer. (The five providers simulated by
-// providersim's own code are spelled out in Expect.)
-func recoveredByPoll(provider string) bool {
-	provs := registry.All()
-	_, simulated := providers.Role[providers.Simulated](provs, provider)
-	_, queries := providers.Role[providers.Querier](provs, provider)
-	_, resends := providers.Role[providers.Retriggerer](provs, provider)
-	return simulated && queries && !resends
 }

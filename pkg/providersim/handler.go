@@ -13,7 +13,6 @@ import (
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/fantian"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
@@ -49,8 +48,6 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	var h func(http.ResponseWriter, *http.Request, providers.Account, string)
 	method := http.MethodPost
 	switch {
-	case acct.Provider == cashypro.Name && path == "/api/payInQuery":
-		h = s.cashyproQuery
 	case acct.Provider == mrnpay.Name && (path == "/api/Payments/Query" || path == "/api/Payouts/Query"):
 		h, method = s.mrnpayQuery, http.MethodGet
 	case acct.Provider == jpglo.Name && strings.HasPrefix(path, "/api/order/query/") && strings.HasSuffix(path, "/"):
@@ -151,91 +148,6 @@ func decodeFlat(b []byte) (map[string]any, bool) {
 
 func equalFold(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(strings.ToLower(a)), []byte(strings.ToLower(b))) == 1
-}
-
-// ---- cashypro (seed 002 "查询代收订单") ----
-
-// cashyproQuery answers POST /api/payInQuery. Assumptions: the seed shows
-// only {"code":500,"msg":"Payin_Order_Error"} as an error, so every refusal
-// uses that envelope: Merchant_Error for a MerchantId header that is not the
-// account's, Sign_Error for a bad Sign, Param_Error for a body without
-// nonceStr or any order number, Payin_Order_Error for an unknown order,
-// System_Error (HTTP 500) for Faults.QueryFails.
-func (s *Sim) cashyproQuery(w http.ResponseWriter, r *http.Request, acct providers.Account, _ string) {
-	fail := func(msg string) {
-		writeJSON(w, http.StatusOK, []kv{{"msg", msg}, {"code", 500}})
-	}
-	body, ok := readBody(r)
-	if !ok {
-		fail("Param_Error")
-		return
-	}
-	if r.Header.Get(cashypro.HeaderMerchantID) != acct.Key("merchant_id") {
-		fail("Merchant_Error")
-		return
-	}
-	want, err := cashypro.Sign(body, acct.Key("secret"), acct.Key("sign_rule"))
-	got := r.Header.Get(cashypro.HeaderSign)
-	if err != nil || !validHex(got) || !equalFold(got, want) {
-		s.badSignature(acct.Provider)
-		fail("Sign_Error")
-		return
-	}
-	var q struct {
-		MchOrderNo string `json:"mchOrderNo"`
-		OrderNo    string `json:"orderNo"`
-		NonceStr   string `json:"nonceStr"`
-	}
-	if json.Unmarshal(body, &q) != nil || q.NonceStr == "" || (q.MchOrderNo == "" && q.OrderNo == "") {
-		fail("Param_Error")
-		return
-	}
-	var ord *order
-	if q.MchOrderNo != "" {
-		ord = s.find(OrderID(acct.Provider, acct.ID, events.KindPayin, q.MchOrderNo))
-	}
-	if q.OrderNo != "" {
-		byNo := s.findByProviderOrder(acct.Provider, acct.ID, q.OrderNo)
-		if ord == nil && q.MchOrderNo == "" {
-			ord = byNo
-		} else if byNo != ord {
-			ord = nil // the two numbers name different orders
-		}
-	}
-	if ord == nil {
-		fail("Payin_Order_Error")
-		return
-	}
-	if !s.queryFaults(w, r, ord, func() {
-		writeJSON(w, http.StatusInternalServerError, []kv{{"msg", "System_Error"}, {"code", 500}})
-	}) {
-		return
-	}
-	s.mu.Lock()
-	status := ord.o.Status
-	var completion any
-	if status != Pending {
-		completion = ord.providerStamp.In(wib).Format("2006-01-02 15:04:05")
-	}
-	fee := strings.TrimSuffix(cashyFee(ord.paid), ".0000")
-	data := []kv{
-		{"merchantId", acct.Key("merchant_id")},
-		{"mchOrderNo", ord.o.MerchantOrderID},
-		{"orderNo", ord.o.ProviderOrderID},
-		{"channelOrderNo", ord.o.Reference},
-		{"payType", ord.payType},
-		{"payCode", ""},
-		{"payUrl", "https://pay.example/" + ord.o.ProviderOrderID},
-		{"payDeskUrl", "https://paydesk.example/views/pay.html?" + ord.o.ProviderOrderID},
-		{"amount", fixed(ord.paid, 0)},
-		{"fee", fee},
-		{"orderStatus", map[Outcome]string{Pending: "PAYING", Succeeded: "SUCCESS", Failed: "FAIL"}[status]},
-		{"completionTime", completion},
-		{"nonceStr", nil},
-	}
-	s.mu.Unlock()
-	d, _ := marshalOrdered(data)
-	writeJSON(w, http.StatusOK, []kv{{"msg", "SUCCESS"}, {"code", 200}, {"data", json.RawMessage(d)}})
 }
 
 func validHex(s string) bool {

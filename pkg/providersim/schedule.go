@@ -3,7 +3,6 @@ package providersim
 import (
 	"time"
 
-	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
@@ -25,14 +24,6 @@ func (s Schedule) Total() time.Duration {
 // Retry schedules, unscaled. Documented ones cite the seed; the others are
 // assumptions, labelled as such.
 var (
-	// CashyproSchedule: seed 002 "回调失败后会在1,2,4,8,16,32,64,128,256,512分钟
-	// 重试,一共重试回调10次" — 10 retries, doubling from 1 min; the last one
-	// 1+2+…+512 = 1023 min (about 17 h 3 min) after the first.
-	CashyproSchedule = Schedule{
-		1 * time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute,
-		32 * time.Minute, 64 * time.Minute, 128 * time.Minute, 256 * time.Minute, 512 * time.Minute,
-	}
-
 	// MrnpaySchedule is an ASSUMPTION: seed 003 says only that the merchant
 	// must answer 200 "success". We use the schedule common to Chinese
 	// payment platforms (WeChat Pay's notify schedule): 15 s, 15 s, 30 s,
@@ -61,8 +52,6 @@ func ScheduleFor(provider string) Schedule {
 		return sp.SimRetries()
 	}
 	switch provider {
-	case cashypro.Name:
-		return CashyproSchedule
 	case mrnpay.Name:
 		return MrnpaySchedule
 	case jpglo.Name:

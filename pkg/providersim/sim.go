@@ -15,7 +15,6 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/fantian"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
@@ -260,7 +259,6 @@ func currencyOf(acct providers.Account) string {
 // defaultCurrency is used when an account configures none.
 var defaultCurrency = map[string]string{
 	fantian.Name:  "INR",
-	cashypro.Name: "IDR",
 	mrnpay.Name:   "CNY",
 	jpglo.Name:    "INR",
 }
@@ -275,7 +273,7 @@ func kindsOf(provider string) []events.Kind {
 		return []events.Kind{events.KindPayin, events.KindPayout}
 	case jpglo.Name:
 		return []events.Kind{events.KindPayin, events.KindAppeal}
-	case fantian.Name, cashypro.Name:
+	case fantian.Name:
 		return []events.Kind{events.KindPayin}
 	}
 	return nil
@@ -415,7 +413,7 @@ func checkPrecision(provider string, kind events.Kind, currency string, ms ...ev
 	switch {
 	case simulated[provider] != nil:
 		exp = simulated[provider].SimExponent(kind, currency)
-	case provider == cashypro.Name, provider == mrnpay.Name && kind == events.KindPayout:
+	case provider == mrnpay.Name && kind == events.KindPayout:
 		exp = 0
 	}
 	for _, m := range ms {
@@ -474,15 +472,6 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 			o.MerchantOrderID = prefix + s.digits(14)
 		}
 		ord.channel = 1 + s.rnd.IntN(15)
-	case cashypro.Name:
-		if o.MerchantOrderID == "" {
-			o.MerchantOrderID = "1" + s.digits(18) // "1386503284355244033"
-		}
-		o.ProviderOrderID = "PAYIN" + s.digits(19) // "PAYIN8551790545658687488"
-		if o.Reference == "" {
-			o.Reference = "CH" + s.digits(16)
-		}
-		ord.payType = pick(s.rnd, []string{"41", "43"})
 	case fantian.Name:
 		if o.MerchantOrderID == "" {
 			o.MerchantOrderID = "DEVPM" + s.digits(8) // "DEVPM00014581"
@@ -521,8 +510,6 @@ func (s *Sim) randomAmount(provider string, kind events.Kind, cur string) string
 		return s.simAmount(sp.SimExponent(kind, cur))
 	}
 	switch {
-	case provider == cashypro.Name:
-		return fmt.Sprintf("%d.00", (10+s.rnd.IntN(990))*1000) // IDR, minimum 10000
 	case provider == mrnpay.Name && kind == events.KindPayout:
 		return fmt.Sprintf("%d", 100+s.rnd.IntN(4900)) // whole yuan
 	default:

@@ -11,7 +11,6 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
 )
 
 // simulated are the registered providers that bring their own side of the
@@ -254,7 +253,7 @@ func sendsIntermediate(provider string, kind events.Kind) bool {
 		si, ok := sp.(providers.SimIntermediate)
 		return ok && si.SimIntermediate(kind)
 	}
-	return provider == cashypro.Name && kind == events.KindPayin
+	return false
 }
 
 // CallsBack reports whether o's provider sends a callback about o in

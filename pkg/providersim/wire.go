@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers/cashypro"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
 	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
@@ -21,8 +20,6 @@ type payload struct {
 	body   []byte
 }
 
-// wib is the zone cashypro writes local times in (completionTime).
-var wib = time.FixedZone("WIB", 7*3600)
 
 // build renders the callback the provider sends for ord in status. Called
 // with s.mu held; ord's fields are stable.
@@ -35,8 +32,6 @@ func build(ord *order, status Outcome, corrupt bool) (payload, error) {
 		return buildJpglo(ord, status, corrupt)
 	case mrnpay.Name:
 		return buildMrnpay(ord, corrupt)
-	case cashypro.Name:
-		return buildCashypro(ord, status, corrupt)
 	}
 	return payload{}, fmt.Errorf("%w: %s sends no callbacks", ErrUnsupported, ord.o.Provider)
 }
@@ -146,64 +141,6 @@ func buildMrnpay(ord *order, corrupt bool) (payload, error) {
 	return payload{header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body: body}, nil
 }
 
-// buildCashypro renders seed 002 "代收订单结果通知": JSON with amount and fee
-// as numbers written with 2 and 4 decimals (20000.00, 2500.0000), keys in
-// the seed example's (alphabetical) order, headers MerchantId and Sign
-// (cashypro.Sign under the account's rule). PAYING has a null completionTime.
-func buildCashypro(ord *order, status Outcome, corrupt bool) (payload, error) {
-	st := map[Outcome]string{Pending: "PAYING", Succeeded: "SUCCESS", Failed: "FAIL"}[status]
-	var completion any
-	if status != Pending {
-		stamp := ord.providerStamp
-		if stamp.IsZero() {
-			stamp = time.Now()
-		}
-		completion = stamp.In(wib).Format("2006-01-02 15:04:05")
-	}
-	f := []kv{
-		{"amount", json.RawMessage(fixed(ord.paid, 2))},
-		{"channelOrderNo", ord.o.Reference},
-		{"completionTime", completion},
-		{"fee", json.RawMessage(cashyFee(ord.paid))},
-		{"mchOrderNo", ord.o.MerchantOrderID},
-		{"merchantId", ord.acct.Key("merchant_id")},
-		{"nonceStr", strconv.FormatInt(time.Now().UnixMilli(), 10)},
-		{"orderNo", ord.o.ProviderOrderID},
-		{"orderStatus", st},
-		{"payCode", "OR.GPNQR..SIM"},
-		{"payType", ord.payType},
-		{"payUrl", "https://pay.example/" + ord.o.ProviderOrderID},
-	}
-	body, err := marshalOrdered(f)
-	if err != nil {
-		return payload{}, err
-	}
-	sign, err := cashypro.Sign(body, ord.acct.Key("secret"), ord.acct.Key("sign_rule"))
-	if err != nil {
-		return payload{}, fmt.Errorf("providersim: cashypro account %q: %w", ord.acct.ID, err)
-	}
-	if corrupt {
-		sign = corruptHex(sign)
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set(cashypro.HeaderMerchantID, ord.acct.Key("merchant_id"))
-	h.Set(cashypro.HeaderSign, sign)
-	return payload{header: h, body: body}, nil
-}
-
-// cashyFee is a plausible fee: 8.5 % of the amount, whole rupiah, written
-// with the seed's 4 decimals.
-func cashyFee(amount events.Money) string {
-	n, err := amount.Minor(0)
-	if err != nil {
-		return "0.0000"
-	}
-	n.Mul(n, bigInt(85))
-	n.Quo(n, bigInt(1000))
-	return n.String() + ".0000"
-}
-
 type kv struct {
 	k string
 	v any
@@ -238,8 +175,6 @@ func ackOf(provider string, status int, body []byte) bool {
 		return sp.SimAcked(status, body)
 	}
 	switch provider {
-	case cashypro.Name:
-		return status == 200 || status == 301 || status == 302
 	case mrnpay.Name:
 		return status == 200 && string(bytes.TrimSpace(body)) == "success"
 	case jpglo.Name:
