@@ -52,7 +52,8 @@ type Simulated interface {
 	// on the provider's wire in currency.
 	SimExponent(kind events.Kind, currency string) int
 	// SimIDs fills the provider's ids of a new order: ProviderOrderID
-	// always, MerchantOrderID and Reference when empty. digits(n) draws n
+	// always where the provider numbers orders, MerchantOrderID and
+	// Reference when empty. digits(n) draws n
 	// random decimal digits.
 	SimIDs(o *SimOrder, digits func(n int) string)
 	// SimCallback renders the callback the provider sends about o (in

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/fantian"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // maxRequest bounds a merchant API request body.
@@ -48,8 +46,6 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	var h func(http.ResponseWriter, *http.Request, providers.Account, string)
 	method := http.MethodPost
 	switch {
-	case acct.Provider == mrnpay.Name && (path == "/api/Payments/Query" || path == "/api/Payouts/Query"):
-		h, method = s.mrnpayQuery, http.MethodGet
 	case acct.Provider == jpglo.Name && strings.HasPrefix(path, "/api/order/query/") && strings.HasSuffix(path, "/"):
 		h, method = s.jpgloQuery, http.MethodGet
 	case acct.Provider == jpglo.Name && path == "/api/order/inquiry/":
@@ -155,64 +151,7 @@ func validHex(s string) bool {
 	return err == nil && len(b) == 16
 }
 
-// ---- mrnpay (seed 003 "充值查单接口说明", "下发查单接口说明") ----
-
-// mrnpayQuery answers GET /api/Payments/Query and /api/Payouts/Query with
-// {"error":"success","result":{"Mrn":...,"status":0|1|2}}. Refusals use the
-// seed's error words: invalid_data (missing parameters), object_not_found
-// (appKey not this account's: "无效的商户账户"), sign_error. Assumption: the
-// seed has no answer for an unknown mrn; we answer "success" with a null
-// result, which pkg/providers/mrnpay reads as not found. callback=true on a
-// succeeded order re-sends its callback through the normal path (retries
-// included), even when its first callbacks were dropped.
-func (s *Sim) mrnpayQuery(w http.ResponseWriter, r *http.Request, acct providers.Account, path string) {
-	fail := func(code string) { writeJSON(w, http.StatusOK, []kv{{"error", code}}) }
-	q := r.URL.Query()
-	appKey, mrn, sign := q.Get("appKey"), q.Get("mrn"), q.Get("sign")
-	if appKey == "" || mrn == "" || sign == "" {
-		fail("invalid_data")
-		return
-	}
-	if appKey != acct.Key("merchant_id") {
-		fail("object_not_found")
-		return
-	}
-	if !equalFold(sign, mrnpay.SignQuery(appKey, mrn, acct.Key("secret"))) || !validHex(sign) {
-		s.badSignature(acct.Provider)
-		fail("sign_error")
-		return
-	}
-	kind := events.KindPayin
-	if path == "/api/Payouts/Query" {
-		kind = events.KindPayout
-	}
-	ord := s.find(OrderID(acct.Provider, acct.ID, kind, mrn))
-	if ord == nil {
-		writeJSON(w, http.StatusOK, []kv{{"error", "success"}, {"result", nil}})
-		return
-	}
-	if !s.queryFaults(w, r, ord, func() {
-		writeJSON(w, http.StatusInternalServerError, []kv{{"error", "internal_error"}})
-	}) {
-		return
-	}
-	s.mu.Lock()
-	status := ord.o.Status
-	s.mu.Unlock()
-	code := map[Outcome]int{Pending: 0, Succeeded: 1, Failed: 2}[status]
-	writeJSON(w, http.StatusOK, []kv{{"error", "success"}, {"result", json.RawMessage(`{"Mrn":` + quote(mrn) + `,"status":` + strconv.Itoa(code) + `}`)}})
-	if status == Succeeded && q.Get("callback") == "true" {
-		s.count(acct.Provider, func(st *ProviderStats) { st.Resends++ })
-		s.goResend(ord)
-	}
-}
-
-func quote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-// goResend sends ord's final callback again in the background (mrnpay callback=true).
+// goResend sends ord's final callback again in the background (SimDesk.Resend).
 func (s *Sim) goResend(ord *order) {
 	s.spawn(func() { s.sendFinal(ord, CauseRetrigger, true) })
 }

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // Schedule is the delays between a provider's callback attempts: Schedule[i]
@@ -24,17 +23,6 @@ func (s Schedule) Total() time.Duration {
 // Retry schedules, unscaled. Documented ones cite the seed; the others are
 // assumptions, labelled as such.
 var (
-	// MrnpaySchedule is an ASSUMPTION: seed 003 says only that the merchant
-	// must answer 200 "success". We use the schedule common to Chinese
-	// payment platforms (WeChat Pay's notify schedule): 15 s, 15 s, 30 s,
-	// 3 min, 10 min, 20 min, 30 min ×3, 1 h, 3 h ×3, 6 h ×2 — 15 retries,
-	// the last about 24 h 4 min after the first.
-	MrnpaySchedule = Schedule{
-		15 * time.Second, 15 * time.Second, 30 * time.Second, 3 * time.Minute, 10 * time.Minute,
-		20 * time.Minute, 30 * time.Minute, 30 * time.Minute, 30 * time.Minute, time.Hour,
-		3 * time.Hour, 3 * time.Hour, 3 * time.Hour, 6 * time.Hour, 6 * time.Hour,
-	}
-
 	// JpgloSchedule is an ASSUMPTION: seed 004 gives the reply
 	// {"status":0,"msg":"处理成功"} but no retry policy. We assume a short
 	// back-off of 1, 3, 10, 30 min, 1, 2 and 6 h — 7 retries, the last
@@ -52,8 +40,6 @@ func ScheduleFor(provider string) Schedule {
 		return sp.SimRetries()
 	}
 	switch provider {
-	case mrnpay.Name:
-		return MrnpaySchedule
 	case jpglo.Name:
 		return JpgloSchedule
 	}

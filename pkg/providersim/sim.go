@@ -17,7 +17,6 @@ import (
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/fantian"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // Config configures a simulator.
@@ -236,7 +235,6 @@ type order struct {
 	notify string
 
 	providerStamp time.Time // when it completed, for completionTime/timestamp
-	channel       int       // mrnpay channel 1–15
 	payType       string    // providers.SimOrder.PayType
 	inquiryNo     string    // jpglo appeal: inquiry_order_no (= o.Reference)
 	appealed      bool      // pay-in: an appeal about it exists
@@ -259,7 +257,6 @@ func currencyOf(acct providers.Account) string {
 // defaultCurrency is used when an account configures none.
 var defaultCurrency = map[string]string{
 	fantian.Name:  "INR",
-	mrnpay.Name:   "CNY",
 	jpglo.Name:    "INR",
 }
 
@@ -269,8 +266,6 @@ func kindsOf(provider string) []events.Kind {
 		return sp.SimKinds()
 	}
 	switch provider {
-	case mrnpay.Name:
-		return []events.Kind{events.KindPayin, events.KindPayout}
 	case jpglo.Name:
 		return []events.Kind{events.KindPayin, events.KindAppeal}
 	case fantian.Name:
@@ -413,8 +408,6 @@ func checkPrecision(provider string, kind events.Kind, currency string, ms ...ev
 	switch {
 	case simulated[provider] != nil:
 		exp = simulated[provider].SimExponent(kind, currency)
-	case provider == mrnpay.Name && kind == events.KindPayout:
-		exp = 0
 	}
 	for _, m := range ms {
 		if _, err := m.Minor(exp); err != nil {
@@ -463,15 +456,6 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 			ord.inquiryNo = time.Now().UTC().Format("060102150405") + s.digits(4)
 			o.Reference = ord.inquiryNo
 		}
-	case mrnpay.Name:
-		if o.MerchantOrderID == "" {
-			prefix := "M"
-			if spec.Kind == events.KindPayout {
-				prefix = "P"
-			}
-			o.MerchantOrderID = prefix + s.digits(14)
-		}
-		ord.channel = 1 + s.rnd.IntN(15)
 	case fantian.Name:
 		if o.MerchantOrderID == "" {
 			o.MerchantOrderID = "DEVPM" + s.digits(8) // "DEVPM00014581"
@@ -510,8 +494,6 @@ func (s *Sim) randomAmount(provider string, kind events.Kind, cur string) string
 		return s.simAmount(sp.SimExponent(kind, cur))
 	}
 	switch {
-	case provider == mrnpay.Name && kind == events.KindPayout:
-		return fmt.Sprintf("%d", 100+s.rnd.IntN(4900)) // whole yuan
 	default:
 		return fmt.Sprintf("%d.%02d", 100+s.rnd.IntN(49900), s.rnd.IntN(100))
 	}
@@ -621,8 +603,6 @@ func (s *Sim) callsBack(ord *order, status Outcome) bool {
 // legacyCallsBack is CallsBack for a provider without a simulated side.
 func legacyCallsBack(provider string, o providers.SimOrder, failures bool) bool {
 	switch provider {
-	case mrnpay.Name:
-		return o.Status == events.StatusSucceeded
 	case jpglo.Name:
 		return o.Status == events.StatusSucceeded || o.Kind == events.KindAppeal || failures
 	}

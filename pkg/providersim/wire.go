@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers/jpglo"
-	"github.com/payhook/payhook/pkg/providers/mrnpay"
 )
 
 // payload is one callback as it goes on the wire.
@@ -30,8 +28,6 @@ func build(ord *order, status Outcome, corrupt bool) (payload, error) {
 	switch ord.o.Provider {
 	case jpglo.Name:
 		return buildJpglo(ord, status, corrupt)
-	case mrnpay.Name:
-		return buildMrnpay(ord, corrupt)
 	}
 	return payload{}, fmt.Errorf("%w: %s sends no callbacks", ErrUnsupported, ord.o.Provider)
 }
@@ -123,24 +119,6 @@ func buildJpglo(ord *order, status Outcome, corrupt bool) (payload, error) {
 	return payload{header: http.Header{"Content-Type": {"application/json"}}, body: body}, nil
 }
 
-// buildMrnpay renders seed 003 "充值回调" / "下发回调": a form with
-// mrnpay.BuildPayinCallback / BuildPayoutCallback. Pay-in amount (paid) and
-// originAmount (asked) have 2 decimals; payout amounts are whole yuan.
-func buildMrnpay(ord *order, corrupt bool) (payload, error) {
-	secret := ord.acct.Key("secret")
-	if corrupt {
-		secret += "-wrong" // a provider with the wrong key: the sign cannot match
-	}
-	var body []byte
-	if ord.o.Kind == events.KindPayout {
-		body = mrnpay.BuildPayoutCallback(ord.acct.Key("merchant_id"), secret, ord.o.MerchantOrderID, fixed(ord.paid, 0))
-	} else {
-		body = mrnpay.BuildPayinCallback(ord.acct.Key("merchant_id"), secret, ord.o.MerchantOrderID,
-			strconv.Itoa(ord.channel), fixed(ord.paid, 2), fixed(ord.amount, 2))
-	}
-	return payload{header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body: body}, nil
-}
-
 type kv struct {
 	k string
 	v any
@@ -175,8 +153,6 @@ func ackOf(provider string, status int, body []byte) bool {
 		return sp.SimAcked(status, body)
 	}
 	switch provider {
-	case mrnpay.Name:
-		return status == 200 && string(bytes.TrimSpace(body)) == "success"
 	case jpglo.Name:
 		if status < 200 || status > 299 {
 			return false
