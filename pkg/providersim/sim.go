@@ -256,8 +256,8 @@ func currencyOf(acct providers.Account) string {
 
 // defaultCurrency is used when an account configures none.
 var defaultCurrency = map[string]string{
-	fantian.Name:  "INR",
-	jpglo.Name:    "INR",
+	fantian.Name: "INR",
+	jpglo.Name:   "INR",
 }
 
 // kindsOf is what each simulated provider supports as an order.

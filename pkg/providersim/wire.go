@@ -18,7 +18,6 @@ type payload struct {
 	body   []byte
 }
 
-
 // build renders the callback the provider sends for ord in status. Called
 // with s.mu held; ord's fields are stable.
 func build(ord *order, status Outcome, corrupt bool) (payload, error) {
