@@ -207,9 +207,6 @@ func (o Order) EventID(status events.Status) string {
 		}
 		return ev.ID()
 	}
-	if o.Kind == events.KindAppeal {
-		ev.IdempotencyKey = o.AppealNo
-	}
 	return ev.ID()
 }
 

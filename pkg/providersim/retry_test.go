@@ -18,7 +18,7 @@ func TestScheduleTotals(t *testing.T) {
 		{"mpurse 3×2min + 2×1h", ScheduleFor("mpurse"), 5, 126 * time.Minute},
 		{"cashypro 1..512 min", ScheduleFor("cashypro"), 10, 1023 * time.Minute},
 		{"mrnpay (assumed)", ScheduleFor("mrnpay"), 15, 24*time.Hour + 4*time.Minute},
-		{"jpglo (assumed)", JpgloSchedule, 7, 9*time.Hour + 44*time.Minute},
+		{"jpglo (assumed)", ScheduleFor("jpglo"), 7, 9*time.Hour + 44*time.Minute},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package providersim
 import (
 	"time"
 
-	"github.com/payhook/payhook/pkg/providers/jpglo"
 )
 
 // Schedule is the delays between a provider's callback attempts: Schedule[i]
@@ -22,16 +21,7 @@ func (s Schedule) Total() time.Duration {
 
 // Retry schedules, unscaled. Documented ones cite the seed; the others are
 // assumptions, labelled as such.
-var (
-	// JpgloSchedule is an ASSUMPTION: seed 004 gives the reply
-	// {"status":0,"msg":"处理成功"} but no retry policy. We assume a short
-	// back-off of 1, 3, 10, 30 min, 1, 2 and 6 h — 7 retries, the last
-	// 9 h 44 min after the first.
-	JpgloSchedule = Schedule{
-		time.Minute, 3 * time.Minute, 10 * time.Minute, 30 * time.Minute,
-		time.Hour, 2 * time.Hour, 6 * time.Hour,
-	}
-)
+var ()
 
 // ScheduleFor returns the retry schedule of provider, unscaled. fantian
 // sends no callbacks and has none.
@@ -40,8 +30,6 @@ func ScheduleFor(provider string) Schedule {
 		return sp.SimRetries()
 	}
 	switch provider {
-	case jpglo.Name:
-		return JpgloSchedule
 	}
 	return nil
 }

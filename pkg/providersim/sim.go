@@ -16,7 +16,6 @@ import (
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providers/fantian"
-	"github.com/payhook/payhook/pkg/providers/jpglo"
 )
 
 // Config configures a simulator.
@@ -257,7 +256,6 @@ func currencyOf(acct providers.Account) string {
 // defaultCurrency is used when an account configures none.
 var defaultCurrency = map[string]string{
 	fantian.Name: "INR",
-	jpglo.Name:   "INR",
 }
 
 // kindsOf is what each simulated provider supports as an order.
@@ -266,8 +264,6 @@ func kindsOf(provider string) []events.Kind {
 		return sp.SimKinds()
 	}
 	switch provider {
-	case jpglo.Name:
-		return []events.Kind{events.KindPayin, events.KindAppeal}
 	case fantian.Name:
 		return []events.Kind{events.KindPayin}
 	}
@@ -437,25 +433,6 @@ func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 		return
 	}
 	switch spec.Provider {
-	case jpglo.Name:
-		if o.MerchantOrderID == "" {
-			o.MerchantOrderID = s.digits(12) // seed: "111123456789"
-		}
-		o.ProviderOrderID = time.Now().UTC().Format("060102150405") + s.digits(4) // "2202171238501159"
-		if ord.payType == "" {
-			ord.payType = pick(s.rnd, []string{"upi", "upi_gpay", "upi_paytm", "upi_phonepe", "bankcard"})
-		}
-		if spec.Kind == events.KindAppeal {
-			// The appeal is about the pay-in: same platform order number.
-			if pay, ok := s.orders[OrderID(spec.Provider, spec.Account, events.KindPayin, o.MerchantOrderID)]; ok {
-				o.ProviderOrderID = pay.o.ProviderOrderID
-			}
-			if o.AppealNo == "" {
-				o.AppealNo = s.digits(12) // "111234567890"
-			}
-			ord.inquiryNo = time.Now().UTC().Format("060102150405") + s.digits(4)
-			o.Reference = ord.inquiryNo
-		}
 	case fantian.Name:
 		if o.MerchantOrderID == "" {
 			o.MerchantOrderID = "DEVPM" + s.digits(8) // "DEVPM00014581"
@@ -603,8 +580,6 @@ func (s *Sim) callsBack(ord *order, status Outcome) bool {
 // legacyCallsBack is CallsBack for a provider without a simulated side.
 func legacyCallsBack(provider string, o providers.SimOrder, failures bool) bool {
 	switch provider {
-	case jpglo.Name:
-		return o.Status == events.StatusSucceeded || o.Kind == events.KindAppeal || failures
 	}
 	return true
 }
