@@ -2,7 +2,6 @@ package providersim
 
 import (
 	"time"
-
 )
 
 // Schedule is the delays between a provider's callback attempts: Schedule[i]
@@ -19,17 +18,13 @@ func (s Schedule) Total() time.Duration {
 	return t
 }
 
-// Retry schedules, unscaled. Documented ones cite the seed; the others are
-// assumptions, labelled as such.
-var ()
-
-// ScheduleFor returns the retry schedule of provider, unscaled. fantian
-// sends no callbacks and has none.
+// ScheduleFor returns the retry schedule of provider, unscaled: its
+// simulated side's (providers.Simulated.SimRetries, next to the provider's
+// own code with the arithmetic); nil for a provider that sends no callbacks
+// or has no simulated side.
 func ScheduleFor(provider string) Schedule {
 	if sp, ok := simulated[provider]; ok {
 		return sp.SimRetries()
-	}
-	switch provider {
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -15,7 +14,6 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
-	"github.com/payhook/payhook/pkg/providers/fantian"
 )
 
 // Config configures a simulator.
@@ -235,7 +233,6 @@ type order struct {
 
 	providerStamp time.Time // when it completed, for completionTime/timestamp
 	payType       string    // providers.SimOrder.PayType
-	inquiryNo     string    // jpglo appeal: inquiry_order_no (= o.Reference)
 	appealed      bool      // pay-in: an appeal about it exists
 	cause         string    // cause of the final callback (CauseCallback, CauseReplenish, CauseAppeal)
 	payloads      map[string]payload
@@ -250,22 +247,14 @@ func currencyOf(acct providers.Account) string {
 	if sp, ok := simulated[acct.Provider]; ok {
 		return sp.SimAccount("x").Currency
 	}
-	return defaultCurrency[acct.Provider]
+	return ""
 }
 
-// defaultCurrency is used when an account configures none.
-var defaultCurrency = map[string]string{
-	fantian.Name: "INR",
-}
-
-// kindsOf is what each simulated provider supports as an order.
+// kindsOf is what the provider's simulated side creates as orders (none
+// for a provider without one).
 func kindsOf(provider string) []events.Kind {
 	if sp, ok := simulated[provider]; ok {
 		return sp.SimKinds()
-	}
-	switch provider {
-	case fantian.Name:
-		return []events.Kind{events.KindPayin}
 	}
 	return nil
 }
@@ -284,7 +273,7 @@ func (s *Sim) CreateOrder(ctx context.Context, spec OrderSpec) (*Order, error) {
 // createOpts are what the provider APIs set beyond an OrderSpec.
 type createOpts struct {
 	cause   string // cause of the final callback's delivery
-	payType string // jpglo pay_type from a replenish request
+	payType string // the pay type the merchant's request named
 	// check runs under the lock before the order is stored; an error aborts.
 	check func() error
 }
@@ -397,14 +386,9 @@ func (s *Sim) callbackURL(provider, account string, kind events.Kind) string {
 }
 
 // checkPrecision refuses amounts a provider's wire format cannot carry:
-// jpglo and mpurse/mrnpay pay-ins have 2 fraction digits (分, paise); mrnpay
-// payouts are whole yuan; cashypro's IDR is decimal(20,0).
+// more fraction digits than its SimExponent.
 func checkPrecision(provider string, kind events.Kind, currency string, ms ...events.Money) error {
-	exp := 2
-	switch {
-	case simulated[provider] != nil:
-		exp = simulated[provider].SimExponent(kind, currency)
-	}
+	exp := simulated[provider].SimExponent(kind, currency)
 	for _, m := range ms {
 		if _, err := m.Minor(exp); err != nil {
 			return fmt.Errorf("%w: %s %s amounts have %d fraction digits", ErrBadSpec, provider, kind, exp)
@@ -416,33 +400,18 @@ func checkPrecision(provider string, kind events.Kind, currency string, ms ...ev
 // fillIDs generates what spec left empty. Called with s.mu held.
 func (s *Sim) fillIDs(ord *order, spec OrderSpec) {
 	o := &ord.o
-	if sp, ok := simulated[spec.Provider]; ok {
-		so := simOrder(ord, Pending)
-		sp.SimIDs(&so, s.randomDigits)
-		o.MerchantOrderID, o.ProviderOrderID, o.Reference, o.AppealNo = so.MerchantOrderID, so.ProviderOrderID, so.Reference, so.AppealNo
-		if d, ok := sp.(providers.SimDrawer); ok && ord.payType == "" {
-			ord.payType = d.SimPayType(spec.Kind, s.rnd.IntN)
-		}
-		if spec.Kind == events.KindAppeal {
-			// An appeal is about the pay-in with its merchant order id: it
-			// carries that pay-in's provider order id.
-			if pay, ok := s.orders[OrderID(spec.Provider, spec.Account, events.KindPayin, o.MerchantOrderID)]; ok {
-				o.ProviderOrderID = pay.o.ProviderOrderID
-			}
-		}
-		return
+	sp := simulated[spec.Provider]
+	so := simOrder(ord, Pending)
+	sp.SimIDs(&so, s.randomDigits)
+	o.MerchantOrderID, o.ProviderOrderID, o.Reference, o.AppealNo = so.MerchantOrderID, so.ProviderOrderID, so.Reference, so.AppealNo
+	if d, ok := sp.(providers.SimDrawer); ok && ord.payType == "" {
+		ord.payType = d.SimPayType(spec.Kind, s.rnd.IntN)
 	}
-	switch spec.Provider {
-	case fantian.Name:
-		if o.MerchantOrderID == "" {
-			o.MerchantOrderID = "DEVPM" + s.digits(8) // "DEVPM00014581"
-		}
-		if o.Reference == "" {
-			o.Reference = s.digits(12) // UPI UTRs are 12 digits
-		}
-		ord.payType = spec.Service
-		if ord.payType == "" {
-			ord.payType = "SVC0031"
+	if spec.Kind == events.KindAppeal {
+		// An appeal is about the pay-in with its merchant order id: it
+		// carries that pay-in's provider order id.
+		if pay, ok := s.orders[OrderID(spec.Provider, spec.Account, events.KindPayin, o.MerchantOrderID)]; ok {
+			o.ProviderOrderID = pay.o.ProviderOrderID
 		}
 	}
 }
@@ -462,18 +431,13 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
 // randomAmount draws a plausible amount for the provider. Called with s.mu held.
 func (s *Sim) randomAmount(provider string, kind events.Kind, cur string) string {
-	if sp, ok := simulated[provider]; ok {
-		if d, ok := sp.(providers.SimDrawer); ok {
-			if a := d.SimAmount(kind, cur, s.rnd.IntN); a != "" {
-				return a
-			}
+	sp := simulated[provider]
+	if d, ok := sp.(providers.SimDrawer); ok {
+		if a := d.SimAmount(kind, cur, s.rnd.IntN); a != "" {
+			return a
 		}
-		return s.simAmount(sp.SimExponent(kind, cur))
 	}
-	switch {
-	default:
-		return fmt.Sprintf("%d.%02d", 100+s.rnd.IntN(49900), s.rnd.IntN(100))
-	}
+	return s.simAmount(sp.SimExponent(kind, cur))
 }
 
 // Settle completes a pending order with outcome (succeeded or failed) and
@@ -577,13 +541,6 @@ func (s *Sim) callsBack(ord *order, status Outcome) bool {
 	return CallsBack(ord.o, events.Status(status), s.cfg.CallbackFailures)
 }
 
-// legacyCallsBack is CallsBack for a provider without a simulated side.
-func legacyCallsBack(provider string, o providers.SimOrder, failures bool) bool {
-	switch provider {
-	}
-	return true
-}
-
 // sleep waits d or until ctx is done; it reports whether d elapsed.
 func sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
@@ -597,24 +554,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// fixed renders m with exactly places fraction digits ("20000.00").
-func fixed(m events.Money, places int) string {
-	n, err := m.Minor(places)
-	if err != nil {
-		return m.Value
-	}
-	return minorString(n, places)
-}
-
-func minorString(n *big.Int, places int) string {
-	s := n.String()
-	if places == 0 {
-		return s
-	}
-	if len(s) <= places {
-		s = strings.Repeat("0", places-len(s)+1) + s
-	}
-	return s[:len(s)-places] + "." + s[len(s)-places:]
 }

@@ -15,9 +15,10 @@ import (
 
 // simulated are the registered providers that bring their own side of the
 // wire (providers.Simulated). The simulator drives them through that role
+// and the optional ones (providers.SimSelective, SimDeskServer, ...)
 // alone: their callbacks, acknowledgements, retry schedules, ids, amounts
-// and API endpoints all come from their package. The providers without the
-// role are simulated by this package's own code (wire.go, handler.go).
+// and API endpoints all come from their package. A provider without the
+// role cannot be simulated.
 var simulated = providers.With[providers.Simulated](provs)
 
 // provs are the registered providers.
@@ -249,11 +250,8 @@ func SendsIntermediate(provider string) bool {
 }
 
 func sendsIntermediate(provider string, kind events.Kind) bool {
-	if sp, ok := simulated[provider]; ok {
-		si, ok := sp.(providers.SimIntermediate)
-		return ok && si.SimIntermediate(kind)
-	}
-	return false
+	si, ok := simulated[provider].(providers.SimIntermediate)
+	return ok && si.SimIntermediate(kind)
 }
 
 // CallsBack reports whether o's provider sends a callback about o in
@@ -264,27 +262,17 @@ func CallsBack(o Order, status events.Status, failures bool) bool {
 	if !sendsCallbacks(o.Provider) {
 		return false
 	}
-	so := o.sim(status)
-	if sp, ok := simulated[o.Provider]; ok {
-		sel, ok := sp.(providers.SimSelective)
-		return !ok || sel.SimCallsBack(so, failures)
-	}
-	return legacyCallsBack(o.Provider, so, failures)
+	sel, ok := simulated[o.Provider].(providers.SimSelective)
+	return !ok || sel.SimCallsBack(o.sim(status), failures)
 }
 
 // Reorders reports whether provider can send a callback in the opposite
 // status before the real one (Faults.ReorderFailSuccess): its callbacks
 // about kind say their status, so it can call back both.
 func Reorders(provider string, kind events.Kind) bool {
-	both := func(callsBack func(providers.SimOrder, bool) bool) bool {
-		return callsBack(providers.SimOrder{Kind: kind, Status: events.StatusSucceeded}, true) &&
-			callsBack(providers.SimOrder{Kind: kind, Status: events.StatusFailed}, true)
-	}
-	if sp, ok := simulated[provider]; ok {
-		sel, ok := sp.(providers.SimSelective)
-		return !ok || both(sel.SimCallsBack)
-	}
-	return both(func(o providers.SimOrder, f bool) bool { return legacyCallsBack(provider, o, f) })
+	sel, ok := simulated[provider].(providers.SimSelective)
+	return !ok || sel.SimCallsBack(providers.SimOrder{Kind: kind, Status: events.StatusSucceeded}, true) &&
+		sel.SimCallsBack(providers.SimOrder{Kind: kind, Status: events.StatusFailed}, true)
 }
 
 // sim is the snapshot as its provider's simulated side sees it, in status.
