@@ -96,7 +96,7 @@ func TestGeneratorDropsProvidersWithoutAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := g.Targets()
-	want := []Target{{jpglo.Name, events.KindPayin, 35}, {jpglo.Name, events.KindAppeal, 5}}
+	want := []Target{{jpglo.Name, events.KindPayin, PayinWeight}, {jpglo.Name, events.KindAppeal, OtherWeight}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("targets %v, want %v", got, want)
 	}
