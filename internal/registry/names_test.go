@@ -15,12 +15,10 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 )
 
-// legacy are the directories whose non-test code still names the providers
-// that predate the Simulated role: the simulator's, load generator's and
-// end-to-end books' per-provider code for them. A
-// provider with a simulated side of its own is named by none of them.
-// pkg/dedupe/dedupetest only uses two names as sample data for order keys.
-var legacy = []string{"pkg/providersim", "internal/bench", "internal/e2e", "pkg/dedupe/dedupetest"}
+// legacy are the directories whose non-test code may name the providers
+// that predate the kit. pkg/dedupe/dedupetest only uses two names as
+// sample data for order keys.
+var legacy = []string{"pkg/dedupe/dedupetest"}
 
 // TestNoCodeNamesAProvider: outside its own package and the registry, no
 // non-test code imports a provider package or spells a registered
