@@ -1,15 +1,16 @@
-// Package providersim is an in-process fake of the five payment providers
-// payhook talks to (fantian, mpurse, cashypro, mrnpay, jpglo), for tests, the
-// devstack and the load generator.
+// Package providersim is an in-process fake of the payment providers
+// payhook talks to, for tests, the devstack and the load generator.
 //
-// It creates orders, signs or encrypts their callbacks exactly as each provider's
-// documentation describes (docs/providers.md) (with the provider packages' own helpers, so
-// what the simulator signs is what payhook verifies), posts them to payhook's
-// ingress, treats the reply the way the provider would, retries on the
-// provider's schedule compressed by Config.TimeScale, and serves each
-// provider's merchant-facing API (queries, mrnpay's callback=true resend,
-// jpglo's appeal and replenish, fantian's UTR matching), checking the
-// signature of every request.
+// It simulates every registered provider with a simulated side of its own
+// (providers.Simulated, in pkg/providers/<name>/sim.go) and names none: it
+// creates orders, has the provider's side sign or encrypt their callbacks
+// with the provider package's own code (so what the simulator signs is what
+// payhook verifies), posts them to payhook's ingress, treats the reply the
+// way the provider would (SimAcked), retries on the provider's schedule
+// (SimRetries) compressed by Config.TimeScale, and serves each provider's
+// merchant-facing API (SimServe, or SimServeDesk with the simulator's
+// providers.SimDesk for resends, orders the provider's staff complete, and
+// reference matching), which checks the signature of every request.
 //
 // # Routing: one base_url per simulated account
 //
@@ -20,30 +21,24 @@
 // so an account's base_url in payhook's config is the simulator's root URL
 // followed by /{provider}/{account-id}, for example
 //
-//	base_url: http://127.0.0.1:8090/cashypro/cashy-in
-//	→ POST http://127.0.0.1:8090/cashypro/cashy-in/api/payInQuery
+//	base_url: http://127.0.0.1:8090/{provider}/{account-id}
+//	→ POST http://127.0.0.1:8090/{provider}/{account-id}/<its query path>
 //
 // BaseURL(root, acct) builds it. The account is looked up by id and provider
-// among Config.Accounts; an unknown pair is a 404. Endpoints:
-//
-//	cashypro  POST /api/payInQuery                      (headers MerchantId, Sign)
-//	mrnpay    GET  /api/Payments/Query, /api/Payouts/Query  (?appKey=&mrn=&sign=&callback=)
-//	jpglo     GET  /api/order/query/{mch_order_no}/     (?mch_id=&timestamp=&sign=)
-//	jpglo     POST /api/order/inquiry/, /api/order/replenish/
-//	fantian   POST /gateway/api/v1/payments/reference
-//
-// mpurse has no merchant API (the seed documents only its callback).
+// among Config.Accounts; an unknown pair, or a path the provider does not
+// serve, is a 404. Each provider's endpoints are documented on its
+// SimServe (docs/providers.md lists them).
 //
 // # Callbacks
 //
 // Callbacks go to {Config.IngressURL}/v1/callbacks/{provider}/{account}/{kind}
-// (docs/interfaces.md "Callbacks in"), or to OrderSpec.NotifyURL when set, or, for a
-// jpglo appeal submitted through /api/order/inquiry/, to the request's notify_url.
-// Which outcomes a provider calls back about follows the seeds: mrnpay's
-// callbacks have no status field and are sent for successes only ("充值成功后的回调",
-// "出款成功后的回调"); jpglo "通常只回调成功订单", so a failed jpglo pay-in is
-// called back only when Config.CallbackFailures is set; fantian sends no
-// callbacks at all (its only API is UTR matching).
+// (docs/interfaces.md "Callbacks in"), or to OrderSpec.NotifyURL when set, or,
+// for an order opened through the provider's API with a notify URL, there.
+// Which outcomes a provider calls back about is its own
+// (providers.SimSelective: some call back only successes, failures too
+// with Config.CallbackFailures); a provider that is not providers.Inbound
+// sends none, and one that takes references credits a paid order only once
+// its reference is matched.
 //
 // # Faults
 //

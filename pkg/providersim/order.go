@@ -33,17 +33,18 @@ func (o Outcome) opposite() Outcome {
 type Faults struct {
 	// DropCallback: the provider never sends the order's callbacks (the
 	// order is still queryable, so the reconciler must find it). A resend
-	// asked for later (mrnpay callback=true, jpglo replenish) is still sent.
+	// asked for later through the provider's API (SimDesk.Resend) is still
+	// sent.
 	DropCallback bool
 	// Duplicate sends the final callback this many extra times (same bytes).
 	Duplicate int
 	// ReorderFailSuccess first sends a callback with the opposite terminal
 	// status, then the real one: fail then success for an order that
-	// succeeds, success then fail for one that fails. Not possible for
-	// mrnpay, whose callbacks carry no status.
+	// succeeds, success then fail for one that fails. Not possible where
+	// the provider's callbacks cannot say "failed" (Reorders).
 	ReorderFailSuccess bool
 	// CorruptSignature corrupts every attempt of every callback of the order
-	// (the signature, or for mpurse the ciphertext), as a provider with the
+	// (the signature, or the ciphertext), as a provider with the
 	// wrong key would: ingress must refuse each, and the provider retries the
 	// same bad bytes until it gives up.
 	CorruptSignature bool
@@ -77,33 +78,33 @@ type OrderSpec struct {
 	// Provider and Account (an id from Config.Accounts) name the account.
 	Provider string
 	Account  string
-	// Kind is what the provider supports: payin everywhere; payout for
-	// mrnpay; appeal for jpglo.
+	// Kind is one the provider's simulated side creates (Kinds; default
+	// payin).
 	Kind events.Kind
-	// MerchantOrderID is generated when empty. For mpurse it is the
-	// provider's mpQueryId (mpurse has no merchant order number). For an
+	// MerchantOrderID is generated when empty (by the provider's SimIDs;
+	// where the provider has no merchant order number, its own id). For an
 	// appeal it is the pay-in order appealed (generated when empty).
 	MerchantOrderID string
 	// Amount is the requested amount in major units, an exact decimal
 	// ("100.00"). Generated when empty.
 	Amount string
-	// PaidAmount, when set, is what the payer actually paid (mrnpay amount
-	// vs originAmount, jpglo real_amount vs apply_amount, mpurse
-	// payerAmount, cashypro amount): an amount mismatch.
+	// PaidAmount, when set, is what the payer actually paid, as against
+	// the amount asked for: an amount mismatch.
 	PaidAmount string
 	// Outcome is the final state: succeeded, failed or pending (no final callback).
 	Outcome Outcome
 	// Faults to inject for this order, on top of Config.Faults.
 	Faults Faults
-	// Reference is the UTR/RRN: mpurse bankRRN, fantian's UTR the user
-	// got, cashypro channelOrderNo. Generated when empty.
+	// Reference is the bank or channel reference (UTR/RRN) the payer got,
+	// where the provider has one. Generated when empty.
 	Reference string
-	// AppealNo is a jpglo appeal's mch_inquiry_no; generated when empty.
+	// AppealNo is an appeal's merchant number; generated when empty.
 	AppealNo string
-	// Intermediate sends a PAYING callback before the final one (cashypro only).
+	// Intermediate sends a pending callback before the final one, where the
+	// provider can (SendsIntermediate).
 	Intermediate bool
-	// Service is fantian's service code (default SVC0031, the only one whose
-	// orders can be matched by UTR).
+	// Service is the order's pay type or service code at the provider
+	// (providers.SimOrder.PayType); drawn by the provider when empty.
 	Service string
 	// NotifyURL overrides where callbacks go.
 	NotifyURL string
@@ -112,12 +113,12 @@ type OrderSpec struct {
 // Delivery causes: why a callback was sent.
 const (
 	CauseCallback  = "callback"  // the order completed
-	CauseProgress  = "progress"  // cashypro's PAYING callback before the final one
+	CauseProgress  = "progress"  // a pending callback before the final one (Intermediate)
 	CauseReorder   = "reorder"   // the opposite status first (ReorderFailSuccess)
 	CauseDuplicate = "duplicate" // an extra copy (Faults.Duplicate)
-	CauseRetrigger = "retrigger" // mrnpay query with callback=true
-	CauseReplenish = "replenish" // jpglo replenish completed
-	CauseAppeal    = "appeal"    // jpglo appeal submitted through /api/order/inquiry/ decided
+	CauseRetrigger = "retrigger" // a resend the merchant asked for (SimDesk.Resend)
+	CauseReplenish = "replenish" // a replenishment opened through the API completed (SimDesk.Open)
+	CauseAppeal    = "appeal"    // an appeal opened through the API decided (SimDesk.Open)
 )
 
 // Delivery is one callback (one body) and every attempt to deliver it.
@@ -125,7 +126,7 @@ type Delivery struct {
 	// Seq numbers the order's deliveries from 1, in the order they started.
 	Seq   int
 	Cause string
-	// Status is what the callback says (Pending for cashypro PAYING).
+	// Status is what the callback says (Pending for a pending callback).
 	Status   Outcome
 	Corrupt  bool
 	URL      string
@@ -162,7 +163,7 @@ type Order struct {
 	Outcome Outcome
 	Status  Outcome
 	Faults  Faults
-	// Matched is the UTR a fantian order was matched with, once it was.
+	// Matched is the reference the order was matched with (SimDesk.Match), once it was.
 	Matched    string
 	CreatedAt  time.Time
 	Deliveries []Delivery
@@ -196,16 +197,13 @@ func (o *Order) clone() Order {
 
 // EventID is the deterministic id (events.Event.ID) payhook gives the event
 // this order produces in status, whether it arrives by callback, re-trigger
-// or poll: the order key is mpurse's mpQueryId:bankRRN, a jpglo appeal's
-// mch_inquiry_no, otherwise the merchant order id (as the provider packages
-// decode them). The end-to-end suite matches subscriber deliveries with it.
+// or poll: keyed as the provider's simulated side says (providers.SimKeyed),
+// otherwise by the merchant order id alone. The end-to-end suite matches
+// subscriber deliveries with it.
 func (o Order) EventID(status events.Status) string {
 	ev := events.Event{Provider: o.Provider, Account: o.Account, Kind: o.Kind, Status: status, MerchantOrderID: o.MerchantOrderID}
-	if sp, ok := simulated[o.Provider]; ok {
-		if k, ok := sp.(providers.SimKeyed); ok {
-			ev.IdempotencyKey = k.SimIdempotencyKey(o.sim(status))
-		}
-		return ev.ID()
+	if k, ok := simulated[o.Provider].(providers.SimKeyed); ok {
+		ev.IdempotencyKey = k.SimIdempotencyKey(o.sim(status))
 	}
 	return ev.ID()
 }

@@ -27,10 +27,11 @@ type Config struct {
 	Accounts []providers.Account
 	// TimeScale multiplies every provider delay (retry schedules, the
 	// staff's handling of replenishments and appeals): 1 (or 0) is real time, 0.001 makes
-	// cashypro's 17-hour schedule last about a minute.
+	// a 17-hour retry schedule last about a minute.
 	TimeScale float64
 	// HTTPClient posts callbacks; default a client with a 10 s timeout.
-	// Redirects are never followed (cashypro counts 301/302 as received).
+	// Redirects are never followed (a provider may count 301/302 as
+	// received: SimAcked sees them).
 	HTTPClient *http.Client
 	// Log receives one line per delivery outcome; default discards.
 	Log *slog.Logger
@@ -72,7 +73,7 @@ type ProviderStats struct {
 	Dropped int
 	// Requests counts merchant API requests (queries, submissions);
 	// BadSignatures those refused for their signature; Resends the
-	// callbacks re-sent on request (mrnpay callback=true).
+	// callbacks re-sent on request (SimDesk.Resend).
 	Requests      int
 	BadSignatures int
 	Resends       int
@@ -471,7 +472,7 @@ func (s *Sim) goLife(ord *order, intermediate bool) {
 	s.goLocked(func() { s.life(ord, intermediate) })
 }
 
-// life sends cashypro's PAYING callback when asked, waits out the delay,
+// life sends the pending callback when asked, waits out the delay,
 // completes the order and sends its callbacks.
 // The first attempt of each callback is made before the next callback
 // starts, so receivers see them in the documented order; retries run on
