@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,11 +44,24 @@ func spec(provider string, kind events.Kind, outcome providersim.Outcome, f prov
 
 func accountOf(provider string) string { return e2e.AccountOf(provider) }
 
-// simulatedRows are rows for every provider with its own simulated side
-// (stripe, and whichever is registered next), made by row for each.
+// newerProviders are the registered providers the tables below do not
+// spell out (stripe, and whichever is registered next): simulatedRows
+// makes their rows from what every simulated provider does.
+func newerProviders() []string {
+	older := []string{fantian.Name, mpurse.Name, cashypro.Name, mrnpay.Name, jpglo.Name}
+	var out []string
+	for _, p := range e2e.SimulatedProviders() {
+		if !slices.Contains(older, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// simulatedRows are rows for every newer provider, made by row for each.
 func simulatedRows(row func(p string) []order) []order {
 	var out []order
-	for _, p := range e2e.SimulatedProviders() {
+	for _, p := range newerProviders() {
 		out = append(out, row(p)...)
 	}
 	return out
@@ -156,7 +170,7 @@ func testHappyPath(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	orders := create(t, b, rows)
 	r := b.Wait(t, booksTimeout)
 	// 10 terminal events + PAYING; fantian none; 3 per simulated provider.
-	if want := 11 + 3*len(e2e.SimulatedProviders()); r.Expected != want {
+	if want := 11 + 3*len(newerProviders()); r.Expected != want {
 		t.Errorf("expected events = %d, want %d", r.Expected, want)
 	}
 	checkOrigins(t, sub, rows, orders)
@@ -379,7 +393,7 @@ func testBadSignature(t *testing.T, c *e2e.Cluster, sub *e2e.Subscriber) {
 	// The reasons are specific: a signature (or, for mpurse, decryption) failure.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, p := range append([]string{jpglo.Name, mpurse.Name, cashypro.Name, mrnpay.Name}, e2e.SimulatedProviders()...) {
+	for _, p := range append([]string{jpglo.Name, mpurse.Name, cashypro.Name, mrnpay.Name}, newerProviders()...) {
 		msgs, err := c.ReadStream(ctx, natsbus.StreamRawRejected, "payhook.raw."+p+".rejected")
 		if err != nil {
 			t.Fatal(err)

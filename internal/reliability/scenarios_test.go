@@ -550,7 +550,7 @@ var heldSpecs = func() []providersim.OrderSpec {
 		} {
 			out = append(out, providersim.OrderSpec{Provider: a.provider, Account: a.account, Kind: events.KindPayin, Outcome: providersim.Succeeded})
 		}
-		for _, p := range e2e.SimulatedProviders() {
+		for _, p := range newerProviders() {
 			out = append(out, providersim.OrderSpec{Provider: p, Account: e2e.AccountOf(p), Kind: events.KindPayin, Outcome: providersim.Succeeded})
 		}
 	}

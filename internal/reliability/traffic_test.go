@@ -56,7 +56,7 @@ var slots = []slot{
 // Every registered provider with its own simulated side (stripe) takes a
 // slot of each kind it supports, on its test account (e2e.AccountOf).
 func init() {
-	for _, p := range e2e.SimulatedProviders() {
+	for _, p := range newerProviders() {
 		for _, k := range providersim.Kinds(p) {
 			slots = append(slots, slot{p, e2e.AccountOf(p), k})
 		}
