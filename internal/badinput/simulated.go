@@ -21,9 +21,15 @@ import (
 // bad_signature, ...); which one depends on where the provider's own checks
 // first fail.
 
-// simulatedSides are those providers, by name.
+// simulatedSides are those providers that send callbacks, by name.
 var simulatedSides = func() map[string]providers.Simulated {
-	out := providers.With[providers.Simulated](registry.All())
+	provs := registry.All()
+	out := providers.With[providers.Simulated](provs)
+	for name := range out {
+		if _, calls := providers.Role[providers.Inbound](provs, name); !calls {
+			delete(out, name)
+		}
+	}
 	for name := range targets {
 		delete(out, name)
 	}
