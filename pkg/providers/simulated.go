@@ -64,8 +64,9 @@ type Simulated interface {
 	// would at at, returning the headers to send it with (the bad-input
 	// corpus signs what it builds; the simulator signs each retry afresh).
 	// It suits a provider whose signature travels beside the body; one
-	// that encrypts the body itself would need the role to return the
-	// body too.
+	// whose signature is a field of the body, or that encrypts the body,
+	// answers an error wrapping ErrUnsupported (the bad-input corpus has
+	// hostile.Provider's signer for those).
 	SimSign(acct Account, kind events.Kind, body []byte, at time.Time) (http.Header, error)
 	// SimAcked tells from payhook's reply whether the provider counts its
 	// callback as delivered.
