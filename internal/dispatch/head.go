@@ -1,0 +1,55 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/payhook/payhook/pkg/events"
+)
+
+// head is what routing needs of a stored CloudEvent: decoding only these
+// fields skips building provider_fields (a map per event per subscriber),
+// which was a fifth of the dispatcher's CPU.
+type head struct {
+	SpecVersion string `json:"specversion"`
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	Data        struct {
+		Provider        string        `json:"provider"`
+		Account         string        `json:"account"`
+		Kind            events.Kind   `json:"kind"`
+		Status          events.Status `json:"status"`
+		MerchantOrderID string        `json:"merchant_order_id"`
+		ProviderOrderID string        `json:"provider_order_id"`
+	} `json:"data"`
+}
+
+// parseHead decodes the routing fields of a CloudEvent published by payhook.
+func parseHead(b []byte) (events.CloudEvent, error) {
+	var h head
+	if err := json.Unmarshal(b, &h); err != nil {
+		return events.CloudEvent{}, fmt.Errorf("%w: %v", events.ErrInvalid, err)
+	}
+	if h.SpecVersion != "1.0" || h.ID == "" {
+		return events.CloudEvent{}, fmt.Errorf("%w: not a payhook CloudEvent", events.ErrInvalid)
+	}
+	return events.CloudEvent{SpecVersion: h.SpecVersion, ID: h.ID, Type: h.Type, Data: events.Event{
+		Provider: h.Data.Provider, Account: h.Data.Account, Kind: h.Data.Kind, Status: h.Data.Status,
+		MerchantOrderID: h.Data.MerchantOrderID, ProviderOrderID: h.Data.ProviderOrderID,
+	}}, nil
+}
+
+// OrderKey is the ordering key of an event: provider, account, kind and
+// merchant order id (the provider order id when there is none; the event id
+// when neither is known, which orders nothing).
+func OrderKey(ce events.CloudEvent) string {
+	e := ce.Data
+	id := e.MerchantOrderID
+	if id == "" {
+		id = e.ProviderOrderID
+	}
+	if id == "" {
+		id = "evt:" + ce.ID
+	}
+	return e.Provider + "|" + e.Account + "|" + string(e.Kind) + "|" + id
+}
