@@ -138,7 +138,7 @@ func serve(t testing.TB, f func(ctx context.Context, ln net.Listener) error) {
 func (s *stack) startDispatcher(log io.Writer) {
 	s.t.Helper()
 	serve(s.t, func(ctx context.Context, ln net.Listener) error {
-		return dispatch.Serve(ctx, s.cfg, dispatch.ServeOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(log, nil))})
+		return dispatch.Run(ctx, s.cfg, dispatch.RunOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(log, nil))})
 	})
 }
 

@@ -187,7 +187,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	defer subSrv.Close()
 
 	goRun("dispatcher", func(ctx context.Context) error {
-		return dispatch.Serve(ctx, cfg, dispatch.ServeOptions{Log: log.With("component", "dispatcher"), Listener: lns["dispatcher"], Registry: st.regs["dispatcher"]})
+		return dispatch.Run(ctx, cfg, dispatch.RunOptions{Log: log.With("component", "dispatcher"), Listener: lns["dispatcher"], Registry: st.regs["dispatcher"]})
 	})
 	goRun("reconciler", func(ctx context.Context) error {
 		return reconcile.Serve(ctx, cfg, reconcile.ServeOptions{Log: log.With("component", "reconciler"), Listener: lns["reconciler"], Registry: st.regs["reconciler"], DrainTimeout: 5 * time.Second})

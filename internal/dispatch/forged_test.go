@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -17,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/payhook/payhook/internal/cli"
+	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/events"
@@ -204,44 +205,46 @@ func TestRotationAcceptsBothKeys(t *testing.T) {
 	}
 }
 
-// TestMainEventSigning: the dispatcher binary exits 2 naming
+// TestRunEventSigning: Run refuses with a config error naming
 // event_signing.public_keys when it has none; with disabled: true it says
 // so at start and delivers an unsigned event.
-func TestMainEventSigning(t *testing.T) {
+func TestRunEventSigning(t *testing.T) {
 	rc := newReceiver(t, nil)
 	h := newHarness(t)
-	cfg := func(signing string) string {
+	cfg := func(signing string) *config.Config {
 		y := "nats:\n  url: " + h.n.URL + "\ndispatcher:\n  listen: 127.0.0.1:0\n" + signing +
 			"subscribers:\n  - id: ledger\n    url: " + rc.srv.URL + "\n    secret: " + newSecret(t) + "\n"
 		p := filepath.Join(t.TempDir(), "payhook.yaml")
 		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		return p
+		c, err := config.Load(p, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	noEnv := func(string) (string, bool) { return "", false }
 
-	var stderr bytes.Buffer
-	err := Main(context.Background(), cli.Env{Args: []string{"--config", cfg("")}, LookupEnv: noEnv, Stdout: io.Discard, Stderr: io.Discard})
-	if code := cli.ExitCode(err, &stderr); code != cli.ExitConfig || !strings.Contains(stderr.String(), "event_signing.public_keys") || strings.Count(stderr.String(), "\n") != 1 {
-		t.Fatalf("without keys: exit %d, %q", code, stderr.String())
+	var ce *config.Error
+	if err := Run(context.Background(), cfg(""), RunOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}); !errors.As(err, &ce) || ce.Key != "event_signing.public_keys" {
+		t.Fatalf("without keys: %v, want a config error naming event_signing.public_keys", err)
 	}
 
 	var logs testenv.LogBuffer
 	addr := make(chan string, 1)
-	Listening = func(a string) { addr <- a }
-	defer func() { Listening = nil }()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Main(ctx, cli.Env{Args: []string{"--config", cfg("event_signing:\n  disabled: true\n")}, LookupEnv: noEnv, Stdout: io.Discard, Stderr: &logs})
+		done <- Run(ctx, cfg("event_signing:\n  disabled: true\n"), RunOptions{
+			Log: slog.New(slog.NewJSONHandler(&logs, nil)), Listening: func(a string) { addr <- a },
+		})
 	}()
 	select {
 	case <-addr:
 	case err := <-done:
-		t.Fatalf("Main returned: %v", err)
+		t.Fatalf("Run returned: %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("Main did not start")
+		t.Fatal("Run did not start")
 	}
 	if !strings.Contains(logs.String(), "event_signing.disabled is true") {
 		t.Fatalf("no warning at start:\n%s", logs.String())
@@ -252,7 +255,9 @@ func TestMainEventSigning(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "unsigned event not delivered with signing disabled")
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
 }
 
 // TestVerifiedCache: a copy identical to a verified message is a hit; a

@@ -42,7 +42,7 @@ func TestReloadAddsSubscribersWithoutDraining(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, cfg, ServeOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Reloads: reloads})
+		done <- Run(ctx, cfg, RunOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Reloads: reloads})
 	}()
 	defer func() {
 		cancel()

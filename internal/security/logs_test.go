@@ -122,7 +122,7 @@ subscribers:
 		return ingress.Run(ctx, cfg, ingress.RunOptions{Log: log.With("component", "ingress"), Listener: lnI, Registry: prometheus.NewRegistry(), DrainTimeout: 5 * time.Second})
 	})
 	run("dispatcher", func(ctx context.Context) error {
-		return dispatch.Serve(ctx, cfg, dispatch.ServeOptions{Log: log.With("component", "dispatcher"), Listener: lnD, Registry: prometheus.NewRegistry()})
+		return dispatch.Run(ctx, cfg, dispatch.RunOptions{Log: log.With("component", "dispatcher"), Listener: lnD, Registry: prometheus.NewRegistry()})
 	})
 	run("reconciler", func(ctx context.Context) error {
 		return runReconciler(ctx, cfg, lnR, log.With("component", "reconciler"))

@@ -173,7 +173,7 @@ func TestNATSAuthorizationFile(t *testing.T) {
 		return ingress.Run(ctx, ingCfg, ingress.RunOptions{Log: log.With("component", "ingress"), Listener: lnI, Registry: prometheus.NewRegistry(), DrainTimeout: 5 * time.Second})
 	})
 	run("dispatcher", func(ctx context.Context) error {
-		return dispatch.Serve(ctx, disCfg, dispatch.ServeOptions{Log: log.With("component", "dispatcher"), Listener: lnD, Registry: prometheus.NewRegistry()})
+		return dispatch.Run(ctx, disCfg, dispatch.RunOptions{Log: log.With("component", "dispatcher"), Listener: lnD, Registry: prometheus.NewRegistry()})
 	})
 	run("reconciler", func(ctx context.Context) error {
 		return reconcile.Serve(ctx, recCfg, reconcile.ServeOptions{Log: log.With("component", "reconciler"), Listener: lnR, Registry: prometheus.NewRegistry(), DrainTimeout: 5 * time.Second})

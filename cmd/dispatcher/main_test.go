@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payhook/payhook/internal/cli"
+	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/dispatch"
+	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/testenv"
+	"github.com/payhook/payhook/pkg/events"
+)
+
+const adminToken = "test-admin-token-0123456789abcdef"
+
+func lookup(k string) (string, bool) {
+	if k == "TOKEN" {
+		return adminToken, true
+	}
+	return "", false
+}
+
+func env(args ...string) (cli.Env, *bytes.Buffer) {
+	var out bytes.Buffer
+	return cli.Env{Args: args, LookupEnv: lookup, Stdout: &out, Stderr: io.Discard}, &out
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "payhook.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newSecret(t *testing.T) string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// receiver answers webhooks with the status in code and records the
+// webhook-ids it answered 2xx.
+type receiver struct {
+	code      atomic.Int32
+	mu        sync.Mutex
+	delivered []string
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	code := int(rc.code.Load())
+	if code < 300 {
+		rc.mu.Lock()
+		rc.delivered = append(rc.delivered, r.Header.Get("webhook-id"))
+		rc.mu.Unlock()
+	}
+	w.WriteHeader(code)
+}
+
+func (rc *receiver) ids() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.delivered...)
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	testenv.Eventually(t, 15*time.Second, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "dispatcher not ready")
+}
+
+// TestRunServesDrainsAndCLIReplays: the binary serves health and metrics,
+// dead-letters an event its subscriber refuses, drains on cancel with exit
+// 0; dlq list prints the dead letter and dlq replay re-delivers it (same
+// webhook-id) once a dispatcher runs again.
+func TestRunServesDrainsAndCLIReplays(t *testing.T) {
+	rc := &receiver{}
+	rc.code.Store(500)
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	n := testenv.StartNATS(t)
+	js, err := jetstream.New(n.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := natsbus.EnsureStreams(sctx, js, config.NATS{Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	port := testenv.FreePort(t)
+	cfgPath := writeConfig(t, fmt.Sprintf(`nats:
+  url: %s
+dispatcher:
+  listen: 127.0.0.1:%d
+admin_token: ${TOKEN}
+event_signing:
+  public_keys: ["%s"]
+subscribers:
+  - id: ledger
+    url: %s
+    secret: %s
+    max_attempts: 2
+    timeout: 1s
+    backoff_initial: 10ms
+    backoff_max: 20ms
+`, n.URL, port, testenv.EventPublicKey, hook.URL, newSecret(t)))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	e, _ := env("--config", cfgPath)
+	go func() { done <- run(ctx, e) }()
+	waitReady(t, base)
+	ev := events.Event{
+		Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusSucceeded, MerchantOrderID: "o1",
+		Amount: events.MustMoney("100.00", "INR"), Origin: events.OriginCallback,
+		OccurredAt: time.Unix(1700000000, 0).UTC(), ReceivedAt: time.Unix(1700000001, 0).UTC(),
+	}
+	body, err := ev.MarshalCloudEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.PublishEvent(t, js, ev.Subject(), ev.ID(), body)
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		dls, err := dispatch.ListDLQ(context.Background(), js, "ledger")
+		return err == nil && len(dls) == 1
+	}, "no dead letter")
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), `payhook_dispatch_dead_letters_total{subscriber="ledger"} 1`) {
+		t.Fatalf("metrics lack the dead letter:\n%s", m)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if code := cli.ExitCode(err, io.Discard); code != 0 {
+			t.Fatalf("exit %d after SIGTERM: %v", code, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not drain")
+	}
+
+	e, out := env("dlq", "list", "--subscriber", "ledger", "--config", cfgPath)
+	if err := run(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	var dl dispatch.DeadLetter
+	if err := json.Unmarshal(out.Bytes(), &dl); err != nil || dl.EventID != ev.ID() {
+		t.Fatalf("dlq list printed %q: %v", out.String(), err)
+	}
+	e, out = env("dlq", "replay", "--subscriber", "ledger", "--event-id", ev.ID(), "--config", cfgPath)
+	if err := run(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"replayed":1`) {
+		t.Fatalf("dlq replay printed %q", out.String())
+	}
+	rc.code.Store(200)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	e, _ = env("--config", cfgPath)
+	go func() { done <- run(ctx2, e) }()
+	testenv.Eventually(t, 15*time.Second, func() bool { return len(rc.ids()) == 1 }, "replay not delivered")
+	if rc.ids()[0] != ev.ID() {
+		t.Fatalf("replayed with webhook-id %s, want %s", rc.ids()[0], ev.ID())
+	}
+	cancel2()
+	if err := <-done; err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+}
+
+// TestUsageErrors: bad invocations and configs exit 2 with one line.
+func TestUsageErrors(t *testing.T) {
+	noKeys := writeConfig(t, "nats:\n  url: nats://127.0.0.1:1\n")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no config", nil, ""},
+		{"dlq without verb", []string{"dlq"}, ""},
+		{"dlq unknown verb", []string{"dlq", "purge", "--subscriber", "x"}, ""},
+		{"dlq without subscriber", []string{"dlq", "list", "--config", "/nonexistent"}, ""},
+		{"missing config file", []string{"--config", "/nonexistent/payhook.yaml"}, ""},
+		{"no nats url", []string{"--config", writeConfig(t, "dispatcher:\n  listen: 127.0.0.1:0\n")}, "nats.url"},
+		{"no event keys", []string{"--config", noKeys}, "event_signing.public_keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := cli.Env{Args: tt.args, LookupEnv: lookup, Stdout: io.Discard, Stderr: io.Discard}
+			var stderr bytes.Buffer
+			if code := cli.ExitCode(run(context.Background(), e), &stderr); code != cli.ExitConfig {
+				t.Fatalf("exit %d, want 2", code)
+			}
+			if n := strings.Count(stderr.String(), "\n"); n != 1 {
+				t.Fatalf("want one line on stderr, got %q", stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("stderr %q does not name %s", stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	e, out := env("--version")
+	if code := cli.ExitCode(run(context.Background(), e), &bytes.Buffer{}); code != 0 || !strings.HasPrefix(out.String(), "dispatcher ") {
+		t.Fatalf("exit %d, stdout %q", code, out.String())
+	}
+}
