@@ -30,6 +30,12 @@ func (s BreakerState) String() string {
 // every failed probe up to coolMax: 5s, 10s, 20s, … 5m by default); when the
 // cool-down is over one probe delivery is let through (half-open); success
 // closes it, failure re-opens it with the longer cool-down.
+//
+// It is not github.com/sony/gobreaker: that breaker's open state lasts a
+// fixed Timeout (no doubling per failed probe), it does not say when the
+// open state ends (the fetch loop sleeps exactly that long instead of
+// polling), and a half-open probe taken but not sent (shutdown, pause)
+// cannot be given back without counting as a success or failure.
 type breaker struct {
 	mu        sync.Mutex
 	threshold int
