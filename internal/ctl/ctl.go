@@ -37,6 +37,7 @@ const usage = `usage: payhookctl [--config FILE] [--json] COMMAND ...
   trace PROVIDER ACCOUNT ORDER_ID              raw requests, events, every delivery attempt, the watch
   replay --subscriber S --since T [--until T] [--provider P] [--status S]
                                                re-send stored events to S (same webhook-id)
+  retry --subscriber S (--event ID ... | --all)  attempt now the events of S waiting in backoff (dispatcher admin API)
   reprocess --provider P [--account A] --since T [--until T] [--reason R]
                                                run rejected requests through today's verification (ingress admin API)
   subscribers ls                               state of every subscriber: lag, breaker, pause and why, last error
@@ -73,7 +74,7 @@ func Run(ctx context.Context, env cli.Env) error {
 		verb, args = args[0], args[1:]
 	}
 	var run func(context.Context, *common, []string) error
-	// trace, replay and reprocess take no verb: their arguments follow them.
+	// trace, replay, reprocess and retry take no verb: their arguments follow them.
 	switch cmd {
 	case "trace":
 		return traceCommand(ctx, g, rest[1:])
@@ -81,6 +82,8 @@ func Run(ctx context.Context, env cli.Env) error {
 		return replayCommand(ctx, g, rest[1:])
 	case "reprocess":
 		return reprocessCommand(ctx, g, rest[1:])
+	case "retry":
+		return retryCommand(ctx, g, rest[1:])
 	}
 	switch cmd + " " + verb {
 	case "subscribers ls", "subscribers list":

@@ -102,10 +102,10 @@ func (s *stack) ctlJSON(v any, args ...string) {
 	}
 }
 
-// serve runs f (a service's Serve) until the test ends, and waits until
-// it is ready (its consumers exist: a subscriber starts with the events
-// stored after that).
-func serve(t testing.TB, f func(ctx context.Context, ln net.Listener) error) {
+// serve runs f (a service's Run) until the test ends, waits until it is
+// ready (its consumers exist: a subscriber starts with the events stored
+// after that), and returns its address.
+func serve(t testing.TB, f func(ctx context.Context, ln net.Listener) error) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -133,11 +133,12 @@ func serve(t testing.TB, f func(ctx context.Context, ln net.Listener) error) {
 		r.Body.Close()
 		return r.StatusCode == http.StatusOK
 	}, "service not ready")
+	return ln.Addr().String()
 }
 
-func (s *stack) startDispatcher(log io.Writer) {
+func (s *stack) startDispatcher(log io.Writer) string {
 	s.t.Helper()
-	serve(s.t, func(ctx context.Context, ln net.Listener) error {
+	return serve(s.t, func(ctx context.Context, ln net.Listener) error {
 		return dispatch.Run(ctx, s.cfg, dispatch.RunOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(log, nil))})
 	})
 }

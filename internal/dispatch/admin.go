@@ -24,6 +24,7 @@ type ReplayRequest struct {
 //	POST /v1/subscribers/{id}/pause      {"reason"?} → {"subscriber","paused":true}
 //	POST /v1/subscribers/{id}/resume     → {"subscriber","paused":false}
 //	DELETE /v1/subscribers/{id}          → RetireResult (409 while configured here)
+//	POST /v1/subscribers/{id}/retry      RetryRequest → RetryResult: events in backoff attempted now, on every replica
 func (d *Dispatcher) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/dlq/replay", d.handleReplay)
@@ -31,6 +32,7 @@ func (d *Dispatcher) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/subscribers/{id}/resume", d.handleResume)
 	mux.HandleFunc("DELETE /v1/subscribers/{id}", d.handleRetire)
 	mux.HandleFunc("POST /v1/subscribers/{id}/pause", d.handlePause)
+	mux.HandleFunc("POST /v1/subscribers/{id}/retry", d.handleRetry)
 	return ops.RequireToken(d.cfg.AdminToken, d.log, mux)
 }
 
@@ -132,5 +134,29 @@ func (d *Dispatcher) handlePause(w http.ResponseWriter, r *http.Request) {
 	default:
 		d.log.Info("subscriber paused by an operator", "subscriber", id, "reason", req.Reason)
 		ops.WriteJSON(w, http.StatusOK, map[string]any{"subscriber": id, "paused": true})
+	}
+}
+
+func (d *Dispatcher) handleRetry(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req RetryRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || len(req.EventIDs) > 10000 {
+		ops.WriteError(w, http.StatusBadRequest, "body must be JSON {\"event_ids\": [at most 10000 ids]} or {\"all\": true}, with \"dry_run\" optional")
+		return
+	}
+	res, err := d.RetryNow(r.Context(), id, req)
+	switch {
+	case errors.Is(err, ErrUnknownSubscriber):
+		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
+	case errors.Is(err, errBadRetry):
+		ops.WriteError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		d.log.Error("retry now", "subscriber", id, "err", err)
+		ops.WriteError(w, http.StatusServiceUnavailable, "retry failed: NATS unavailable")
+	default:
+		d.log.Info("retry now requested", "subscriber", id, "dry_run", req.DryRun, "events", len(res.Retried), "replicas", res.Replicas)
+		ops.WriteJSON(w, http.StatusOK, res)
 	}
 }

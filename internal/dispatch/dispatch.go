@@ -66,6 +66,7 @@ type options struct {
 	statsInterval    time.Duration
 	fetchWait        time.Duration
 	positionInterval time.Duration
+	retryGather      time.Duration
 	historyLen       int
 	// onMissing, when set, is called once a consumer was found gone and
 	// before it is recreated (tests look at /readyz then).
@@ -96,6 +97,10 @@ func WithPositionInterval(d time.Duration) Option { return func(o *options) { o.
 // WithFetchWait sets the long-poll wait of each fetch (default 1s); it bounds
 // how fast a fetch loop notices shutdown, pause or an open breaker.
 func WithFetchWait(d time.Duration) Option { return func(o *options) { o.fetchWait = d } }
+
+// WithRetryGather sets how long RetryNow waits for the replicas' answers
+// (default 1s).
+func WithRetryGather(d time.Duration) Option { return func(o *options) { o.retryGather = d } }
 
 // Dispatcher delivers events to every configured subscriber.
 type Dispatcher struct {
@@ -139,7 +144,7 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, err
 	}
-	o := options{breakerThreshold: 5, breakerMin: 5 * time.Second, breakerMax: time.Minute, statsInterval: 5 * time.Second, fetchWait: time.Second, positionInterval: time.Second, historyLen: 20}
+	o := options{breakerThreshold: 5, breakerMin: 5 * time.Second, breakerMax: time.Minute, statsInterval: 5 * time.Second, fetchWait: time.Second, positionInterval: time.Second, retryGather: time.Second, historyLen: 20}
 	for _, s := range cfg.Subscribers {
 		o.drainTimeout = max(o.drainTimeout, s.Timeout.D()+time.Second)
 	}
@@ -199,6 +204,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	bg(func() { d.watchPauses(ctx) })
 	bg(func() { d.statsLoop(ctx) })
 	bg(func() { d.positionLoop(ctx) })
+	bg(func() { d.serveRetries(ctx) })
 	d.runMu.Lock()
 	d.run = &runState{ctx: ctx, hard: hard, bg: bg}
 	for _, w := range d.roster().workers {

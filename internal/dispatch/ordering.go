@@ -102,6 +102,7 @@ func (w *worker) done(ctx context.Context, it *item, f finish, delay time.Durati
 	case finRetry:
 		st.retrySeq = it.seq
 		st.retryDue = time.Now().Add(delay)
+		st.retryMsg, st.retryID = it.msg, it.id
 		// A copy of the event itself held behind it: the consumer was
 		// recreated while it was in flight, so its nak went to the old
 		// consumer and only the copy will come back. Held, the copy would

@@ -70,7 +70,12 @@ type orderState struct {
 	replay   bool      // the order's events come from the replay consumer
 	retrySeq uint64    // stream seq of this order's event waiting in JetStream for a retry
 	retryDue time.Time // when JetStream redelivers it (the Nak + its delay)
-	queue    []*item   // later events, by stream seq
+	// retryMsg and retryID are that event's last delivery and id: a plain
+	// Nak on retryMsg's ack subject makes JetStream redeliver it at once
+	// (retry now, retrynow.go).
+	retryMsg jetstream.Msg
+	retryID  string
+	queue    []*item // later events, by stream seq
 }
 
 type item struct {
