@@ -12,9 +12,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,5 +238,88 @@ func TestVersion(t *testing.T) {
 	e, out := env("--version")
 	if code := cli.ExitCode(run(context.Background(), e), &bytes.Buffer{}); code != 0 || !strings.HasPrefix(out.String(), "dispatcher ") {
 		t.Fatalf("exit %d, stdout %q", code, out.String())
+	}
+}
+
+// TestSIGHUPReloads: the binary reads its file again on SIGHUP; a moved
+// subscriber URL applies to the next event, and a file changing the listen
+// address is refused with a log line naming the key, the running config
+// staying.
+func TestSIGHUPReloads(t *testing.T) {
+	a, b := &receiver{}, &receiver{}
+	a.code.Store(200)
+	b.code.Store(200)
+	ha, hb := httptest.NewServer(a), httptest.NewServer(b)
+	defer ha.Close()
+	defer hb.Close()
+	n := testenv.StartNATS(t)
+	js, err := jetstream.New(n.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := natsbus.EnsureStreams(sctx, js, config.NATS{Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	port, secret := testenv.FreePort(t), newSecret(t)
+	write := func(path string, port int, url string) string {
+		y := fmt.Sprintf("nats:\n  url: %s\ndispatcher:\n  listen: 127.0.0.1:%d\nevent_signing:\n  public_keys: [%q]\nsubscribers:\n  - {id: ledger, url: %q, secret: %q}\n",
+			n.URL, port, testenv.EventPublicKey, url, secret)
+		if path == "" {
+			return writeConfig(t, y)
+		}
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cfgPath := write("", port, ha.URL)
+	var logs testenv.LogBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, cli.Env{Args: []string{"--config", cfgPath}, LookupEnv: lookup, Stdout: io.Discard, Stderr: &logs})
+	}()
+	waitReady(t, fmt.Sprintf("http://127.0.0.1:%d", port))
+	publish := func(order string) string {
+		ev := events.Event{
+			Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusSucceeded, MerchantOrderID: order,
+			Amount: events.MustMoney("1.00", "INR"), Origin: events.OriginCallback,
+			OccurredAt: time.Unix(1700000000, 0).UTC(), ReceivedAt: time.Unix(1700000001, 0).UTC(),
+		}
+		body, err := ev.MarshalCloudEvent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.PublishEvent(t, js, ev.Subject(), ev.ID(), body)
+		return ev.ID()
+	}
+	hup := func() {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	write(cfgPath, port, hb.URL)
+	hup()
+	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "config reloaded") }, "no reload logged:\n%s", &logs)
+	moved := publish("hup-1")
+	testenv.Eventually(t, 10*time.Second, func() bool { return slices.Contains(b.ids(), moved) }, "event after the reload not at the new URL")
+
+	write(cfgPath, testenv.FreePort(t), ha.URL)
+	hup()
+	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "config not reloaded") }, "refusal not logged")
+	if !strings.Contains(logs.String(), `"keys":["dispatcher"]`) {
+		t.Fatalf("refusal does not name the dispatcher key:\n%s", logs.String())
+	}
+	kept := publish("hup-2")
+	testenv.Eventually(t, 10*time.Second, func() bool { return slices.Contains(b.ids(), kept) }, "refused reload changed the running config")
+	if len(a.ids()) != 0 {
+		t.Fatalf("old URL got %v", a.ids())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

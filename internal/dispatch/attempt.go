@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/payhook/payhook/internal/config"
 )
 
 // deliver runs one attempt of one event in three phases: wait for the
@@ -24,8 +26,9 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 		w.done(ctx, it, finReleased, 0)
 		return
 	}
-	rctx, cancel := context.WithTimeout(hard, w.sub.Timeout.D())
-	res := Post(rctx, w.client, w.sub.URL, w.signer, it.id, it.body, time.Now())
+	set := w.settings()
+	rctx, cancel := context.WithTimeout(hard, set.sub.Timeout.D())
+	res := Post(rctx, w.client, set.sub.URL, set.signer, it.id, it.body, time.Now())
 	cancel()
 	<-w.sem
 	if res.Err != nil && hard.Err() != nil {
@@ -33,7 +36,7 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 		w.release(ctx, it)
 		return
 	}
-	w.settle(ctx, it, res)
+	w.settle(ctx, it, res, set.sub)
 }
 
 // waitTurn waits until the breaker lets an attempt through, a concurrency
@@ -58,8 +61,8 @@ func (w *worker) waitTurn(ctx context.Context) bool {
 		w.br.cancelProbe()
 		return false
 	}
-	if w.limiter != nil {
-		if err := w.limiter.Wait(ctx); err != nil {
+	if l := w.settings().limiter; l != nil {
+		if err := l.Wait(ctx); err != nil {
 			<-w.sem
 			w.br.cancelProbe()
 			return false
@@ -85,12 +88,12 @@ func (w *worker) release(ctx context.Context, it *item) {
 
 // settle records an attempt's result and acts on Decide's disposition:
 // ack, pause, nak with backoff, or dead-letter.
-func (w *worker) settle(ctx context.Context, it *item, res Result) {
-	w.d.m.duration.WithLabelValues(w.sub.ID).Observe(res.Duration.Seconds())
+func (w *worker) settle(ctx context.Context, it *item, res Result, sub config.Subscriber) {
+	w.d.m.duration.WithLabelValues(w.id).Observe(res.Duration.Seconds())
 	hist := w.record(it.id, res)
 	w.noteAttempt(res)
 	attempt := max(it.attempt, 1)
-	disp := Decide(res, attempt, w.sub.MaxAttempts)
+	disp := Decide(res, attempt, sub.MaxAttempts)
 	w.logAttempt(it, res, attempt, disp)
 	switch disp {
 	case Delivered:
@@ -98,33 +101,33 @@ func (w *worker) settle(ctx context.Context, it *item, res Result) {
 		if err := it.msg.Ack(); err != nil {
 			w.log.Warn("ack failed; the event may be delivered again", append(it.attrs(), "err", err)...)
 		}
-		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeDelivered).Inc()
-		w.d.m.attempts.WithLabelValues(w.sub.ID).Observe(float64(attempt))
+		w.d.m.deliveries.WithLabelValues(w.id, OutcomeDelivered).Inc()
+		w.d.m.attempts.WithLabelValues(w.id).Observe(float64(attempt))
 		w.log.Debug("delivered", append(it.attrs(), "attempt", attempt, "status", res.Status)...)
 		w.finish(ctx, it)
 	case Pause:
 		w.pause(context.WithoutCancel(ctx))
-		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomePaused).Inc()
+		w.d.m.deliveries.WithLabelValues(w.id, OutcomePaused).Inc()
 		w.release(ctx, it)
 	case Retry:
 		w.br.result(false)
-		delay := Backoff(attempt, w.sub.BackoffInitial.D(), w.sub.BackoffMax.D(), res.RetryAfter)
+		delay := Backoff(attempt, sub.BackoffInitial.D(), sub.BackoffMax.D(), res.RetryAfter)
 		_ = it.msg.NakWithDelay(delay)
-		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeRetry).Inc()
+		w.d.m.deliveries.WithLabelValues(w.id, OutcomeRetry).Inc()
 		w.log.Info("delivery failed; will retry", append(it.attrs(), "attempt", attempt, "status", res.Status, "err", res.Err, "delay", delay)...)
 		w.done(ctx, it, finRetry, delay)
 	case DeadLettered:
 		w.br.result(false)
-		w.deadLetter(ctx, it, res, attempt, hist)
+		w.deadLetter(ctx, it, res, attempt, hist, sub.BackoffInitial.D())
 	}
 }
 
 // deadLetter stores an event that ran out of attempts in the DLQ and acks
 // it; when the DLQ does not take it, the event is kept and tried again
 // after backoff_initial.
-func (w *worker) deadLetter(ctx context.Context, it *item, res Result, attempt int, hist []Attempt) {
+func (w *worker) deadLetter(ctx context.Context, it *item, res Result, attempt int, hist []Attempt, retryIn time.Duration) {
 	dl := DeadLetter{
-		Event: json.RawMessage(it.body), EventID: it.id, Subscriber: w.sub.ID, Attempts: attempt,
+		Event: json.RawMessage(it.body), EventID: it.id, Subscriber: w.id, Attempts: attempt,
 		LastError: res.Err.Error(), LastStatus: res.Status, History: hist, At: time.Now().UTC(), Replays: it.replays,
 	}
 	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -132,15 +135,15 @@ func (w *worker) deadLetter(ctx context.Context, it *item, res Result, attempt i
 	pcancel()
 	if err != nil {
 		w.log.Error("dead letter not stored; retrying", append(it.attrs(), "err", err)...)
-		delay := w.sub.BackoffInitial.D()
+		delay := retryIn
 		_ = it.msg.NakWithDelay(delay)
 		w.done(ctx, it, finRetry, delay)
 		return
 	}
 	_ = it.msg.Ack()
-	w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeDeadLettered).Inc()
-	w.d.m.deadLetters.WithLabelValues(w.sub.ID).Inc()
-	w.d.m.attempts.WithLabelValues(w.sub.ID).Observe(float64(attempt))
+	w.d.m.deliveries.WithLabelValues(w.id, OutcomeDeadLettered).Inc()
+	w.d.m.deadLetters.WithLabelValues(w.id).Inc()
+	w.d.m.attempts.WithLabelValues(w.id).Observe(float64(attempt))
 	w.log.Warn("dead-lettered", append(it.attrs(), "attempts", attempt, "status", res.Status, "err", res.Err)...)
 	w.finish(ctx, it)
 }

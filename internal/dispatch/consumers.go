@@ -71,16 +71,16 @@ func (p position) deliverFrom(cc *jetstream.ConsumerConfig) {
 // readPosition returns the recorded position of the subscriber and its KV
 // revision; found is false when none is recorded.
 func (w *worker) readPosition(ctx context.Context) (p position, rev uint64, found bool, err error) {
-	e, err := w.d.pos.Get(ctx, w.sub.ID)
+	e, err := w.d.pos.Get(ctx, w.id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return position{}, 0, false, nil
 	}
 	if err != nil {
-		return position{}, 0, false, fmt.Errorf("%w: read position of %s: %v", natsbus.ErrUnavailable, w.sub.ID, err)
+		return position{}, 0, false, fmt.Errorf("%w: read position of %s: %v", natsbus.ErrUnavailable, w.id, err)
 	}
 	if err := json.Unmarshal(e.Value(), &p); err != nil {
 		// Never guess a position: a wrong one skips or repeats events.
-		return position{}, 0, false, fmt.Errorf("dispatch: position of %s in %s is not readable: %v", w.sub.ID, PositionBucket, err)
+		return position{}, 0, false, fmt.Errorf("dispatch: position of %s in %s is not readable: %v", w.id, PositionBucket, err)
 	}
 	return p, e.Revision(), true, nil
 }
@@ -94,9 +94,9 @@ func (w *worker) startPosition(ctx context.Context) (position, error) {
 	if err != nil || found {
 		return p, err
 	}
-	all, at, err := w.sub.StartFrom()
+	all, at, err := w.settings().sub.StartFrom()
 	if err != nil {
-		return position{}, fmt.Errorf("dispatch: subscriber %s: start: %w", w.sub.ID, err)
+		return position{}, fmt.Errorf("dispatch: subscriber %s: start: %w", w.id, err)
 	}
 	p = position{Since: time.Now().UTC()}
 	switch {
@@ -111,13 +111,13 @@ func (w *worker) startPosition(ctx context.Context) (position, error) {
 		p.Floor = st.CachedInfo().State.LastSeq
 	}
 	b, _ := json.Marshal(p)
-	if _, err := w.d.pos.Create(ctx, w.sub.ID, b); errors.Is(err, jetstream.ErrKeyExists) {
+	if _, err := w.d.pos.Create(ctx, w.id, b); errors.Is(err, jetstream.ErrKeyExists) {
 		p, _, _, err = w.readPosition(ctx)
 		return p, err
 	} else if err != nil {
-		return position{}, fmt.Errorf("%w: record position of %s: %v", natsbus.ErrUnavailable, w.sub.ID, err)
+		return position{}, fmt.Errorf("%w: record position of %s: %v", natsbus.ErrUnavailable, w.id, err)
 	}
-	w.log.Info("subscriber's start recorded", "ack_floor", p.Floor, "start", w.sub.Start)
+	w.log.Info("subscriber's start recorded", "ack_floor", p.Floor, "start", w.settings().sub.Start)
 	return p, nil
 }
 
@@ -134,12 +134,12 @@ func (w *worker) recordExisting(ctx context.Context, info *jetstream.ConsumerInf
 		p.StartTime = info.Config.OptStartTime
 	}
 	b, _ := json.Marshal(p)
-	_, err := w.d.pos.Create(ctx, w.sub.ID, b)
+	_, err := w.d.pos.Create(ctx, w.id, b)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return nil // recorded already, the usual case
 	case err != nil:
-		return fmt.Errorf("%w: record position of %s: %v", natsbus.ErrUnavailable, w.sub.ID, err)
+		return fmt.Errorf("%w: record position of %s: %v", natsbus.ErrUnavailable, w.id, err)
 	}
 	w.floor.Store(max(w.floor.Load(), p.Floor))
 	w.log.Info("existing consumer's position recorded", "ack_floor", p.Floor)
@@ -168,15 +168,15 @@ func (w *worker) recordFloor(ctx context.Context, floor uint64) error {
 	p.Floor, p.StartTime = floor, nil
 	b, _ := json.Marshal(p)
 	if found {
-		_, err = w.d.pos.Update(ctx, w.sub.ID, b, rev)
+		_, err = w.d.pos.Update(ctx, w.id, b, rev)
 	} else {
-		_, err = w.d.pos.Create(ctx, w.sub.ID, b)
+		_, err = w.d.pos.Create(ctx, w.id, b)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return nil // another replica wrote first; the next round compares again
 	}
 	if err != nil {
-		return fmt.Errorf("%w: record position of %s: %v", natsbus.ErrUnavailable, w.sub.ID, err)
+		return fmt.Errorf("%w: record position of %s: %v", natsbus.ErrUnavailable, w.id, err)
 	}
 	w.floor.Store(floor)
 	return nil
@@ -191,24 +191,25 @@ func (w *worker) consumerConfig(replay bool) (stream string, cc jetstream.Consum
 	// consumer stops handing out new ones: 64 × concurrency (1024 by
 	// default). Redeliveries are still handed out then, so the events the
 	// held ones wait for always come back.
+	set := w.settings()
 	cc = jetstream.ConsumerConfig{
-		Durable:       ConsumerName(w.sub.ID),
-		Description:   "payhook dispatcher for subscriber " + w.sub.ID,
+		Durable:       ConsumerName(w.id),
+		Description:   "payhook dispatcher for subscriber " + w.id,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.ackWait,
+		AckWait:       set.ackWait,
 		MaxDeliver:    -1, // attempts are counted by the dispatcher (max_attempts, then DLQ)
-		MaxAckPending: 64 * w.sub.Concurrency,
+		MaxAckPending: 64 * set.sub.Concurrency,
 		// One replica at a time per consumer (PinGroup).
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{PinGroup},
-		PinnedTTL:      w.ackWait,
+		PinnedTTL:      set.ackWait,
 	}
 	if replay {
-		cc.Durable = ReplayConsumerName(w.sub.ID)
-		cc.FilterSubject = ReplaySubject(w.sub.ID)
+		cc.Durable = ReplayConsumerName(w.id)
+		cc.FilterSubject = ReplaySubject(w.id)
 		return StreamReplay, cc
 	}
-	if fs := FilterSubjects(w.sub.Filter); len(fs) == 1 {
+	if fs := FilterSubjects(set.sub.Filter); len(fs) == 1 {
 		cc.FilterSubject = fs[0]
 	} else {
 		cc.FilterSubjects = fs
@@ -298,10 +299,10 @@ func (w *worker) checkConsumer(ctx context.Context, replay bool) bool {
 	name := c.CachedInfo().Name
 	if !w.missing[slot(replay)].Swap(true) {
 		w.log.Error("the subscriber's consumer is gone (deleted outside this dispatcher); recreating it from the recorded position", "consumer", name)
-		w.d.m.missing.WithLabelValues(w.sub.ID).Set(1)
+		w.d.m.missing.WithLabelValues(w.id).Set(1)
 	}
 	if h := w.d.o.onMissing; h != nil {
-		h(w.sub.ID, replay)
+		h(w.id, replay)
 	}
 	if _, err := w.ensureConsumer(ctx, replay); err != nil {
 		w.log.Error("recreating the subscriber's consumer", "consumer", name, "err", err)
@@ -316,9 +317,9 @@ func (w *worker) checkConsumer(ctx context.Context, replay bool) bool {
 	p.mu.Unlock()
 	w.missing[slot(replay)].Store(false)
 	if !w.missing[slot(!replay)].Load() {
-		w.d.m.missing.WithLabelValues(w.sub.ID).Set(0)
+		w.d.m.missing.WithLabelValues(w.id).Set(0)
 	}
-	w.d.m.recreated.WithLabelValues(w.sub.ID).Inc()
+	w.d.m.recreated.WithLabelValues(w.id).Inc()
 	w.log.Warn("the subscriber's consumer was recreated; events delivered but not yet acknowledged when it went may be delivered again (same webhook-id)", "consumer", name)
 	return true
 }
@@ -329,10 +330,10 @@ func (d *Dispatcher) CheckConsumers(context.Context) error {
 	var gone []string
 	for _, w := range d.roster().workers {
 		if w.missing[0].Load() {
-			gone = append(gone, ConsumerName(w.sub.ID))
+			gone = append(gone, ConsumerName(w.id))
 		}
 		if w.missing[1].Load() {
-			gone = append(gone, ReplayConsumerName(w.sub.ID))
+			gone = append(gone, ReplayConsumerName(w.id))
 		}
 	}
 	if len(gone) > 0 {

@@ -115,9 +115,11 @@ type Dispatcher struct {
 	// rost holds the workers, replaced whole when a reload adds some
 	// (reload.go); read it with d.roster().
 	rost atomic.Pointer[roster]
-	// run is what Run gives the workers a reload adds while it runs.
-	runMu sync.Mutex
-	run   *runState
+	// run is what Run gives the workers a reload adds while it runs;
+	// stopped are the workers a reload removed while it ran.
+	runMu   sync.Mutex
+	run     *runState
+	stopped []*worker
 	// reloadMu makes reloads one at a time.
 	reloadMu sync.Mutex
 	heads    *headCache // routing fields shared by the subscribers' consumers
@@ -145,9 +147,6 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 		return nil, err
 	}
 	o := options{breakerThreshold: 5, breakerMin: 5 * time.Second, breakerMax: time.Minute, statsInterval: 5 * time.Second, fetchWait: time.Second, positionInterval: time.Second, retryGather: time.Second, historyLen: 20}
-	for _, s := range cfg.Subscribers {
-		o.drainTimeout = max(o.drainTimeout, s.Timeout.D()+time.Second)
-	}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -216,19 +215,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.run = nil // a reload from now on starts nothing
 	d.runMu.Unlock()
 	loops.Wait()
-	for _, w := range d.roster().workers {
+	all := d.allWorkers()
+	for _, w := range all {
 		w.giveBackIdle(nil)
 	}
 	done := make(chan struct{})
 	go func() {
-		for _, w := range d.roster().workers {
+		for _, w := range all {
 			w.inflight.Wait()
 		}
 		close(done)
 	}()
 	select {
 	case <-done:
-	case <-time.After(d.o.drainTimeout):
+	case <-time.After(d.drainTimeout(all)):
 		d.log.Warn("drain timeout: cancelling in-flight deliveries; they will be redelivered")
 		abort()
 		<-done
@@ -247,7 +247,7 @@ func (d *Dispatcher) Subscribers() []string {
 	ws := d.roster().workers
 	out := make([]string, len(ws))
 	for i, w := range ws {
-		out[i] = w.sub.ID
+		out[i] = w.id
 	}
 	return out
 }
@@ -264,4 +264,17 @@ func (d *Dispatcher) Breaker(id string) BreakerState {
 		return w.br.current()
 	}
 	return BreakerClosed
+}
+
+// drainTimeout is WithDrainTimeout's, or else the longest timeout of the
+// subscribers' settings as they are now (a reload may have changed them) + 1s.
+func (d *Dispatcher) drainTimeout(ws []*worker) time.Duration {
+	if d.o.drainTimeout > 0 {
+		return d.o.drainTimeout
+	}
+	t := time.Second
+	for _, w := range ws {
+		t = max(t, w.settings().sub.Timeout.D()+time.Second)
+	}
+	return t
 }

@@ -61,7 +61,7 @@ func (w *worker) fetchLoop(ctx context.Context, replay bool) {
 			if got == 0 { // one message of the batch tells the pin
 				w.pin(replay).got(m)
 				if !replay {
-					w.d.m.active.WithLabelValues(w.sub.ID).Set(1)
+					w.d.m.active.WithLabelValues(w.id).Set(1)
 				}
 			}
 			got++
@@ -73,7 +73,7 @@ func (w *worker) fetchLoop(ctx context.Context, replay bool) {
 			if !w.pin(replay).standby.Swap(true) {
 				w.log.Info("another replica now delivers this subscriber's events; standing by", "replay", replay)
 				if !replay {
-					w.d.m.active.WithLabelValues(w.sub.ID).Set(0)
+					w.d.m.active.WithLabelValues(w.id).Set(0)
 				}
 			}
 			w.giveBackIdle(func(st *orderState) bool { return st.replay == replay })
@@ -106,13 +106,13 @@ func (w *worker) releaseStranded(ctx context.Context, replay bool, began time.Ti
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for key, st := range w.orders {
-		if st.replay != replay || st.busy || st.retrySeq == 0 || began.Before(st.retryDue.Add(w.ackWait)) {
+		if st.replay != replay || st.busy || st.retrySeq == 0 || began.Before(st.retryDue.Add(w.settings().ackWait)) {
 			continue
 		}
 		if len(st.queue) > 0 {
 			w.log.Warn("the earlier event of an order went to another replica; sending the events held behind it",
 				"stream_seq", st.retrySeq, "held", len(st.queue))
-			w.d.m.strandedHolds.WithLabelValues(w.sub.ID).Inc()
+			w.d.m.strandedHolds.WithLabelValues(w.id).Inc()
 		}
 		st.retrySeq = 0
 		w.startNextLocked(ctx, st)
@@ -125,7 +125,8 @@ func (w *worker) releaseStranded(ctx context.Context, replay bool, began time.Ti
 // keepAlive extends AckWait for every message this replica holds, and
 // gives back held events that arrived while the subscriber is paused.
 func (w *worker) keepAlive(ctx context.Context) {
-	t := time.NewTicker(max(w.ackWait/3, 100*time.Millisecond))
+	// The period is read afresh each time: a reload may shorten AckWait.
+	t := time.NewTimer(max(w.settings().ackWait/3, 100*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -133,6 +134,7 @@ func (w *worker) keepAlive(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		t.Reset(max(w.settings().ackWait/3, 100*time.Millisecond))
 		if w.paused.Load() {
 			w.giveBackIdle(nil)
 		}
@@ -161,7 +163,7 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 	if err != nil {
 		w.log.Error("not a CloudEvent: terminated", "stream_seq", meta.Sequence.Stream)
 		_ = m.Term()
-		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeInvalid).Inc()
+		w.d.m.deliveries.WithLabelValues(w.id, OutcomeInvalid).Inc()
 		return
 	}
 	if w.d.keys != nil && ce.ID != signedID {
@@ -179,9 +181,9 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 		_ = m.Ack()
 		return
 	}
-	if !Match(w.sub.Filter, subject, ce.Data) {
+	if !Match(w.settings().sub.Filter, subject, ce.Data) {
 		_ = m.Ack()
-		w.d.m.deliveries.WithLabelValues(w.sub.ID, OutcomeFiltered).Inc()
+		w.d.m.deliveries.WithLabelValues(w.id, OutcomeFiltered).Inc()
 		return
 	}
 	it := &item{msg: m, replay: replay, signed: m.Headers(), seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: OrderKey(ce), body: m.Data()}

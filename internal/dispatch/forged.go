@@ -138,7 +138,7 @@ func (c *verifiedCache) put(key [sha256.Size]byte, id string) {
 // subscriber and logs it once per message.
 func (w *worker) refuseForged(m jetstream.Msg, meta *jetstream.MsgMetadata, err error) {
 	_ = m.TermWithReason("forged: " + forgedReason(err))
-	w.d.m.forged.WithLabelValues(w.sub.ID).Inc()
+	w.d.m.forged.WithLabelValues(w.id).Inc()
 	if !w.d.forgedLog.first(meta.Stream, meta.Sequence.Stream) {
 		return
 	}

@@ -50,21 +50,21 @@ func (w *worker) setPaused(p bool, rec PauseRecord) {
 	if p {
 		v = 1
 		if rec.Reason == PauseReasonGone {
-			w.log.Error("subscriber paused: it answered 410 Gone; events are kept until payhookctl subscribers resume "+w.sub.ID, "reason", rec.Reason)
+			w.log.Error("subscriber paused: it answered 410 Gone; events are kept until payhookctl subscribers resume "+w.id, "reason", rec.Reason)
 		} else {
-			w.log.Warn("subscriber paused; events are kept until payhookctl subscribers resume "+w.sub.ID, "reason", rec.Reason, "by", rec.By)
+			w.log.Warn("subscriber paused; events are kept until payhookctl subscribers resume "+w.id, "reason", rec.Reason, "by", rec.By)
 		}
 		w.giveBackIdle(nil)
 	} else {
 		w.log.Info("subscriber resumed")
 	}
-	w.d.m.paused.WithLabelValues(w.sub.ID).Set(v)
+	w.d.m.paused.WithLabelValues(w.id).Set(v)
 }
 
 func (w *worker) pause(ctx context.Context) {
 	p := PauseRecord{At: time.Now().UTC(), Reason: PauseReasonGone, By: "dispatcher"}
 	w.setPaused(true, p)
-	if err := SetPause(ctx, w.d.kv, w.sub.ID, p); err != nil {
+	if err := SetPause(ctx, w.d.kv, w.id, p); err != nil {
 		w.log.Warn("pause not shared with other replicas", "err", err)
 	}
 }

@@ -62,26 +62,32 @@ func (d *Dispatcher) unpin() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, w := range d.roster().workers {
-		for i, c := range []jetstream.Consumer{w.consumer(false), w.consumer(true)} { // as w.pins
-			p := &w.pins[i]
-			p.mu.Lock()
-			id := p.id
-			p.mu.Unlock()
-			if id == "" || p.standby.Load() {
+		w.unpin(ctx)
+	}
+}
+
+// unpin hands over the worker's consumers if this replica is pinned to
+// them: at shutdown, or when a reload removed the subscriber here.
+func (w *worker) unpin(ctx context.Context) {
+	for i, c := range []jetstream.Consumer{w.consumer(false), w.consumer(true)} { // as w.pins
+		p := &w.pins[i]
+		p.mu.Lock()
+		id := p.id
+		p.mu.Unlock()
+		if id == "" || p.standby.Load() {
+			continue
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			continue
+		}
+		for _, g := range info.PriorityGroups {
+			if g.Group != PinGroup || g.PinnedClientID != id {
 				continue
 			}
-			info, err := c.Info(ctx)
-			if err != nil {
-				continue
-			}
-			for _, g := range info.PriorityGroups {
-				if g.Group != PinGroup || g.PinnedClientID != id {
-					continue
-				}
-				if s, err := d.js.Stream(ctx, info.Stream); err == nil {
-					if err := s.UnpinConsumer(ctx, info.Name, PinGroup); err != nil {
-						w.log.Debug("unpin", "consumer", info.Name, "err", err)
-					}
+			if s, err := w.d.js.Stream(ctx, info.Stream); err == nil {
+				if err := s.UnpinConsumer(ctx, info.Name, PinGroup); err != nil {
+					w.log.Debug("unpin", "consumer", info.Name, "err", err)
 				}
 			}
 		}

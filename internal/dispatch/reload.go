@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,8 +15,7 @@ import (
 )
 
 // roster is the dispatcher's workers. It is never changed in place: a
-// reload that adds subscribers stores a new one, so readers take a
-// snapshot without a lock.
+// reload stores a new one, so readers take a snapshot without a lock.
 type roster struct {
 	workers []*worker
 	byID    map[string]*worker
@@ -31,46 +30,106 @@ type runState struct {
 	bg   func(func())
 }
 
-// start runs a worker's loops under Run.
+// start runs a worker's loops under Run, in a context of the worker's own
+// so that a reload can stop it alone (stopWorker).
 func (r *runState) start(w *worker) {
-	w.hard = r.hard
-	r.bg(func() { w.fetchLoop(r.ctx, false) })
-	r.bg(func() { w.fetchLoop(r.ctx, true) })
-	r.bg(func() { w.keepAlive(r.ctx) })
+	ctx, cancel := context.WithCancel(r.ctx)
+	w.hard, w.stop = r.hard, cancel
+	for _, f := range []func(){
+		func() { w.fetchLoop(ctx, false) },
+		func() { w.fetchLoop(ctx, true) },
+		func() { w.keepAlive(ctx) },
+	} {
+		w.loops.Add(1)
+		r.bg(func() { defer w.loops.Done(); f() })
+	}
 }
 
 // ReloadResult says what a reload did with the subscribers of the new config.
 type ReloadResult struct {
-	// Added are delivering now.
+	// Added are delivering now, from their start.
 	Added []string
-	// Pending changed or were removed; the running dispatcher keeps them as
-	// they were until it restarts (changing a running worker would have to
-	// drain it).
-	Pending []string
+	// Changed deliver with their new settings from now on: attempts that
+	// begin after the reload use the new url, secrets, timeout, backoff,
+	// max_attempts and rate limit; the filter applies to events fetched
+	// from now on. Attempts in flight finish as they began.
+	Changed []string
+	// Removed are no longer delivered to by this replica. Their consumers,
+	// position, pause and dead letters are kept (see Retire).
+	Removed []string
 }
 
-// Reload applies the subscribers of cfg without stopping anything: a new
-// subscriber gets its consumers and starts delivering at once (from its
-// `start`, as at a start-up); deliveries in flight are not touched. A
-// subscriber whose settings changed, or that is gone from cfg, keeps
-// running as it is until the next restart and is listed in Pending (a
-// removed subscriber's consumer is kept, as at every start). Only
-// subscribers reload; other keys of cfg are ignored.
+// RestartError refuses a reload that changes keys only a restart applies.
+type RestartError struct {
+	Keys []string
+}
+
+func (e *RestartError) Error() string {
+	return "these keys change only with a restart: " + strings.Join(e.Keys, ", ")
+}
+
+// restartKeys lists the keys the dispatcher reads once, at start, that
+// differ between old and next. Keys that only other services read
+// (accounts, ingress, reconciler, redis, dedupe) are not compared: the
+// services share one file.
+func restartKeys(old, next *config.Config) []string {
+	var keys []string
+	for _, k := range []struct {
+		key  string
+		a, b any
+	}{
+		{"nats", old.NATS, next.NATS},
+		{"dispatcher", old.Dispatcher, next.Dispatcher},
+		{"admin_token", old.AdminToken, next.AdminToken},
+		{"event_signing", old.EventSigning, next.EventSigning},
+		{"log", old.Log, next.Log},
+	} {
+		if !reflect.DeepEqual(k.a, k.b) {
+			keys = append(keys, k.key)
+		}
+	}
+	was := map[string]int{}
+	for _, s := range old.Subscribers {
+		was[s.ID] = s.Concurrency
+	}
+	for i, s := range next.Subscribers {
+		if c, ok := was[s.ID]; ok && c != s.Concurrency {
+			keys = append(keys, fmt.Sprintf("subscribers[%d].concurrency (%s)", i, s.ID))
+		}
+	}
+	return keys
+}
+
+// Reload applies cfg to the running dispatcher without draining anything:
+//   - a new subscriber gets its consumers and starts delivering at once,
+//     from its `start`, as at a start-up;
+//   - a changed subscriber gets its new settings for the attempts that
+//     begin from now on, and its consumers are updated in place (filter
+//     subjects, AckWait); in-flight attempts finish as they began;
+//   - a subscriber gone from cfg stops being delivered to by this replica:
+//     it stops fetching, gives back what it held, lets its in-flight
+//     attempts finish, and hands its pin over. Its consumers are kept, as
+//     at every start (a dispatcher never deletes a consumer because its
+//     config lacks the subscriber).
+//
+// A cfg that changes a key read only at start (nats, dispatcher,
+// admin_token, event_signing, log, a subscriber's concurrency) is refused
+// whole with a *RestartError, and so is one whose subscriber secrets do not
+// decode: nothing is changed then.
 func (d *Dispatcher) Reload(ctx context.Context, cfg *config.Config) (ReloadResult, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	res := ReloadResult{Added: []string{}, Pending: []string{}}
+	res := ReloadResult{Added: []string{}, Changed: []string{}, Removed: []string{}}
+	if keys := restartKeys(d.cfg, cfg); len(keys) > 0 {
+		return res, &RestartError{Keys: keys}
+	}
 	cur := d.roster()
-	seen := map[string]bool{}
+	p, err := planReload(cur, cfg)
+	if err != nil {
+		return res, err
+	}
 	var add []*worker
-	for _, s := range cfg.Subscribers {
-		seen[s.ID] = true
-		if w := cur.byID[s.ID]; w != nil {
-			if !reflect.DeepEqual(w.sub, s) {
-				res.Pending = append(res.Pending, s.ID)
-			}
-			continue
-		}
+	for _, s := range p.fresh {
 		w, err := d.newWorker(ctx, s)
 		if err != nil {
 			return res, fmt.Errorf("subscriber %s: %w", s.ID, err)
@@ -78,36 +137,122 @@ func (d *Dispatcher) Reload(ctx context.Context, cfg *config.Config) (ReloadResu
 		add = append(add, w)
 		res.Added = append(res.Added, s.ID)
 	}
+	for _, c := range p.changes {
+		c.w.apply(ctx, c.set)
+		res.Changed = append(res.Changed, c.w.id)
+	}
+	next := &roster{byID: map[string]*worker{}}
+	var gone []*worker
 	for _, w := range cur.workers {
-		if !seen[w.sub.ID] {
-			res.Pending = append(res.Pending, w.sub.ID)
+		if !p.seen[w.id] {
+			gone = append(gone, w)
+			res.Removed = append(res.Removed, w.id)
+			continue
 		}
+		next.workers = append(next.workers, w)
+		next.byID[w.id] = w
 	}
-	if len(add) == 0 {
-		return res, nil
-	}
-	next := &roster{workers: append(slices.Clone(cur.workers), add...), byID: maps.Clone(cur.byID)}
 	for _, w := range add {
-		next.byID[w.sub.ID] = w
+		next.workers = append(next.workers, w)
+		next.byID[w.id] = w
 		// Its pause, if one was set before it was configured here: the
 		// pause watch saw that key before this worker existed.
-		if e, err := d.kv.Get(ctx, w.sub.ID); err == nil {
+		if e, err := d.kv.Get(ctx, w.id); err == nil {
 			w.setPaused(true, decodePause(e.Value()))
 		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			d.log.Warn("pause of an added subscriber not read", "subscriber", w.sub.ID, "err", err)
+			d.log.Warn("pause of an added subscriber not read", "subscriber", w.id, "err", err)
 		}
 	}
-	// Stored under runMu: either Run has started and this starts the new
-	// workers, or Run starts them with the rest.
+	// Stored under runMu: either Run has started and this starts and stops
+	// workers, or Run starts the new roster.
 	d.runMu.Lock()
 	d.rost.Store(next)
 	if d.run != nil {
 		for _, w := range add {
 			d.run.start(w)
 		}
+		for _, w := range gone {
+			d.stopWorker(w)
+		}
 	}
 	d.runMu.Unlock()
 	return res, nil
+}
+
+// reloadPlan is what a config changes in the roster.
+type reloadPlan struct {
+	fresh   []config.Subscriber // not running here yet
+	changes []settingsChange
+	seen    map[string]bool // every subscriber id of the config
+}
+
+type settingsChange struct {
+	w   *worker
+	set *settings
+}
+
+// planReload compares cfg's subscribers with the running ones. It builds
+// every new and changed subscriber's settings first, so a secret that does
+// not decode refuses the reload before anything changes.
+func planReload(cur *roster, cfg *config.Config) (reloadPlan, error) {
+	p := reloadPlan{seen: map[string]bool{}}
+	for _, s := range cfg.Subscribers {
+		p.seen[s.ID] = true
+		w := cur.byID[s.ID]
+		if w != nil && reflect.DeepEqual(w.settings().sub, s) {
+			continue
+		}
+		set, err := newSettings(s)
+		if err != nil {
+			return p, err
+		}
+		if w == nil {
+			p.fresh = append(p.fresh, s)
+		} else {
+			p.changes = append(p.changes, settingsChange{w, set})
+		}
+	}
+	return p, nil
+}
+
+// apply gives a running worker new settings, for the attempts that begin
+// from now on, and updates its consumers in place (filter subjects,
+// AckWait).
+func (w *worker) apply(ctx context.Context, set *settings) {
+	w.set.Store(set)
+	for _, replay := range []bool{false, true} {
+		if _, err := w.ensureConsumer(ctx, replay); err != nil {
+			// The settings apply anyway; the consumer keeps its filter
+			// subjects and AckWait until it is next updated.
+			w.log.Warn("reload: consumer not updated", "replay", replay, "err", err)
+		}
+	}
+}
+
+// stopWorker stops a running worker whose subscriber a reload removed;
+// callers hold runMu while Run runs. Its in-flight attempts finish (Run
+// waits for them at shutdown too); what it held goes back to JetStream.
+func (d *Dispatcher) stopWorker(w *worker) {
+	w.stop()
+	d.stopped = append(d.stopped, w)
+	go func() {
+		w.loops.Wait()
+		w.giveBackIdle(nil)
+		w.inflight.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		w.unpin(ctx)
+		d.m.active.WithLabelValues(w.id).Set(0)
+		w.log.Info("subscriber removed from the config: no longer delivered by this replica; its consumers are kept")
+	}()
+}
+
+// allWorkers is the roster's workers and those a reload stopped while Run
+// ran, whose in-flight attempts the drain also waits for.
+func (d *Dispatcher) allWorkers() []*worker {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	return append(slices.Clone(d.roster().workers), d.stopped...)
 }
 
 // reloadTimeout bounds one reload (consumers of the added subscribers).

@@ -2,10 +2,13 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/events"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // TestReloadAddsSubscribersWithoutDraining: a config with a new subscriber
@@ -95,4 +99,126 @@ func (rc *receiver) doneN(id string) int {
 		}
 	}
 	return n
+}
+
+// TestReloadChangesAndRemovesSubscribers: a reload moves a subscriber to a
+// new URL and secret while an attempt to the old URL is in flight (it
+// finishes there, not drained), narrows another's filter in code and on
+// its consumer, and removes a third: its consumer is kept and it gets
+// nothing more from this replica.
+func TestReloadChangesAndRemovesSubscribers(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	oldURL := newReceiver(t, func(*http.Request, string, int) int {
+		<-release
+		return 200
+	})
+	t.Cleanup(free)
+	newURL, narrowed, removed := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
+	h := newHarness(t, sub(t, "ledger", oldURL.srv.URL), sub(t, "report", narrowed.srv.URL), sub(t, "legacy", removed.srv.URL))
+	r := h.start(t)
+	first := h.publish(t, event("jpglo", "glo-in", events.KindPayin, events.StatusSucceeded, "RC-1"))[0]
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return oldURL.seenN(first) == 1 && narrowed.doneN(first) == 1 && removed.doneN(first) == 1
+	}, "first event not with every subscriber")
+
+	next := *h.cfg
+	moved := h.cfg.Subscribers[0]
+	moved.URL, moved.Secret = newURL.srv.URL, newSecret(t)
+	report := h.cfg.Subscribers[1]
+	report.Filter = config.Filter{Statuses: []string{"failed"}}
+	next.Subscribers = []config.Subscriber{moved, report}
+	res, err := r.d.Reload(context.Background(), &next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Added) != 0 || !slices.Equal(res.Changed, []string{"ledger", "report"}) || !slices.Equal(res.Removed, []string{"legacy"}) {
+		t.Fatalf("reload: %+v", res)
+	}
+	second := h.publish(t,
+		event("jpglo", "glo-in", events.KindPayin, events.StatusSucceeded, "RC-2"),
+		event("jpglo", "glo-in", events.KindPayin, events.StatusFailed, "RC-3"))
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return newURL.doneN(second[0]) == 1 && newURL.doneN(second[1]) == 1 && narrowed.doneN(second[1]) == 1
+	}, "events after the reload not delivered with the new settings")
+	for _, hit := range newURL.allHits() {
+		wh, _ := standardwebhooks.NewWebhook(moved.Secret)
+		if err := wh.Verify(hit.body, hit.hdr); err != nil {
+			t.Fatalf("delivery to the new URL not signed with the new secret: %v", err)
+		}
+	}
+	free()
+	testenv.Eventually(t, 10*time.Second, func() bool { return oldURL.doneN(first) == 1 }, "the attempt in flight at the reload did not finish")
+	if newURL.seenN(first) != 0 {
+		t.Error("the event in flight at the reload was sent again to the new URL")
+	}
+	// Nothing more for the removed subscriber or outside the new filter;
+	// the removed one's consumer stays.
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return counter(r, "payhook_dispatch_deliveries_total", "subscriber", "report", "outcome", OutcomeDelivered) == 2
+	}, "report deliveries")
+	if narrowed.doneN(second[0]) != 0 {
+		t.Error("a succeeded event reached a subscriber whose filter now takes only failed ones")
+	}
+	if n := removed.count(); n != 1 {
+		t.Errorf("removed subscriber got %d requests, want only the one before the reload", n)
+	}
+	for _, c := range []struct{ stream, name string }{{natsbus.StreamEvents, ConsumerName("legacy")}, {StreamReplay, ReplayConsumerName("legacy")}} {
+		if _, err := h.js.Consumer(context.Background(), c.stream, c.name); err != nil {
+			t.Errorf("removed subscriber's consumer %s: %v", c.name, err)
+		}
+	}
+	info, err := h.js.Consumer(context.Background(), natsbus.StreamEvents, ConsumerName("report"))
+	if err != nil || !slices.Equal(info.CachedInfo().Config.FilterSubjects, FilterSubjects(report.Filter)) {
+		t.Errorf("report's consumer filter not updated: %v", err)
+	}
+}
+
+// TestReloadRefusesRestartKeysAndBadSecrets: a config changing a key read
+// only at start, or with a secret that does not decode, is refused whole:
+// nothing changes and the subscriber delivers as before.
+func TestReloadRefusesRestartKeysAndBadSecrets(t *testing.T) {
+	rc, other := newReceiver(t, nil), newReceiver(t, nil)
+	h := newHarness(t, sub(t, "ledger", rc.srv.URL))
+	r := h.start(t)
+	moved := h.cfg.Subscribers[0]
+	moved.URL = other.srv.URL
+	cases := []struct {
+		name string
+		edit func(c *config.Config)
+		key  string
+	}{
+		{"listen address", func(c *config.Config) { c.Dispatcher.Listen = "127.0.0.1:9999" }, "dispatcher"},
+		{"nats", func(c *config.Config) { c.NATS.URL = "nats://elsewhere:4222" }, "nats"},
+		{"admin token", func(c *config.Config) { c.AdminToken = strings.Repeat("b", 32) }, "admin_token"},
+		{"concurrency", func(c *config.Config) { s := moved; s.Concurrency = 99; c.Subscribers = []config.Subscriber{s} }, "subscribers[0].concurrency (ledger)"},
+		{"bad secret", func(c *config.Config) { s := moved; s.Secret = "whsec_!!!"; c.Subscribers = []config.Subscriber{s} }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			next := *h.cfg
+			next.Subscribers = []config.Subscriber{moved}
+			tc.edit(&next)
+			_, err := r.d.Reload(context.Background(), &next)
+			var re *RestartError
+			switch {
+			case err == nil:
+				t.Fatal("reload accepted")
+			case tc.key != "" && (!errors.As(err, &re) || !slices.Contains(re.Keys, tc.key)):
+				t.Fatalf("reload: %v, want a restart error naming %s", err, tc.key)
+			}
+		})
+	}
+	id := h.publish(t, event("jpglo", "glo-in", events.KindPayin, events.StatusSucceeded, "RR-1"))[0]
+	testenv.Eventually(t, 10*time.Second, func() bool { return rc.doneN(id) == 1 }, "not delivered with the running settings")
+	if other.count() != 0 {
+		t.Fatal("a refused reload changed the subscriber's URL")
+	}
+	// Keys only other services read do not stop a reload.
+	next := *h.cfg
+	next.Ingress.Listen = "127.0.0.1:9998"
+	if _, err := r.d.Reload(context.Background(), &next); err != nil {
+		t.Fatalf("ingress key refused: %v", err)
+	}
 }

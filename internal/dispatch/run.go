@@ -149,11 +149,15 @@ func (d *Dispatcher) applyReloads(ctx context.Context, reloads <-chan *config.Co
 			rctx, cancel := context.WithTimeout(ctx, reloadTimeout)
 			res, err := d.Reload(rctx, c)
 			cancel()
-			if err != nil {
-				d.log.Error("config reload failed; nothing was added, the running subscribers go on", "err", err)
-				continue
+			var re *RestartError
+			switch {
+			case errors.As(err, &re):
+				d.log.Error("config not reloaded: it changes keys that only a restart applies; the running config stays", "keys", re.Keys)
+			case err != nil:
+				d.log.Error("config not reloaded; the running config stays", "err", err)
+			default:
+				d.log.Info("config reloaded", "added", res.Added, "changed", res.Changed, "removed", res.Removed)
 			}
-			d.log.Info("config reloaded", "added", res.Added, "pending_restart", res.Pending)
 		}
 	}
 }

@@ -197,7 +197,7 @@ func (w *worker) flushStatus(ctx context.Context, kv jetstream.KeyValue) {
 	w.stDirty = false
 	w.stMu.Unlock()
 	b, _ := json.Marshal(st)
-	if _, err := kv.Put(ctx, w.sub.ID, b); err != nil {
+	if _, err := kv.Put(ctx, w.id, b); err != nil {
 		w.log.Debug("status not stored", "err", err)
 		w.stMu.Lock()
 		w.stDirty = true
@@ -226,7 +226,7 @@ func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
 	}
 	e := trace.Entry{
 		Type: trace.TypeAttempt, At: time.Now().UTC(), EventID: it.id, Kind: string(ce.Data.Kind),
-		Subscriber: w.sub.ID, Attempt: attempt, HTTPStatus: res.Status,
+		Subscriber: w.id, Attempt: attempt, HTTPStatus: res.Status,
 		LatencyMS: float64(res.Duration.Microseconds()) / 1000, Outcome: attemptOutcome[d],
 	}
 	if res.Err != nil {

@@ -38,7 +38,7 @@ func (d *Dispatcher) readStats(ctx context.Context) {
 			lag += ci.NumPending + uint64(ci.NumAckPending)
 		}
 		if ok {
-			d.m.pending.WithLabelValues(w.sub.ID).Set(float64(lag))
+			d.m.pending.WithLabelValues(w.id).Set(float64(lag))
 		}
 		w.flushStatus(ctx, d.status)
 	}
@@ -51,6 +51,6 @@ func (d *Dispatcher) readStats(ctx context.Context) {
 		return
 	}
 	for _, w := range d.roster().workers {
-		d.m.dlqDepth.WithLabelValues(w.sub.ID).Set(float64(info.State.Subjects[DLQSubject(w.sub.ID)]))
+		d.m.dlqDepth.WithLabelValues(w.id).Set(float64(info.State.Subjects[DLQSubject(w.id)]))
 	}
 }

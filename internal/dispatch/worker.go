@@ -16,16 +16,18 @@ import (
 	"github.com/payhook/payhook/internal/config"
 )
 
+// worker delivers the events of one subscriber on this replica.
 type worker struct {
-	d       *Dispatcher
-	sub     config.Subscriber
-	log     *slog.Logger
-	signer  *Signer
-	client  *http.Client
-	limiter *rate.Limiter
-	br      *breaker
-	paused  atomic.Bool
-	sem     chan struct{}
+	d  *Dispatcher
+	id string // the subscriber id
+	// set is the subscriber's settings, replaced whole by a reload
+	// (reload.go); read it with w.settings(), once per use.
+	set    atomic.Pointer[settings]
+	log    *slog.Logger
+	client *http.Client
+	br     *breaker
+	paused atomic.Bool
+	sem    chan struct{}
 	// cons[0] is the events consumer, cons[1] the replay consumer;
 	// replaced when one is recreated (checkConsumer, serialized by fix).
 	cmu  sync.Mutex
@@ -37,9 +39,12 @@ type worker struct {
 	floor atomic.Uint64
 	// pins[0] is the events consumer's pin, pins[1] the replay consumer's
 	// (see PinGroup).
-	pins    [2]pinState
-	ackWait time.Duration
-	hard    context.Context // cancelled when draining takes too long
+	pins [2]pinState
+	hard context.Context // cancelled when draining takes too long
+	// stop ends this worker's loops alone (a reload removed its
+	// subscriber); set by runState.start.
+	stop  context.CancelFunc
+	loops sync.WaitGroup // its fetch and keep-alive loops
 	// maxStarted caps the deliveries this replica has started and not
 	// finished (in flight, or waiting for a slot, a rate token or the
 	// breaker): 4 × concurrency. Events held for ordering are not counted,
@@ -90,13 +95,39 @@ type item struct {
 	replays int
 }
 
-func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worker, error) {
+// settings is what a reload may change of a running subscriber: every
+// setting but its id and concurrency (the slots and the fetch cap are
+// sized by it at start).
+type settings struct {
+	sub     config.Subscriber
+	signer  *Signer
+	limiter *rate.Limiter // nil: no rate limit
+	// ackWait outlives the longest attempt (2 × timeout + 10 s); held
+	// messages are kept alive with InProgress every ackWait/3.
+	ackWait time.Duration
+}
+
+func newSettings(s config.Subscriber) (*settings, error) {
 	signer, err := NewSigner(s.AllSecrets())
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: subscriber %s: %w", s.ID, err)
 	}
+	st := &settings{sub: s, signer: signer, ackWait: 2*s.Timeout.D() + 10*time.Second}
+	if s.RatePerSecond > 0 {
+		st.limiter = rate.NewLimiter(rate.Limit(s.RatePerSecond), max(s.RateBurst, 1))
+	}
+	return st, nil
+}
+
+func (w *worker) settings() *settings { return w.set.Load() }
+
+func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worker, error) {
+	set, err := newSettings(s)
+	if err != nil {
+		return nil, err
+	}
 	w := &worker{
-		d: d, sub: s, log: d.log.With("subscriber", s.ID), signer: signer,
+		d: d, id: s.ID, log: d.log.With("subscriber", s.ID),
 		client: &http.Client{
 			// Redirects are not followed: a subscriber answers where it is configured.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -104,14 +135,9 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 		},
 		sem:    make(chan struct{}, s.Concurrency),
 		orders: map[string]*orderState{}, owned: map[*item]struct{}{}, history: map[string][]Attempt{}, finished: map[uint64]struct{}{},
-		// AckWait outlives the longest attempt; held messages are kept alive
-		// with InProgress every AckWait/3.
-		ackWait:    2*s.Timeout.D() + 10*time.Second,
 		maxStarted: 4 * s.Concurrency,
 	}
-	if s.RatePerSecond > 0 {
-		w.limiter = rate.NewLimiter(rate.Limit(s.RatePerSecond), max(s.RateBurst, 1))
-	}
+	w.set.Store(set)
 	w.br = newBreaker(d.o.breakerThreshold, d.o.breakerMin, d.o.breakerMax, func(st BreakerState) {
 		d.m.breaker.WithLabelValues(s.ID).Set(float64(st))
 		w.noteBreaker(st)
