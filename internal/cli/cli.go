@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -16,8 +17,10 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/tracing"
 )
 
 // Version is set at build time with -ldflags "-X github.com/payhook/payhook/internal/cli.Version=v1.2.3".
@@ -101,10 +104,34 @@ func Logger(c *config.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if c.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	if c.Tracing.Enabled() {
+		h = tracing.LogHandler(h)
+	}
+	return slog.New(h)
+}
+
+// StartTracing starts OpenTelemetry tracing as cfg.tracing says, for the
+// binary named name, and returns what flushes and stops it (bounded to 5 s;
+// call it last). Off by default, and then both cost nothing.
+func StartTracing(ctx context.Context, cfg *config.Config, name string, log *slog.Logger) (stop func(), err error) {
+	shutdown, err := tracing.Setup(ctx, cfg.Tracing, name)
+	if err != nil {
+		return nil, &config.Error{Key: "tracing", Msg: err.Error()}
+	}
+	if cfg.Tracing.Enabled() {
+		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "protocol", cmp.Or(cfg.Tracing.Protocol, "grpc"), "sample_ratio", cfg.Tracing.Ratio())
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			log.Warn("tracing: spans not flushed", "err", err)
+		}
+	}, nil
 }
 
 // Main runs run with a context cancelled on SIGTERM or SIGINT and exits:
@@ -186,7 +213,13 @@ func Service(ctx context.Context, env Env, name string, provs config.Providers, 
 	if cfg.NATS.URL == "" {
 		return &UsageError{Err: &config.Error{Key: "nats.url", Msg: "required for the " + name}}
 	}
-	err = serve(ctx, cfg, Logger(cfg, env.Stderr).With("component", name, "version", Version))
+	log := Logger(cfg, env.Stderr).With("component", name, "version", Version)
+	stopTracing, err := StartTracing(ctx, cfg, name, log)
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	defer stopTracing()
+	err = serve(ctx, cfg, log)
 	var ce *config.Error
 	if errors.As(err, &ce) {
 		return &UsageError{Err: err}

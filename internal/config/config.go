@@ -38,6 +38,8 @@ type Config struct {
 	Log         Log                 `yaml:"log"`
 	// EventSigning holds the keys of the signatures on event messages.
 	EventSigning EventSigning `yaml:"event_signing"`
+	// Tracing turns on OpenTelemetry tracing (tracing.go); off by default.
+	Tracing Tracing `yaml:"tracing"`
 
 	// lines maps each key's dotted path to its line in the file, for
 	// errors found after decoding (CheckProviders).
@@ -847,6 +849,9 @@ func (c *Config) Validate() error {
 		seen[s.ID] = true
 	}
 	if err := c.EventSigning.validate(); err != nil {
+		return err
+	}
+	if err := c.Tracing.validate(); err != nil {
 		return err
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
