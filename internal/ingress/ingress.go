@@ -235,9 +235,11 @@ func (s *Server) handleCallback(c echo.Context) error {
 	// The work below must finish once started, even if the provider hangs
 	// up: a half-published callback is what we promise never to leave.
 	ctx := context.WithoutCancel(req.Context())
+	ctx, span := startSpan(ctx, req)
 	o, body := s.process(ctx, c, start)
 	o = s.record(ctx, c, o, body, start)
 	s.m.observe(o, s.now().Sub(start))
+	endSpan(span, o)
 	if o.verdict == VerdictRejected || o.verdict == VerdictUnavailable {
 		if o.limited {
 			// Past the rate: no log line per request either.
@@ -248,10 +250,10 @@ func (s *Server) handleCallback(c echo.Context) error {
 		if o.cause != "" {
 			args = append(args, "cause", o.cause)
 		}
-		s.log.Info("callback refused", args...)
+		s.log.InfoContext(ctx, "callback refused", args...)
 		return s.refuse(c, o)
 	}
-	s.log.Info("callback stored", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
+	s.log.InfoContext(ctx, "callback stored", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
 		"verdict", o.verdict}, o.ids()...)...)
 	return c.Blob(o.reply.Status, o.reply.ContentType, o.reply.Body)
 }
@@ -401,7 +403,7 @@ func (s *Server) store(ctx context.Context, o outcome, p providers.Inbound, ev *
 		return reject(o, http.StatusBadRequest, providers.ReasonInvalidEvent, err.Error())
 	case err != nil:
 		o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, "unavailable", "event store unavailable; retry later"
-		s.log.Warn("event not stored; answering 503", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind, "err", err}, o.ids()...)...)
+		s.log.WarnContext(ctx, "event not stored; answering 503", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind, "err", err}, o.ids()...)...)
 		return o
 	}
 	if verdict == VerdictAccepted && ev.AmountMismatch {

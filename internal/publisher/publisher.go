@@ -47,8 +47,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/tracing"
 	"github.com/payhook/payhook/pkg/events"
 )
 
@@ -147,7 +151,7 @@ func (p *Publisher) Store(ctx context.Context, ev *events.Event) (string, error)
 		if err != nil {
 			p.m.dedupe.WithLabelValues("unavailable").Inc()
 			p.m.fallback.Set(1)
-			p.log.Warn("dedupe unavailable; relying on the JetStream window", "provider", ev.Provider, "event_id", ev.ID(), "err", err)
+			p.log.WarnContext(ctx, "dedupe unavailable; relying on the JetStream window", append(attrs(ev), "err", err)...)
 		} else {
 			p.m.fallback.Set(0)
 			dec = d
@@ -185,7 +189,7 @@ func (p *Publisher) Store(ctx context.Context, ev *events.Event) (string, error)
 			// Already stored in JetStream: still a success. A retry inside the
 			// JetStream window is a duplicate there.
 			p.m.dedupe.WithLabelValues("record_failed").Inc()
-			p.log.Warn("dedupe record failed after publish", "provider", ev.Provider, "event_id", ev.ID(), "err", err)
+			p.log.WarnContext(ctx, "dedupe record failed after publish", append(attrs(ev), "err", err)...)
 			rec = Decision{Verdict: Accepted}
 		}
 	}
@@ -200,8 +204,8 @@ func (p *Publisher) Store(ctx context.Context, ev *events.Event) (string, error)
 		return p.followUp(ctx, ev, rec), nil
 	case Stale:
 		p.m.dedupe.WithLabelValues("raced_stale").Inc()
-		p.log.Info("pending published while a terminal status was recorded (raced); the terminal status stands",
-			"provider", ev.Provider, "event_id", ev.ID(), "standing_status", rec.PreviousStatus, "standing_event_id", rec.PreviousEventID)
+		p.log.InfoContext(ctx, "pending published while a terminal status was recorded (raced); the terminal status stands",
+			append(attrs(ev), "standing_status", rec.PreviousStatus, "standing_event_id", rec.PreviousEventID)...)
 	}
 	if dup {
 		return Duplicate, nil
@@ -215,8 +219,8 @@ func (p *Publisher) Store(ctx context.Context, ev *events.Event) (string, error)
 // logged and counted, not returned.
 func (p *Publisher) followUp(ctx context.Context, ev *events.Event, rec Decision) string {
 	p.m.dedupe.WithLabelValues("raced_conflict").Inc()
-	log := p.log.With("provider", ev.Provider, "event_id", ev.ID(), "conflict_id", ev.ConflictFollowUpID(),
-		"standing_status", rec.PreviousStatus, "standing_event_id", rec.PreviousEventID)
+	log := p.log.With(append(attrs(ev), "conflict_id", ev.ConflictFollowUpID(),
+		"standing_status", rec.PreviousStatus, "standing_event_id", rec.PreviousEventID)...)
 	body, err := ev.MarshalConflictFollowUp(rec.PreviousStatus, rec.PreviousEventID)
 	if err == nil {
 		var dup bool
@@ -226,9 +230,9 @@ func (p *Publisher) followUp(ctx context.Context, ev *events.Event, rec Decision
 	}
 	p.m.conflicts.WithLabelValues(ev.Provider, string(ev.Kind)).Inc()
 	if err != nil {
-		log.Error("conflict follow-up not stored: the contradicting status went out on its normal subject only", "err", err)
+		log.ErrorContext(ctx, "conflict follow-up not stored: the contradicting status went out on its normal subject only", "err", err)
 	} else {
-		log.Warn("contradicting terminal statuses raced; conflict follow-up published")
+		log.WarnContext(ctx, "contradicting terminal statuses raced; conflict follow-up published")
 	}
 	return Conflict
 }
@@ -244,12 +248,36 @@ func (p *Publisher) publish(ctx context.Context, subject, msgID string, body []b
 	if p.signer != nil {
 		p.signer.Sign(h, msgID, start, body)
 	}
+	// The producer span's context travels as the traceparent header,
+	// outside what the signature covers; the dispatcher's deliveries of
+	// this event are its children.
+	pctx, span := tracing.Start(pctx, "payhook.publish", trace.SpanKindProducer)
+	tracing.InjectNATS(pctx, h)
 	dup, err := natsbus.Publish(pctx, p.js, subject, msgID, body, h)
 	p.m.publish.Observe(p.now().Sub(start).Seconds())
 	if err != nil {
 		p.m.publishErrors.Inc()
 	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", subject),
+			tracing.AttrEventID.String(msgID), attribute.Bool("payhook.duplicate", dup))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
 	return dup, err
+}
+
+// attrs are the log attributes that tie a line to its callback or poll:
+// provider, account, kind, order id (the merchant's, else the provider's)
+// and event id, as ingress and the dispatcher name them.
+func attrs(ev *events.Event) []any {
+	order := ev.MerchantOrderID
+	if order == "" {
+		order = ev.ProviderOrderID
+	}
+	return []any{"provider", ev.Provider, "account", ev.Account, "kind", string(ev.Kind), "order_id", order, "event_id", ev.ID()}
 }
 
 func result(v string) string {

@@ -176,5 +176,5 @@ func (r *Reconciler) closed(w *Watch, by, why string) {
 		r.m.recovered.WithLabelValues(w.Provider, by).Inc()
 	}
 	r.record(w, StateClosed, by)
-	r.log.Info("watch closed", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "by", by, "on", why)
+	r.log.Info("watch closed", append(w.attrs(), "by", by, "on", why)...)
 }

@@ -418,7 +418,7 @@ func (r *Reconciler) Open(ctx context.Context, req Request, openedAt time.Time, 
 	r.m.opened.WithLabelValues(w.Provider, source).Inc()
 	r.record(w, StateOpen, "")
 	r.poke()
-	r.log.Info("watch opened", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "kind", w.Kind, "order_id", w.MerchantOrderID, "source", source)
+	r.log.Info("watch opened", append(w.attrs(), "source", source)...)
 	return w.ID, true, nil
 }
 
@@ -515,7 +515,7 @@ func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w
 		cancel()
 		if err != nil {
 			// The Ack below removes it just as well; count it as ours.
-			r.log.Debug("watch not deleted; acknowledged", "watch_id", w.ID, "err", err)
+			r.log.Debug("watch not deleted; acknowledged", append(w.attrs(), "err", err)...)
 			removed = true
 		}
 		_ = msg.Ack()
@@ -528,7 +528,7 @@ func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w
 		r.untrack(w.ID)
 		r.poke()
 		r.m.expired.WithLabelValues(w.Provider, out.reason).Inc()
-		r.log.Warn("watch expired", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "order_id", w.MerchantOrderID, "reason", out.reason)
+		r.log.Warn("watch expired", append(w.attrs(), "reason", out.reason)...)
 		_ = msg.TermWithReason("expired: " + out.reason)
 		r.record(w, StateExpired, out.reason)
 	case outDefer:
@@ -551,14 +551,14 @@ func (r *Reconciler) apply(ctx context.Context, msg jetstream.Msg, seq uint64, w
 			_ = msg.Ack()
 		default:
 			// Not saved: the old state comes back soon and the step is redone.
-			r.log.Warn("watch state not saved; retrying", "watch_id", w.ID, "err", err)
+			r.log.Warn("watch state not saved; retrying", append(w.attrs(), "err", err)...)
 			_ = msg.NakWithDelay(time.Second)
 		}
 	}
 }
 
 // step handles a due watch; see the package comment for the order of checks.
-func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now time.Time, release func()) outcome {
+func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now time.Time, release func()) (out outcome) {
 	sched := r.schedules[w.Provider]
 	q := r.queriers[w.Provider]
 	acct, ok := r.accounts[w.Account]
@@ -591,7 +591,7 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	if err != nil {
 		// Without the store, a synthesized event could duplicate a callback
 		// older than JetStream's duplicate window: wait for the store.
-		r.log.Warn("dedupe store unavailable; watch deferred", "watch_id", w.ID, "err", err)
+		r.log.Warn("dedupe store unavailable; watch deferred", append(w.attrs(), "err", err)...)
 		return outcome{kind: outDefer, delay: min(r.opt.ErrorBase, sched.delay(w.Step))}
 	}
 	if st.Status.Terminal() {
@@ -604,7 +604,7 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	// 2. Can the provider be asked at all?
 	if q == nil || !ok || ln == nil {
 		if !ok {
-			r.log.Warn("watch for an account no longer configured", "watch_id", w.ID, "account", w.Account)
+			r.log.Warn("watch for an account no longer configured", w.attrs()...)
 		}
 		if reason := sched.advance(w, now, ExpiredUnverifiable); reason != "" {
 			if reason == ExpiredSchedule || reason == ExpiredExpiresAt {
@@ -642,12 +642,17 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	// to, unless we are past a resend's grace period (then we synthesize).
 	resender, resends := r.resenders[w.Provider]
 	retrigger := resends && !w.AwaitingRetrigger
+	// One span per query (payhook.poll, or payhook.resend when the
+	// provider is asked to send the callback again); an event stored from
+	// its answer carries its trace to the dispatcher.
+	ctx, span := startPoll(ctx, w, retrigger)
+	defer func() { endPoll(span, w, out) }()
 	_ = msg.InProgress()
 	qctx, cancel := context.WithTimeout(ctx, r.opt.PollTimeout)
 	start := time.Now()
 	if retrigger && r.marks != nil {
 		if err := r.marks.Mark(qctx, w.Provider, w.Account, w.Kind, w.MerchantOrderID); err != nil {
-			r.log.Warn("retrigger mark not stored; the resent event will say origin callback", "watch_id", w.ID, "err", err)
+			r.log.Warn("retrigger mark not stored; the resent event will say origin callback", append(w.attrs(), "err", err)...)
 		}
 	}
 	ans, err := q.Query(qctx, acct, w.Order(), retrigger)
@@ -660,7 +665,7 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	if retrigger && r.marks != nil && (err != nil || !ans.Found || !resender.Resends(w.Kind, ans.Status)) {
 		// No resend is coming (mrnpay resends successes only).
 		if err := r.marks.Unmark(context.WithoutCancel(ctx), w.Provider, w.Account, w.Kind, w.MerchantOrderID); err != nil {
-			r.log.Debug("retrigger mark not removed", "watch_id", w.ID, "err", err)
+			r.log.Debug("retrigger mark not removed", append(w.attrs(), "err", err)...)
 		}
 	}
 	r.m.pollSeconds.WithLabelValues(w.Provider).Observe(time.Since(start).Seconds())
@@ -672,7 +677,7 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 		ans, err = providers.QueryResult{Found: false}, nil
 	case err != nil:
 		r.m.polls.WithLabelValues(w.Provider, PollError).Inc()
-		r.log.Warn("poll failed; backing off", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "order_id", w.MerchantOrderID, "errors", w.Errors+1, "err", err)
+		r.log.WarnContext(ctx, "poll failed; backing off", append(w.attrs(), "errors", w.Errors+1, "err", err)...)
 		return save(sched.retry(w, now))
 	}
 	if !ans.Found {
@@ -690,7 +695,7 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 		// The provider resends this answer's callback; give it the grace
 		// period to come through ingress, the verified path.
 		r.m.retriggers.WithLabelValues(w.Provider).Inc()
-		r.log.Info("callback re-triggered", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID)
+		r.log.InfoContext(ctx, "callback re-triggered", w.attrs()...)
 		sched.awaitRetrigger(w, now)
 		return outcome{kind: outSave}
 	}
@@ -707,10 +712,10 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 			// The resend asked for did not arrive within the grace period,
 			// and the watch has no amount to synthesize the event with: the
 			// next step asks again (docs/reconciler.md).
-			r.log.Warn("re-triggered callback not received within the grace period and no amount announced; asking again at the next step",
-				"watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "step", w.Step+1)
+			r.log.WarnContext(ctx, "re-triggered callback not received within the grace period and no amount announced; asking again at the next step",
+				append(w.attrs(), "step", w.Step+1)...)
 		} else {
-			r.log.Warn("terminal status without an event to synthesize (no amount in the answer nor the watch)", "watch_id", w.ID, "provider", w.Provider, "order_id", w.MerchantOrderID, "status", ans.Status)
+			r.log.WarnContext(ctx, "terminal status without an event to synthesize (no amount in the answer nor the watch)", append(w.attrs(), "status", ans.Status)...)
 		}
 		w.Unrecoverable = true
 		return save(sched.advance(w, now, ExpiredUnrecoverable))
@@ -719,7 +724,7 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	ev.Origin = events.OriginPoll
 	if ev.Provider != w.Provider || ev.Account != w.Account || ev.Kind != w.Kind {
 		r.m.unrecoverable.WithLabelValues(w.Provider).Inc()
-		r.log.Error("query answer is about another order; not published", "watch_id", w.ID, "provider", w.Provider)
+		r.log.ErrorContext(ctx, "query answer is about another order; not published", w.attrs()...)
 		w.Unrecoverable = true
 		return save(sched.advance(w, now, ExpiredUnrecoverable))
 	}
@@ -728,16 +733,16 @@ func (r *Reconciler) step(ctx context.Context, msg jetstream.Msg, w *Watch, now 
 	}
 	verdict, err := r.pub.Store(ctx, &ev)
 	if err != nil {
-		r.log.Warn("synthesized event not stored; retrying", "watch_id", w.ID, "event_id", ev.ID(), "err", err)
+		r.log.WarnContext(ctx, "synthesized event not stored; retrying", append(w.attrs(), "event_id", ev.ID(), "err", err)...)
 		w.noteError(fmt.Errorf("event not stored: %w", err), now)
 		return save(sched.retry(w, now))
 	}
 	switch verdict {
 	case publisher.Accepted:
-		r.log.Info("event recovered by poll", "watch_id", w.ID, "provider", w.Provider, "event_id", ev.ID())
+		r.log.InfoContext(ctx, "event recovered by poll", append(w.attrs(), "event_id", ev.ID())...)
 		return outcome{kind: outClose, by: "poll"}
 	case publisher.Conflict:
-		r.log.Warn("poll contradicts the recorded terminal status; conflict published", "watch_id", w.ID, "event_id", ev.ID())
+		r.log.WarnContext(ctx, "poll contradicts the recorded terminal status; conflict published", append(w.attrs(), "event_id", ev.ID())...)
 	}
 	// Duplicate (a callback got there first) or conflict: the order already
 	// had its terminal event.

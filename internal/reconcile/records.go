@@ -94,7 +94,7 @@ func (r *Reconciler) record(w *Watch, state, outcome string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := putRecord(ctx, h.kv, rec); err != nil {
-		r.log.Warn("watch record not stored", "watch_id", w.ID, "provider", w.Provider, "account", w.Account, "order_id", w.MerchantOrderID, "err", err)
+		r.log.Warn("watch record not stored", append(w.attrs(), "err", err)...)
 	}
 }
 
