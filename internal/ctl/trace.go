@@ -28,7 +28,9 @@ type TraceResult struct {
 	Watch           *reconcile.WatchRecord `json:"watch"`
 }
 
-// TraceRaw is one inbound request that carried one of the order's events.
+// TraceRaw is one inbound request that carried one of the order's events,
+// or that verified as being about the order and was refused (verdict
+// rejected, with its reason: too_old, future_timestamp, invalid_event).
 type TraceRaw struct {
 	Time    time.Time `json:"time"`
 	Verdict string    `json:"verdict"`
@@ -101,9 +103,19 @@ func Trace(ctx context.Context, g *common, provider, account, order string) (Tra
 		return res, err
 	}
 	seenEvent := map[uint64]bool{}
+	seenRaw := map[[2]any]bool{}
 	byDelivery := map[[2]string]*Delivery{}
 	for _, e := range entries {
 		switch e.Type {
+		case trace.TypeRaw:
+			// A refusal of a request that verified (too_old, ...): indexed
+			// under its order, not under an event that was never stored.
+			k := [2]any{e.RawStream, e.RawSeq}
+			if seenRaw[k] {
+				continue
+			}
+			seenRaw[k] = true
+			res.Raw = append(res.Raw, TraceRaw{Time: e.At, Verdict: e.Verdict, Reason: e.Reason, Status: e.Status, EventID: e.EventID, Stream: e.RawStream, Seq: e.RawSeq})
 		case trace.TypeEvent:
 			if seenEvent[e.EventSeq] {
 				continue
@@ -126,7 +138,6 @@ func Trace(ctx context.Context, g *common, provider, account, order string) (Tra
 		res.Deliveries = append(res.Deliveries, *d)
 	}
 	slices.SortFunc(res.Deliveries, func(a, b Delivery) int { return a.Attempts[0].Time.Compare(b.Attempts[0].Time) })
-	seenRaw := map[[2]any]bool{}
 	var ids []string
 	for _, e := range res.Events {
 		if !slices.Contains(ids, e.ID) {

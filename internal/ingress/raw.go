@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // RawRecord is one inbound request as received, with its verdict, as stored
@@ -58,6 +59,11 @@ type RawRecord struct {
 	Reason     string
 	Status     int
 	EventID    string
+	// OrderID is the order id (merchant's, else the provider's) of a
+	// rejected request that verified and decoded (too_old,
+	// future_timestamp, invalid_event), so that the trace index can list
+	// it under its order; empty otherwise.
+	OrderID    string
 	DurationMS float64
 }
 
@@ -79,6 +85,7 @@ const (
 	RawHeaderReason        = "Payhook-Reason"   // absent when empty
 	RawHeaderStatus        = "Payhook-Status"   // the HTTP status answered
 	RawHeaderEventID       = "Payhook-Event-Id" // absent when empty
+	RawHeaderOrderID       = "Payhook-Order-Id" // rejected after verifying only; absent otherwise
 	RawHeaderDurationMS    = "Payhook-Duration-Ms"
 	RawHeaderBodyLength    = "Payhook-Body-Length"
 	RawHeaderBodyTruncated = "Payhook-Body-Truncated" // "true", absent otherwise
@@ -227,6 +234,12 @@ func (s *Server) rawMsg(c echo.Context, o outcome, body rawBody, start time.Time
 		Verdict: o.verdict, Reason: o.reason, Status: o.status, EventID: o.eventID,
 		DurationMS: float64(s.now().Sub(start).Microseconds()) / 1000,
 	}
+	if o.verdict == VerdictRejected && events.ValidOrderID(o.orderID) {
+		// Verified bytes named it: the trace index lists the refusal under
+		// its order. An order id in bytes that did not verify is never
+		// read.
+		rec.OrderID = o.orderID
+	}
 	if body.truncated {
 		rec.BodySHA256 = hex.EncodeToString(body.sum[:])
 	}
@@ -250,7 +263,7 @@ func EncodeRawRecord(subject string, r *RawRecord) *nats.Msg {
 	h := make(nats.Header, 20)
 	// One backing array for every single-valued header: a record is
 	// rendered for every request.
-	vals := make([]string, 0, 17)
+	vals := make([]string, 0, 18)
 	set := func(k, v string) {
 		vals = append(vals, escapeValue(v))
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
@@ -271,6 +284,9 @@ func EncodeRawRecord(subject string, r *RawRecord) *nats.Msg {
 	set(RawHeaderStatus, strconv.Itoa(r.Status))
 	if r.EventID != "" {
 		set(RawHeaderEventID, r.EventID)
+	}
+	if r.OrderID != "" {
+		set(RawHeaderOrderID, r.OrderID)
 	}
 	set(RawHeaderDurationMS, strconv.FormatFloat(r.DurationMS, 'f', -1, 64))
 	set(RawHeaderBodyLength, strconv.FormatInt(r.BodyLength, 10))
@@ -337,6 +353,7 @@ func DecodeRawRecord(h nats.Header, data []byte) (RawRecord, error) {
 		Method: get(RawHeaderMethod, true), Path: get(RawHeaderPath, true),
 		RemoteAddr: get(RawHeaderRemoteAddr, true), ClientIP: get(RawHeaderClientIP, true),
 		Verdict: get(RawHeaderVerdict, true), Reason: get(RawHeaderReason, false), EventID: get(RawHeaderEventID, false),
+		OrderID:    get(RawHeaderOrderID, false),
 		BodySHA256: get(RawHeaderBodySHA256, false),
 		Body:       data,
 	}

@@ -25,6 +25,9 @@ const (
 	rawHeaderReason     = "Payhook-Reason"
 	rawHeaderStatus     = "Payhook-Status"
 	rawHeaderEventID    = "Payhook-Event-Id"
+	rawHeaderProvider   = "Payhook-Provider"
+	rawHeaderAccount    = "Payhook-Account"
+	rawHeaderOrderID    = "Payhook-Order-Id"
 )
 
 // Durable consumers of the Indexer, shared by the reconciler replicas
@@ -32,6 +35,9 @@ const (
 const (
 	ConsumerEvents = "payhook-trace-events"
 	ConsumerRaw    = "payhook-trace-raw"
+	// ConsumerRejected reads PAYHOOK_RAW_REJECTED for the refusals that
+	// name a verified order (handleRejected).
+	ConsumerRejected = "payhook-trace-rejected"
 )
 
 // Indexer writes the index entries of events (PAYHOOK_EVENTS) and of the
@@ -67,6 +73,7 @@ func StartIndexer(ctx context.Context, js jetstream.JetStream, log *slog.Logger)
 	}{
 		{natsbus.StreamEvents, consumerConfig(ConsumerEvents, natsbus.SubjectEvents, false), ix.handleEvent},
 		{natsbus.StreamRaw, consumerConfig(ConsumerRaw, natsbus.SubjectRaw, true), ix.handleRaw},
+		{natsbus.StreamRawRejected, consumerConfig(ConsumerRejected, natsbus.SubjectRawRejected, true), ix.handleRejected},
 	} {
 		cons, err := js.CreateOrUpdateConsumer(ctx, c.stream, c.cc)
 		if err != nil {
@@ -152,8 +159,35 @@ func (ix *Indexer) handleRaw(m jetstream.Msg) {
 		_ = m.Ack() // a record without an event (or unreadable): not indexed
 		return
 	}
+	e := rawEntry(h, md)
+	ix.publish(m, Message(EventKey(id), e, "raw:"+strconv.FormatUint(e.RawSeq, 10)))
+}
+
+// handleRejected indexes a refusal under its order when the record names
+// one: ingress writes Payhook-Order-Id only for a request that verified and
+// decoded before it was refused (too_old, future_timestamp, invalid_event),
+// so a refusal of an account that is not configured, or of bytes that did
+// not verify (bad_signature, malformed, ...), is never indexed, whatever
+// order id its bytes claim: nobody can fill the index with made-up orders.
+// What reaches here is already bounded by ingress's per-address rejection
+// rate (ingress.rejections_per_second: past it nothing is recorded) and
+// PAYHOOK_TRACE's own limits.
+func (ix *Indexer) handleRejected(m jetstream.Msg) {
+	h := m.Headers()
+	order, provider, account := h.Get(rawHeaderOrderID), h.Get(rawHeaderProvider), h.Get(rawHeaderAccount)
+	md, err := m.Metadata()
+	if order == "" || provider == "" || account == "" || account == "unknown" || err != nil {
+		_ = m.Ack()
+		return
+	}
+	e := rawEntry(h, md)
+	ix.publish(m, Message(OrderKey(provider, account, order), e, "raw:"+md.Stream+":"+strconv.FormatUint(e.RawSeq, 10)))
+}
+
+// rawEntry is the index entry of a raw record, from its headers.
+func rawEntry(h nats.Header, md *jetstream.MsgMetadata) Entry {
 	e := Entry{
-		Type: TypeRaw, RawStream: md.Stream, RawSeq: md.Sequence.Stream, EventID: id,
+		Type: TypeRaw, RawStream: md.Stream, RawSeq: md.Sequence.Stream, EventID: h.Get(rawHeaderEventID),
 		Kind: h.Get(rawHeaderKind), Verdict: h.Get(rawHeaderVerdict), Reason: h.Get(rawHeaderReason),
 	}
 	e.Status, _ = strconv.Atoi(h.Get(rawHeaderStatus))
@@ -162,7 +196,7 @@ func (ix *Indexer) handleRaw(m jetstream.Msg) {
 	} else {
 		e.At = md.Timestamp.UTC()
 	}
-	ix.publish(m, Message(EventKey(id), e, "raw:"+strconv.FormatUint(e.RawSeq, 10)))
+	return e
 }
 
 // publish stores the entry, then acknowledges the message it came from;

@@ -14,6 +14,10 @@
 //     by the Indexer from PAYHOOK_RAW, whose verified records name their
 //     event id but not the order).
 //
+// The order's key also holds the refusals that verified before they were
+// refused (too_old, future_timestamp, invalid_event: ingress names their
+// order in the record), from PAYHOOK_RAW_REJECTED.
+//
 // A key is a hash, so any order id makes a valid subject token, and
 // JetStream's per-subject index finds a key's entries without reading the
 // rest of the stream: a trace costs one lookup for the order and one per
@@ -21,8 +25,11 @@
 // with 1,000,000 events). Retention is bounded by nats.trace_max_age
 // (30 days) and nats.trace_max_bytes (2 GiB), oldest first.
 //
-// Rejected requests (PAYHOOK_RAW_REJECTED) are not in the index: their
-// order id is in bytes that did not verify, which payhook never decodes.
+// Other rejected requests (bad_signature, malformed, unknown_account, ...)
+// are not in the index: their order id is in bytes that did not verify,
+// which payhook never decodes, and indexing what anyone can claim would
+// let anyone fill the index. payhookctl reprocess finds them by provider,
+// account and time.
 package trace
 
 import (
