@@ -40,6 +40,11 @@ func run(ctx context.Context, env cli.Env) error {
 		return &cli.UsageError{Err: &config.Error{Key: "nats.url", Msg: "required for the dispatcher"}}
 	}
 	log := cli.Logger(cfg, env.Stderr).With("component", "dispatcher", "version", cli.Version)
+	stopTracing, err := cli.StartTracing(ctx, cfg, "dispatcher", log)
+	if err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	defer stopTracing()
 	err = dispatch.Run(ctx, cfg, dispatch.RunOptions{Log: log, Reloads: cli.Reloads(ctx, f.ConfigPath, env.LookupEnv, log)})
 	var ce *config.Error
 	if errors.As(err, &ce) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/payhook/payhook/internal/config"
 )
 
@@ -28,15 +30,19 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 	}
 	set := w.settings()
 	rctx, cancel := context.WithTimeout(hard, set.sub.Timeout.D())
+	rctx, span := w.startAttempt(rctx, it)
 	res := Post(rctx, w.client, set.sub.URL, set.signer, it.id, it.body, time.Now())
 	cancel()
 	<-w.sem
 	if res.Err != nil && hard.Err() != nil {
 		// Cut off by shutdown: not the subscriber's failure.
+		endAttempt(span, res, Retry)
 		w.release(ctx, it)
 		return
 	}
-	w.settle(ctx, it, res, set.sub)
+	// The span's context (not its deadline) carries the trace into the
+	// settling's log lines.
+	w.settle(trace.ContextWithSpan(ctx, span), it, res, set.sub, span)
 }
 
 // waitTurn waits until the breaker lets an attempt through, a concurrency
@@ -88,18 +94,19 @@ func (w *worker) release(ctx context.Context, it *item) {
 
 // settle records an attempt's result and acts on Decide's disposition:
 // ack, pause, nak with backoff, or dead-letter.
-func (w *worker) settle(ctx context.Context, it *item, res Result, sub config.Subscriber) {
+func (w *worker) settle(ctx context.Context, it *item, res Result, sub config.Subscriber, span trace.Span) {
 	w.d.m.duration.WithLabelValues(w.id).Observe(res.Duration.Seconds())
 	hist := w.record(it.id, res)
 	w.noteAttempt(res)
 	attempt := max(it.attempt, 1)
 	disp := Decide(res, attempt, sub.MaxAttempts)
 	w.logAttempt(it, res, attempt, disp)
+	endAttempt(span, res, disp)
 	switch disp {
 	case Delivered:
 		w.br.result(true)
 		if err := it.msg.Ack(); err != nil {
-			w.log.Warn("ack failed; the event may be delivered again", append(it.attrs(), "err", err)...)
+			w.log.WarnContext(ctx, "ack failed; the event may be delivered again", append(it.attrs(), "err", err)...)
 		}
 		w.d.m.deliveries.WithLabelValues(w.id, OutcomeDelivered).Inc()
 		w.d.m.attempts.WithLabelValues(w.id).Observe(float64(attempt))
@@ -114,7 +121,7 @@ func (w *worker) settle(ctx context.Context, it *item, res Result, sub config.Su
 		delay := Backoff(attempt, sub.BackoffInitial.D(), sub.BackoffMax.D(), res.RetryAfter)
 		_ = it.msg.NakWithDelay(delay)
 		w.d.m.deliveries.WithLabelValues(w.id, OutcomeRetry).Inc()
-		w.log.Info("delivery failed; will retry", append(it.attrs(), "attempt", attempt, "status", res.Status, "err", res.Err, "delay", delay)...)
+		w.log.InfoContext(ctx, "delivery failed; will retry", append(it.attrs(), "attempt", attempt, "status", res.Status, "err", res.Err, "delay", delay)...)
 		w.done(ctx, it, finRetry, delay)
 	case DeadLettered:
 		w.br.result(false)
@@ -134,7 +141,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, res Result, attempt i
 	err := PublishDeadLetter(pctx, w.d.js, dl, it.signed)
 	pcancel()
 	if err != nil {
-		w.log.Error("dead letter not stored; retrying", append(it.attrs(), "err", err)...)
+		w.log.ErrorContext(ctx, "dead letter not stored; retrying", append(it.attrs(), "err", err)...)
 		delay := retryIn
 		_ = it.msg.NakWithDelay(delay)
 		w.done(ctx, it, finRetry, delay)
@@ -144,7 +151,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, res Result, attempt i
 	w.d.m.deliveries.WithLabelValues(w.id, OutcomeDeadLettered).Inc()
 	w.d.m.deadLetters.WithLabelValues(w.id).Inc()
 	w.d.m.attempts.WithLabelValues(w.id).Observe(float64(attempt))
-	w.log.Warn("dead-lettered", append(it.attrs(), "attempts", attempt, "status", res.Status, "err", res.Err)...)
+	w.log.WarnContext(ctx, "dead-lettered", append(it.attrs(), "attempts", attempt, "status", res.Status, "err", res.Err)...)
 	w.finish(ctx, it)
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/payhook/payhook/internal/tracing"
 )
 
 // Signer signs deliveries with every secret of a subscriber, by the
@@ -87,6 +89,9 @@ func post(ctx context.Context, client *http.Client, url string, s *Signer, id st
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set("webhook-signature", sig)
+	// The delivery attempt's span (W3C traceparent), when tracing is on:
+	// outside the signed content, like every header but webhook-*.
+	tracing.InjectHTTP(ctx, req.Header)
 	resp, err := client.Do(req)
 	if err != nil {
 		return Result{Err: transportError(err)}
