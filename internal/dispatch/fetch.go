@@ -111,7 +111,7 @@ func (w *worker) releaseStranded(ctx context.Context, replay bool, began time.Ti
 		}
 		if len(st.queue) > 0 {
 			w.log.Warn("the earlier event of an order went to another replica; sending the events held behind it",
-				"stream_seq", st.retrySeq, "held", len(st.queue))
+				append(st.queue[0].attrs(), "stream_seq", st.retrySeq, "held", len(st.queue))...)
 			w.d.m.strandedHolds.WithLabelValues(w.id).Inc()
 		}
 		st.retrySeq = 0

@@ -233,7 +233,7 @@ func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
 		e.Error = res.Err.Error()
 	}
 	if _, err := w.d.js.PublishMsgAsync(trace.Message(trace.OrderKey(ce.Data.Provider, ce.Data.Account, order), e, "")); err != nil {
-		w.log.Debug("attempt not logged", "event_id", it.id, "err", err)
+		w.log.Debug("attempt not logged", append(it.attrs(), "err", err)...)
 	}
 }
 

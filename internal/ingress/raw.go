@@ -192,7 +192,8 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 		return o
 	}
 	s.m.rawErrors.Inc()
-	s.log.Warn("refusal not recorded; answering 503", "provider", o.provider, "reason", o.reason, "err", err)
+	s.log.WarnContext(ctx, "refusal not recorded; answering 503", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
+		"reason", o.reason, "err", err}, o.ids()...)...)
 	o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, "unavailable", "cannot record the request now; retry later"
 	// No record of this 503 on PAYHOOK_RAW: the request did not verify, and
 	// whenever PAYHOOK_RAW_REJECTED refuses writes (slow, without quorum,
@@ -213,12 +214,13 @@ func repeatVerdict(v string) bool {
 // decided and the event (if any) already stored, so the provider's reply does
 // not wait for the audit copy. Failures are counted
 // (payhook_ingress_raw_publish_errors_total) and logged.
-func (s *Server) recordRaw(_ context.Context, c echo.Context, o outcome, body rawBody, start time.Time) {
+func (s *Server) recordRaw(ctx context.Context, c echo.Context, o outcome, body rawBody, start time.Time) {
 	// Failures after sending are counted by the error handler set in New;
 	// no goroutine per request waits for the ack.
 	if _, err := s.rawJS.PublishMsgAsync(s.rawMsg(c, o, body, start)); err != nil {
 		s.m.rawErrors.Inc()
-		s.log.Warn("raw record not stored", "provider", o.provider, "verdict", o.verdict, "err", err)
+		s.log.WarnContext(ctx, "raw record not stored", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
+			"verdict", o.verdict, "err", err}, o.ids()...)...)
 	}
 }
 

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -174,11 +175,11 @@ func (s *Server) reprocessOne(ctx context.Context, rec RawRecord, dry bool) stri
 		return "verifies"
 	}
 	ev.Origin = events.OriginReprocess
-	o := s.store(ctx, outcome{provider: rec.Provider, account: rec.Account, kind: rec.Kind, eventID: ev.ID()}, p, &ev)
+	o := s.store(ctx, outcome{provider: rec.Provider, account: rec.Account, kind: rec.Kind, eventID: ev.ID(), orderID: cmp.Or(ev.MerchantOrderID, ev.ProviderOrderID)}, p, &ev)
 	if o.verdict == VerdictRejected {
 		return "rejected:" + o.reason
 	}
-	s.log.Info("rejected request reprocessed", "provider", rec.Provider, "account", rec.Account, "order_id", ev.MerchantOrderID,
-		"event_id", ev.ID(), "verdict", o.verdict)
+	s.log.Info("rejected request reprocessed", "provider", rec.Provider, "account", rec.Account, "kind", rec.Kind,
+		"order_id", o.orderID, "event_id", ev.ID(), "verdict", o.verdict)
 	return o.verdict
 }
