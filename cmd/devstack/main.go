@@ -35,6 +35,7 @@ func run(ctx context.Context, env cli.Env) error {
 	fs.Float64Var(&o.TimeScale, "timescale", 0.005, "provider retry schedules run this much faster than real time")
 	fs.DurationVar(&o.Summary, "summary", 0, "how often to print the summary (default 5s)")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "the services' log level: debug, info, warn or error")
+	fs.StringVar(&o.TracingEndpoint, "otlp-endpoint", "", "send OpenTelemetry spans to this OTLP gRPC collector, host:port (default: tracing off)")
 	if err := fs.Parse(env.Args); err != nil {
 		return &cli.UsageError{Err: err}
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/reconcile"
 	"github.com/payhook/payhook/internal/registry"
+	"github.com/payhook/payhook/internal/tracing"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
@@ -62,6 +63,10 @@ type Options struct {
 	// LogLevel is the services' log level: debug, info, warn (default) or
 	// error. Their lines go to the same output as the summary.
 	LogLevel string
+	// TracingEndpoint, when set, turns tracing on: spans of every part go
+	// to this OTLP gRPC collector (host:port, plain text), e.g. a local
+	// Jaeger's 127.0.0.1:4317.
+	TracingEndpoint string
 	// Addrs sets the listen addresses. An empty field (or a nil Addrs) is
 	// that part's default (DefaultAddrs), and a default that cannot be
 	// listened on, typically a port already in use, falls back to a free
@@ -92,6 +97,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 			return &cli.UsageError{Err: fmt.Errorf("--log-level: debug, info, warn or error, got %q", o.LogLevel)}
 		}
+	}
+	if h, p, err := net.SplitHostPort(o.TracingEndpoint); o.TracingEndpoint != "" && (err != nil || h == "" || p == "") {
+		return &cli.UsageError{Err: fmt.Errorf("--otlp-endpoint: want host:port (127.0.0.1:4317), got %q", o.TracingEndpoint)}
 	}
 	var want Addrs
 	if o.Addrs != nil {
@@ -159,7 +167,17 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	var h slog.Handler = slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})
+	if o.TracingEndpoint != "" {
+		cfg.Tracing = config.Tracing{Endpoint: o.TracingEndpoint, Insecure: true}
+		h = tracing.LogHandler(h)
+	}
+	log := slog.New(h)
+	stopTracing, err := cli.StartTracing(ctx, cfg, "devstack", log)
+	if err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	defer stopTracing()
 	st := &Stack{Config: cfg, NATSURL: ns.URL, regs: map[string]*prometheus.Registry{}, utr: map[string]int{}}
 	for _, c := range []string{"ingress", "dispatcher", "reconciler"} {
 		st.regs[c] = ops.NewRegistry()

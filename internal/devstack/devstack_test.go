@@ -277,3 +277,11 @@ func TestRunRefusesABadLogLevel(t *testing.T) {
 		t.Fatalf("got %v, want a usage error naming --log-level", err)
 	}
 }
+
+func TestRunRefusesABadOTLPEndpoint(t *testing.T) {
+	err := Run(context.Background(), Options{TracingEndpoint: "jaeger", DataDir: t.TempDir()}, io.Discard)
+	var ue *cli.UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--otlp-endpoint") {
+		t.Fatalf("got %v, want a usage error naming --otlp-endpoint", err)
+	}
+}

@@ -3,8 +3,10 @@ package tracing
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -12,6 +14,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/payhook/payhook/internal/config"
 )
@@ -84,5 +88,57 @@ func BenchmarkOff(b *testing.B) {
 		if span.IsRecording() {
 			span.End()
 		}
+	}
+}
+
+// TestSetupExportsOTLP: Setup with an OTLP/HTTP endpoint sends the spans,
+// named for the service, to it when stopped (the flush at shutdown).
+func TestSetupExportsOTLP(t *testing.T) {
+	got := make(chan *coltracepb.ExportTraceServiceRequest, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req coltracepb.ExportTraceServiceRequest
+		if r.URL.Path != "/v1/traces" || proto.Unmarshal(body, &req) != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		got <- &req
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		b, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+		_, _ = w.Write(b)
+	}))
+	defer srv.Close()
+	stop, err := Setup(context.Background(), config.Tracing{Endpoint: srv.URL + "/v1/traces", Protocol: "http"}, "ingress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Enabled() {
+		t.Fatal("not enabled")
+	}
+	_, span := Start(context.Background(), "payhook.callback", trace.SpanKindServer)
+	span.End()
+	if err := stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if Enabled() {
+		t.Error("still enabled after shutdown")
+	}
+	select {
+	case req := <-got:
+		rs := req.GetResourceSpans()
+		if len(rs) != 1 || len(rs[0].GetScopeSpans()) != 1 || rs[0].GetScopeSpans()[0].GetSpans()[0].GetName() != "payhook.callback" {
+			t.Fatalf("export: %v", req)
+		}
+		service := ""
+		for _, kv := range rs[0].GetResource().GetAttributes() {
+			if kv.GetKey() == "service.name" {
+				service = kv.GetValue().GetStringValue()
+			}
+		}
+		if service != "payhook-ingress" {
+			t.Errorf("service.name %q", service)
+		}
+	default:
+		t.Fatal("nothing exported")
 	}
 }
