@@ -180,7 +180,15 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 		o.limited, o.status = true, http.StatusTooManyRequests
 		return o
 	}
-	msg := s.rawMsg(c, o, body, start)
+	rec := o
+	if o.orderID != "" && !s.repeats.allow(o.eventID, s.now()) {
+		// A verified callback refused again and again (a captured one
+		// replayed past max_age): recorded as every refusal, but named
+		// under its order (for the trace index) only at the pace of the
+		// repeats of one event, so it cannot flood the index.
+		rec.orderID = ""
+	}
+	msg := s.rawMsg(c, rec, body, start)
 	timeout := s.cfg.Ingress.PublishTimeout.D()
 	if timeout <= 0 {
 		timeout = 5 * time.Second // config.Load's default
@@ -238,8 +246,8 @@ func (s *Server) rawMsg(c echo.Context, o outcome, body rawBody, start time.Time
 	}
 	if o.verdict == VerdictRejected && events.ValidOrderID(o.orderID) {
 		// Verified bytes named it: the trace index lists the refusal under
-		// its order. An order id in bytes that did not verify is never
-		// read.
+		// its order (record limits it to the repeats' pace). An order id in
+		// bytes that did not verify is never read.
 		rec.OrderID = o.orderID
 	}
 	if body.truncated {
