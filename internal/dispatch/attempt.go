@@ -110,7 +110,7 @@ func (w *worker) settle(ctx context.Context, it *item, res Result, sub config.Su
 		}
 		w.d.m.deliveries.WithLabelValues(w.id, OutcomeDelivered).Inc()
 		w.d.m.attempts.WithLabelValues(w.id).Observe(float64(attempt))
-		w.log.Debug("delivered", append(it.attrs(), "attempt", attempt, "status", res.Status)...)
+		w.log.DebugContext(ctx, "delivered", append(it.attrs(), "attempt", attempt, "status", res.Status)...)
 		w.finish(ctx, it)
 	case Pause:
 		w.pause(context.WithoutCancel(ctx))
