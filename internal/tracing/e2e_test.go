@@ -113,7 +113,7 @@ subscribers:
 		return ingress.Run(ctx, cfg, ingress.RunOptions{Listener: ln, Log: slog.New(tracing.LogHandler(slog.NewJSONHandler(&ingLog, nil))), DrainTimeout: 5 * time.Second})
 	})
 	serve(t, func(ctx context.Context, ln net.Listener) error {
-		return dispatch.Serve(ctx, cfg, dispatch.ServeOptions{Listener: ln, Log: slog.New(slog.DiscardHandler)})
+		return dispatch.Run(ctx, cfg, dispatch.RunOptions{Listener: ln, Log: slog.New(slog.DiscardHandler)})
 	})
 
 	f := map[string]any{
