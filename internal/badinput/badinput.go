@@ -64,25 +64,26 @@ const (
 	ClassWrongProvider   = hostile.ClassWrongProvider
 )
 
-// Reject reasons ingress and the providers answer with ({"error": reason}).
+// Reject reasons ingress and the providers answer with ({"error": reason}),
+// as strings: the vocabulary is providers.Reason.
 const (
-	ReasonBadSignature    = hostile.ReasonBadSignature
-	ReasonUndecryptable   = hostile.ReasonUndecryptable
-	ReasonMalformed       = hostile.ReasonMalformed
-	ReasonMissingField    = hostile.ReasonMissingField
-	ReasonAccountMismatch = hostile.ReasonAccountMismatch
-	ReasonBadAmount       = hostile.ReasonBadAmount
-	ReasonBadStatus       = hostile.ReasonBadStatus
-	ReasonWrongKind       = hostile.ReasonWrongKind
-	ReasonUnknownAccount  = hostile.ReasonUnknownAccount
-	ReasonUnknownProvider = hostile.ReasonUnknownProvider
-	ReasonTooLarge        = hostile.ReasonTooLarge
-	ReasonInvalidEvent    = hostile.ReasonInvalidEvent
-	ReasonIPNotAllowed    = "ip_not_allowed"
-	ReasonUnreadable      = "unreadable"
-	ReasonNoKey           = providers.ReasonNoKey
-	ReasonBadConfig       = "bad_config"
-	ReasonInvalid         = "invalid"
+	ReasonBadSignature    = string(providers.ReasonBadSignature)
+	ReasonUndecryptable   = string(providers.ReasonUndecryptable)
+	ReasonMalformed       = string(providers.ReasonMalformed)
+	ReasonMissingField    = string(providers.ReasonMissingField)
+	ReasonAccountMismatch = string(providers.ReasonAccountMismatch)
+	ReasonBadAmount       = string(providers.ReasonBadAmount)
+	ReasonBadStatus       = string(providers.ReasonBadStatus)
+	ReasonWrongKind       = string(providers.ReasonWrongKind)
+	ReasonUnknownAccount  = string(providers.ReasonUnknownAccount)
+	ReasonUnknownProvider = string(providers.ReasonUnknownProvider)
+	ReasonTooLarge        = string(providers.ReasonTooLarge)
+	ReasonIPNotAllowed    = string(providers.ReasonIPNotAllowed)
+	ReasonInvalidEvent    = string(providers.ReasonInvalidEvent)
+	ReasonUnreadable      = string(providers.ReasonUnreadable)
+	ReasonNoKey           = string(providers.ReasonNoKey)
+	ReasonBadConfig       = string(providers.ReasonBadConfig)
+	ReasonInvalid         = string(providers.ReasonInvalid)
 )
 
 // ReasonStatus is every known reject reason with the HTTP statuses ingress

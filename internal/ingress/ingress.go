@@ -200,7 +200,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 // outcome is everything decided about one request, for the reply, metrics and the raw record.
 type outcome struct {
 	provider, account, kind string
-	verdict, reason         string
+	verdict                 string
+	reason                  providers.Reason
 	status                  int
 	reply                   providers.Reply
 	eventID                 string
@@ -216,7 +217,7 @@ type outcome struct {
 
 // rateLimitedReply is the body of every 429: it names no reason, so a
 // prober past the rate learns nothing more.
-var rateLimitedReply = map[string]string{"error": "rate_limited", "detail": "too many refused requests from this address; retry later"}
+var rateLimitedReply = map[string]string{"error": string(providers.ReasonRateLimited), "detail": "too many refused requests from this address; retry later"}
 
 // refuse answers a refused request: 429 when rate-limited, with how long
 // until the next rejection may be answered; else its status and reason.
@@ -226,7 +227,7 @@ func (s *Server) refuse(c echo.Context, o outcome) error {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(retry))
 		return c.JSON(http.StatusTooManyRequests, rateLimitedReply)
 	}
-	return c.JSON(o.status, map[string]string{"error": o.reason, "detail": o.detail})
+	return c.JSON(o.status, map[string]string{"error": string(o.reason), "detail": o.detail})
 }
 
 func (s *Server) handleCallback(c echo.Context) error {
@@ -264,10 +265,10 @@ func (s *Server) handleCallback(c echo.Context) error {
 // UnroutedBodyBytes of the body.
 func (s *Server) handleUnrouted(c echo.Context) error {
 	start := s.now()
-	o := reject(outcome{provider: "unknown", account: "unknown", kind: "unknown"}, http.StatusNotFound, "unknown_route",
+	o := reject(outcome{provider: "unknown", account: "unknown", kind: "unknown"}, http.StatusNotFound, providers.ReasonUnknownRoute,
 		"callbacks are POST /v1/callbacks/{provider}/{account}/{kind}")
 	if parts := strings.Split(strings.Trim(c.Param("*"), "/"), "/"); len(parts) == 3 && c.Request().Method != http.MethodPost {
-		o.status, o.reason, o.detail = http.StatusMethodNotAllowed, "method_not_allowed", "callbacks are POSTed"
+		o.status, o.reason, o.detail = http.StatusMethodNotAllowed, providers.ReasonMethodNotAllowed, "callbacks are POSTed"
 	}
 	body := s.sampleBody(c.Request().Body)
 	o = s.record(context.WithoutCancel(c.Request().Context()), c, o, body, start)
@@ -294,7 +295,7 @@ func (o outcome) ids() []any {
 	return a
 }
 
-func reject(o outcome, status int, reason, detail string) outcome {
+func reject(o outcome, status int, reason providers.Reason, detail string) outcome {
 	o.verdict, o.status, o.reason, o.detail = VerdictRejected, status, reason, detail
 	return o
 }
@@ -307,28 +308,28 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 	o := outcome{provider: "unknown", account: c.Param("account"), kind: "unknown"}
 	p, ok := s.providers[c.Param("provider")]
 	if !ok {
-		return reject(o, http.StatusNotFound, "unknown_provider", "no such provider"), s.sampleBody(c.Request().Body)
+		return reject(o, http.StatusNotFound, providers.ReasonUnknownProvider, "no such provider"), s.sampleBody(c.Request().Body)
 	}
 	o.provider = p.Name()
 	acct, ok := s.accounts[o.account]
 	if !ok || acct.Provider != o.provider {
 		o.account = "unknown"
-		return reject(o, http.StatusNotFound, "unknown_account", "no such account for this provider"), s.sampleBody(c.Request().Body)
+		return reject(o, http.StatusNotFound, providers.ReasonUnknownAccount, "no such account for this provider"), s.sampleBody(c.Request().Body)
 	}
 	kind := events.Kind(c.Param("kind"))
 	if !kind.Valid() || !slices.Contains(p.Kinds(), kind) {
-		return reject(o, http.StatusNotFound, "wrong_kind", fmt.Sprintf("%s does not send %q callbacks", o.provider, truncate(string(kind), 16))), s.sampleBody(c.Request().Body)
+		return reject(o, http.StatusNotFound, providers.ReasonWrongKind, fmt.Sprintf("%s does not send %q callbacks", o.provider, truncate(string(kind), 16))), s.sampleBody(c.Request().Body)
 	}
 	o.kind = string(kind)
 	if ip := s.clientAddr(c); len(acct.allow) > 0 && !contains(acct.allow, ip) {
-		return reject(o, http.StatusForbidden, "ip_not_allowed", "source address "+truncate(ip, 64)+" is not in the account's allow_ips"), rawBody{}
+		return reject(o, http.StatusForbidden, providers.ReasonIPNotAllowed, "source address "+truncate(ip, 64)+" is not in the account's allow_ips"), rawBody{}
 	}
 	raw, err := readLimited(c.Request().Body, s.cfg.Ingress.BodyLimit)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			return reject(o, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", s.cfg.Ingress.BodyLimit)), rawBody{}
+			return reject(o, http.StatusRequestEntityTooLarge, providers.ReasonTooLarge, fmt.Sprintf("body over %d bytes", s.cfg.Ingress.BodyLimit)), rawBody{}
 		}
-		return reject(o, http.StatusBadRequest, "unreadable", "could not read the body"), rawBody{}
+		return reject(o, http.StatusBadRequest, providers.ReasonUnreadable, "could not read the body"), rawBody{}
 	}
 	body := fullBody(raw)
 	ev, err := safeParse(p, acct.Account, providers.Request{
@@ -369,27 +370,21 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 	return s.store(ctx, o, p, &ev), body
 }
 
-// Reject reasons of checkAge.
-const (
-	ReasonTooOld          = "too_old"
-	ReasonFutureTimestamp = "future_timestamp"
-)
-
 // checkAge refuses a verified callback whose signed provider timestamp is
 // older than maxAge, or more than config.FutureSkew ahead of now: either
 // could be a copy replayed after the dedupe store forgot the original
 // (config.Validate keeps maxAge + FutureSkew within dedupe.window). A zero
 // signedAt (the provider signs no time) or maxAge (not configured) checks
 // nothing. It returns the reject reason and detail, or "" to go on.
-func checkAge(maxAge time.Duration, signedAt, now time.Time) (reason, detail string) {
+func checkAge(maxAge time.Duration, signedAt, now time.Time) (reason providers.Reason, detail string) {
 	if maxAge <= 0 || signedAt.IsZero() {
 		return "", ""
 	}
 	switch age := now.Sub(signedAt); {
 	case age > maxAge:
-		return ReasonTooOld, fmt.Sprintf("signed %s ago, over the account's max_age %s", age.Truncate(time.Second), maxAge)
+		return providers.ReasonTooOld, fmt.Sprintf("signed %s ago, over the account's max_age %s", age.Truncate(time.Second), maxAge)
 	case -age > config.FutureSkew:
-		return ReasonFutureTimestamp, fmt.Sprintf("signed %s ahead of our clock, over the allowed %s", (-age).Truncate(time.Second), config.FutureSkew)
+		return providers.ReasonFutureTimestamp, fmt.Sprintf("signed %s ahead of our clock, over the allowed %s", (-age).Truncate(time.Second), config.FutureSkew)
 	}
 	return "", ""
 }
@@ -402,7 +397,7 @@ func (s *Server) store(ctx context.Context, o outcome, p providers.Inbound, ev *
 	case errors.Is(err, publisher.ErrInvalid):
 		return reject(o, http.StatusBadRequest, providers.ReasonInvalidEvent, err.Error())
 	case err != nil:
-		o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, "unavailable", "event store unavailable; retry later"
+		o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, providers.ReasonUnavailable, "event store unavailable; retry later"
 		s.log.WarnContext(ctx, "event not stored; answering 503", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind, "err", err}, o.ids()...)...)
 		return o
 	}
@@ -419,7 +414,7 @@ func (s *Server) store(ctx context.Context, o outcome, p providers.Inbound, ev *
 func safeParse(p providers.Inbound, a providers.Account, r providers.Request) (ev events.Event, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = providers.Reject("malformed", providers.ErrMalformed, "decoder failed on this input")
+			err = providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "decoder failed on this input")
 		}
 	}()
 	return p.Parse(a, r)

@@ -69,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) observe(o outcome, d time.Duration) {
 	m.callbacks.WithLabelValues(o.provider, o.kind, o.verdict).Inc()
 	if o.verdict == VerdictRejected {
-		m.rejected.WithLabelValues(o.provider, o.reason).Inc()
+		m.rejected.WithLabelValues(o.provider, string(o.reason)).Inc()
 	}
 	m.duration.WithLabelValues(o.provider).Observe(d.Seconds())
 }

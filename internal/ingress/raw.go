@@ -19,6 +19,7 @@ import (
 
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
 )
 
 // RawRecord is one inbound request as received, with its verdict, as stored
@@ -176,7 +177,7 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 		return o
 	}
 	if !s.limiter.allow(s.clientAddr(c), s.now()) {
-		s.m.rateLimited.WithLabelValues(o.provider, o.reason).Inc()
+		s.m.rateLimited.WithLabelValues(o.provider, string(o.reason)).Inc()
 		o.limited, o.status = true, http.StatusTooManyRequests
 		return o
 	}
@@ -202,7 +203,7 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 	s.m.rawErrors.Inc()
 	s.log.WarnContext(ctx, "refusal not recorded; answering 503", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
 		"reason", o.reason, "err", err}, o.ids()...)...)
-	o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, "unavailable", "cannot record the request now; retry later"
+	o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, providers.ReasonUnavailable, "cannot record the request now; retry later"
 	// No record of this 503 on PAYHOOK_RAW: the request did not verify, and
 	// whenever PAYHOOK_RAW_REJECTED refuses writes (slow, without quorum,
 	// deleted) a flood would otherwise land on PAYHOOK_RAW. The provider
@@ -241,7 +242,7 @@ func (s *Server) rawMsg(c echo.Context, o outcome, body rawBody, start time.Time
 		Method: req.Method, Path: req.URL.Path, RemoteAddr: req.RemoteAddr, ClientIP: s.clientAddr(c),
 		Headers: req.Header,
 		Body:    body.data, BodyLength: body.length, BodyTruncated: body.truncated,
-		Verdict: o.verdict, Reason: o.reason, Status: o.status, EventID: o.eventID,
+		Verdict: o.verdict, Reason: string(o.reason), Status: o.status, EventID: o.eventID,
 		DurationMS: float64(s.now().Sub(start).Microseconds()) / 1000,
 	}
 	if o.verdict == VerdictRejected && events.ValidOrderID(o.orderID) {

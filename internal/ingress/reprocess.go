@@ -166,10 +166,10 @@ func (s *Server) reprocessOne(ctx context.Context, rec RawRecord, dry bool) stri
 		Kind: kind, Header: rec.Headers, Body: rec.Body, RemoteAddr: rec.RemoteAddr, ReceivedAt: rec.ReceivedAt,
 	})
 	if err != nil {
-		return "rejected:" + providers.ReasonOf(err)
+		return "rejected:" + string(providers.ReasonOf(err))
 	}
 	if reason, _ := checkAge(acct.MaxAge, ev.SignedAt, rec.ReceivedAt); reason != "" {
-		return "rejected:" + reason
+		return "rejected:" + string(reason)
 	}
 	if dry {
 		return "verifies"
@@ -177,7 +177,7 @@ func (s *Server) reprocessOne(ctx context.Context, rec RawRecord, dry bool) stri
 	ev.Origin = events.OriginReprocess
 	o := s.store(ctx, outcome{provider: rec.Provider, account: rec.Account, kind: rec.Kind, eventID: ev.ID(), orderID: cmp.Or(ev.MerchantOrderID, ev.ProviderOrderID)}, p, &ev)
 	if o.verdict == VerdictRejected {
-		return "rejected:" + o.reason
+		return "rejected:" + string(o.reason)
 	}
 	s.log.Info("rejected request reprocessed", "provider", rec.Provider, "account", rec.Account, "kind", rec.Kind,
 		"order_id", o.orderID, "event_id", ev.ID(), "verdict", o.verdict)

@@ -42,7 +42,7 @@ func endSpan(span trace.Span, o outcome) {
 		span.SetAttributes(tracing.AttrEventID.String(o.eventID))
 	}
 	if o.reason != "" {
-		span.SetAttributes(tracing.AttrReason.String(o.reason))
+		span.SetAttributes(tracing.AttrReason.String(string(o.reason)))
 	}
 	status := o.status
 	if status == 0 {
@@ -50,7 +50,7 @@ func endSpan(span trace.Span, o outcome) {
 	}
 	span.SetAttributes(attribute.Int("http.response.status_code", status))
 	if o.verdict == VerdictUnavailable {
-		span.SetStatus(codes.Error, o.reason)
+		span.SetStatus(codes.Error, string(o.reason))
 	}
 	span.End()
 }

@@ -26,7 +26,7 @@ type Account struct {
 	Currency string   `yaml:"currency"`
 	AllowIPs []string `yaml:"allow_ips,omitempty"`
 	// MaxAge refuses a callback whose signed provider timestamp
-	// (events.Event.SignedAt) is older than this (reason "too_old"), so a
+	// (events.Event.SignedAt) is older than this (ReasonTooOld), so a
 	// captured callback cannot be replayed once the dedupe store has
 	// forgotten it. Zero leaves the age unchecked; a loaded config always
 	// sets it (default: six sevenths of dedupe.window).
@@ -118,7 +118,7 @@ var (
 
 // ErrStale is wrapped by the rejection of a callback whose signed time is
 // too far from when it arrived for the provider's own rule (Stripe's 300 s
-// tolerance): a replay. Its reason is "too_old", and ingress answers it with
+// tolerance): a replay. Its reason is ReasonTooOld, and ingress answers it with
 // 400 like its own accounts[].max_age check.
 var ErrStale = errors.New("signed time outside the accepted window")
 
@@ -129,29 +129,29 @@ var ErrStale = errors.New("signed time outside the accepted window")
 // PAYHOOK_RAW with verdict "ignored"; no event is stored.
 var ErrIgnored = errors.New("verified, but not an event payhook publishes")
 
-// RejectError is a callback that can never be accepted. Reason is a short,
-// stable, payload-free token for metrics and the raw record ("bad_signature",
-// "malformed", ...); Err carries detail without secrets or body bytes.
+// RejectError is a callback that can never be accepted. Reason is its
+// token for the reply, metrics and the raw record (reasons.go); Err carries
+// detail without secrets or body bytes.
 type RejectError struct {
-	Reason string
+	Reason Reason
 	Err    error
 }
 
-func (e *RejectError) Error() string { return e.Reason + ": " + e.Err.Error() }
+func (e *RejectError) Error() string { return string(e.Reason) + ": " + e.Err.Error() }
 func (e *RejectError) Unwrap() error { return e.Err }
 
 // Reject builds a RejectError wrapping sentinel with formatted detail.
-func Reject(reason string, sentinel error, format string, args ...any) error {
+func Reject(reason Reason, sentinel error, format string, args ...any) error {
 	return &RejectError{Reason: reason, Err: fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)}
 }
 
-// ReasonOf returns the reject reason of err, or "invalid" for any other error.
-func ReasonOf(err error) string {
+// ReasonOf returns the reject reason of err, or ReasonInvalid for any other error.
+func ReasonOf(err error) Reason {
 	var re *RejectError
 	if errors.As(err, &re) {
 		return re.Reason
 	}
-	return "invalid"
+	return ReasonInvalid
 }
 
 // APIError is a provider's own error answer to an outbound call. It keeps the
@@ -171,16 +171,6 @@ func (e *APIError) Error() string {
 
 // ErrNotFound is returned (wrapped) by outbound calls when the provider does not know the order.
 var ErrNotFound = errors.New("order not found at provider")
-
-// ReasonNoKey is the reject reason of a callback for an account that has
-// no key to verify it with: it is refused rather than checked against an
-// empty key.
-const ReasonNoKey = "no_key"
-
-// ReasonInvalidEvent is the reject reason of a verified callback whose
-// event could not be published: an identifying order id that is padded,
-// unprintable or too long, an amount that is not a decimal, and the like.
-const ReasonInvalidEvent = "invalid_event"
 
 // Checked is how every Parse returns its event: normalized as the
 // publisher will (events.Event.Normalize), and refused with

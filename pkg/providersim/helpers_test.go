@@ -97,7 +97,7 @@ func (in *fakeIngress) serve(w http.ResponseWriter, r *http.Request) {
 	in.mu.Unlock()
 	switch {
 	case err != nil:
-		http.Error(w, providers.ReasonOf(err), http.StatusBadRequest)
+		http.Error(w, string(providers.ReasonOf(err)), http.StatusBadRequest)
 	case fail:
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 	case reply != nil:

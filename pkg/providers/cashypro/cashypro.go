@@ -62,9 +62,6 @@ const (
 	HeaderSign       = "Sign"
 )
 
-// ReasonBadConfig is the reject reason when the account's SignRule is unknown.
-const ReasonBadConfig = "bad_config"
-
 // wib is Western Indonesia Time, UTC+7 with no daylight saving, built
 // without tzdata.
 var wib = time.FixedZone("WIB", 7*3600)
@@ -147,32 +144,32 @@ type Callback struct {
 // checks). Every error is a *providers.RejectError.
 func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callback, error) {
 	if req.Kind != events.KindPayin {
-		return nil, providers.Reject("wrong_kind", providers.ErrKind, "cashypro sends no %q notifications", req.Kind)
+		return nil, providers.Reject(providers.ReasonWrongKind, providers.ErrKind, "cashypro sends no %q notifications", req.Kind)
 	}
 	rule, err := ruleOf(acct.Key("sign_rule"))
 	if err != nil {
-		return nil, providers.Reject(ReasonBadConfig, providers.ErrSignature, "%v", err)
+		return nil, providers.Reject(providers.ReasonBadConfig, providers.ErrSignature, "%v", err)
 	}
 	if acct.Key("secret") == "" {
 		return nil, providers.Reject(providers.ReasonNoKey, providers.ErrSignature, "account %q has no signing key", acct.ID)
 	}
 	switch {
 	case len(req.Body) == 0:
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "empty body")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "empty body")
 	case len(req.Body) > MaxBody:
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "body larger than %d bytes", MaxBody)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "body larger than %d bytes", MaxBody)
 	case !utf8.Valid(req.Body):
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "body is not UTF-8")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "body is not UTF-8")
 	}
 	mid, err := header(req.Header, HeaderMerchantID)
 	if err != nil {
 		return nil, err
 	}
 	if mid == "" {
-		return nil, providers.Reject("missing_field", providers.ErrMalformed, "MerchantId header missing")
+		return nil, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "MerchantId header missing")
 	}
 	if !md5sign.Equal(mid, acct.Key("merchant_id")) {
-		return nil, providers.Reject("account_mismatch", providers.ErrAccount, "MerchantId header is not this account's merchant id")
+		return nil, providers.Reject(providers.ReasonAccountMismatch, providers.ErrAccount, "MerchantId header is not this account's merchant id")
 	}
 	sign, err := header(req.Header, HeaderSign)
 	if err != nil {
@@ -180,30 +177,30 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	}
 	got, err := hex.DecodeString(sign)
 	if sign == "" || err != nil || len(got) != 16 {
-		return nil, providers.Reject("bad_signature", providers.ErrSignature, "Sign header missing or not 32 hex characters")
+		return nil, providers.Reject(providers.ReasonBadSignature, providers.ErrSignature, "Sign header missing or not 32 hex characters")
 	}
 	body, err := parseObject(req.Body)
 	if err != nil {
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "%v", err)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%v", err)
 	}
 	s, err := signingString(body, acct.Key("secret"), rule.form)
 	if err != nil {
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "%v", err)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%v", err)
 	}
 	want, _ := hex.DecodeString(digest(s, rule.upper))
 	// Comparing the decoded bytes accepts either hex case; see the package doc.
 	if subtle.ConstantTimeCompare(got, want) != 1 {
-		return nil, providers.Reject("bad_signature", providers.ErrSignature, "Sign does not match the body")
+		return nil, providers.Reject(providers.ReasonBadSignature, providers.ErrSignature, "Sign does not match the body")
 	}
 	bodyMID, ok, err := body.text("merchantId")
 	if err != nil {
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "%v", err)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%v", err)
 	}
 	if !ok || bodyMID == "" {
-		return nil, providers.Reject("missing_field", providers.ErrMalformed, "merchantId missing")
+		return nil, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "merchantId missing")
 	}
 	if !md5sign.Equal(bodyMID, acct.Key("merchant_id")) {
-		return nil, providers.Reject("account_mismatch", providers.ErrAccount, "body merchantId is not this account's merchant id")
+		return nil, providers.Reject(providers.ReasonAccountMismatch, providers.ErrAccount, "body merchantId is not this account's merchant id")
 	}
 	return &Callback{accountID: acct.ID, currency: currencyOf(acct), receivedAt: req.ReceivedAt, body: body}, nil
 }
@@ -212,7 +209,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 // are *providers.RejectError: missing_field, bad_amount, bad_status, malformed.
 func (c *Callback) Event() (events.Event, error) {
 	if c == nil || c.body == nil {
-		return events.Event{}, providers.Reject("malformed", providers.ErrMalformed, "notification was not verified")
+		return events.Event{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "notification was not verified")
 	}
 	return decodeEvent(c.body, c.accountID, c.currency, c.receivedAt, events.OriginCallback)
 }
@@ -223,10 +220,10 @@ func decodeEvent(o *object, accountID, currency string, receivedAt time.Time, or
 	get := func(key string, need bool) (string, error) {
 		v, ok, err := o.text(key)
 		if err != nil {
-			return "", providers.Reject("malformed", providers.ErrMalformed, "%v", err)
+			return "", providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%v", err)
 		}
 		if need && (!ok || v == "") {
-			return "", providers.Reject("missing_field", providers.ErrMalformed, "%s missing", key)
+			return "", providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "%s missing", key)
 		}
 		return v, nil
 	}
@@ -248,7 +245,7 @@ func decodeEvent(o *object, accountID, currency string, receivedAt time.Time, or
 	}
 	status, ok := statusOf(statusText)
 	if !ok {
-		return events.Event{}, providers.Reject("bad_status", providers.ErrMalformed, "orderStatus is not PAYING, SUCCESS or FAIL")
+		return events.Event{}, providers.Reject(providers.ReasonBadStatus, providers.ErrMalformed, "orderStatus is not PAYING, SUCCESS or FAIL")
 	}
 	amountText, err := get("amount", true)
 	if err != nil {
@@ -258,7 +255,7 @@ func decodeEvent(o *object, accountID, currency string, receivedAt time.Time, or
 	// than 40 characters; a payment is never negative.
 	amount, err := events.ParseMoney(amountText, currency)
 	if err != nil || strings.HasPrefix(amountText, "-") {
-		return events.Event{}, providers.Reject("bad_amount", providers.ErrMalformed, "amount is not a non-negative decimal")
+		return events.Event{}, providers.Reject(providers.ReasonBadAmount, providers.ErrMalformed, "amount is not a non-negative decimal")
 	}
 	occurred := receivedAt
 	var signedAt time.Time
@@ -334,7 +331,7 @@ func header(h http.Header, name string) (string, error) {
 	case 1:
 		return strings.TrimSpace(vals[0]), nil
 	default:
-		return "", providers.Reject("malformed", providers.ErrMalformed, "header %s repeated", name)
+		return "", providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "header %s repeated", name)
 	}
 }
 

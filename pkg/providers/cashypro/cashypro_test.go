@@ -263,7 +263,7 @@ func invalidCases(t *testing.T) []providertest.Invalid {
 		{Name: "account mismatch", Account: other, Request: with(seedBody, setHdr("MerchantId", "1002002", "Sign", seedSign)), Sentinel: providers.ErrAccount, Reason: "account_mismatch"},
 		{Name: "body merchantId differs from header", Account: acct, Request: with(repl(`"merchantId":"1002001"`, `"merchantId":"1002002"`), nil), Sentinel: providers.ErrAccount, Reason: "account_mismatch"},
 		{Name: "body merchantId missing", Account: acct, Request: with(repl(`"merchantId":"1002001",`, ``), nil), Reason: "missing_field"},
-		{Name: "unknown sign rule", Account: badRule, Request: with(seedBody, nil), Reason: cashypro.ReasonBadConfig},
+		{Name: "unknown sign rule", Account: badRule, Request: with(seedBody, nil), Reason: providers.ReasonBadConfig},
 		{Name: "empty body", Account: acct, Request: with(seedBody, func(r *providers.Request) { r.Body = nil }), Sentinel: providers.ErrMalformed, Reason: "malformed"},
 		{Name: "latin-1 bytes", Account: acct, Request: with(seedBody, func(r *providers.Request) { r.Body = []byte(strings.Replace(seedBody, "payurl", "pay\xfcrl", 1)) }), Reason: "malformed"},
 		{Name: "form encoded", Account: acct, Request: with(seedBody, func(r *providers.Request) { r.Body = []byte("amount=20000.00&merchantId=1002001") }), Reason: "malformed"},

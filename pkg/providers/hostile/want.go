@@ -34,20 +34,21 @@ const (
 )
 
 // The reject reasons ingress and the providers answer with ({"error":
-// reason}) that mutations expect.
+// reason}) that mutations expect, as strings: the vocabulary is
+// providers.Reason.
 const (
-	ReasonBadSignature    = "bad_signature"
-	ReasonUndecryptable   = "undecryptable"
-	ReasonMalformed       = "malformed"
-	ReasonMissingField    = "missing_field"
-	ReasonAccountMismatch = "account_mismatch"
-	ReasonBadAmount       = "bad_amount"
-	ReasonBadStatus       = "bad_status"
-	ReasonWrongKind       = "wrong_kind"
-	ReasonUnknownAccount  = "unknown_account"
-	ReasonUnknownProvider = "unknown_provider"
-	ReasonTooLarge        = "too_large"
-	ReasonInvalidEvent    = providers.ReasonInvalidEvent
+	ReasonBadSignature    = string(providers.ReasonBadSignature)
+	ReasonUndecryptable   = string(providers.ReasonUndecryptable)
+	ReasonMalformed       = string(providers.ReasonMalformed)
+	ReasonMissingField    = string(providers.ReasonMissingField)
+	ReasonAccountMismatch = string(providers.ReasonAccountMismatch)
+	ReasonBadAmount       = string(providers.ReasonBadAmount)
+	ReasonBadStatus       = string(providers.ReasonBadStatus)
+	ReasonWrongKind       = string(providers.ReasonWrongKind)
+	ReasonUnknownAccount  = string(providers.ReasonUnknownAccount)
+	ReasonUnknownProvider = string(providers.ReasonUnknownProvider)
+	ReasonTooLarge        = string(providers.ReasonTooLarge)
+	ReasonInvalidEvent    = string(providers.ReasonInvalidEvent)
 )
 
 // Want is what ingress must do with a case.

@@ -119,7 +119,7 @@ func (c *Client) Query(ctx context.Context, acct providers.Account, order provid
 	f["timestamp"] = json.Number(strconv.FormatInt(now.Unix(), 10))
 	ev, err := decodeFields(acct, events.KindPayin, f)
 	if err != nil {
-		return providers.QueryResult{}, malformedAnswer(op, providers.ReasonOf(err))
+		return providers.QueryResult{}, malformedAnswer(op, string(providers.ReasonOf(err)))
 	}
 	ev.ProviderFields = data
 	ev.OccurredAt = now

@@ -32,11 +32,11 @@ func (p *Provider) HostileAccounts() []providers.Account {
 func (p *Provider) HostileWire() hostile.Wire {
 	return hostile.Wire{
 		Format: hostile.FormatJSON, MaxBody: MaxBody,
-		Truncated: hostile.Rejected(reasonMalformed),
+		Truncated: hostile.Rejected(hostile.ReasonMalformed),
 		Foreign: map[hostile.Format]hostile.Want{
-			hostile.FormatJSON: hostile.Rejected(reasonMissing),
-			hostile.FormatForm: hostile.Rejected(reasonMalformed),
-			hostile.FormatText: hostile.Rejected(reasonMalformed),
+			hostile.FormatJSON: hostile.Rejected(hostile.ReasonMissingField),
+			hostile.FormatForm: hostile.Rejected(hostile.ReasonMalformed),
+			hostile.FormatText: hostile.Rejected(hostile.ReasonMalformed),
 		},
 	}
 }
@@ -187,27 +187,27 @@ func addSignature(ms *hostile.Mutations) {
 		if err != nil {
 			return hostile.Result{}, err
 		}
-		return post(o, hostile.Rejected(reasonBadSignature))
+		return post(o, hostile.Rejected(hostile.ReasonBadSignature))
 	})
 	for _, v := range []struct {
 		name   string
 		reason string
 		f      func(s string) string
 	}{
-		{"sign in lower case", reasonBadSignature, strings.ToLower},
-		{"sign one digit changed", reasonBadSignature, func(s string) string { return s[:5] + hostile.FlipHex(s[5]) + s[6:] }},
-		{"sign empty", reasonBadSignature, func(string) string { return `""` }},
-		{"sign padded with spaces", reasonBadSignature, func(s string) string { return `" ` + s[1:len(s)-1] + ` "` }},
-		{"sign 64 hex digits", reasonBadSignature, func(s string) string { return `"` + s[1:len(s)-1] + s[1:len(s)-1] + `"` }},
-		{"sign null", reasonMissing, func(string) string { return "null" }},
-		{"sign a number", reasonMalformed, func(string) string { return "12345" }},
-		{"sign an array", reasonMalformed, func(s string) string { return "[" + s + "]" }},
+		{"sign in lower case", hostile.ReasonBadSignature, strings.ToLower},
+		{"sign one digit changed", hostile.ReasonBadSignature, func(s string) string { return s[:5] + hostile.FlipHex(s[5]) + s[6:] }},
+		{"sign empty", hostile.ReasonBadSignature, func(string) string { return `""` }},
+		{"sign padded with spaces", hostile.ReasonBadSignature, func(s string) string { return `" ` + s[1:len(s)-1] + ` "` }},
+		{"sign 64 hex digits", hostile.ReasonBadSignature, func(s string) string { return `"` + s[1:len(s)-1] + s[1:len(s)-1] + `"` }},
+		{"sign null", hostile.ReasonMissingField, func(string) string { return "null" }},
+		{"sign a number", hostile.ReasonMalformed, func(string) string { return "12345" }},
+		{"sign an array", hostile.ReasonMalformed, func(s string) string { return "[" + s + "]" }},
 	} {
 		ms.Add(hostile.ClassBadSignature, v.name, afterSigning(hostile.Rejected(v.reason), func(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hostile.Obj {
 			return o.Set("sign", v.f(o.Get("sign")))
 		}))
 	}
-	ms.Add(hostile.ClassBadSignature, "sign removed", afterSigning(hostile.Rejected(reasonMissing), func(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hostile.Obj {
+	ms.Add(hostile.ClassBadSignature, "sign removed", afterSigning(hostile.Rejected(hostile.ReasonMissingField), func(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hostile.Obj {
 		return o.Del("sign")
 	}))
 }
@@ -225,7 +225,7 @@ func bumpAmount(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hostile.Obj
 
 // addTampering changes signed content after signing.
 func addTampering(ms *hostile.Mutations) {
-	bad := hostile.Rejected(reasonBadSignature)
+	bad := hostile.Rejected(hostile.ReasonBadSignature)
 	ms.Add(hostile.ClassTampered, "amount changed", afterSigning(bad, bumpAmount))
 	ms.Add(hostile.ClassTampered, "status flipped", afterSigning(bad, flipStatus))
 	ms.Add(hostile.ClassTampered, "merchant order id changed", afterSigning(bad, func(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hostile.Obj {
@@ -246,7 +246,7 @@ func addTampering(ms *hostile.Mutations) {
 		if c.Kind != events.KindPayin {
 			return hostile.Result{}, hostile.ErrRetry
 		}
-		return afterSigning(hostile.Rejected(reasonMalformed), func(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hostile.Obj {
+		return afterSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hostile.Obj {
 			pt := o.Get("pay_type")
 			return o.Set("pay_type", pt[:len(pt)-1]+"&real_amount="+o.Get("real_amount")+`"`).Del("real_amount")
 		})(g, c)
@@ -274,7 +274,7 @@ func addReplays(ms *hostile.Mutations) {
 	} {
 		ms.Add(hostile.ClassReplayTampered, "replay: "+v.name, func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 			*c = *g.Original()
-			return afterSigning(hostile.Rejected(reasonBadSignature), v.f)(g, c)
+			return afterSigning(hostile.Rejected(hostile.ReasonBadSignature), v.f)(g, c)
 		})
 	}
 }
@@ -282,7 +282,7 @@ func addReplays(ms *hostile.Mutations) {
 // addEncodings: the body in other encodings, unicode edges in its strings,
 // and in the format of other content types.
 func addEncodings(ms *hostile.Mutations) {
-	malformed := hostile.Rejected(reasonMalformed)
+	malformed := hostile.Rejected(hostile.ReasonMalformed)
 	ms.Add(hostile.ClassWrongEncoding, "latin-1 body", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		c.Obj.Set(textKey(c), hostile.Str("café Zoë"))
 		return bytesAfterSigning(malformed, func(g hostile.Gen, c *hostile.Callback, body []byte) []byte { return hostile.Latin1(body) })(g, c)
@@ -333,7 +333,7 @@ func addEncodings(ms *hostile.Mutations) {
 
 // addStructure: keys given twice and nesting past the decoder's depth.
 func addStructure(ms *hostile.Mutations) {
-	malformed := hostile.Rejected(reasonMalformed)
+	malformed := hostile.Rejected(hostile.ReasonMalformed)
 	ms.Add(hostile.ClassDuplicateKey, "key repeated", afterSigning(malformed, func(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hostile.Obj {
 		k := g.Pick([]string{amountKey(c), "mch_order_no", "status", "sign", "timestamp"})
 		v := o.Get(k)
@@ -363,19 +363,19 @@ func addNumbers(ms *hostile.Mutations) {
 		raw  string
 		want hostile.Want
 	}{
-		{"1" + strings.Repeat("0", 400), hostile.Rejected(reasonBadAmount)},
-		{"1e400", hostile.Rejected(reasonBadAmount)},
-		{"-100", hostile.Rejected(reasonBadAmount)},
-		{"100.5", hostile.Rejected(reasonBadAmount)},
-		{"1E2", hostile.Rejected(reasonBadAmount)},
-		{"-0", hostile.Rejected(reasonBadAmount)},
-		{`"100"`, hostile.Rejected(reasonBadAmount)},
+		{"1" + strings.Repeat("0", 400), hostile.Rejected(hostile.ReasonBadAmount)},
+		{"1e400", hostile.Rejected(hostile.ReasonBadAmount)},
+		{"-100", hostile.Rejected(hostile.ReasonBadAmount)},
+		{"100.5", hostile.Rejected(hostile.ReasonBadAmount)},
+		{"1E2", hostile.Rejected(hostile.ReasonBadAmount)},
+		{"-0", hostile.Rejected(hostile.ReasonBadAmount)},
+		{`"100"`, hostile.Rejected(hostile.ReasonBadAmount)},
 		{"18446744073709551616", hostile.Valid("2^64 minor units is an exact decimal: no overflow, within the 40-digit limit")},
 	} {
 		ms.Add(hostile.ClassHugeNumber, "amount "+hostile.ClipName(v.raw), beforeSigning(v.want, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set(amountKey(c), v.raw) }))
 	}
 	for _, raw := range []string{"1e20", "-1", "99999999999999999999999", "1.5", `"1700000000"`, "0"} {
-		ms.Add(hostile.ClassHugeNumber, "timestamp "+raw, beforeSigning(hostile.Rejected(reasonMalformed), func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("timestamp", raw) }))
+		ms.Add(hostile.ClassHugeNumber, "timestamp "+raw, beforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("timestamp", raw) }))
 	}
 }
 
@@ -387,15 +387,15 @@ func addSemantics(ms *hostile.Mutations) {
 		reason string
 		f      func(g hostile.Gen, c *hostile.Callback)
 	}{
-		{"merchant order id removed", reasonMissing, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("mch_order_no") }},
-		{"merchant order id empty", reasonMissing, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("mch_order_no", `""`) }},
-		{"merchant order id a number", reasonMalformed, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("mch_order_no", g.Digits(10)) }},
-		{"status pending", reasonBadStatus, func(g hostile.Gen, c *hostile.Callback) {
+		{"merchant order id removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("mch_order_no") }},
+		{"merchant order id empty", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("mch_order_no", `""`) }},
+		{"merchant order id a number", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("mch_order_no", g.Digits(10)) }},
+		{"status pending", hostile.ReasonBadStatus, func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("status", hostile.Str(g.Pick([]string{"pending", "SUCCESS", "success ", "ok"})))
 		}},
-		{"status removed", reasonMissing, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("status") }},
-		{"timestamp removed", reasonMissing, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("timestamp") }},
-		{"field name not an identifier", reasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{"status removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("status") }},
+		{"timestamp removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("timestamp") }},
+		{"field name not an identifier", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set(g.Pick([]string{"bad-name", "a=b", "x&y", "", "ключ"}), `"1"`)
 		}},
 	} {
@@ -403,29 +403,29 @@ func addSemantics(ms *hostile.Mutations) {
 	}
 	ms.Add(hostile.ClassSemantic, "body not an object", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		body := g.Pick([]string{"[]", "null", `"x"`, "42", "true"})
-		return hostile.Result{Header: hostile.JSONHeader(), Body: []byte(body), Want: hostile.Rejected(reasonMalformed)}, nil
+		return hostile.Result{Header: hostile.JSONHeader(), Body: []byte(body), Want: hostile.Rejected(hostile.ReasonMalformed)}, nil
 	})
-	ms.Add(hostile.ClassSemantic, "data after the object", bytesAfterSigning(hostile.Rejected(reasonMalformed), func(g hostile.Gen, c *hostile.Callback, body []byte) []byte {
+	ms.Add(hostile.ClassSemantic, "data after the object", bytesAfterSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback, body []byte) []byte {
 		return append(body, g.Pick([]string{"{}", " x", "\n{\"a\":1}"})...)
 	}))
 	ms.Add(hostile.ClassSemantic, "appeal callback posted as payin", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		if c.Kind != events.KindAppeal {
 			return hostile.Result{}, hostile.ErrRetry
 		}
-		return hostile.Result{Path: hostile.Path(Name, c.Account.ID, events.KindPayin), Want: hostile.Rejected(reasonWrongKind)}, nil
+		return hostile.Result{Path: hostile.Path(Name, c.Account.ID, events.KindPayin), Want: hostile.Rejected(hostile.ReasonWrongKind)}, nil
 	})
 	ms.Add(hostile.ClassWrongKind, "payin callback posted as appeal", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		if c.Kind != events.KindPayin {
 			return hostile.Result{}, hostile.ErrRetry
 		}
-		return hostile.Result{Path: hostile.Path(Name, c.Account.ID, events.KindAppeal), Want: hostile.Rejected(reasonMissing)}, nil
+		return hostile.Result{Path: hostile.Path(Name, c.Account.ID, events.KindAppeal), Want: hostile.Rejected(hostile.ReasonMissingField)}, nil
 	})
 }
 
 // addMerchant: callbacks naming another merchant, posted to another
 // account, and fields over their limits.
 func addMerchant(ms *hostile.Mutations) {
-	ms.Add(hostile.ClassAccountMismatch, "mch_id of another merchant (signed)", beforeSigning(hostile.Rejected(reasonAccount), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassAccountMismatch, "mch_id of another merchant (signed)", beforeSigning(hostile.Rejected(hostile.ReasonAccountMismatch), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mch_id", g.Pick([]string{"999", `"2"`, `"1 "`, "0"}))
 		if c.Account.Key("merchant_id") == "2" && c.Obj.Get("mch_id") == `"2"` {
 			c.Obj.Set("mch_id", "3")
@@ -437,7 +437,7 @@ func addMerchant(ms *hostile.Mutations) {
 		if err != nil {
 			return hostile.Result{}, err
 		}
-		return hostile.Result{Path: hostile.Path(Name, to.ID, c.Kind), Header: hostile.JSONHeader(), Body: o.Bytes(), Want: hostile.Rejected(reasonAccount)}, nil
+		return hostile.Result{Path: hostile.Path(Name, to.ID, c.Kind), Header: hostile.JSONHeader(), Body: o.Bytes(), Want: hostile.Rejected(hostile.ReasonAccountMismatch)}, nil
 	})
 	ms.Add(hostile.ClassCrossAccount, "callback of one account posted to the other account's URL", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		o, err := signedObj(c.Obj, c.Account)
@@ -445,12 +445,12 @@ func addMerchant(ms *hostile.Mutations) {
 			return hostile.Result{}, err
 		}
 		to := g.OtherAccount(c.Account)
-		return hostile.Result{Path: hostile.Path(Name, to.ID, c.Kind), Header: hostile.JSONHeader(), Body: o.Bytes(), Want: hostile.Rejected(reasonBadSignature)}, nil
+		return hostile.Result{Path: hostile.Path(Name, to.ID, c.Kind), Header: hostile.JSONHeader(), Body: o.Bytes(), Want: hostile.Rejected(hostile.ReasonBadSignature)}, nil
 	})
-	ms.Add(hostile.ClassHugeField, "merchant order id over 128 bytes (signed)", beforeSigning(hostile.Rejected(reasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "merchant order id over 128 bytes (signed)", beforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mch_order_no", hostile.Str(strings.Repeat("9", g.PickInt([]int{129, 1000, 40000}))))
 	}))
-	ms.Add(hostile.ClassHugeField, "field name over 64 bytes (signed)", beforeSigning(hostile.Rejected(reasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "field name over 64 bytes (signed)", beforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set(strings.Repeat("k", 65+g.IntN(100)), `"v"`)
 	}))
 }

@@ -29,18 +29,6 @@ const MaxBody = 1 << 20
 // maxIDLen bounds order and appeal numbers; the seed's are 10–16 digits.
 const maxIDLen = 128
 
-// Reject reasons used by this package, beyond providers' common ones.
-const (
-	reasonBadSignature = "bad_signature"
-	reasonMalformed    = "malformed"
-	reasonWrongKind    = "wrong_kind"
-	reasonAccount      = "account_mismatch"
-	reasonMissing      = "missing_field"
-	reasonBadAmount    = "bad_amount"
-	reasonBadStatus    = "bad_status"
-	reasonNoKey        = "no_key"
-)
-
 // Provider verifies and decodes jpglo callbacks. The zero value is not
 // used; call New.
 type Provider struct {
@@ -128,48 +116,48 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	switch req.Kind {
 	case events.KindPayin, events.KindAppeal:
 	default:
-		return nil, providers.Reject(reasonWrongKind, providers.ErrKind, "jpglo sends no %q callbacks", req.Kind)
+		return nil, providers.Reject(providers.ReasonWrongKind, providers.ErrKind, "jpglo sends no %q callbacks", req.Kind)
 	}
 	if acct.Key("secret") == "" {
-		return nil, providers.Reject(reasonNoKey, providers.ErrSignature, "account %q has no signing key", acct.ID)
+		return nil, providers.Reject(providers.ReasonNoKey, providers.ErrSignature, "account %q has no signing key", acct.ID)
 	}
 	if len(req.Body) == 0 {
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "empty body")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "empty body")
 	}
 	if len(req.Body) > MaxBody {
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "body over %d bytes", MaxBody)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "body over %d bytes", MaxBody)
 	}
 	fields, err := decodeObject(req.Body)
 	if err != nil {
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "%v", err)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%v", err)
 	}
 	for k, v := range fields {
 		if !validName(k) {
-			return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "field name is not an identifier")
+			return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "field name is not an identifier")
 		}
 		if _, ok := v.(map[string]any); ok {
 			// Python would sign a dict in its insertion order, which a Go map
 			// loses; jpglo's callbacks are flat (user_ext is a JSON *string*).
-			return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "a field is a nested object")
+			return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "a field is a nested object")
 		}
 	}
 	raw, ok := fields["sign"]
 	if !ok || raw == nil {
-		return nil, providers.Reject(reasonMissing, providers.ErrSignature, "no sign")
+		return nil, providers.Reject(providers.ReasonMissingField, providers.ErrSignature, "no sign")
 	}
 	got, ok := raw.(string)
 	if !ok {
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "sign is not a string")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "sign is not a string")
 	}
 	want := Sign(fields, acct.Key("secret"))
 	if !md5sign.Equal(got, want) {
-		return nil, providers.Reject(reasonBadSignature, providers.ErrSignature, "sign does not match")
+		return nil, providers.Reject(providers.ReasonBadSignature, providers.ErrSignature, "sign does not match")
 	}
 	if err := checkEmbedded(fields); err != nil {
 		return nil, err
 	}
 	if v, ok := fields["mch_id"]; ok && v != nil && PyStr(v) != acct.Key("merchant_id") {
-		return nil, providers.Reject(reasonAccount, providers.ErrAccount, "mch_id is not account %q's merchant", acct.ID)
+		return nil, providers.Reject(providers.ReasonAccountMismatch, providers.ErrAccount, "mch_id is not account %q's merchant", acct.ID)
 	}
 	return &Callback{acct: acct, kind: req.Kind, fields: fields, receivedAt: req.ReceivedAt}, nil
 }
@@ -207,7 +195,7 @@ func checkEmbedded(fields map[string]any) error {
 		}
 		for _, name := range signedFields {
 			if strings.Contains(s, "&"+name+"=") {
-				return providers.Reject(reasonMalformed, providers.ErrMalformed, "field %q embeds another field", k)
+				return providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "field %q embeds another field", k)
 			}
 		}
 	}
@@ -223,7 +211,7 @@ func checkEmbedded(fields map[string]any) error {
 // the account's currency. occurred_at is the callback's unix timestamp.
 func (c *Callback) Event() (events.Event, error) {
 	if c == nil || c.fields == nil {
-		return events.Event{}, providers.Reject(reasonMalformed, providers.ErrMalformed, "callback was not verified")
+		return events.Event{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "callback was not verified")
 	}
 	ev, err := decodeFields(c.acct, c.kind, c.fields)
 	if err != nil {
@@ -249,7 +237,7 @@ func decodeFields(acct providers.Account, kind events.Kind, f map[string]any) (e
 	var err error
 	if kind == events.KindPayin {
 		if _, ok := f["mch_inquiry_no"]; ok {
-			return events.Event{}, providers.Reject(reasonWrongKind, providers.ErrKind, "appeal callback posted as payin")
+			return events.Event{}, providers.Reject(providers.ReasonWrongKind, providers.ErrKind, "appeal callback posted as payin")
 		}
 	}
 	if ev.MerchantOrderID, err = idField(f, "mch_order_no"); err != nil {
@@ -293,7 +281,7 @@ func decodeFields(acct providers.Account, kind events.Kind, f map[string]any) (e
 			return events.Event{}, err
 		}
 	default:
-		return events.Event{}, providers.Reject(reasonWrongKind, providers.ErrKind, "jpglo sends no %q callbacks", kind)
+		return events.Event{}, providers.Reject(providers.ReasonWrongKind, providers.ErrKind, "jpglo sends no %q callbacks", kind)
 	}
 	return ev, nil
 }
@@ -308,17 +296,17 @@ func providerFields(f map[string]any) map[string]any {
 func idField(f map[string]any, name string) (string, error) {
 	v, ok := f[name]
 	if !ok || v == nil {
-		return "", providers.Reject(reasonMissing, providers.ErrMalformed, "no %s", name)
+		return "", providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "no %s", name)
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", providers.Reject(reasonMalformed, providers.ErrMalformed, "%s is not a string", name)
+		return "", providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%s is not a string", name)
 	}
 	if s == "" {
-		return "", providers.Reject(reasonMissing, providers.ErrMalformed, "empty %s", name)
+		return "", providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "empty %s", name)
 	}
 	if len(s) > maxIDLen {
-		return "", providers.Reject(reasonMalformed, providers.ErrMalformed, "%s longer than %d bytes", name, maxIDLen)
+		return "", providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%s longer than %d bytes", name, maxIDLen)
 	}
 	return s, nil
 }
@@ -328,7 +316,7 @@ func idField(f map[string]any, name string) (string, error) {
 func statusField(f map[string]any) (events.Status, error) {
 	v, ok := f["status"]
 	if !ok || v == nil {
-		return "", providers.Reject(reasonMissing, providers.ErrMalformed, "no status")
+		return "", providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "no status")
 	}
 	switch v {
 	case "success":
@@ -336,7 +324,7 @@ func statusField(f map[string]any) (events.Status, error) {
 	case "fail":
 		return events.StatusFailed, nil
 	}
-	return "", providers.Reject(reasonBadStatus, providers.ErrMalformed, "status is not success or fail")
+	return "", providers.Reject(providers.ReasonBadStatus, providers.ErrMalformed, "status is not success or fail")
 }
 
 // maxUnix is 9999-12-31T23:59:59Z; later timestamps are nonsense.
@@ -345,15 +333,15 @@ const maxUnix = 253402300799
 func timestampField(f map[string]any) (time.Time, error) {
 	v, ok := f["timestamp"]
 	if !ok || v == nil {
-		return time.Time{}, providers.Reject(reasonMissing, providers.ErrMalformed, "no timestamp")
+		return time.Time{}, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "no timestamp")
 	}
 	n, ok := v.(json.Number)
 	if !ok {
-		return time.Time{}, providers.Reject(reasonMalformed, providers.ErrMalformed, "timestamp is not a number")
+		return time.Time{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "timestamp is not a number")
 	}
 	sec, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil || sec <= 0 || sec > maxUnix {
-		return time.Time{}, providers.Reject(reasonMalformed, providers.ErrMalformed, "timestamp is not a unix time in seconds")
+		return time.Time{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "timestamp is not a unix time in seconds")
 	}
 	return time.Unix(sec, 0).UTC(), nil
 }
@@ -362,15 +350,15 @@ func timestampField(f map[string]any) (time.Time, error) {
 func amountField(f map[string]any, name, currency string) (events.Money, error) {
 	v, ok := f[name]
 	if !ok || v == nil {
-		return events.Money{}, providers.Reject(reasonMissing, providers.ErrMalformed, "no %s", name)
+		return events.Money{}, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "no %s", name)
 	}
 	n, ok := v.(json.Number)
 	if !ok || !isIntLiteral(string(n)) || strings.HasPrefix(string(n), "-") {
-		return events.Money{}, providers.Reject(reasonBadAmount, providers.ErrMalformed, "%w: %s is not a non-negative integer of minor units", events.ErrAmount, name)
+		return events.Money{}, providers.Reject(providers.ReasonBadAmount, providers.ErrMalformed, "%w: %s is not a non-negative integer of minor units", events.ErrAmount, name)
 	}
 	m, err := events.MoneyFromMinor(string(n), 2, currency)
 	if err != nil {
-		return events.Money{}, providers.Reject(reasonBadAmount, providers.ErrMalformed, "%w: %s out of range", events.ErrAmount, name)
+		return events.Money{}, providers.Reject(providers.ReasonBadAmount, providers.ErrMalformed, "%w: %s out of range", events.ErrAmount, name)
 	}
 	return m, nil
 }

@@ -25,18 +25,18 @@ type aesSpec struct {
 func newCipher(acct providers.Account) (aesSpec, error) {
 	block, err := aes.NewCipher([]byte(acct.Key("aes_key")))
 	if err != nil {
-		return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes key must be 16, 24 or 32 bytes, got %d", len(acct.Key("aes_key")))
+		return aesSpec{}, providers.Reject(providers.ReasonBadConfig, providers.ErrDecrypt, "aes key must be 16, 24 or 32 bytes, got %d", len(acct.Key("aes_key")))
 	}
 	switch acct.Key("aes_mode") {
 	case "", "ecb", "ECB":
 		return aesSpec{block: block}, nil
 	case "cbc", "CBC":
 		if len(acct.Key("aes_iv")) != aes.BlockSize {
-			return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes iv must be 16 bytes for cbc, got %d", len(acct.Key("aes_iv")))
+			return aesSpec{}, providers.Reject(providers.ReasonBadConfig, providers.ErrDecrypt, "aes iv must be 16 bytes for cbc, got %d", len(acct.Key("aes_iv")))
 		}
 		return aesSpec{block: block, cbc: true, iv: []byte(acct.Key("aes_iv"))}, nil
 	default:
-		return aesSpec{}, providers.Reject(ReasonBadConfig, providers.ErrDecrypt, "aes mode %q (want ecb or cbc)", clip(acct.Key("aes_mode")))
+		return aesSpec{}, providers.Reject(providers.ReasonBadConfig, providers.ErrDecrypt, "aes mode %q (want ecb or cbc)", clip(acct.Key("aes_mode")))
 	}
 }
 
@@ -74,18 +74,18 @@ func Decrypt(acct providers.Account, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	if len(body) > MaxBody {
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "body larger than %d bytes", MaxBody)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "body larger than %d bytes", MaxBody)
 	}
 	text := bytes.TrimSpace(body)
 	if len(text) == 0 {
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "empty body")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "empty body")
 	}
 	ct, err := decodeBase64(text)
 	if err != nil {
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "body is not base64")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "body is not base64")
 	}
 	if len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
-		return nil, providers.Reject("undecryptable", providers.ErrDecrypt, "ciphertext of %d bytes is not whole AES blocks", len(ct))
+		return nil, providers.Reject(providers.ReasonUndecryptable, providers.ErrDecrypt, "ciphertext of %d bytes is not whole AES blocks", len(ct))
 	}
 	if spec.cbc {
 		cipher.NewCBCDecrypter(spec.block, spec.iv).CryptBlocks(ct, ct)
@@ -96,7 +96,7 @@ func Decrypt(acct providers.Account, body []byte) ([]byte, error) {
 	}
 	n, ok := pkcs7(ct)
 	if !ok {
-		return nil, providers.Reject("undecryptable", providers.ErrDecrypt, "bad padding")
+		return nil, providers.Reject(providers.ReasonUndecryptable, providers.ErrDecrypt, "bad padding")
 	}
 	return ct[:len(ct)-n], nil
 }

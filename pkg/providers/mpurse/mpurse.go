@@ -59,13 +59,6 @@ const MaxBody = 64 << 10
 // Success is the acknowledgement text MPurse expects.
 const Success = "SUCCESS"
 
-// Reject reasons specific to this provider, beside the common ones.
-const (
-	// ReasonBadConfig: the account's AES key, mode or IV cannot be used. The
-	// config loader refuses such accounts, so this only guards direct callers.
-	ReasonBadConfig = "bad_config"
-)
-
 // ist is India Standard Time, UTC+05:30 with no daylight saving, built
 // without tzdata so the binary needs no zoneinfo.
 var ist = time.FixedZone("IST", 5*3600+1800)
@@ -149,32 +142,32 @@ type Callback struct {
 // acct's merchant. Every error is a *providers.RejectError.
 func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callback, error) {
 	if req.Kind != events.KindPayin {
-		return nil, providers.Reject("wrong_kind", providers.ErrKind, "mpurse sends no %q callbacks", req.Kind)
+		return nil, providers.Reject(providers.ReasonWrongKind, providers.ErrKind, "mpurse sends no %q callbacks", req.Kind)
 	}
 	plain, err := Decrypt(acct, req.Body)
 	if err != nil {
 		return nil, err
 	}
 	if !utf8.Valid(plain) {
-		return nil, providers.Reject("undecryptable", providers.ErrDecrypt, "plaintext is not UTF-8 text")
+		return nil, providers.Reject(providers.ReasonUndecryptable, providers.ErrDecrypt, "plaintext is not UTF-8 text")
 	}
 	fields, err := decodeObject(plain)
 	if err != nil {
 		if isSyntaxError(err) {
 			// Garbage after decryption means a wrong key or a tampered body; see the package doc.
-			return nil, providers.Reject("undecryptable", providers.ErrDecrypt, "plaintext is not a JSON object")
+			return nil, providers.Reject(providers.ReasonUndecryptable, providers.ErrDecrypt, "plaintext is not a JSON object")
 		}
-		return nil, providers.Reject("malformed", providers.ErrMalformed, "%v", err)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%v", err)
 	}
 	partner, ok, err := stringField(fields, "partnerId")
 	if err != nil {
 		return nil, err
 	}
 	if !ok || partner == "" {
-		return nil, providers.Reject("missing_field", providers.ErrMalformed, "partnerId missing")
+		return nil, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "partnerId missing")
 	}
 	if subtle.ConstantTimeCompare([]byte(partner), []byte(acct.Key("merchant_id"))) != 1 {
-		return nil, providers.Reject("account_mismatch", providers.ErrAccount, "partnerId is not this account's merchant id")
+		return nil, providers.Reject(providers.ReasonAccountMismatch, providers.ErrAccount, "partnerId is not this account's merchant id")
 	}
 	currency := acct.Currency
 	if currency == "" {
@@ -187,7 +180,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 // *providers.RejectError: missing_field, bad_amount, bad_status, malformed.
 func (c *Callback) Event() (events.Event, error) {
 	if c == nil || c.fields == nil {
-		return events.Event{}, providers.Reject("malformed", providers.ErrMalformed, "callback was not verified")
+		return events.Event{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "callback was not verified")
 	}
 	queryID, err := required(c.fields, "mpQueryId")
 	if err != nil {
@@ -204,7 +197,7 @@ func (c *Callback) Event() (events.Event, error) {
 	case "TRANSACTION_FAILURE":
 		status = events.StatusFailed
 	default:
-		return events.Event{}, providers.Reject("bad_status", providers.ErrMalformed, "txnStatus is neither TRANSACTION_SUCCESS nor TRANSACTION_FAILURE")
+		return events.Event{}, providers.Reject(providers.ReasonBadStatus, providers.ErrMalformed, "txnStatus is neither TRANSACTION_SUCCESS nor TRANSACTION_FAILURE")
 	}
 	rrn, _, err := stringField(c.fields, "bankRRN")
 	if err != nil {
@@ -213,7 +206,7 @@ func (c *Callback) Event() (events.Event, error) {
 	// A refused payment (TRANSACTION_FAILURE) may carry no bank reference; a
 	// success without one cannot be told apart from another success.
 	if rrn == "" && status == events.StatusSucceeded {
-		return events.Event{}, providers.Reject("missing_field", providers.ErrMalformed, "bankRRN missing")
+		return events.Event{}, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "bankRRN missing")
 	}
 	amountText, err := required(c.fields, "payerAmount")
 	if err != nil {
@@ -221,7 +214,7 @@ func (c *Callback) Event() (events.Event, error) {
 	}
 	amount, err := events.ParseMoney(amountText, c.currency)
 	if err != nil || amountText[0] == '-' {
-		return events.Event{}, providers.Reject("bad_amount", providers.ErrMalformed, "payerAmount is not a non-negative decimal")
+		return events.Event{}, providers.Reject(providers.ReasonBadAmount, providers.ErrMalformed, "payerAmount is not a non-negative decimal")
 	}
 	occurred := c.receivedAt
 	when, ok, err := stringField(c.fields, "txnCompletionDate")
@@ -260,7 +253,7 @@ func required(fields map[string]any, key string) (string, error) {
 		return "", err
 	}
 	if !ok || v == "" {
-		return "", providers.Reject("missing_field", providers.ErrMalformed, "%s missing", key)
+		return "", providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "%s missing", key)
 	}
 	return v, nil
 }
@@ -277,7 +270,7 @@ func stringField(fields map[string]any, key string) (string, bool, error) {
 	case json.Number:
 		return string(v), true, nil
 	default:
-		return "", false, providers.Reject("malformed", providers.ErrMalformed, "%s is not a string", key)
+		return "", false, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%s is not a string", key)
 	}
 }
 

@@ -224,10 +224,10 @@ func invalidCases(t *testing.T) []providertest.Invalid {
 		{Name: "no padding at all", Account: acct128, Request: req(b64(rawEncrypt(t, acct128, []byte(seedPlain[:304])))), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
 		{Name: "wrong key", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_key", "anotherKey16byte") }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
 		{Name: "right key wrong mode", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_mode", "cbc").With("aes_iv", "fedcba9876543210") }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
-		{Name: "wrong key length 15", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_key", "mpurseKey15byte") }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: mpurse.ReasonBadConfig},
-		{Name: "empty key", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_key", "") }), Request: req(b64(seedCT)), Reason: mpurse.ReasonBadConfig},
-		{Name: "unknown mode", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_mode", "gcm") }), Request: req(b64(seedCT)), Reason: mpurse.ReasonBadConfig},
-		{Name: "cbc without iv", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_mode", "cbc") }), Request: req(b64(seedCT)), Reason: mpurse.ReasonBadConfig},
+		{Name: "wrong key length 15", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_key", "mpurseKey15byte") }), Request: req(b64(seedCT)), Sentinel: providers.ErrDecrypt, Reason: providers.ReasonBadConfig},
+		{Name: "empty key", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_key", "") }), Request: req(b64(seedCT)), Reason: providers.ReasonBadConfig},
+		{Name: "unknown mode", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_mode", "gcm") }), Request: req(b64(seedCT)), Reason: providers.ReasonBadConfig},
+		{Name: "cbc without iv", Account: withAcct(func(a *providers.Account) { *a = a.With("aes_mode", "cbc") }), Request: req(b64(seedCT)), Reason: providers.ReasonBadConfig},
 		{Name: "plaintext not JSON", Account: acct128, Request: req(encBody(t, acct128, "hello, this is not json")), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
 		{Name: "plaintext JSON array", Account: acct128, Request: req(encBody(t, acct128, `["mpQueryId"]`)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
 		{Name: "plaintext with data after the object", Account: acct128, Request: req(encBody(t, acct128, seedPlain+`{}`)), Sentinel: providers.ErrDecrypt, Reason: "undecryptable"},
@@ -402,7 +402,7 @@ func TestEncryptRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if _, err := mpurse.Encrypt(providers.Account{Keys: providers.Keys{"aes_key": "short"}}, []byte("{}")); providers.ReasonOf(err) != mpurse.ReasonBadConfig {
+	if _, err := mpurse.Encrypt(providers.Account{Keys: providers.Keys{"aes_key": "short"}}, []byte("{}")); providers.ReasonOf(err) != providers.ReasonBadConfig {
 		t.Errorf("Encrypt with a 5-byte key: %v", err)
 	}
 }

@@ -30,11 +30,11 @@ func (p *Provider) HostileAccounts() []providers.Account {
 // HostileWire: a form of up to MaxBody bytes; a cut form loses its sign
 // or part of an escape; a foreign body has no sign field.
 func (p *Provider) HostileWire() hostile.Wire {
-	missing := hostile.Rejected(reasonMissing)
+	missing := hostile.Rejected(hostile.ReasonMissingField)
 	return hostile.Wire{
 		Format: hostile.FormatForm, MaxBody: MaxBody,
 		// A form cut inside an escape, before sign, or inside sign.
-		Truncated: hostile.Rejected(reasonBadSignature, reasonMissing, reasonMalformed),
+		Truncated: hostile.Rejected(hostile.ReasonBadSignature, hostile.ReasonMissingField, hostile.ReasonMalformed),
 		Foreign:   map[hostile.Format]hostile.Want{hostile.FormatJSON: missing, hostile.FormatForm: missing, hostile.FormatText: missing},
 	}
 }
@@ -126,7 +126,7 @@ func addPreserving(ms *hostile.Mutations) {
 }
 
 func addSignature(ms *hostile.Mutations) {
-	bad := hostile.Rejected(reasonBadSignature)
+	bad := hostile.Rejected(hostile.ReasonBadSignature)
 	ms.Add(hostile.ClassBadSignature, "signed with a wrong key", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		wrong := c.Account.With("secret", "wrong-"+c.Account.Key("secret"))
 		return hostile.Result{Header: hostile.FormHeader(), Body: signedForm(c, wrong).Render(), Want: bad}, nil
@@ -138,10 +138,10 @@ func addSignature(ms *hostile.Mutations) {
 		s := f.Get("sign")
 		return f.Set("sign", s[:7]+hostile.FlipHex(s[7])+s[8:])
 	}))
-	ms.Add(hostile.ClassBadSignature, "sign removed", formAfterSigning(hostile.Rejected(reasonMissing), func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {
+	ms.Add(hostile.ClassBadSignature, "sign removed", formAfterSigning(hostile.Rejected(hostile.ReasonMissingField), func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {
 		return f.Del("sign")
 	}))
-	ms.Add(hostile.ClassBadSignature, "sign empty", formAfterSigning(hostile.Rejected(reasonMissing), func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {
+	ms.Add(hostile.ClassBadSignature, "sign empty", formAfterSigning(hostile.Rejected(hostile.ReasonMissingField), func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {
 		return f.Set("sign", "")
 	}))
 }
@@ -149,7 +149,7 @@ func addSignature(ms *hostile.Mutations) {
 // addTampering changes signed fields after signing, on fresh callbacks,
 // on replays of accepted ones, and on another account's URL.
 func addTampering(ms *hostile.Mutations) {
-	bad := hostile.Rejected(reasonBadSignature)
+	bad := hostile.Rejected(hostile.ReasonBadSignature)
 	ms.Add(hostile.ClassTampered, "signed field changed", formAfterSigning(bad, func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {
 		k := g.Pick(signedFields(c))
 		return f.Set(k, f.Get(k)+"1")
@@ -184,11 +184,11 @@ func addTampering(ms *hostile.Mutations) {
 // addEncodings: the form in other encodings and content types, unicode
 // edges in its values.
 func addEncodings(ms *hostile.Mutations) {
-	missing, malformed := hostile.Rejected(reasonMissing), hostile.Rejected(reasonMalformed)
+	missing, malformed := hostile.Rejected(hostile.ReasonMissingField), hostile.Rejected(hostile.ReasonMalformed)
 	ms.Add(hostile.ClassWrongEncoding, "latin-1 order id, signed over its UTF-8 text", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		c.Form = c.Form.Set("mrn", c.Form.Get("mrn")+"é")
 		body := signedForm(c, c.Account).Render()
-		return hostile.Result{Header: hostile.FormHeader(), Body: bytes.Replace(body, []byte("%C3%A9"), []byte("%E9"), 1), Want: hostile.Rejected(reasonBadSignature)}, nil
+		return hostile.Result{Header: hostile.FormHeader(), Body: bytes.Replace(body, []byte("%C3%A9"), []byte("%E9"), 1), Want: hostile.Rejected(hostile.ReasonBadSignature)}, nil
 	})
 	// An order id must be valid UTF-8 (events.ValidOrderID), or two ids
 	// would collapse into one U+FFFD spelling.
@@ -238,7 +238,7 @@ func addEncodings(ms *hostile.Mutations) {
 
 // addStructure: fields given twice, nesting, and numbers out of range.
 func addStructure(ms *hostile.Mutations) {
-	ms.Add(hostile.ClassDuplicateKey, "signed field repeated", formAfterSigning(hostile.Rejected(reasonMalformed), func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {
+	ms.Add(hostile.ClassDuplicateKey, "signed field repeated", formAfterSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {
 		k := g.Pick(append(signedFields(c), "sign"))
 		v := f.Get(k)
 		if g.IntN(2) == 0 {
@@ -251,13 +251,13 @@ func addStructure(ms *hostile.Mutations) {
 	}))
 	ms.Add(hostile.ClassDeeplyNested, "deeply nested JSON body", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		body := `{"a":` + hostile.Nested(g.PickInt([]int{100, 20000}), "[", "]", "") + "}"
-		return hostile.Result{Header: hostile.JSONHeader(), Body: []byte(body), Want: hostile.Rejected(reasonMissing)}, nil
+		return hostile.Result{Header: hostile.JSONHeader(), Body: []byte(body), Want: hostile.Rejected(hostile.ReasonMissingField)}, nil
 	})
 	ms.Add(hostile.ClassDeeplyNested, "deeply bracketed unsigned key", formAfterSigning(hostile.Valid("a form is flat: a bracketed name is just an unsigned field"), func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {
 		return append(f, hostile.KV{K: "a" + strings.Repeat("[b]", 5000), V: "1"})
 	}))
 
-	badAmount := hostile.Rejected(reasonBadAmount)
+	badAmount := hostile.Rejected(hostile.ReasonBadAmount)
 	for _, v := range []string{"1e5", strings.Repeat("9", 50), "-1.00", "NaN", "Infinity", "1,000.00", "0x10", " 1.00", "1.2.3", "+5"} {
 		ms.Add(hostile.ClassHugeNumber, "amount "+hostile.ClipName(v), beforeSigning(badAmount, func(g hostile.Gen, c *hostile.Callback) { c.Form = c.Form.Set("amount", v) }))
 	}
@@ -276,7 +276,7 @@ func addStructure(ms *hostile.Mutations) {
 // addSemantics: validly signed callbacks Parse refuses, the other kind's
 // URL, another merchant, fields over their limits.
 func addSemantics(ms *hostile.Mutations) {
-	ms.Add(hostile.ClassSemantic, "signed field removed", beforeSigning(hostile.Rejected(reasonMissing), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassSemantic, "signed field removed", beforeSigning(hostile.Rejected(hostile.ReasonMissingField), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Del(g.Pick(signedFields(c)))
 	}))
 	ms.Add(hostile.ClassSemantic, "channel not a channel id (signed)", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
@@ -284,14 +284,14 @@ func addSemantics(ms *hostile.Mutations) {
 			return hostile.Result{}, hostile.ErrRetry
 		}
 		c.Form = c.Form.Set("channel", g.Pick([]string{"abc", "12345", "-1", "1.0"}))
-		return hostile.Result{Want: hostile.Rejected(reasonMalformed)}, nil
+		return hostile.Result{Want: hostile.Rejected(hostile.ReasonMalformed)}, nil
 	})
 	for _, v := range []struct {
 		from, to events.Kind
 		reason   string
 	}{
-		{events.KindPayin, events.KindPayout, reasonBadSignature},
-		{events.KindPayout, events.KindPayin, reasonMissing},
+		{events.KindPayin, events.KindPayout, hostile.ReasonBadSignature},
+		{events.KindPayout, events.KindPayin, hostile.ReasonMissingField},
 	} {
 		ms.Add(hostile.ClassWrongKind, string(v.from)+" callback posted as "+string(v.to), func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 			if c.Kind != v.from {
@@ -300,10 +300,10 @@ func addSemantics(ms *hostile.Mutations) {
 			return hostile.Result{Path: hostile.Path(Name, c.Account.ID, v.to), Want: hostile.Rejected(v.reason)}, nil
 		})
 	}
-	ms.Add(hostile.ClassAccountMismatch, "appKey of another merchant (signed)", beforeSigning(hostile.Rejected(reasonAccount), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassAccountMismatch, "appKey of another merchant (signed)", beforeSigning(hostile.Rejected(hostile.ReasonAccountMismatch), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Set("appKey", g.OtherAccount(c.Account).Key("merchant_id"))
 	}))
-	ms.Add(hostile.ClassHugeField, "order id over 64 bytes (signed)", beforeSigning(hostile.Rejected(reasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "order id over 64 bytes (signed)", beforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Set("mrn", strings.Repeat("7", g.PickInt([]int{65, 500, 20000})))
 	}))
 	ms.Add(hostile.ClassHugeField, "large unsigned field under the body limit", formAfterSigning(hostile.Valid("fields outside the signature are ignored; the body limit bounds them"), func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {

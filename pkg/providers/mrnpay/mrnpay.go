@@ -27,17 +27,6 @@ const MaxBody = 64 << 10
 // maxMrnLen is the seed's limit on mrn ("最长可接纳64个字符"), in bytes here.
 const maxMrnLen = 64
 
-// Reject reasons used by this package.
-const (
-	reasonBadSignature = "bad_signature"
-	reasonMalformed    = "malformed"
-	reasonWrongKind    = "wrong_kind"
-	reasonAccount      = "account_mismatch"
-	reasonMissing      = "missing_field"
-	reasonBadAmount    = "bad_amount"
-	reasonNoKey        = "no_key"
-)
-
 // Provider verifies and decodes mrnpay callbacks. Call New.
 type Provider struct {
 	client *Client
@@ -138,33 +127,33 @@ var signedNames = map[events.Kind][]string{
 func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callback, error) {
 	names, ok := signedNames[req.Kind]
 	if !ok {
-		return nil, providers.Reject(reasonWrongKind, providers.ErrKind, "mrnpay sends no %q callbacks", req.Kind)
+		return nil, providers.Reject(providers.ReasonWrongKind, providers.ErrKind, "mrnpay sends no %q callbacks", req.Kind)
 	}
 	if acct.Key("secret") == "" {
-		return nil, providers.Reject(reasonNoKey, providers.ErrSignature, "account %q has no signing key", acct.ID)
+		return nil, providers.Reject(providers.ReasonNoKey, providers.ErrSignature, "account %q has no signing key", acct.ID)
 	}
 	if len(req.Body) == 0 {
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "empty body")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "empty body")
 	}
 	if len(req.Body) > MaxBody {
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "body over %d bytes", MaxBody)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "body over %d bytes", MaxBody)
 	}
 	form, err := url.ParseQuery(string(req.Body))
 	if err != nil {
 		// The error would quote the bad escape, i.e. body bytes: keep it out.
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "not a form-encoded body")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "not a form-encoded body")
 	}
 	fields := make(map[string]string, len(names))
 	for _, n := range slices.Concat(names, []string{"sign"}) {
 		vs := form[n]
 		switch {
 		case len(vs) > 1:
-			return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "%s given %d times", n, len(vs))
+			return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%s given %d times", n, len(vs))
 		case len(vs) == 0 || vs[0] == "":
 			if n == "sign" {
-				return nil, providers.Reject(reasonMissing, providers.ErrSignature, "no sign")
+				return nil, providers.Reject(providers.ReasonMissingField, providers.ErrSignature, "no sign")
 			}
-			return nil, providers.Reject(reasonMissing, providers.ErrMalformed, "no %s", n)
+			return nil, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "no %s", n)
 		}
 		fields[n] = vs[0]
 	}
@@ -175,11 +164,11 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 		want = SignPayout(fields["amount"], fields["appKey"], fields["mrn"], acct.Key("secret"))
 	}
 	if !md5sign.Equal(fields["sign"], want) {
-		return nil, providers.Reject(reasonBadSignature, providers.ErrSignature, "sign does not match")
+		return nil, providers.Reject(providers.ReasonBadSignature, providers.ErrSignature, "sign does not match")
 	}
 	delete(fields, "sign")
 	if !md5sign.Equal(fields["appKey"], acct.Key("merchant_id")) {
-		return nil, providers.Reject(reasonAccount, providers.ErrAccount, "appKey is not account %q's", acct.ID)
+		return nil, providers.Reject(providers.ReasonAccountMismatch, providers.ErrAccount, "appKey is not account %q's", acct.ID)
 	}
 	return &Callback{acct: acct, kind: req.Kind, fields: fields, receivedAt: req.ReceivedAt}, nil
 }
@@ -192,11 +181,11 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 // sent. The callback has no time of its own: occurred_at is received_at.
 func (c *Callback) Event() (events.Event, error) {
 	if c == nil || c.fields == nil {
-		return events.Event{}, providers.Reject(reasonMalformed, providers.ErrMalformed, "callback was not verified")
+		return events.Event{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "callback was not verified")
 	}
 	f := c.fields
 	if len(f["mrn"]) > maxMrnLen {
-		return events.Event{}, providers.Reject(reasonMalformed, providers.ErrMalformed, "mrn longer than %d bytes", maxMrnLen)
+		return events.Event{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "mrn longer than %d bytes", maxMrnLen)
 	}
 	amount, err := parseAmount(f["amount"], "amount", c.acct.Currency)
 	if err != nil {
@@ -220,7 +209,7 @@ func (c *Callback) Event() (events.Event, error) {
 	}
 	if c.kind == events.KindPayin {
 		if !digits(f["channel"]) || len(f["channel"]) > 4 {
-			return events.Event{}, providers.Reject(reasonMalformed, providers.ErrMalformed, "channel is not a channel id")
+			return events.Event{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "channel is not a channel id")
 		}
 		origin, err := parseAmount(f["originAmount"], "originAmount", c.acct.Currency)
 		if err != nil {
@@ -236,7 +225,7 @@ func (c *Callback) Event() (events.Event, error) {
 func parseAmount(s, name, currency string) (events.Money, error) {
 	m, err := events.ParseMoney(s, currency)
 	if err != nil || strings.HasPrefix(m.Value, "-") {
-		return events.Money{}, providers.Reject(reasonBadAmount, providers.ErrMalformed, "%w: %s is not a non-negative decimal", events.ErrAmount, name)
+		return events.Money{}, providers.Reject(providers.ReasonBadAmount, providers.ErrMalformed, "%w: %s is not a non-negative decimal", events.ErrAmount, name)
 	}
 	return m, nil
 }

@@ -79,7 +79,7 @@ func checkHostile(t *testing.T, p HostileInbound, accts []providers.Account, m h
 		t.Errorf("%s %s: want %s, got %v", m.Class, m.Name, r.Want, err)
 	case !r.Want.Valid && err == nil:
 		t.Errorf("%s %s: want %s, accepted", m.Class, m.Name, r.Want)
-	case !r.Want.Valid && !slices.Contains(r.Want.Reasons, providers.ReasonOf(err)):
+	case !r.Want.Valid && !slices.Contains(r.Want.Reasons, string(providers.ReasonOf(err))):
 		t.Errorf("%s %s: want %s, got %v", m.Class, m.Name, r.Want, err)
 	}
 }

@@ -31,7 +31,7 @@ type Invalid struct {
 	Account  providers.Account
 	Request  providers.Request
 	Sentinel error
-	Reason   string
+	Reason   providers.Reason
 }
 
 // Run checks p against the cases. Every Valid case is also mutated byte by

@@ -41,11 +41,11 @@ func Exponent(currency string) int {
 func currencyOf(obj map[string]any) (string, error) {
 	c, ok := obj["currency"].(string)
 	if !ok {
-		return "", providers.Reject(reasonMissing, providers.ErrMalformed, "currency missing or not a string")
+		return "", providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "currency missing or not a string")
 	}
 	c = strings.ToUpper(c)
 	if len(c) != 3 || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		return "", providers.Reject(reasonMalformed, providers.ErrMalformed, "currency %q is not an ISO 4217 code", providers.Clip(c, 8))
+		return "", providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "currency %q is not an ISO 4217 code", providers.Clip(c, 8))
 	}
 	return c, nil
 }
@@ -54,11 +54,11 @@ func currencyOf(obj map[string]any) (string, error) {
 func amountOf(obj map[string]any, name, currency string) (events.Money, error) {
 	n, ok := obj[name].(json.Number)
 	if !ok {
-		return events.Money{}, providers.Reject(reasonMissing, providers.ErrMalformed, "%s missing or not a number", name)
+		return events.Money{}, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "%s missing or not a number", name)
 	}
 	m, err := events.MoneyFromMinor(n.String(), Exponent(currency), currency)
 	if err != nil || strings.HasPrefix(m.Value, "-") {
-		return events.Money{}, providers.Reject(reasonBadAmount, providers.ErrMalformed, "%s is not a non-negative integer of minor units", name)
+		return events.Money{}, providers.Reject(providers.ReasonBadAmount, providers.ErrMalformed, "%s is not a non-negative integer of minor units", name)
 	}
 	return m, nil
 }

@@ -25,16 +25,6 @@ const DefaultTolerance = 300 * time.Second
 // signature, and Stripe sends at most a handful (one per live secret).
 const maxHeader = 4096
 
-// Reject reasons beyond providers' common ones.
-const (
-	reasonBadSignature = "bad_signature"
-	reasonTooOld       = "too_old"
-	reasonMalformed    = "malformed"
-	reasonWrongKind    = "wrong_kind"
-	reasonMissing      = "missing_field"
-	reasonBadAmount    = "bad_amount"
-)
-
 // Signature computes a v1 signature: HMAC-SHA256 of "{t}.{body}" keyed
 // with the whole endpoint secret as written ("whsec_..." as bytes, not
 // decoded), in lower-case hex.
@@ -69,22 +59,22 @@ type signedHeader struct {
 func parseHeader(h string) (signedHeader, error) {
 	var sh signedHeader
 	if h == "" {
-		return sh, providers.Reject(reasonBadSignature, providers.ErrSignature, "no %s header", HeaderSignature)
+		return sh, providers.Reject(providers.ReasonBadSignature, providers.ErrSignature, "no %s header", HeaderSignature)
 	}
 	if len(h) > maxHeader {
-		return sh, providers.Reject(reasonMalformed, providers.ErrMalformed, "%s header over %d bytes", HeaderSignature, maxHeader)
+		return sh, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%s header over %d bytes", HeaderSignature, maxHeader)
 	}
 	seenT := false
 	for _, pair := range strings.Split(h, ",") {
 		k, v, ok := strings.Cut(pair, "=")
 		if !ok {
-			return sh, providers.Reject(reasonMalformed, providers.ErrMalformed, "%s: an element is not key=value", HeaderSignature)
+			return sh, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%s: an element is not key=value", HeaderSignature)
 		}
 		switch k {
 		case "t":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || seenT || n < 0 || strings.HasPrefix(v, "+") {
-				return sh, providers.Reject(reasonMalformed, providers.ErrMalformed, "%s: t is not one unix time", HeaderSignature)
+				return sh, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%s: t is not one unix time", HeaderSignature)
 			}
 			seenT, sh.t = true, time.Unix(n, 0)
 		case "v1":
@@ -95,9 +85,9 @@ func parseHeader(h string) (signedHeader, error) {
 	}
 	switch {
 	case !seenT:
-		return sh, providers.Reject(reasonMalformed, providers.ErrMalformed, "%s: no t", HeaderSignature)
+		return sh, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%s: no t", HeaderSignature)
 	case len(sh.v1s) == 0:
-		return sh, providers.Reject(reasonBadSignature, providers.ErrSignature, "%s: no v1 signature", HeaderSignature)
+		return sh, providers.Reject(providers.ReasonBadSignature, providers.ErrSignature, "%s: no v1 signature", HeaderSignature)
 	}
 	return sh, nil
 }
@@ -111,7 +101,7 @@ func verify(header string, body []byte, secret string, now time.Time, tolerance 
 		return time.Time{}, err
 	}
 	if d := now.Sub(sh.t); d > tolerance || d < -tolerance {
-		return time.Time{}, providers.Reject(reasonTooOld, providers.ErrStale, "signed at %s, received at %s: beyond the %s tolerance",
+		return time.Time{}, providers.Reject(providers.ReasonTooOld, providers.ErrStale, "signed at %s, received at %s: beyond the %s tolerance",
 			sh.t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), tolerance)
 	}
 	mac := hmac.New(sha256.New, []byte(secret))
@@ -128,7 +118,7 @@ func verify(header string, body []byte, secret string, now time.Time, tolerance 
 		}
 	}
 	if !ok {
-		return time.Time{}, providers.Reject(reasonBadSignature, providers.ErrSignature, "no v1 signature matches the endpoint secret")
+		return time.Time{}, providers.Reject(providers.ReasonBadSignature, providers.ErrSignature, "no v1 signature matches the endpoint secret")
 	}
 	return sh.t, nil
 }

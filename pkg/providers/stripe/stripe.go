@@ -141,7 +141,7 @@ type Callback struct {
 // that the body is one JSON object. Errors are *providers.RejectError.
 func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callback, error) {
 	if req.Kind != events.KindPayin && req.Kind != events.KindPayout {
-		return nil, providers.Reject(reasonWrongKind, providers.ErrKind, "stripe sends no %q webhooks", req.Kind)
+		return nil, providers.Reject(providers.ReasonWrongKind, providers.ErrKind, "stripe sends no %q webhooks", req.Kind)
 	}
 	secret := acct.Key("secret")
 	if secret == "" {
@@ -149,9 +149,9 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	}
 	switch {
 	case len(req.Body) == 0:
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "empty body")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "empty body")
 	case len(req.Body) > MaxBody:
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "body over %d bytes", MaxBody)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "body over %d bytes", MaxBody)
 	}
 	now := req.ReceivedAt
 	if now.IsZero() {
@@ -159,7 +159,7 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 	}
 	headers := req.Header.Values(HeaderSignature)
 	if len(headers) > 1 {
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "%d %s headers", len(headers), HeaderSignature)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%d %s headers", len(headers), HeaderSignature)
 	}
 	header := ""
 	if len(headers) == 1 {
@@ -170,11 +170,11 @@ func (p *Provider) Verify(acct providers.Account, req providers.Request) (*Callb
 		return nil, err
 	}
 	if !utf8.Valid(req.Body) {
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "body is not UTF-8")
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "body is not UTF-8")
 	}
 	ev, err := strictjson.DecodeObject(req.Body, maxDepth)
 	if err != nil {
-		return nil, providers.Reject(reasonMalformed, providers.ErrMalformed, "%v", err)
+		return nil, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%v", err)
 	}
 	return &Callback{acct: acct, kind: req.Kind, receivedAt: req.ReceivedAt, signedAt: signedAt, event: ev}, nil
 }
@@ -202,18 +202,18 @@ func statusOf(typ string) (kind events.Kind, status events.Status, ok bool) {
 // refused (the endpoint is registered with the wrong events).
 func (c *Callback) Event() (events.Event, error) {
 	if c == nil || c.event == nil {
-		return events.Event{}, providers.Reject(reasonMalformed, providers.ErrMalformed, "not a verified webhook")
+		return events.Event{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "not a verified webhook")
 	}
 	typ, _ := c.event["type"].(string)
 	if typ == "" {
-		return events.Event{}, providers.Reject(reasonMissing, providers.ErrMalformed, "type missing or not a string")
+		return events.Event{}, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "type missing or not a string")
 	}
 	kind, status, ok := statusOf(typ)
 	if !ok {
 		return events.Event{}, providerIgnored(typ)
 	}
 	if kind != c.kind {
-		return events.Event{}, providers.Reject(reasonWrongKind, providers.ErrKind, "a %s event on the %s endpoint", providers.Clip(typ, 40), c.kind)
+		return events.Event{}, providers.Reject(providers.ReasonWrongKind, providers.ErrKind, "a %s event on the %s endpoint", providers.Clip(typ, 40), c.kind)
 	}
 	evtID, err := idField(c.event, "id")
 	if err != nil {
@@ -222,12 +222,12 @@ func (c *Callback) Event() (events.Event, error) {
 	created, ok := c.event["created"].(json.Number)
 	secs, cerr := strconv.ParseInt(created.String(), 10, 64)
 	if !ok || cerr != nil || secs < 0 || secs > 253402300799 {
-		return events.Event{}, providers.Reject(reasonMissing, providers.ErrMalformed, "created missing or not a unix time")
+		return events.Event{}, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "created missing or not a unix time")
 	}
 	data, _ := c.event["data"].(map[string]any)
 	obj, _ := data["object"].(map[string]any)
 	if obj == nil {
-		return events.Event{}, providers.Reject(reasonMissing, providers.ErrMalformed, "data.object missing or not an object")
+		return events.Event{}, providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "data.object missing or not an object")
 	}
 	ev, err := decodeObject(c.acct, kind, status, obj, events.OriginCallback)
 	if err != nil {
@@ -270,14 +270,14 @@ func decodeObject(acct providers.Account, kind events.Kind, status events.Status
 		want = "po_"
 	}
 	if !strings.HasPrefix(id, want) {
-		return events.Event{}, providers.Reject(reasonMalformed, providers.ErrMalformed, "object id is not a %s id", want)
+		return events.Event{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "object id is not a %s id", want)
 	}
 	orderID := id
 	meta, _ := obj["metadata"].(map[string]any)
 	if v, present := meta["order_id"]; present {
 		s, ok := v.(string)
 		if !ok || s == "" || len(s) > maxIDLen {
-			return events.Event{}, providers.Reject(reasonMalformed, providers.ErrMalformed, "metadata.order_id is not an order id")
+			return events.Event{}, providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "metadata.order_id is not an order id")
 		}
 		orderID = s
 	}
@@ -333,9 +333,9 @@ func idField(m map[string]any, name string) (string, error) {
 	s, ok := m[name].(string)
 	switch {
 	case !ok || s == "":
-		return "", providers.Reject(reasonMissing, providers.ErrMalformed, "%s missing or not a string", name)
+		return "", providers.Reject(providers.ReasonMissingField, providers.ErrMalformed, "%s missing or not a string", name)
 	case len(s) > maxIDLen || !events.ValidOrderID(s):
-		return "", providers.Reject(reasonMalformed, providers.ErrMalformed, "%s is not an id", name)
+		return "", providers.Reject(providers.ReasonMalformed, providers.ErrMalformed, "%s is not an id", name)
 	}
 	return s, nil
 }

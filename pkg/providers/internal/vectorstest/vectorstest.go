@@ -121,7 +121,7 @@ func CheckCorpus(t *testing.T, p providers.Inbound, acct providers.Account, targ
 			_, err := p.Parse(acct, providers.Request{Kind: v.Kind, Body: body, ReceivedAt: received})
 			got := ""
 			if err != nil {
-				got = providers.ReasonOf(err)
+				got = string(providers.ReasonOf(err))
 			}
 			if got != v.Want {
 				t.Errorf("verdict %q (%v), want %q", got, err, v.Want)
