@@ -219,10 +219,15 @@ type outcome struct {
 // prober past the rate learns nothing more.
 var rateLimitedReply = map[string]string{"error": string(providers.ReasonRateLimited), "detail": "too many refused requests from this address; retry later"}
 
-// refuse answers a refused request: 429 when rate-limited, with how long
-// until the next rejection may be answered; else its status and reason.
-func (s *Server) refuse(c echo.Context, o outcome) error {
-	if o.limited {
+// reply writes the answer of o (see answer): the provider's own reply when
+// acknowledged; 429 when a refusal is rate-limited, with how long until the
+// next rejection may be answered; else the refusal's status and
+// {"error": reason, "detail": detail}.
+func (s *Server) reply(c echo.Context, o outcome) error {
+	switch {
+	case o.verdict != VerdictRejected && o.verdict != VerdictUnavailable:
+		return c.Blob(o.reply.Status, o.reply.ContentType, o.reply.Body)
+	case o.limited:
 		retry := max(1, int(math.Ceil(1/max(s.cfg.Ingress.RejectionsPerSecond, 0.001))))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(retry))
 		return c.JSON(http.StatusTooManyRequests, rateLimitedReply)
@@ -241,22 +246,21 @@ func (s *Server) handleCallback(c echo.Context) error {
 	o = s.record(ctx, c, o, body, start)
 	s.m.observe(o, s.now().Sub(start))
 	endSpan(span, o)
-	if o.verdict == VerdictRejected || o.verdict == VerdictUnavailable {
-		if o.limited {
-			// Past the rate: no log line per request either.
-			return s.refuse(c, o)
-		}
+	switch {
+	case o.verdict != VerdictRejected && o.verdict != VerdictUnavailable:
+		s.log.InfoContext(ctx, "callback stored", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
+			"verdict", o.verdict}, o.ids()...)...)
+	case o.limited:
+		// Past the rate: no log line per request either.
+	default:
 		args := append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
 			"verdict", o.verdict, "reason", o.reason, "status", o.status}, o.ids()...)
 		if o.cause != "" {
 			args = append(args, "cause", o.cause)
 		}
 		s.log.InfoContext(ctx, "callback refused", args...)
-		return s.refuse(c, o)
 	}
-	s.log.InfoContext(ctx, "callback stored", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
-		"verdict", o.verdict}, o.ids()...)...)
-	return c.Blob(o.reply.Status, o.reply.ContentType, o.reply.Body)
+	return s.reply(c, o)
 }
 
 // handleUnrouted answers requests under /v1/callbacks/ that are not a POST to
@@ -265,22 +269,19 @@ func (s *Server) handleCallback(c echo.Context) error {
 // UnroutedBodyBytes of the body.
 func (s *Server) handleUnrouted(c echo.Context) error {
 	start := s.now()
-	o := reject(outcome{provider: "unknown", account: "unknown", kind: "unknown"}, http.StatusNotFound, providers.ReasonUnknownRoute,
-		"callbacks are POST /v1/callbacks/{provider}/{account}/{kind}")
+	err := &refusal{providers.ReasonUnknownRoute, "callbacks are POST /v1/callbacks/{provider}/{account}/{kind}"}
 	if parts := strings.Split(strings.Trim(c.Param("*"), "/"), "/"); len(parts) == 3 && c.Request().Method != http.MethodPost {
-		o.status, o.reason, o.detail = http.StatusMethodNotAllowed, providers.ReasonMethodNotAllowed, "callbacks are POSTed"
+		err = &refusal{providers.ReasonMethodNotAllowed, "callbacks are POSTed"}
 	}
+	o := outcome{provider: "unknown", account: "unknown", kind: "unknown"}.answered(err, nil, "")
 	body := s.sampleBody(c.Request().Body)
 	o = s.record(context.WithoutCancel(c.Request().Context()), c, o, body, start)
 	s.m.observe(o, s.now().Sub(start))
 	if !o.limited {
 		s.log.Info("callback refused", "verdict", o.verdict, "reason", o.reason, "status", o.status)
 	}
-	return s.refuse(c, o)
+	return s.reply(c, o)
 }
-
-// decryptDetail is the one detail of every decryption failure (see process).
-const decryptDetail = "cannot decrypt the body"
 
 // ids are the order id and event id log attributes of a callback, those
 // known: none before it verified.
@@ -295,11 +296,6 @@ func (o outcome) ids() []any {
 	return a
 }
 
-func reject(o outcome, status int, reason providers.Reason, detail string) outcome {
-	o.verdict, o.status, o.reason, o.detail = VerdictRejected, status, reason, detail
-	return o
-}
-
 // process verifies, decodes and stores one callback, returning the outcome
 // and what its raw record keeps of the body: the first UnroutedBodyBytes
 // for an unknown provider, account or kind, nothing when the body was not
@@ -308,61 +304,45 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 	o := outcome{provider: "unknown", account: c.Param("account"), kind: "unknown"}
 	p, ok := s.providers[c.Param("provider")]
 	if !ok {
-		return reject(o, http.StatusNotFound, providers.ReasonUnknownProvider, "no such provider"), s.sampleBody(c.Request().Body)
+		return o.answered(&refusal{providers.ReasonUnknownProvider, "no such provider"}, nil, ""), s.sampleBody(c.Request().Body)
 	}
 	o.provider = p.Name()
 	acct, ok := s.accounts[o.account]
 	if !ok || acct.Provider != o.provider {
 		o.account = "unknown"
-		return reject(o, http.StatusNotFound, providers.ReasonUnknownAccount, "no such account for this provider"), s.sampleBody(c.Request().Body)
+		return o.answered(&refusal{providers.ReasonUnknownAccount, "no such account for this provider"}, nil, ""), s.sampleBody(c.Request().Body)
 	}
 	kind := events.Kind(c.Param("kind"))
 	if !kind.Valid() || !slices.Contains(p.Kinds(), kind) {
-		return reject(o, http.StatusNotFound, providers.ReasonWrongKind, fmt.Sprintf("%s does not send %q callbacks", o.provider, truncate(string(kind), 16))), s.sampleBody(c.Request().Body)
+		err := &refusal{providers.ReasonWrongKind, fmt.Sprintf("%s does not send %q callbacks", o.provider, truncate(string(kind), 16))}
+		return o.answered(err, nil, ""), s.sampleBody(c.Request().Body)
 	}
 	o.kind = string(kind)
 	if ip := s.clientAddr(c); len(acct.allow) > 0 && !contains(acct.allow, ip) {
-		return reject(o, http.StatusForbidden, providers.ReasonIPNotAllowed, "source address "+truncate(ip, 64)+" is not in the account's allow_ips"), rawBody{}
+		return o.answered(&refusal{providers.ReasonIPNotAllowed, "source address " + truncate(ip, 64) + " is not in the account's allow_ips"}, nil, ""), rawBody{}
 	}
 	raw, err := readLimited(c.Request().Body, s.cfg.Ingress.BodyLimit)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			return reject(o, http.StatusRequestEntityTooLarge, providers.ReasonTooLarge, fmt.Sprintf("body over %d bytes", s.cfg.Ingress.BodyLimit)), rawBody{}
+			return o.answered(&refusal{providers.ReasonTooLarge, fmt.Sprintf("body over %d bytes", s.cfg.Ingress.BodyLimit)}, nil, ""), rawBody{}
 		}
-		return reject(o, http.StatusBadRequest, providers.ReasonUnreadable, "could not read the body"), rawBody{}
+		return o.answered(&refusal{providers.ReasonUnreadable, "could not read the body"}, nil, ""), rawBody{}
 	}
 	body := fullBody(raw)
 	ev, err := safeParse(p, acct.Account, providers.Request{
 		Kind: kind, Header: c.Request().Header, Body: raw,
 		RemoteAddr: c.Request().RemoteAddr, ReceivedAt: start.UTC(),
 	})
-	if errors.Is(err, providers.ErrIgnored) {
-		o.verdict, o.status, o.reply, o.detail = VerdictIgnored, http.StatusOK, p.Ack(kind), err.Error()
-		return o, body
-	}
 	if err != nil {
-		reason := providers.ReasonOf(err)
-		if errors.Is(err, providers.ErrDecrypt) {
-			// mpurse bodies are AES without a MAC: a reply that told "bad
-			// padding" from "decrypts, but not JSON" would be a padding
-			// oracle on CBC accounts. Every decryption failure of a reason
-			// gets the same reply bytes; the cause goes to the log only.
-			o = reject(o, http.StatusUnauthorized, reason, decryptDetail)
-			o.cause = err.Error()
-			return o, body
-		}
-		status := http.StatusBadRequest
-		if errors.Is(err, providers.ErrSignature) {
-			status = http.StatusUnauthorized
-		}
-		return reject(o, status, reason, err.Error()), body
+		// Refused, or verified but ignored (acknowledged): see answer.
+		return o.answered(err, p, kind), body
 	}
 	o.eventID, o.orderID = ev.ID(), ev.MerchantOrderID
 	if o.orderID == "" {
 		o.orderID = ev.ProviderOrderID
 	}
-	if reason, detail := checkAge(acct.MaxAge, ev.SignedAt, start); reason != "" {
-		return reject(o, http.StatusBadRequest, reason, detail), body
+	if err := checkAge(acct.MaxAge, ev.SignedAt, start); err != nil {
+		return o.answered(err, p, kind), body
 	}
 	if s.retrigger.Marked(ctx, &ev) {
 		ev.Origin = events.OriginRetrigger
@@ -375,37 +355,37 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 // could be a copy replayed after the dedupe store forgot the original
 // (config.Validate keeps maxAge + FutureSkew within dedupe.window). A zero
 // signedAt (the provider signs no time) or maxAge (not configured) checks
-// nothing. It returns the reject reason and detail, or "" to go on.
-func checkAge(maxAge time.Duration, signedAt, now time.Time) (reason providers.Reason, detail string) {
+// nothing. It returns the refusal (a *refusal), or nil to go on.
+func checkAge(maxAge time.Duration, signedAt, now time.Time) error {
 	if maxAge <= 0 || signedAt.IsZero() {
-		return "", ""
+		return nil
 	}
 	switch age := now.Sub(signedAt); {
 	case age > maxAge:
-		return providers.ReasonTooOld, fmt.Sprintf("signed %s ago, over the account's max_age %s", age.Truncate(time.Second), maxAge)
+		return &refusal{providers.ReasonTooOld, fmt.Sprintf("signed %s ago, over the account's max_age %s", age.Truncate(time.Second), maxAge)}
 	case -age > config.FutureSkew:
-		return providers.ReasonFutureTimestamp, fmt.Sprintf("signed %s ahead of our clock, over the allowed %s", (-age).Truncate(time.Second), config.FutureSkew)
+		return &refusal{providers.ReasonFutureTimestamp, fmt.Sprintf("signed %s ahead of our clock, over the allowed %s", (-age).Truncate(time.Second), config.FutureSkew)}
 	}
-	return "", ""
+	return nil
 }
 
 // store is the one place that decides between acknowledging (2xx in the
 // provider's dialect) and 503.
 func (s *Server) store(ctx context.Context, o outcome, p providers.Inbound, ev *events.Event) outcome {
 	verdict, err := s.pub.Store(ctx, ev)
-	switch {
-	case errors.Is(err, publisher.ErrInvalid):
-		return reject(o, http.StatusBadRequest, providers.ReasonInvalidEvent, err.Error())
-	case err != nil:
-		o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, providers.ReasonUnavailable, "event store unavailable; retry later"
+	if err != nil && !errors.Is(err, publisher.ErrInvalid) {
 		s.log.WarnContext(ctx, "event not stored; answering 503", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind, "err", err}, o.ids()...)...)
-		return o
+		err = errEventStoreUnavailable
+	}
+	if err != nil {
+		return o.answered(err, p, ev.Kind)
 	}
 	if verdict == VerdictAccepted && ev.AmountMismatch {
 		// Counted once per event, not per provider retry of it.
 		s.m.mismatches.WithLabelValues(o.provider, o.kind).Inc()
 	}
-	o.verdict, o.status, o.reply = verdict, http.StatusOK, p.Ack(ev.Kind)
+	o = o.answered(nil, p, ev.Kind)
+	o.verdict = verdict
 	return o
 }
 

@@ -19,7 +19,6 @@ import (
 
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/pkg/events"
-	"github.com/payhook/payhook/pkg/providers"
 )
 
 // RawRecord is one inbound request as received, with its verdict, as stored
@@ -203,7 +202,7 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 	s.m.rawErrors.Inc()
 	s.log.WarnContext(ctx, "refusal not recorded; answering 503", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
 		"reason", o.reason, "err", err}, o.ids()...)...)
-	o.verdict, o.status, o.reason, o.detail = VerdictUnavailable, http.StatusServiceUnavailable, providers.ReasonUnavailable, "cannot record the request now; retry later"
+	o = o.answered(errRecordUnavailable, nil, "")
 	// No record of this 503 on PAYHOOK_RAW: the request did not verify, and
 	// whenever PAYHOOK_RAW_REJECTED refuses writes (slow, without quorum,
 	// deleted) a flood would otherwise land on PAYHOOK_RAW. The provider

@@ -168,7 +168,8 @@ func (s *Server) reprocessOne(ctx context.Context, rec RawRecord, dry bool) stri
 	if err != nil {
 		return "rejected:" + string(providers.ReasonOf(err))
 	}
-	if reason, _ := checkAge(acct.MaxAge, ev.SignedAt, rec.ReceivedAt); reason != "" {
+	if err := checkAge(acct.MaxAge, ev.SignedAt, rec.ReceivedAt); err != nil {
+		_, reason, _ := answer(err)
 		return "rejected:" + string(reason)
 	}
 	if dry {
