@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -27,88 +28,103 @@ type ReplayRequest struct {
 //	POST /v1/subscribers/{id}/retry      RetryRequest → RetryResult: events in backoff attempted now, on every replica
 func (d *Dispatcher) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/dlq/replay", d.handleReplay)
-	mux.HandleFunc("GET /v1/dlq", d.handleList)
-	mux.HandleFunc("POST /v1/subscribers/{id}/resume", d.handleResume)
-	mux.HandleFunc("DELETE /v1/subscribers/{id}", d.handleRetire)
-	mux.HandleFunc("POST /v1/subscribers/{id}/pause", d.handlePause)
-	mux.HandleFunc("POST /v1/subscribers/{id}/retry", d.handleRetry)
+	mux.Handle("POST /v1/dlq/replay", d.admin("replay", d.handleReplay))
+	mux.Handle("GET /v1/dlq", d.admin("list", d.handleList))
+	mux.Handle("POST /v1/subscribers/{id}/resume", d.admin("resume", d.handleResume))
+	mux.Handle("DELETE /v1/subscribers/{id}", d.admin("retire", d.handleRetire))
+	mux.Handle("POST /v1/subscribers/{id}/pause", d.admin("pause", d.handlePause))
+	mux.Handle("POST /v1/subscribers/{id}/retry", d.admin("retry", d.handleRetry))
 	return ops.RequireToken(d.cfg.AdminToken, d.log, mux)
 }
 
-func (d *Dispatcher) handleReplay(w http.ResponseWriter, r *http.Request) {
+// admin serves h, answering the error it returns as adminFailure maps it.
+func (d *Dispatcher) admin(op string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			ops.WriteFailure(w, d.adminFailure(op, err))
+		}
+	})
+}
+
+// adminFailure is the dispatcher admin API's one mapping from an error to
+// its answer: an *ops.Error as it is; a subscriber that is not configured
+// (for retire: of which nothing is kept) 404; retiring a subscriber still
+// configured here 409; anything else is NATS failing under op, logged and
+// answered 503.
+func (d *Dispatcher) adminFailure(op string, err error) error {
+	var oe *ops.Error
+	switch {
+	case errors.As(err, &oe):
+		return oe
+	case errors.Is(err, ErrConfigured):
+		return ops.Fail(ops.CodeConflict, "subscriber is in this dispatcher's config: remove it from every dispatcher's config first, or its consumer is recreated")
+	case errors.Is(err, ErrUnknownSubscriber) && op == "retire":
+		return ops.Fail(ops.CodeNotFound, "nothing is kept for this subscriber")
+	case errors.Is(err, ErrUnknownSubscriber):
+		return ops.Fail(ops.CodeNotFound, "unknown subscriber")
+	}
+	d.log.Error(op, "err", err)
+	return ops.Fail(ops.CodeUnavailable, op+" failed: NATS unavailable")
+}
+
+func (d *Dispatcher) handleReplay(w http.ResponseWriter, r *http.Request) error {
 	var req ReplayRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		ops.WriteError(w, http.StatusBadRequest, "body must be JSON {\"subscriber\": \"id\", \"event_ids\": [...]}")
-		return
+		return ops.Fail(ops.CodeInvalid, "body must be JSON {\"subscriber\": \"id\", \"event_ids\": [...]}")
 	}
 	if d.roster().byID[req.Subscriber] == nil {
-		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
-		return
+		return ErrUnknownSubscriber
 	}
 	if len(req.EventIDs) > 10000 {
-		ops.WriteError(w, http.StatusBadRequest, "at most 10000 event_ids per request")
-		return
+		return ops.Fail(ops.CodeInvalid, "at most 10000 event_ids per request")
 	}
 	res, err := Replay(r.Context(), d.js, req.Subscriber, req.EventIDs)
 	if err != nil {
-		d.log.Error("replay", "subscriber", req.Subscriber, "err", err)
-		ops.WriteError(w, http.StatusServiceUnavailable, "replay failed: NATS unavailable")
-		return
+		return fmt.Errorf("subscriber %s: %w", req.Subscriber, err)
 	}
 	d.log.Info("dlq replayed", "subscriber", req.Subscriber, "replayed", res.Replayed, "missing", len(res.Missing))
 	ops.WriteJSON(w, http.StatusOK, res)
+	return nil
 }
 
-func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) {
+func (d *Dispatcher) handleList(w http.ResponseWriter, r *http.Request) error {
 	sub := r.URL.Query().Get("subscriber")
 	if d.roster().byID[sub] == nil {
-		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
-		return
+		return ErrUnknownSubscriber
 	}
 	dls, err := ListDLQ(r.Context(), d.js, sub)
 	if err != nil {
-		ops.WriteError(w, http.StatusServiceUnavailable, "list failed: NATS unavailable")
-		return
+		return fmt.Errorf("subscriber %s: %w", sub, err)
 	}
 	if dls == nil {
 		dls = []DeadLetter{}
 	}
 	ops.WriteJSON(w, http.StatusOK, map[string]any{"dead_letters": dls})
+	return nil
 }
 
-func (d *Dispatcher) handleResume(w http.ResponseWriter, r *http.Request) {
+func (d *Dispatcher) handleResume(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	err := d.Resume(r.Context(), id)
-	switch {
-	case errors.Is(err, ErrUnknownSubscriber):
-		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
-	case err != nil:
-		ops.WriteError(w, http.StatusServiceUnavailable, "resume failed: NATS unavailable")
-	default:
-		ops.WriteJSON(w, http.StatusOK, map[string]any{"subscriber": id, "paused": false})
+	if err := d.Resume(r.Context(), id); err != nil {
+		return fmt.Errorf("subscriber %s: %w", id, err)
 	}
+	ops.WriteJSON(w, http.StatusOK, map[string]any{"subscriber": id, "paused": false})
+	return nil
 }
 
-func (d *Dispatcher) handleRetire(w http.ResponseWriter, r *http.Request) {
+func (d *Dispatcher) handleRetire(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	res, err := d.Retire(r.Context(), id)
-	switch {
-	case errors.Is(err, ErrConfigured):
-		ops.WriteError(w, http.StatusConflict, "subscriber is in this dispatcher's config: remove it from every dispatcher's config first, or its consumer is recreated")
-	case errors.Is(err, ErrUnknownSubscriber):
-		ops.WriteError(w, http.StatusNotFound, "nothing is kept for this subscriber")
-	case err != nil:
-		d.log.Error("retire", "subscriber", id, "err", err)
-		ops.WriteError(w, http.StatusServiceUnavailable, "retire failed: NATS unavailable")
-	default:
-		ops.WriteJSON(w, http.StatusOK, res)
+	if err != nil {
+		return fmt.Errorf("subscriber %s: %w", id, err)
 	}
+	ops.WriteJSON(w, http.StatusOK, res)
+	return nil
 }
 
-func (d *Dispatcher) handlePause(w http.ResponseWriter, r *http.Request) {
+func (d *Dispatcher) handlePause(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var req struct {
 		Reason string `json:"reason"`
@@ -118,45 +134,36 @@ func (d *Dispatcher) handlePause(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil || len(req.Reason) > 200 {
-			ops.WriteError(w, http.StatusBadRequest, "body must be JSON {\"reason\": \"text of at most 200 bytes\"}")
-			return
+			return ops.Fail(ops.CodeInvalid, "body must be JSON {\"reason\": \"text of at most 200 bytes\"}")
 		}
 	}
 	if req.Reason == "" {
 		req.Reason = "paused by an operator"
 	}
-	err := d.Pause(r.Context(), id, req.Reason)
-	switch {
-	case errors.Is(err, ErrUnknownSubscriber):
-		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
-	case err != nil:
-		ops.WriteError(w, http.StatusServiceUnavailable, "pause failed: NATS unavailable")
-	default:
-		d.log.Info("subscriber paused by an operator", "subscriber", id, "reason", req.Reason)
-		ops.WriteJSON(w, http.StatusOK, map[string]any{"subscriber": id, "paused": true})
+	if err := d.Pause(r.Context(), id, req.Reason); err != nil {
+		return fmt.Errorf("subscriber %s: %w", id, err)
 	}
+	d.log.Info("subscriber paused by an operator", "subscriber", id, "reason", req.Reason)
+	ops.WriteJSON(w, http.StatusOK, map[string]any{"subscriber": id, "paused": true})
+	return nil
 }
 
-func (d *Dispatcher) handleRetry(w http.ResponseWriter, r *http.Request) {
+func (d *Dispatcher) handleRetry(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var req RetryRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || len(req.EventIDs) > 10000 {
-		ops.WriteError(w, http.StatusBadRequest, "body must be JSON {\"event_ids\": [at most 10000 ids]} or {\"all\": true}, with \"dry_run\" optional")
-		return
+		return ops.Fail(ops.CodeInvalid, "body must be JSON {\"event_ids\": [at most 10000 ids]} or {\"all\": true}, with \"dry_run\" optional")
 	}
 	res, err := d.RetryNow(r.Context(), id, req)
-	switch {
-	case errors.Is(err, ErrUnknownSubscriber):
-		ops.WriteError(w, http.StatusNotFound, "unknown subscriber")
-	case errors.Is(err, errBadRetry):
-		ops.WriteError(w, http.StatusBadRequest, err.Error())
-	case err != nil:
-		d.log.Error("retry now", "subscriber", id, "err", err)
-		ops.WriteError(w, http.StatusServiceUnavailable, "retry failed: NATS unavailable")
-	default:
-		d.log.Info("retry now requested", "subscriber", id, "dry_run", req.DryRun, "events", len(res.Retried), "replicas", res.Replicas)
-		ops.WriteJSON(w, http.StatusOK, res)
+	if errors.Is(err, errBadRetry) {
+		return ops.Fail(ops.CodeInvalid, err.Error())
 	}
+	if err != nil {
+		return fmt.Errorf("subscriber %s: %w", id, err)
+	}
+	d.log.Info("retry now requested", "subscriber", id, "dry_run", req.DryRun, "events", len(res.Retried), "replicas", res.Replicas)
+	ops.WriteJSON(w, http.StatusOK, res)
+	return nil
 }

@@ -48,14 +48,33 @@ type ReprocessResult struct {
 // HTTP write timeout: a longer incident is reprocessed window by window.
 const maxReprocessWindow = 24 * time.Hour
 
-// serveReprocess is POST /v1/reprocess (admin token).
+// serveReprocess is POST /v1/reprocess (admin token); its failures are
+// answered as adminFailure maps them.
 func (s *Server) serveReprocess(w http.ResponseWriter, r *http.Request) {
+	if err := s.reprocessRequest(w, r); err != nil {
+		ops.WriteFailure(w, s.adminFailure(err))
+	}
+}
+
+// adminFailure is the ingress admin API's one mapping from an error to its
+// answer: an *ops.Error as it is (a request that is not valid, 400); any
+// other error is NATS failing while reading or storing, logged and
+// answered 503.
+func (s *Server) adminFailure(err error) error {
+	var oe *ops.Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	s.log.Error("reprocess", "err", err)
+	return ops.Fail(ops.CodeUnavailable, "reprocess failed: NATS unavailable")
+}
+
+func (s *Server) reprocessRequest(w http.ResponseWriter, r *http.Request) error {
 	var req ReprocessRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		ops.WriteError(w, http.StatusBadRequest, "body must be JSON {\"provider\",\"account\"?,\"since\",\"until\"?,\"reason\"?,\"dry_run\"?}")
-		return
+		return ops.Fail(ops.CodeInvalid, "body must be JSON {\"provider\",\"account\"?,\"since\",\"until\"?,\"reason\"?,\"dry_run\"?}")
 	}
 	until := s.now().UTC()
 	if req.Until != nil {
@@ -63,27 +82,22 @@ func (s *Server) serveReprocess(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case s.providers[req.Provider] == nil:
-		ops.WriteError(w, http.StatusBadRequest, "provider: not one of this ingress's providers")
-		return
+		return ops.Fail(ops.CodeInvalid, "provider: not one of this ingress's providers")
 	case req.Account != "" && s.accounts[req.Account].Provider != req.Provider:
-		ops.WriteError(w, http.StatusBadRequest, "account: no such account of this provider")
-		return
+		return ops.Fail(ops.CodeInvalid, "account: no such account of this provider")
 	case req.Since.IsZero() || !until.After(req.Since):
-		ops.WriteError(w, http.StatusBadRequest, "since: required, before until")
-		return
+		return ops.Fail(ops.CodeInvalid, "since: required, before until")
 	case until.Sub(req.Since) > maxReprocessWindow:
-		ops.WriteError(w, http.StatusBadRequest, "window over 24h: reprocess a longer incident day by day")
-		return
+		return ops.Fail(ops.CodeInvalid, "window over 24h: reprocess a longer incident day by day")
 	}
 	res, err := s.Reprocess(r.Context(), req, until)
 	if err != nil {
-		s.log.Error("reprocess", "provider", req.Provider, "err", err)
-		ops.WriteError(w, http.StatusServiceUnavailable, "reprocess failed: NATS unavailable")
-		return
+		return fmt.Errorf("provider %s: %w", req.Provider, err)
 	}
 	s.log.Info("reprocessed rejected requests", "provider", req.Provider, "account", req.Account, "since", req.Since, "until", until,
 		"dry_run", req.DryRun, "matched", res.Matched, "outcomes", res.Outcomes)
 	ops.WriteJSON(w, http.StatusOK, res)
+	return nil
 }
 
 // Reprocess reads the rejected requests of req from PAYHOOK_RAW_REJECTED

@@ -23,8 +23,32 @@ import (
 // MountAdmin adds the admin API (docs/interfaces.md "Admin APIs"), guarded by the
 // bearer admin_token: POST /v1/watches and POST /v1/references.
 func (r *Reconciler) MountAdmin(mux *http.ServeMux) {
-	mux.Handle("POST /v1/watches", ops.RequireToken(r.cfg.AdminToken, r.log, http.HandlerFunc(r.serveWatch)))
-	mux.Handle("POST /v1/references", ops.RequireToken(r.cfg.AdminToken, r.log, http.HandlerFunc(r.serveReference)))
+	mux.Handle("POST /v1/watches", ops.RequireToken(r.cfg.AdminToken, r.log, admin(r.serveWatch)))
+	mux.Handle("POST /v1/references", ops.RequireToken(r.cfg.AdminToken, r.log, admin(r.serveReference)))
+}
+
+// admin serves h, answering the error it returns as adminFailure maps it.
+func admin(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if err := h(w, req); err != nil {
+			ops.WriteFailure(w, adminFailure(err))
+		}
+	})
+}
+
+// adminFailure is the reconciler admin API's one mapping from an error to
+// its answer: an *ops.Error as it is (the handlers classify request errors,
+// store failures and the provider's refusal); an account past its watch cap
+// 429 "account_watch_cap: ..."; anything else 503.
+func adminFailure(err error) error {
+	var oe *ops.Error
+	switch {
+	case errors.As(err, &oe):
+		return oe
+	case errors.Is(err, ErrTooManyWatches):
+		return ops.Fail(ops.CodeTooMany, "account_watch_cap: "+err.Error())
+	}
+	return ops.Fail(ops.CodeUnavailable, "unavailable, retry")
 }
 
 // Checks are the readiness checks: NATS with every stream (including
@@ -70,12 +94,11 @@ type WatchResponse struct {
 	Created bool `json:"created"`
 }
 
-func (r *Reconciler) serveWatch(w http.ResponseWriter, req *http.Request) {
+func (r *Reconciler) serveWatch(w http.ResponseWriter, req *http.Request) error {
 	b, err := readBody(w, req)
 	if err != nil {
 		r.m.rejected.WithLabelValues("api", "invalid").Inc()
-		ops.WriteError(w, http.StatusBadRequest, err.Error())
-		return
+		return ops.Fail(ops.CodeInvalid, err.Error())
 	}
 	wr, err := ParseRequest(b)
 	if err == nil {
@@ -83,22 +106,20 @@ func (r *Reconciler) serveWatch(w http.ResponseWriter, req *http.Request) {
 	}
 	if err != nil {
 		r.m.rejected.WithLabelValues("api", "invalid").Inc()
-		ops.WriteError(w, http.StatusBadRequest, err.Error())
-		return
+		return ops.Fail(ops.CodeInvalid, err.Error())
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
 	defer cancel()
 	id, created, err := r.Open(ctx, wr, r.now(), "api")
 	if errors.Is(err, ErrTooManyWatches) {
-		ops.WriteError(w, http.StatusTooManyRequests, "account_watch_cap: "+err.Error())
-		return
+		return err
 	}
 	if err != nil {
 		r.log.Warn("watch not opened", "provider", wr.Provider, "order_id", wr.MerchantOrderID, "err", err)
-		ops.WriteError(w, http.StatusServiceUnavailable, "watch not stored: NATS unavailable, retry")
-		return
+		return ops.Fail(ops.CodeUnavailable, "watch not stored: NATS unavailable, retry")
 	}
 	ops.WriteJSON(w, http.StatusAccepted, WatchResponse{ID: id, Created: created})
+	return nil
 }
 
 // ReferenceRequest is the body of POST /v1/references.
@@ -204,23 +225,20 @@ func sortedKeys[V any](m map[string]V) []string {
 // order would then credit it twice. Resubmitting the same reference for
 // the same order is idempotent at the claim and calls the provider again:
 // that is how a submission whose answer was lost is retried.
-func (r *Reconciler) serveReference(w http.ResponseWriter, req *http.Request) {
+func (r *Reconciler) serveReference(w http.ResponseWriter, req *http.Request) error {
 	b, err := readBody(w, req)
 	if err != nil {
 		r.m.utr.WithLabelValues(UTRInvalid).Inc()
-		ops.WriteError(w, http.StatusBadRequest, err.Error())
-		return
+		return ops.Fail(ops.CodeInvalid, err.Error())
 	}
 	rr, acct, sub, err := r.parseReference(b)
 	if err != nil {
 		r.m.utr.WithLabelValues(UTRInvalid).Inc()
-		ops.WriteError(w, http.StatusBadRequest, err.Error())
-		return
+		return ops.Fail(ops.CodeInvalid, err.Error())
 	}
 	if r.refs == nil {
 		r.m.utr.WithLabelValues(UTRUnavailable).Inc()
-		ops.WriteError(w, http.StatusServiceUnavailable, "reference submission is not configured")
-		return
+		return ops.Fail(ops.CodeUnavailable, "reference submission is not configured")
 	}
 	// A client hanging up must not leave a claim without its submission
 	// (or the reverse): the rest runs to completion on its own clock.
@@ -232,14 +250,12 @@ func (r *Reconciler) serveReference(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		r.m.utr.WithLabelValues(UTRUnavailable).Inc()
 		log.Warn("reference claim store unavailable", "err", err)
-		ops.WriteError(w, http.StatusServiceUnavailable, "reference claim store unavailable, retry")
-		return
+		return ops.Fail(ops.CodeUnavailable, "reference claim store unavailable, retry")
 	}
 	if !claimed {
 		r.m.utr.WithLabelValues(UTRInUse).Inc()
 		log.Warn("reference already used for another order; not submitted", "other_order_id", owner)
-		ops.WriteError(w, http.StatusConflict, "reference_in_use")
-		return
+		return ops.Fail(ops.CodeConflict, "reference_in_use")
 	}
 
 	sctx, scancel := context.WithTimeout(ctx, r.opt.PollTimeout)
@@ -249,7 +265,7 @@ func (r *Reconciler) serveReference(w http.ResponseWriter, req *http.Request) {
 		r.m.utr.WithLabelValues(UTRMatched).Inc()
 		log.Info("reference matched")
 		ops.WriteJSON(w, http.StatusOK, ReferenceResponse{Status: "matched", Account: rr.Account, MerchantOrderID: rr.MerchantOrderID, Reference: rr.Reference})
-		return
+		return nil
 	}
 	resp := ProviderErrorResponse{Error: "provider_error"}
 	var ae *providers.APIError
@@ -275,5 +291,5 @@ func (r *Reconciler) serveReference(w http.ResponseWriter, req *http.Request) {
 	}
 	r.m.utr.WithLabelValues(result).Inc()
 	log.Warn("reference not matched by the provider", "result", result, "code", resp.Code)
-	ops.WriteJSON(w, http.StatusBadGateway, resp)
+	return &ops.Error{Code: ops.CodeProvider, Message: resp.Error, Body: resp}
 }
