@@ -114,7 +114,7 @@ func replayCommand(ctx context.Context, g *common, args []string) error {
 	// services'): the server removes it after a minute idle.
 	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		Name:          "payhookctl-replay-" + nuid.Next(),
-		FilterSubject: "payhook.events." + p + ".*." + s,
+		FilterSubject: events.EventFilter(p, events.Any, s),
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
 		AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute, MemoryStorage: true,
 	})
@@ -147,7 +147,8 @@ func replayCommand(ctx context.Context, g *common, args []string) error {
 				continue
 			}
 			res.Matched++
-			res.ByStatus[m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]]++
+			_, _, status, _ := events.ParseSubject(m.Subject())
+			res.ByStatus[string(status)]++
 			if *dry {
 				continue
 			}

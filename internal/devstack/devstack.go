@@ -384,7 +384,7 @@ func (st *Stack) traffic(ctx context.Context, rate float64, reconcilerAddr strin
 			watch["provider_order_id"] = ord.ProviderOrderID
 		}
 		w, _ := json.Marshal(watch)
-		_, _ = js.Publish(ctx, "payhook.watch."+prov, w)
+		_, _ = js.Publish(ctx, events.WatchSubject(prov), w)
 	}
 }
 

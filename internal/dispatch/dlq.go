@@ -15,6 +15,7 @@ import (
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // The replay stream belongs to the dispatcher: replayed dead letters are put
@@ -40,7 +41,7 @@ const (
 var Streams = []string{natsbus.StreamEvents, natsbus.StreamDLQ}
 
 // DLQSubject is payhook.dlq.{subscriber}.
-func DLQSubject(sub string) string { return "payhook.dlq." + sub }
+func DLQSubject(sub string) string { return events.DLQSubject(sub) }
 
 // ReplaySubject is payhook.replay.{subscriber}.
 func ReplaySubject(sub string) string { return "payhook.replay." + sub }

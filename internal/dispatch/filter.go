@@ -29,7 +29,7 @@ func FilterSubjects(f config.Filter) []string {
 	for _, p := range or(f.Providers) {
 		for _, k := range or(f.Kinds) {
 			for _, s := range or(statuses(f.Statuses)) {
-				out = append(out, "payhook.events."+p+"."+k+"."+s)
+				out = append(out, events.EventFilter(p, k, s))
 			}
 		}
 	}

@@ -587,7 +587,7 @@ func (b *Books) checkRaw(ctx context.Context, orders []providersim.Order, r *Rep
 	}
 	var subjects []string
 	for p := range providersIn {
-		subjects = append(subjects, "payhook.raw."+p+".rejected")
+		subjects = append(subjects, events.RawSubject(p, "rejected"))
 	}
 	sort.Strings(subjects)
 	msgs, err := b.c.ReadStream(ctx, natsbus.StreamRawRejected, subjects...)

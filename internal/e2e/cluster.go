@@ -29,6 +29,7 @@ import (
 	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/testenv"
+	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
 )
@@ -677,7 +678,7 @@ func (c *Cluster) StartRedis() {
 // JSON message on payhook.watch.{provider}, stored by JetStream.
 func (c *Cluster) Watch(ctx context.Context, o providersim.Order) error {
 	b, _ := json.Marshal(watchOf(o))
-	_, err := c.js.Publish(ctx, "payhook.watch."+o.Provider, b)
+	_, err := c.js.Publish(ctx, events.WatchSubject(o.Provider), b)
 	return err
 }
 

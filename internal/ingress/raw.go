@@ -256,7 +256,7 @@ func (s *Server) rawMsg(c echo.Context, o outcome, body rawBody, start time.Time
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK
 	}
-	return EncodeRawRecord("payhook.raw."+o.provider+"."+o.verdict, &rec)
+	return EncodeRawRecord(events.RawSubject(o.provider, o.verdict), &rec)
 }
 
 // rawEnvelopeBytes bounds the envelope of a record besides the path and the

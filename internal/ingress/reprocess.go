@@ -111,7 +111,7 @@ func (s *Server) Reprocess(ctx context.Context, req ReprocessRequest, until time
 	since := req.Since
 	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		Name:          "payhook-reprocess-" + nuid.Next(),
-		FilterSubject: "payhook.raw." + req.Provider + "." + VerdictRejected,
+		FilterSubject: events.RawSubject(req.Provider, VerdictRejected),
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
 		AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute, MemoryStorage: true,
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // Stream names and subjects (docs/interfaces.md "Events out").
@@ -29,14 +30,14 @@ const (
 	// never discards the record of an accepted callback.
 	StreamRawRejected = "PAYHOOK_RAW_REJECTED"
 
-	SubjectEvents = "payhook.events.>"
-	SubjectRaw    = "payhook.raw.>" // both raw streams together
-	SubjectDLQ    = "payhook.dlq.>"
-	SubjectWatch  = "payhook.watch.>"
+	SubjectEvents = events.EventSubjects
+	SubjectRaw    = events.RawSubjects // both raw streams together
+	SubjectDLQ    = events.DLQSubjects
+	SubjectWatch  = events.WatchSubjects
 	// SubjectRawRejected is the one raw subject a request can reach without
 	// verifying: an unknown route, provider, account or kind, a bad
 	// signature, a disallowed address.
-	SubjectRawRejected = "payhook.raw.*.rejected"
+	SubjectRawRejected = events.RawRejectedSubjects
 )
 
 // RawResults are the results (verdicts) whose records PAYHOOK_RAW holds:
@@ -75,7 +76,7 @@ const (
 func rawSubjects() []string {
 	out := make([]string, len(RawResults))
 	for i, r := range RawResults {
-		out[i] = "payhook.raw.*." + r
+		out[i] = events.RawSubject(events.Any, r)
 	}
 	return out
 }

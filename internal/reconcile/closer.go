@@ -61,8 +61,8 @@ func CloserConfig() jetstream.ConsumerConfig {
 		MaxAckPending: 1000,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		FilterSubjects: []string{
-			"payhook.events.*.*." + string(events.StatusSucceeded),
-			"payhook.events.*.*." + string(events.StatusFailed),
+			events.EventFilter(events.Any, events.Any, string(events.StatusSucceeded)),
+			events.EventFilter(events.Any, events.Any, string(events.StatusFailed)),
 		},
 	}
 }

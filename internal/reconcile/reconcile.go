@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -424,7 +423,7 @@ func (r *Reconciler) Open(ctx context.Context, req Request, openedAt time.Time, 
 
 // handleIntake turns one payhook.watch.{provider} message into a watch.
 func (r *Reconciler) handleIntake(ctx context.Context, msg jetstream.Msg) {
-	provider := strings.TrimPrefix(msg.Subject(), "payhook.watch.")
+	provider, _ := events.ParseWatchSubject(msg.Subject())
 	req, err := ParseRequest(msg.Data())
 	if err == nil {
 		if req.Provider != "" && req.Provider != provider {

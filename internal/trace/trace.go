@@ -46,13 +46,13 @@ import (
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // Stream and subjects of the index.
 const (
-	Stream        = "PAYHOOK_TRACE"
-	Subjects      = "payhook.trace.*"
-	SubjectPrefix = "payhook.trace."
+	Stream   = "PAYHOOK_TRACE"
+	Subjects = events.TraceSubjects
 )
 
 // Entry types.
@@ -107,7 +107,7 @@ func OrderKey(provider, account, merchantOrderID string) string {
 func EventKey(eventID string) string { return hashKey("e", eventID) }
 
 // Subject is payhook.trace.{key}.
-func Subject(key string) string { return SubjectPrefix + key }
+func Subject(key string) string { return events.TraceSubject(key) }
 
 // StreamConfig is PAYHOOK_TRACE for cfg: file storage, limits retention
 // bounded by age and bytes, oldest discarded.

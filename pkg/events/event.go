@@ -225,11 +225,6 @@ func (e *Event) ID() string {
 // payhook.events.{provider}.{kind}.{status}.
 func (e *Event) Subject() string { return Subject(e.Provider, e.Kind, e.Status) }
 
-// Subject builds payhook.events.{provider}.{kind}.{status}.
-func Subject(provider string, kind Kind, status Status) string {
-	return "payhook.events." + provider + "." + string(kind) + "." + string(status)
-}
-
 // Type is the CloudEvents type: payhook.{kind}.{status}.
 func (e *Event) Type() string { return "payhook." + string(e.Kind) + "." + string(e.Status) }
 
