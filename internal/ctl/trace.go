@@ -98,7 +98,7 @@ func traceCommand(ctx context.Context, g *common, args []string) error {
 func Trace(ctx context.Context, g *common, provider, account, order string) (TraceResult, error) {
 	res := TraceResult{Provider: provider, Account: account, MerchantOrderID: order,
 		Raw: []TraceRaw{}, Events: []TraceEvent{}, Deliveries: []Delivery{}}
-	entries, err := trace.Lookup(ctx, g.js, trace.OrderKey(provider, account, order))
+	entries, err := trace.Lookup(ctx, g.js, trace.OrderIndexKey(provider, account, order))
 	if err != nil {
 		return res, err
 	}
@@ -145,7 +145,7 @@ func Trace(ctx context.Context, g *common, provider, account, order string) (Tra
 		}
 	}
 	for _, id := range ids {
-		raws, err := trace.Lookup(ctx, g.js, trace.EventKey(id))
+		raws, err := trace.Lookup(ctx, g.js, trace.EventIndexKey(id))
 		if err != nil {
 			return res, err
 		}

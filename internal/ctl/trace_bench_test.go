@@ -42,14 +42,14 @@ func BenchmarkTrace(b *testing.B) {
 		order := fmt.Sprintf("B-%d", i)
 		e := events.Event{Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusSucceeded, MerchantOrderID: order}
 		id := e.ID()
-		key := trace.OrderKey("jpglo", "glo-in", order)
+		key := trace.OrderIndexKey("jpglo", "glo-in", order)
 		now := time.Now().UTC()
 		for _, m := range []struct {
 			key string
 			e   trace.Entry
 		}{
 			{key, trace.Entry{Type: trace.TypeEvent, At: now, EventID: id, Kind: "payin", EventStatus: "succeeded", Origin: "callback", EventSeq: uint64(i + 1)}},
-			{trace.EventKey(id), trace.Entry{Type: trace.TypeRaw, At: now, RawStream: "PAYHOOK_RAW", RawSeq: uint64(i + 1), EventID: id, Verdict: "accepted", Status: 200}},
+			{trace.EventIndexKey(id), trace.Entry{Type: trace.TypeRaw, At: now, RawStream: "PAYHOOK_RAW", RawSeq: uint64(i + 1), EventID: id, Verdict: "accepted", Status: 200}},
 			{key, trace.Entry{Type: trace.TypeAttempt, At: now, EventID: id, Subscriber: "ledger", Attempt: 1, HTTPStatus: 200, LatencyMS: 3.2, Outcome: "delivered"}},
 		} {
 			if _, err := s.js.PublishMsgAsync(trace.Message(m.key, m.e, "")); err != nil {

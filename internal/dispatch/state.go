@@ -232,7 +232,7 @@ func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
 	if res.Err != nil {
 		e.Error = res.Err.Error()
 	}
-	if _, err := w.d.js.PublishMsgAsync(trace.Message(trace.OrderKey(ce.Data.Provider, ce.Data.Account, order), e, "")); err != nil {
+	if _, err := w.d.js.PublishMsgAsync(trace.Message(trace.OrderIndexKey(ce.Data.Provider, ce.Data.Account, order), e, "")); err != nil {
 		w.log.Debug("attempt not logged", append(it.attrs(), "err", err)...)
 	}
 }

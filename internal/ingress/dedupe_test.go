@@ -171,7 +171,7 @@ func TestConcurrentContradictingCallbacksThroughTwoIngresses(t *testing.T) {
 	raced := 0
 	for i := range orders {
 		order := fmt.Sprintf("ORD-X%02d", i)
-		ok := dedupe.OrderKey{Provider: "fakeprov", Account: "acc-1", Kind: events.KindPayin, Key: order}
+		ok := dedupe.Order{Provider: "fakeprov", Account: "acc-1", Kind: events.KindPayin, Key: order}
 		c, err := store.Check(context.Background(), "evt_00000000000000000000000000000000", ok)
 		if err != nil || !c.Order.Status.Terminal() {
 			t.Fatalf("%s: recorded %+v, %v", order, c.Order, err)

@@ -262,7 +262,7 @@ func TestRacedContradictionsGetOneConflict(t *testing.T) {
 					}
 				}
 				c, err := store.Check(context.Background(), "evt_00000000000000000000000000000000",
-					dedupe.OrderKey{Provider: "fakeprov", Account: "acc-1", Kind: events.KindPayin, Key: "ORD-RACE"})
+					dedupe.Order{Provider: "fakeprov", Account: "acc-1", Kind: events.KindPayin, Key: "ORD-RACE"})
 				if err != nil || c.Order.Status != standing {
 					t.Errorf("recorded state %+v (%v), want %s to stand", c.Order, err, standing)
 				}

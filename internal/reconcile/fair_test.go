@@ -145,7 +145,7 @@ type slowStore struct {
 	delay time.Duration
 }
 
-func (s slowStore) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe.Check, error) {
+func (s slowStore) Check(ctx context.Context, id string, o dedupe.Order) (dedupe.Check, error) {
 	time.Sleep(s.delay)
 	return s.Store.Check(ctx, id, o)
 }

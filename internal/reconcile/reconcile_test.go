@@ -297,7 +297,7 @@ func TestUnverifiableProvidersOnlyExpire(t *testing.T) {
 	h.announce("mpurse", `{"account":"mp-in","kind":"payin","merchant_order_id":"U-1"}`)
 	h.announce("fantian", `{"account":"ft-in","kind":"payin","merchant_order_id":"U-2"}`)
 	// An mpurse order whose callback was stored closes instead of expiring.
-	o := dedupe.OrderKey{Provider: "mpurse", Account: "mp-in", Kind: events.KindPayin, Key: "U-3"}
+	o := dedupe.Order{Provider: "mpurse", Account: "mp-in", Kind: events.KindPayin, Key: "U-3"}
 	if err := h.store.Record(context.Background(), "evt_00000000000000000000000000000001", o, events.StatusSucceeded); err != nil {
 		t.Fatal(err)
 	}

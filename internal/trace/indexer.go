@@ -128,7 +128,7 @@ func EventEntry(subject string, data []byte) (key string, e Entry, ok bool) {
 		order = h.Data.ProviderOrderID
 	}
 	status := subject[strings.LastIndexByte(subject, '.')+1:]
-	return OrderKey(h.Data.Provider, h.Data.Account, order), Entry{
+	return OrderIndexKey(h.Data.Provider, h.Data.Account, order), Entry{
 		Type: TypeEvent, At: h.Data.ReceivedAt, EventID: h.ID, Kind: h.Data.Kind, EventStatus: status, Origin: h.Data.Origin,
 	}, true
 }
@@ -160,7 +160,7 @@ func (ix *Indexer) handleRaw(m jetstream.Msg) {
 		return
 	}
 	e := rawEntry(h, md)
-	ix.publish(m, Message(EventKey(id), e, "raw:"+strconv.FormatUint(e.RawSeq, 10)))
+	ix.publish(m, Message(EventIndexKey(id), e, "raw:"+strconv.FormatUint(e.RawSeq, 10)))
 }
 
 // handleRejected indexes a refusal under its order when the record names
@@ -181,7 +181,7 @@ func (ix *Indexer) handleRejected(m jetstream.Msg) {
 		return
 	}
 	e := rawEntry(h, md)
-	ix.publish(m, Message(OrderKey(provider, account, order), e, "raw:"+md.Stream+":"+strconv.FormatUint(e.RawSeq, 10)))
+	ix.publish(m, Message(OrderIndexKey(provider, account, order), e, "raw:"+md.Stream+":"+strconv.FormatUint(e.RawSeq, 10)))
 }
 
 // rawEntry is the index entry of a raw record, from its headers.

@@ -6,11 +6,11 @@
 // Stream PAYHOOK_TRACE holds small JSON entries (Entry, ~200 bytes) on
 // subjects payhook.trace.{key}, one subject per key:
 //
-//   - OrderKey(provider, account, merchant order id): the order's events
+//   - OrderIndexKey(provider, account, merchant order id): the order's events
 //     (written by the Indexer from PAYHOOK_EVENTS) and every delivery
 //     attempt of them to every subscriber (written by the dispatcher as it
 //     makes them, with time, HTTP status, latency, error and outcome);
-//   - EventKey(event id): the raw requests that carried the event (written
+//   - EventIndexKey(event id): the raw requests that carried the event (written
 //     by the Indexer from PAYHOOK_RAW, whose verified records name their
 //     event id but not the order).
 //
@@ -97,14 +97,14 @@ func hashKey(prefix string, parts ...string) string {
 	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// OrderKey is the index key of a merchant order: "o" and 32 hex digits of
+// OrderIndexKey is the index key of a merchant order: "o" and 32 hex digits of
 // SHA-256 over provider, account and merchant order id (every kind).
-func OrderKey(provider, account, merchantOrderID string) string {
+func OrderIndexKey(provider, account, merchantOrderID string) string {
 	return hashKey("o", provider, account, merchantOrderID)
 }
 
-// EventKey is the index key of an event's raw requests.
-func EventKey(eventID string) string { return hashKey("e", eventID) }
+// EventIndexKey is the index key of an event's raw requests.
+func EventIndexKey(eventID string) string { return hashKey("e", eventID) }
 
 // Subject is payhook.trace.{key}.
 func Subject(key string) string { return events.TraceSubject(key) }

@@ -31,7 +31,7 @@ func TestEventEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, got, ok := EventEntry(e.Subject(), b)
-	if !ok || key != OrderKey("jpglo", "glo-in", "O.1 *>") {
+	if !ok || key != OrderIndexKey("jpglo", "glo-in", "O.1 *>") {
 		t.Fatalf("key %q ok %v", key, ok)
 	}
 	want := Entry{Type: TypeEvent, At: at, EventID: e.ID(), Kind: "payin", EventStatus: "succeeded", Origin: "poll"}
@@ -44,10 +44,10 @@ func TestEventEntry(t *testing.T) {
 		}
 	}
 	// A key is one subject token whatever the order id holds.
-	if k := OrderKey("jpglo", "glo-in", "a.b *>"); len(k) != 33 || k[0] != 'o' {
+	if k := OrderIndexKey("jpglo", "glo-in", "a.b *>"); len(k) != 33 || k[0] != 'o' {
 		t.Errorf("key %q", k)
 	}
-	if OrderKey("a", "bc", "d") == OrderKey("ab", "c", "d") {
+	if OrderIndexKey("a", "bc", "d") == OrderIndexKey("ab", "c", "d") {
 		t.Error("keys of different orders collide")
 	}
 }

@@ -102,8 +102,8 @@ var ErrUnavailable = errors.New("dedupe store unavailable")
 // part, an unknown kind, a status that is not a payment status.
 var ErrInvalid = errors.New("invalid dedupe argument")
 
-// OrderKey identifies one order (or appeal) whose status is tracked.
-type OrderKey struct {
+// Order identifies one order (or appeal) whose status is tracked.
+type Order struct {
 	Provider string
 	Account  string
 	Kind     events.Kind
@@ -112,9 +112,9 @@ type OrderKey struct {
 	Key string
 }
 
-// OrderOf returns the order key of e: provider, account, kind and e.OrderKey().
-func OrderOf(e *events.Event) OrderKey {
-	return OrderKey{Provider: e.Provider, Account: e.Account, Kind: e.Kind, Key: e.OrderKey()}
+// OrderOf returns the order e is about: provider, account, kind and e.OrderKey().
+func OrderOf(e *events.Event) Order {
+	return Order{Provider: e.Provider, Account: e.Account, Kind: e.Kind, Key: e.OrderKey()}
 }
 
 // MaxIDLen bounds event ids; payhook's own are 36 characters.
@@ -125,7 +125,7 @@ const MaxIDLen = 128
 const maxPart = 256
 
 // Validate reports whether every part of o is present, bounded and the kind known.
-func (o OrderKey) Validate() error {
+func (o Order) Validate() error {
 	switch {
 	case o.Provider == "" || len(o.Provider) > maxPart:
 		return fmt.Errorf("%w: order provider", ErrInvalid)
@@ -140,7 +140,7 @@ func (o OrderKey) Validate() error {
 }
 
 // String renders o as provider/account/kind/key, for logs.
-func (o OrderKey) String() string {
+func (o Order) String() string {
 	return o.Provider + "/" + o.Account + "/" + string(o.Kind) + "/" + o.Key
 }
 
@@ -168,10 +168,10 @@ type Store interface {
 	// Check reports, in one round trip, whether id was already published
 	// within the window and the order's last recorded state. It does not
 	// change anything. Errors wrap ErrUnavailable (or ErrInvalid).
-	Check(ctx context.Context, id string, o OrderKey) (Check, error)
+	Check(ctx context.Context, id string, o Order) (Check, error)
 
 	// Record is RecordPrior without the prior state.
-	Record(ctx context.Context, id string, o OrderKey, status events.Status) error
+	Record(ctx context.Context, id string, o Order, status events.Status) error
 
 	// RecordPrior marks id as published and sets o's state to (status, id),
 	// in one atomic round trip, unless that would move a terminal status: a
@@ -185,7 +185,7 @@ type Store interface {
 	// state live for the window after this call. Call it only after the
 	// publish (normal or conflict) was acknowledged. Errors wrap
 	// ErrUnavailable (or ErrInvalid).
-	RecordPrior(ctx context.Context, id string, o OrderKey, status events.Status) (prior OrderState, err error)
+	RecordPrior(ctx context.Context, id string, o Order, status events.Status) (prior OrderState, err error)
 
 	// Ping checks that the store answers, for readiness probes.
 	Ping(ctx context.Context) error
@@ -227,7 +227,7 @@ func ValidateReference(account, reference, merchantOrderID string) error {
 }
 
 // ValidateCheck checks the arguments of Store.Check.
-func ValidateCheck(id string, o OrderKey) error {
+func ValidateCheck(id string, o Order) error {
 	if id == "" || len(id) > MaxIDLen {
 		return fmt.Errorf("%w: event id", ErrInvalid)
 	}
@@ -235,7 +235,7 @@ func ValidateCheck(id string, o OrderKey) error {
 }
 
 // ValidateRecord checks the arguments of Store.Record.
-func ValidateRecord(id string, o OrderKey, status events.Status) error {
+func ValidateRecord(id string, o Order, status events.Status) error {
 	if !status.Valid() {
 		return fmt.Errorf("%w: status %q", ErrInvalid, status)
 	}

@@ -60,7 +60,7 @@ func TestVerdictString(t *testing.T) {
 func TestOrderOfAndValidate(t *testing.T) {
 	e := &events.Event{Provider: "mpurse", Account: "mp-in", Kind: events.KindPayin, MerchantOrderID: "m1", IdempotencyKey: "q1+rrn"}
 	o := dedupe.OrderOf(e)
-	if want := (dedupe.OrderKey{Provider: "mpurse", Account: "mp-in", Kind: events.KindPayin, Key: "q1+rrn"}); o != want {
+	if want := (dedupe.Order{Provider: "mpurse", Account: "mp-in", Kind: events.KindPayin, Key: "q1+rrn"}); o != want {
 		t.Fatalf("OrderOf = %+v, want %+v", o, want)
 	}
 	if err := o.Validate(); err != nil {
@@ -69,7 +69,7 @@ func TestOrderOfAndValidate(t *testing.T) {
 	if got := o.String(); got != "mpurse/mp-in/payin/q1+rrn" {
 		t.Fatalf("String = %q", got)
 	}
-	bad := []dedupe.OrderKey{
+	bad := []dedupe.Order{
 		{Account: "a", Kind: events.KindPayin, Key: "k"},
 		{Provider: "p", Kind: events.KindPayin, Key: "k"},
 		{Provider: "p", Account: "a", Kind: "x", Key: "k"},

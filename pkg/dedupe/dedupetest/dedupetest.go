@@ -83,7 +83,7 @@ func Run(t *testing.T, newSubject Factory) {
 }
 
 // Event returns a valid event for order key in status st.
-func Event(o dedupe.OrderKey, st events.Status) *events.Event {
+func Event(o dedupe.Order, st events.Status) *events.Event {
 	return &events.Event{
 		Provider: o.Provider, Account: o.Account, Kind: o.Kind, Status: st,
 		MerchantOrderID: o.Key, Amount: events.MustMoney("100.00", "INR"), Origin: events.OriginCallback,
@@ -91,11 +91,11 @@ func Event(o dedupe.OrderKey, st events.Status) *events.Event {
 }
 
 // ID is Event(o, st).ID().
-func ID(o dedupe.OrderKey, st events.Status) string { return Event(o, st).ID() }
+func ID(o dedupe.Order, st events.Status) string { return Event(o, st).ID() }
 
 // Order returns a distinct order key for name.
-func Order(name string) dedupe.OrderKey {
-	return dedupe.OrderKey{Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Key: name}
+func Order(name string) dedupe.Order {
+	return dedupe.Order{Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Key: name}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -105,7 +105,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 // MustCheck calls Check and fails the test on error.
-func MustCheck(tb testing.TB, s dedupe.Store, id string, o dedupe.OrderKey) dedupe.Check {
+func MustCheck(tb testing.TB, s dedupe.Store, id string, o dedupe.Order) dedupe.Check {
 	tb.Helper()
 	c, err := s.Check(context.Background(), id, o)
 	if err != nil {
@@ -115,7 +115,7 @@ func MustCheck(tb testing.TB, s dedupe.Store, id string, o dedupe.OrderKey) dedu
 }
 
 // MustRecordPrior calls RecordPrior and fails the test on error.
-func MustRecordPrior(tb testing.TB, s dedupe.Store, id string, o dedupe.OrderKey, st events.Status) dedupe.OrderState {
+func MustRecordPrior(tb testing.TB, s dedupe.Store, id string, o dedupe.Order, st events.Status) dedupe.OrderState {
 	tb.Helper()
 	prior, err := s.RecordPrior(context.Background(), id, o, st)
 	if err != nil {
@@ -125,14 +125,14 @@ func MustRecordPrior(tb testing.TB, s dedupe.Store, id string, o dedupe.OrderKey
 }
 
 // MustRecord calls Record and fails the test on error.
-func MustRecord(tb testing.TB, s dedupe.Store, id string, o dedupe.OrderKey, st events.Status) {
+func MustRecord(tb testing.TB, s dedupe.Store, id string, o dedupe.Order, st events.Status) {
 	tb.Helper()
 	if err := s.Record(context.Background(), id, o, st); err != nil {
 		tb.Fatalf("Record(%s, %s, %s): %v", id, o, st, err)
 	}
 }
 
-func wantCheck(t *testing.T, s dedupe.Store, id string, o dedupe.OrderKey, want dedupe.Check) {
+func wantCheck(t *testing.T, s dedupe.Store, id string, o dedupe.Order, want dedupe.Check) {
 	t.Helper()
 	if got := MustCheck(t, s, id, o); got != want {
 		t.Fatalf("Check(%s, %s) = %+v, want %+v", id, o, got, want)
@@ -181,7 +181,7 @@ func testRecordThenCheck(t *testing.T, s Subject) {
 
 func testIndependent(t *testing.T, s Subject) {
 	base := Order("same")
-	others := map[string]dedupe.OrderKey{
+	others := map[string]dedupe.Order{
 		"provider": {Provider: "mrnpay", Account: base.Account, Kind: base.Kind, Key: base.Key},
 		"account":  {Provider: base.Provider, Account: "glo-br", Kind: base.Kind, Key: base.Key},
 		"kind":     {Provider: base.Provider, Account: base.Account, Kind: events.KindPayout, Key: base.Key},
@@ -538,11 +538,11 @@ func testInvalid(t *testing.T, s Subject) {
 		{"empty id", func() error { _, err := s.Store.Check(ctx, "", good); return err }},
 		{"long id", func() error { _, err := s.Store.Check(ctx, long, good); return err }},
 		{"empty key", func() error {
-			_, err := s.Store.Check(ctx, id, dedupe.OrderKey{Provider: "p", Account: "a", Kind: events.KindPayin})
+			_, err := s.Store.Check(ctx, id, dedupe.Order{Provider: "p", Account: "a", Kind: events.KindPayin})
 			return err
 		}},
 		{"bad kind", func() error {
-			_, err := s.Store.Check(ctx, id, dedupe.OrderKey{Provider: "p", Account: "a", Kind: "refund", Key: "k"})
+			_, err := s.Store.Check(ctx, id, dedupe.Order{Provider: "p", Account: "a", Kind: "refund", Key: "k"})
 			return err
 		}},
 		{"conflict is not a status", func() error { return s.Store.Record(ctx, id, good, events.StatusConflict) }},

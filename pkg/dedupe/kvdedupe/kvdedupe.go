@@ -137,7 +137,7 @@ func (s *Store) bucket(ctx context.Context, js jetstream.JetStream, name string,
 
 var b64 = base64.RawURLEncoding
 
-func orderKey(o dedupe.OrderKey) string {
+func orderKey(o dedupe.Order) string {
 	d := codec.Order(o)
 	return "o." + b64.EncodeToString(d[:])
 }
@@ -148,7 +148,7 @@ func refKey(account, reference string) string {
 }
 
 // Check implements dedupe.Store: one Get.
-func (s *Store) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe.Check, error) {
+func (s *Store) Check(ctx context.Context, id string, o dedupe.Order) (dedupe.Check, error) {
 	if err := dedupe.ValidateCheck(id, o); err != nil {
 		return dedupe.Check{}, err
 	}
@@ -182,7 +182,7 @@ func (s *Store) get(ctx context.Context, key string) (codec.Entry, uint64, error
 }
 
 // Record implements dedupe.Store.
-func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) error {
+func (s *Store) Record(ctx context.Context, id string, o dedupe.Order, status events.Status) error {
 	_, err := s.RecordPrior(ctx, id, o, status)
 	return err
 }
@@ -190,7 +190,7 @@ func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status
 // RecordPrior implements dedupe.Store: a compare-and-set loop on the order's
 // entry. The prior state it returns is the one read in the round that
 // wrote (or found nothing to write), so it is atomic with the write.
-func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) (dedupe.OrderState, error) {
+func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.Order, status events.Status) (dedupe.OrderState, error) {
 	if err := dedupe.ValidateRecord(id, o, status); err != nil {
 		return dedupe.OrderState{}, err
 	}

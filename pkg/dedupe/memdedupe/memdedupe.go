@@ -30,7 +30,7 @@ type Store struct {
 	cfg Config
 
 	mu     sync.Mutex
-	orders map[dedupe.OrderKey]*order
+	orders map[dedupe.Order]*order
 	refs   map[refKey]claim
 	ops    int
 	fail   error
@@ -65,7 +65,7 @@ func New(cfg Config) *Store {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{cfg: cfg, orders: map[dedupe.OrderKey]*order{}, refs: map[refKey]claim{}}
+	return &Store{cfg: cfg, orders: map[dedupe.Order]*order{}, refs: map[refKey]claim{}}
 }
 
 // SetUnavailable makes every later call fail with an error wrapping
@@ -84,12 +84,12 @@ func (s *Store) SetUnavailable(down bool) {
 func (s *Store) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.orders = map[dedupe.OrderKey]*order{}
+	s.orders = map[dedupe.Order]*order{}
 	s.refs = map[refKey]claim{}
 }
 
 // Check implements dedupe.Store.
-func (s *Store) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe.Check, error) {
+func (s *Store) Check(ctx context.Context, id string, o dedupe.Order) (dedupe.Check, error) {
 	if err := dedupe.ValidateCheck(id, o); err != nil {
 		return dedupe.Check{}, err
 	}
@@ -107,13 +107,13 @@ func (s *Store) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe
 }
 
 // Record implements dedupe.Store.
-func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) error {
+func (s *Store) Record(ctx context.Context, id string, o dedupe.Order, status events.Status) error {
 	_, err := s.RecordPrior(ctx, id, o, status)
 	return err
 }
 
 // RecordPrior implements dedupe.Store, under the store's one lock.
-func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) (dedupe.OrderState, error) {
+func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.Order, status events.Status) (dedupe.OrderState, error) {
 	if err := dedupe.ValidateRecord(id, o, status); err != nil {
 		return dedupe.OrderState{}, err
 	}
@@ -201,7 +201,7 @@ func (s *Store) usable(ctx context.Context) error {
 }
 
 // order returns o's live entry, dropping an expired one. Callers hold mu.
-func (s *Store) order(o dedupe.OrderKey) *order {
+func (s *Store) order(o dedupe.Order) *order {
 	ord := s.orders[o]
 	if ord != nil && !s.cfg.Now().Before(ord.expires) {
 		delete(s.orders, o)

@@ -294,7 +294,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`)
 )
 
-func (s *Store) orderKey(o dedupe.OrderKey) string {
+func (s *Store) orderKey(o dedupe.Order) string {
 	d := codec.Order(o)
 	return s.cfg.Prefix + "o" + string(d[:])
 }
@@ -325,7 +325,7 @@ func newOp(ctx context.Context, key, id string, state []byte) *op {
 }
 
 // Check implements dedupe.Store: one GET of the order's entry.
-func (s *Store) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe.Check, error) {
+func (s *Store) Check(ctx context.Context, id string, o dedupe.Order) (dedupe.Check, error) {
 	if err := dedupe.ValidateCheck(id, o); err != nil {
 		return dedupe.Check{}, err
 	}
@@ -345,14 +345,14 @@ func (s *Store) Check(ctx context.Context, id string, o dedupe.OrderKey) (dedupe
 }
 
 // Record implements dedupe.Store.
-func (s *Store) Record(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) error {
+func (s *Store) Record(ctx context.Context, id string, o dedupe.Order, status events.Status) error {
 	_, err := s.RecordPrior(ctx, id, o, status)
 	return err
 }
 
 // RecordPrior implements dedupe.Store: one script call on the order's
 // entry, which returns the state it replaced or kept.
-func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.OrderKey, status events.Status) (dedupe.OrderState, error) {
+func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.Order, status events.Status) (dedupe.OrderState, error) {
 	if err := dedupe.ValidateRecord(id, o, status); err != nil {
 		return dedupe.OrderState{}, err
 	}

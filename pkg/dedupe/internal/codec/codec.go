@@ -34,7 +34,7 @@ func ID(id string) [Size]byte {
 }
 
 // Order returns the digest of an order key.
-func Order(o dedupe.OrderKey) [Size]byte {
+func Order(o dedupe.Order) [Size]byte {
 	return digest("order", o.Provider, o.Account, string(o.Kind), o.Key)
 }
 

@@ -57,8 +57,8 @@ func TestDecodeStateRejects(t *testing.T) {
 }
 
 func TestDigestsDistinct(t *testing.T) {
-	o := dedupe.OrderKey{Provider: "jpglo", Account: "a", Kind: events.KindPayin, Key: "bc"}
-	split := dedupe.OrderKey{Provider: "jpglo", Account: "ab", Kind: events.KindPayin, Key: "c"}
+	o := dedupe.Order{Provider: "jpglo", Account: "a", Kind: events.KindPayin, Key: "bc"}
+	split := dedupe.Order{Provider: "jpglo", Account: "ab", Kind: events.KindPayin, Key: "c"}
 	if Order(o) == Order(split) {
 		t.Fatal("length prefixes missing: (a, bc) and (ab, c) collide")
 	}
