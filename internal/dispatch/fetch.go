@@ -186,7 +186,7 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 		w.d.m.deliveries.WithLabelValues(w.id, OutcomeFiltered).Inc()
 		return
 	}
-	it := &item{msg: m, replay: replay, signed: m.Headers(), seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: OrderKey(ce), body: m.Data()}
+	it := &item{msg: m, replay: replay, signed: m.Headers(), seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: SequenceKey(ce), body: m.Data()}
 	if replay {
 		it.key = "replay|" + it.key
 		it.replays, _ = strconv.Atoi(m.Headers().Get(HeaderReplay))

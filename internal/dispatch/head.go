@@ -39,10 +39,11 @@ func parseHead(b []byte) (events.CloudEvent, error) {
 	}}, nil
 }
 
-// OrderKey is the ordering key of an event: provider, account, kind and
-// merchant order id (the provider order id when there is none; the event id
-// when neither is known, which orders nothing).
-func OrderKey(ce events.CloudEvent) string {
+// SequenceKey is the key a subscriber's deliveries are sequenced by (one at
+// a time per key, in stream order): provider, account, kind and merchant
+// order id (the provider order id when there is none; the event id when
+// neither is known, which orders nothing).
+func SequenceKey(ce events.CloudEvent) string {
 	e := ce.Data
 	id := e.MerchantOrderID
 	if id == "" {

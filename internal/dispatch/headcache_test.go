@@ -23,7 +23,7 @@ func TestHeadCacheAgreesWithParseHead(t *testing.T) {
 		for i, b := range bodies {
 			got, err := c.parse(b)
 			want, werr := parseHead(b)
-			if err != nil || werr != nil || got.ID != want.ID || OrderKey(got) != OrderKey(want) || got.Data.Account != want.Data.Account {
+			if err != nil || werr != nil || got.ID != want.ID || SequenceKey(got) != SequenceKey(want) || got.Data.Account != want.Data.Account {
 				t.Fatalf("round %d body %d: cache %+v %v, parseHead %+v %v", round, i, got, err, want, werr)
 			}
 		}

@@ -202,7 +202,7 @@ func TestRetryReleasesItsOwnHeldCopy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &item{msg: m, seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: OrderKey(ce), body: m.Data()}
+		return &item{msg: m, seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: SequenceKey(ce), body: m.Data()}
 	}
 	e, dup := mkItem(fetchOne("old")), mkItem(fetchOne("new"))
 	w.mu.Lock()
