@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
@@ -57,10 +56,10 @@ func statuses(l []string) []string {
 // status is the subject's last token; conflict events match an empty
 // statuses list or one naming "conflict" or a terminal status.
 func Match(f config.Filter, subject string, e events.Event) bool {
-	tok := strings.Split(subject, ".")
-	if len(tok) != 5 || tok[0] != "payhook" || tok[1] != "events" {
+	provider, kind, status, ok := events.ParseSubject(subject)
+	if !ok {
 		return false
 	}
 	in := func(l []string, v string) bool { return len(l) == 0 || slices.Contains(l, v) }
-	return in(f.Providers, tok[2]) && in(f.Kinds, tok[3]) && in(statuses(f.Statuses), tok[4]) && in(f.Accounts, e.Account)
+	return in(f.Providers, provider) && in(f.Kinds, string(kind)) && in(statuses(f.Statuses), string(status)) && in(f.Accounts, e.Account)
 }

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // Headers of a raw record that the index reads (the record format is
@@ -119,17 +119,17 @@ type eventHead struct {
 // EventEntry is the index key and entry of the event message data stored
 // on subject; ok is false for a message that is not a payhook event.
 func EventEntry(subject string, data []byte) (key string, e Entry, ok bool) {
+	_, _, status, isEvent := events.ParseSubject(subject)
 	var h eventHead
-	if json.Unmarshal(data, &h) != nil || h.ID == "" || h.Data.Provider == "" {
+	if !isEvent || json.Unmarshal(data, &h) != nil || h.ID == "" || h.Data.Provider == "" {
 		return "", Entry{}, false
 	}
 	order := h.Data.MerchantOrderID
 	if order == "" {
 		order = h.Data.ProviderOrderID
 	}
-	status := subject[strings.LastIndexByte(subject, '.')+1:]
 	return OrderIndexKey(h.Data.Provider, h.Data.Account, order), Entry{
-		Type: TypeEvent, At: h.Data.ReceivedAt, EventID: h.ID, Kind: h.Data.Kind, EventStatus: status, Origin: h.Data.Origin,
+		Type: TypeEvent, At: h.Data.ReceivedAt, EventID: h.ID, Kind: h.Data.Kind, EventStatus: string(status), Origin: h.Data.Origin,
 	}, true
 }
 
