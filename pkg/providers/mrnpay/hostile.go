@@ -44,11 +44,10 @@ func (p *Provider) HostileCallback(g hostile.Gen, acct providers.Account, orderI
 	amt := 10000 + g.IntN(9990000) // fen
 	if g.IntN(4) == 0 {
 		return &hostile.Callback{Account: acct, Kind: events.KindPayout,
-			Form: hostile.Form{{K: "amount", V: strconv.Itoa(amt / 100)}, {K: "appKey", V: acct.Key("merchant_id")}, {K: "mrn", V: orderID}}}
+			Form: callbackForm(events.KindPayout, acct.Key("merchant_id"), orderID, "", strconv.Itoa(amt/100), "")}
 	}
-	return &hostile.Callback{Account: acct, Kind: events.KindPayin, Form: hostile.Form{
-		{K: "amount", V: hostile.Cents(amt)}, {K: "appKey", V: acct.Key("merchant_id")}, {K: "channel", V: strconv.Itoa(1 + g.IntN(15))},
-		{K: "mrn", V: orderID}, {K: "originAmount", V: hostile.Cents(amt)}}}
+	return &hostile.Callback{Account: acct, Kind: events.KindPayin,
+		Form: callbackForm(events.KindPayin, acct.Key("merchant_id"), orderID, strconv.Itoa(1+g.IntN(15)), hostile.Cents(amt), hostile.Cents(amt))}
 }
 
 // HostileSign appends the sign of the kind's fields under acct's secret.
@@ -58,12 +57,7 @@ func (p *Provider) HostileSign(acct providers.Account, c *hostile.Callback) (htt
 
 // signedForm is c's form with its sign under acct's secret (a copy).
 func signedForm(c *hostile.Callback, acct providers.Account) hostile.Form {
-	f := c.Form.Del("sign")
-	key := acct.Key("secret")
-	if c.Kind == events.KindPayout {
-		return append(f, hostile.KV{K: "sign", V: SignPayout(f.Get("amount"), f.Get("appKey"), f.Get("mrn"), key)})
-	}
-	return append(f, hostile.KV{K: "sign", V: SignPayin(f.Get("amount"), f.Get("appKey"), f.Get("channel"), f.Get("mrn"), f.Get("originAmount"), key)})
+	return signForm(c.Kind, c.Form, acct.Key("secret"))
 }
 
 // signedFields are the fields the kind's sign covers.

@@ -1,8 +1,7 @@
 package mrnpay
 
 import (
-	"net/url"
-
+	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers/internal/md5sign"
 )
 
@@ -31,22 +30,10 @@ func md5Hex(s string) string { return md5sign.Lower(s) }
 // BuildPayinCallback renders a signed pay-in callback body as mrnpay posts
 // it (application/x-www-form-urlencoded), for simulators and load tests.
 func BuildPayinCallback(appKey, key, mrn, channel, amount, originAmount string) []byte {
-	v := url.Values{}
-	v.Set("amount", amount)
-	v.Set("appKey", appKey)
-	v.Set("channel", channel)
-	v.Set("mrn", mrn)
-	v.Set("originAmount", originAmount)
-	v.Set("sign", SignPayin(amount, appKey, channel, mrn, originAmount, key))
-	return []byte(v.Encode())
+	return signForm(events.KindPayin, callbackForm(events.KindPayin, appKey, mrn, channel, amount, originAmount), key).Render()
 }
 
 // BuildPayoutCallback renders a signed payout callback body as mrnpay posts it.
 func BuildPayoutCallback(appKey, key, mrn, amount string) []byte {
-	v := url.Values{}
-	v.Set("amount", amount)
-	v.Set("appKey", appKey)
-	v.Set("mrn", mrn)
-	v.Set("sign", SignPayout(amount, appKey, mrn, key))
-	return []byte(v.Encode())
+	return signForm(events.KindPayout, callbackForm(events.KindPayout, appKey, mrn, "", amount, ""), key).Render()
 }
