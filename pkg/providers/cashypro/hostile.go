@@ -43,32 +43,25 @@ func (p *Provider) HostileWire() hostile.Wire {
 func (p *Provider) HostileCallback(g hostile.Gen, acct providers.Account, orderID string) *hostile.Callback {
 	amt := 10000 + g.IntN(9990000)
 	completed := fmt.Sprintf("2025-%02d-%02d %02d:%02d:%02d", 1+g.IntN(12), 1+g.IntN(28), g.IntN(24), g.IntN(60), g.IntN(60))
-	return &hostile.Callback{Account: acct, Kind: events.KindPayin, Obj: (&hostile.Obj{}).
-		Set("amount", strconv.Itoa(amt/100*100)+".00").Set("channelOrderNo", hostile.Str("QR"+g.Digits(10))).
-		Set("completionTime", hostile.Str(completed)).
-		Set("fee", strconv.Itoa(amt/1000)+".0000").Set("mchOrderNo", hostile.Str(orderID)).
-		Set("merchantId", hostile.Str(acct.Key("merchant_id"))).Set("nonceStr", hostile.Str(g.Digits(13))).
-		Set("orderNo", hostile.Str("PAYIN"+g.Digits(19))).
-		Set("orderStatus", hostile.Str(g.Pick([]string{"SUCCESS", "SUCCESS", "SUCCESS", "FAIL", "PAYING"}))).
-		Set("payCode", hostile.Str("OR.GPNQR.BI")).Set("payType", hostile.Str("41")).Set("payUrl", hostile.Str("https://payurl.example/"+g.Digits(8)))}
+	return &hostile.Callback{Account: acct, Kind: events.KindPayin, Obj: callback{
+		Amount: strconv.Itoa(amt/100*100) + ".00", Fee: strconv.Itoa(amt/1000) + ".0000", CompletionTime: completed,
+		ChannelOrderNo: "QR" + g.Digits(10), MchOrderNo: orderID, MerchantID: acct.Key("merchant_id"),
+		NonceStr: g.Digits(13), OrderNo: "PAYIN" + g.Digits(19),
+		OrderStatus: g.Pick([]string{"SUCCESS", "SUCCESS", "SUCCESS", "FAIL", "PAYING"}),
+		PayCode:     "OR.GPNQR.BI", PayType: "41", PayURL: "https://payurl.example/" + g.Digits(8),
+	}.obj()}
 }
 
-// HostileSign signs c's body with Sign under acct and sets both headers.
+// HostileSign signs c's body with signHeaders under acct.
 func (p *Provider) HostileSign(acct providers.Account, c *hostile.Callback) (http.Header, []byte, error) {
 	return signCallback(acct, c)
 }
 
-// signCallback is HostileSign.
+// signCallback is c's body and its headers under acct.
 func signCallback(acct providers.Account, c *hostile.Callback) (http.Header, []byte, error) {
 	body := c.Obj.Bytes()
-	s, err := Sign(body, acct.Key("secret"), acct.Key("sign_rule"))
-	if err != nil {
-		return nil, nil, err
-	}
-	h := hostile.JSONHeader()
-	h.Set(HeaderMerchantID, acct.Key("merchant_id"))
-	h.Set(HeaderSign, s)
-	return h, body, nil
+	h, err := signHeaders(acct, body)
+	return h, body, err
 }
 
 // HostileMutations are cashypro's own mutations.

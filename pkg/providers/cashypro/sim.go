@@ -87,27 +87,17 @@ func simStatus(s events.Status) string {
 // the seed example's (alphabetical) order, headers MerchantId and Sign
 // (Sign under the account's rule). PAYING has a null completionTime.
 func (p *Provider) SimCallback(acct providers.Account, o providers.SimOrder, at time.Time, corrupt bool) (http.Header, []byte, error) {
-	var completion any
+	var completion string
 	if o.Status != events.StatusPending {
 		completion = at.In(wib).Format(completionLayout)
 	}
-	body, err := simwire.Ordered([]simwire.KV{
-		{K: "amount", V: json.RawMessage(simwire.Fixed(o.Paid, 2))},
-		{K: "channelOrderNo", V: o.Reference},
-		{K: "completionTime", V: completion},
-		{K: "fee", V: json.RawMessage(simFee(o.Paid) + ".0000")},
-		{K: "mchOrderNo", V: o.MerchantOrderID},
-		{K: "merchantId", V: acct.Key("merchant_id")},
-		{K: "nonceStr", V: strconv.FormatInt(time.Now().UnixMilli(), 10)},
-		{K: "orderNo", V: o.ProviderOrderID},
-		{K: "orderStatus", V: simStatus(o.Status)},
-		{K: "payCode", V: "OR.GPNQR..SIM"},
-		{K: "payType", V: o.PayType},
-		{K: "payUrl", V: "https://pay.example/" + o.ProviderOrderID},
-	})
-	if err != nil {
-		return nil, nil, err
-	}
+	body := callback{
+		Amount: simwire.Fixed(o.Paid, 2), Fee: simFee(o.Paid) + ".0000", CompletionTime: completion,
+		ChannelOrderNo: o.Reference, MchOrderNo: o.MerchantOrderID, MerchantID: acct.Key("merchant_id"),
+		NonceStr: strconv.FormatInt(time.Now().UnixMilli(), 10), OrderNo: o.ProviderOrderID,
+		OrderStatus: simStatus(o.Status), PayCode: "OR.GPNQR..SIM", PayType: o.PayType,
+		PayURL: "https://pay.example/" + o.ProviderOrderID,
+	}.obj().Bytes()
 	h, err := p.SimSign(acct, o.Kind, body, at)
 	if err != nil {
 		return nil, nil, err
@@ -132,15 +122,7 @@ func simFee(amount events.Money) string {
 // SimSign is the headers CashyPro sends body with: MerchantId and Sign
 // (over the body's fields, under the account's sign_rule).
 func (p *Provider) SimSign(acct providers.Account, _ events.Kind, body []byte, _ time.Time) (http.Header, error) {
-	sign, err := Sign(body, acct.Key("secret"), acct.Key("sign_rule"))
-	if err != nil {
-		return nil, fmt.Errorf("cashypro account %q: %w", acct.ID, err)
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set(HeaderMerchantID, acct.Key("merchant_id"))
-	h.Set(HeaderSign, sign)
-	return h, nil
+	return signHeaders(acct, body)
 }
 
 // SimAcked: HTTP 200, 301 or 302, whatever the body (seed 002: "返回http
