@@ -45,19 +45,18 @@ func (p *Provider) HostileWire() hostile.Wire {
 func (p *Provider) HostileCallback(g hostile.Gen, acct providers.Account, orderID string) *hostile.Callback {
 	amt := 10000 + g.IntN(9990000) // paise
 	completed := fmt.Sprintf("2026%02d%02d%02d%02d%02d", 1+g.IntN(12), 1+g.IntN(28), g.IntN(24), g.IntN(60), g.IntN(60))
-	return &hostile.Callback{Account: acct, Kind: events.KindPayin, Obj: (&hostile.Obj{}).
-		Set("mpQueryId", hostile.Str(orderID)).Set("payerVA", hostile.Str("payer"+g.Digits(4)+"@paytm")).
-		Set("payerAmount", hostile.Str(hostile.Cents(amt))).
-		Set("txnStatus", hostile.Str(g.Pick([]string{"TRANSACTION_SUCCESS", "TRANSACTION_SUCCESS", "TRANSACTION_FAILURE"}))).
-		Set("payChannel", hostile.Str("UPI")).Set("txnCompletionDate", hostile.Str(completed)).
-		Set("partnerId", hostile.Str(acct.Key("merchant_id"))).Set("bankRRN", hostile.Str(g.Digits(12))).
-		Set("receiverVA", hostile.Str("mpu.bi@icici")).Set("errorMsg", hostile.Str("transaction success"))}
+	return &hostile.Callback{Account: acct, Kind: events.KindPayin, Obj: callback{
+		MpQueryID: orderID, PayerVA: "payer" + g.Digits(4) + "@paytm", BankRRN: g.Digits(12),
+		PayerAmount: hostile.Cents(amt), PayChannel: "UPI",
+		TxnStatus:         g.Pick([]string{"TRANSACTION_SUCCESS", "TRANSACTION_SUCCESS", "TRANSACTION_FAILURE"}),
+		TxnCompletionDate: completed, PartnerID: acct.Key("merchant_id"),
+		ReceiverVA: "mpu.bi@icici", ErrorMsg: "transaction success",
+	}.obj()}
 }
 
-// HostileSign encrypts c's plaintext under acct with Encrypt.
+// HostileSign encrypts c's plaintext under acct with encryptBody.
 func (p *Provider) HostileSign(acct providers.Account, c *hostile.Callback) (http.Header, []byte, error) {
-	ct, err := Encrypt(acct, c.Obj.Bytes())
-	return hostile.TextHeader(), []byte(ct), err
+	return encryptBody(acct, c.Obj.Bytes())
 }
 
 // HostileMutations are mpurse's own mutations.
@@ -73,8 +72,8 @@ type mutateFunc = func(g hostile.Gen, c *hostile.Callback) (hostile.Result, erro
 
 // encrypted posts plaintext encrypted under c's account.
 func encrypted(c *hostile.Callback, plain []byte, w hostile.Want) (hostile.Result, error) {
-	ct, err := Encrypt(c.Account, plain)
-	return hostile.Result{Header: hostile.TextHeader(), Body: []byte(ct), Want: w}, err
+	h, body, err := encryptBody(c.Account, plain)
+	return hostile.Result{Header: h, Body: body, Want: w}, err
 }
 
 // plaintextThen lets f change c's plaintext bytes, which are then encrypted.

@@ -2,7 +2,6 @@ package mpurse
 
 import (
 	"crypto/aes"
-	"crypto/cipher"
 	"encoding/base64"
 	"encoding/json"
 	"unicode/utf8"
@@ -31,17 +30,9 @@ func classifyCiphertext(acct providers.Account, body, orig []byte) plainVerdict 
 	if err != nil || len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
 		return plainGarbage
 	}
-	block, err := aes.NewCipher([]byte(acct.Key("aes_key")))
-	if err != nil {
+	pt := decryptBlocks(acct, ct)
+	if pt == nil {
 		return plainGarbage
-	}
-	pt := make([]byte, len(ct))
-	if acct.Key("aes_mode") == "cbc" {
-		cipher.NewCBCDecrypter(block, []byte(acct.Key("aes_iv"))).CryptBlocks(pt, ct)
-	} else {
-		for i := 0; i < len(ct); i += aes.BlockSize {
-			block.Decrypt(pt[i:i+aes.BlockSize], ct[i:i+aes.BlockSize])
-		}
 	}
 	n := int(pt[len(pt)-1])
 	if n < 1 || n > aes.BlockSize {

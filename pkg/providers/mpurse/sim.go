@@ -3,9 +3,7 @@ package mpurse
 import (
 	"bytes"
 	"crypto/aes"
-	"crypto/cipher"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -57,26 +55,12 @@ func (p *Provider) SimIDs(o *providers.SimOrder, digits func(n int) string) {
 	}
 }
 
-// simPlain is seed 001's plaintext, fields in the seed's order.
-type simPlain struct {
-	MpQueryID         string `json:"mpQueryId"`
-	PayerVA           string `json:"payerVA"`
-	BankRRN           string `json:"bankRRN"`
-	PayerAmount       string `json:"payerAmount"`
-	PayChannel        string `json:"payChannel"`
-	TxnStatus         string `json:"txnStatus"`
-	TxnCompletionDate string `json:"txnCompletionDate,omitempty"`
-	PartnerID         string `json:"partnerId"`
-	ReceiverVA        string `json:"receiverVA"`
-	ErrorMsg          string `json:"errorMsg,omitempty"`
-}
-
 // SimCallback renders seed 001: BASE64(AES(json)) with Encrypt. A corrupt
 // callback loses its last base64 group, so it is not whole AES blocks and
 // can never decrypt.
 func (p *Provider) SimCallback(acct providers.Account, o providers.SimOrder, at time.Time, corrupt bool) (http.Header, []byte, error) {
 	id := o.MerchantOrderID
-	pl := simPlain{
+	pl := callback{
 		MpQueryID:         id,
 		PayerVA:           "payer" + id[max(0, len(id)-4):] + "@paytm",
 		BankRRN:           o.Reference,
@@ -92,18 +76,14 @@ func (p *Provider) SimCallback(acct providers.Account, o providers.SimOrder, at 
 		pl.TxnStatus = "TRANSACTION_FAILURE"
 		pl.ErrorMsg = "user declined"
 	}
-	plain, err := json.Marshal(pl)
+	h, body, err := encryptBody(acct, pl.obj().Bytes())
 	if err != nil {
 		return nil, nil, err
 	}
-	ct, err := Encrypt(acct, plain)
-	if err != nil {
-		return nil, nil, fmt.Errorf("mpurse account %q: %w", acct.ID, err)
-	}
 	if corrupt {
-		ct = ct[:len(ct)-4] // one base64 group less: 1–3 bytes short of whole AES blocks
+		body = body[:len(body)-4] // one base64 group less: 1–3 bytes short of whole AES blocks
 	}
-	return http.Header{"Content-Type": {"text/plain"}}, []byte(ct), nil
+	return h, body, nil
 }
 
 // SimSign cannot sign a mutated body beside it: MPurse encrypts the whole
@@ -135,21 +115,9 @@ func (p *Provider) SimIdempotencyKey(o providers.SimOrder) string {
 // acct's key (a corrupted body has lost its tail, but its whole blocks
 // still decrypt); the plaintext starts with the mpQueryId.
 func (p *Provider) SimPlain(acct providers.Account, body []byte) []byte {
-	spec, err := newCipher(acct)
-	if err != nil {
-		return nil
-	}
 	ct, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(body)))
 	if err != nil {
 		return nil
 	}
-	ct = ct[:len(ct)/aes.BlockSize*aes.BlockSize]
-	if spec.cbc {
-		cipher.NewCBCDecrypter(spec.block, spec.iv).CryptBlocks(ct, ct)
-		return ct
-	}
-	for i := 0; i < len(ct); i += aes.BlockSize {
-		spec.block.Decrypt(ct[i:i+aes.BlockSize], ct[i:i+aes.BlockSize])
-	}
-	return ct
+	return decryptBlocks(acct, ct[:len(ct)/aes.BlockSize*aes.BlockSize])
 }
