@@ -2,7 +2,6 @@ package jpglo
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -48,46 +47,29 @@ func (p *Provider) HostileCallback(g hostile.Gen, acct providers.Account, orderI
 	c := &hostile.Callback{Account: acct, Kind: events.KindPayin}
 	if g.IntN(5) == 0 {
 		c.Kind = events.KindAppeal
-		c.Obj = (&hostile.Obj{}).
-			Set("mch_order_no", hostile.Str(orderID)).Set("order_no", hostile.Str("2203"+g.Digits(12))).
-			Set("mch_inquiry_no", hostile.Str("INQ"+orderID)).Set("inquiry_order_no", hostile.Str("2205"+g.Digits(12))).
-			Set("status", hostile.Str(g.Pick([]string{"success", "success", "fail"}))).
-			Set("inquiry_amount", amt).
-			Set("user_remark", hostile.Str("I've paid!")).Set("reason", hostile.Str("已完成充值")).
-			Set("timestamp", ts)
+		c.Obj = callback{Kind: events.KindAppeal, MchOrderNo: orderID, OrderNo: "2203" + g.Digits(12),
+			InquiryNo: "INQ" + orderID, InquiryOrderNo: "2205" + g.Digits(12),
+			Status: g.Pick([]string{"success", "success", "fail"}), Amount: amt,
+			UserRemark: "I've paid!", Reason: "已完成充值", Timestamp: ts}.obj()
 		return c
 	}
 	ext := `{"user_id":"` + g.Digits(6) + `","real_name":"Asha Verma","phone":"9876543210","email":"asha@example.com"}`
-	c.Obj = (&hostile.Obj{}).
-		Set("order_no", hostile.Str("2202"+g.Digits(12))).Set("mch_order_no", hostile.Str(orderID)).
-		Set("status", hostile.Str(g.Pick([]string{"success", "success", "success", "fail"}))).
-		Set("apply_amount", amt).Set("real_amount", amt).
-		Set("pay_type", hostile.Str(g.Pick([]string{"upi", "upi_gpay", "pix", "qris", "bankcard"}))).
-		Set("sub_pay_type", "null").Set("remark", hostile.Str("")).Set("user_ext", hostile.Str(ext)).
-		Set("timestamp", ts)
+	remark := ""
+	c.Obj = callback{Kind: events.KindPayin, OrderNo: "2202" + g.Digits(12), MchOrderNo: orderID,
+		Status: g.Pick([]string{"success", "success", "success", "fail"}), Amount: amt, RealAmount: amt,
+		PayType: g.Pick([]string{"upi", "upi_gpay", "pix", "qris", "bankcard"}), Remark: &remark, UserExt: ext,
+		Timestamp: ts}.obj()
 	return c
 }
 
 // HostileSign adds the sign field, computed with Sign over the body as
 // Verify decodes it (numbers exact).
 func (p *Provider) HostileSign(acct providers.Account, c *hostile.Callback) (http.Header, []byte, error) {
-	o, err := signedObj(c.Obj, acct)
+	o, err := signedObj(c.Obj, acct.Key("secret"))
 	if err != nil {
 		return nil, nil, err
 	}
 	return hostile.JSONHeader(), o.Bytes(), nil
-}
-
-// signedObj is o with its sign field under acct's secret.
-func signedObj(o *hostile.Obj, acct providers.Account) (*hostile.Obj, error) {
-	o = o.Clone().Del("sign")
-	d := json.NewDecoder(bytes.NewReader(o.Bytes()))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, err
-	}
-	return o.Set("sign", hostile.Str(Sign(m, acct.Key("secret")))), nil
 }
 
 // HostileMutations are jpglo's own mutations.
@@ -124,7 +106,7 @@ func post(o *hostile.Obj, w hostile.Want) (hostile.Result, error) {
 // afterSigning signs c, then lets f change the signed object.
 func afterSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hostile.Obj) mutateFunc {
 	return func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		o, err := signedObj(c.Obj, c.Account)
+		o, err := signedObj(c.Obj, c.Account.Key("secret"))
 		if err != nil {
 			return hostile.Result{}, err
 		}
@@ -143,7 +125,7 @@ func beforeSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback)) m
 // bytesAfterSigning signs c, then lets f change the body's bytes.
 func bytesAfterSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback, body []byte) []byte) mutateFunc {
 	return func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		o, err := signedObj(c.Obj, c.Account)
+		o, err := signedObj(c.Obj, c.Account.Key("secret"))
 		if err != nil {
 			return hostile.Result{}, err
 		}
@@ -158,7 +140,7 @@ func addPreserving(ms *hostile.Mutations) {
 	ms.Add(hostile.ClassPreserving, "keys reordered", beforeSigning(hostile.Valid("jpglo signs fields sorted by name; key order is not signed"),
 		func(g hostile.Gen, c *hostile.Callback) { c.Obj = c.Obj.Reversed() }))
 	ms.Add(hostile.ClassPreserving, "whitespace between tokens", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		o, err := signedObj(c.Obj, c.Account)
+		o, err := signedObj(c.Obj, c.Account.Key("secret"))
 		if err != nil {
 			return hostile.Result{}, err
 		}
@@ -169,7 +151,7 @@ func addPreserving(ms *hostile.Mutations) {
 	}))
 	ms.Add(hostile.ClassPreserving, "null field removed after signing", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		c.Obj.Set("device_note", "null")
-		o, err := signedObj(c.Obj, c.Account)
+		o, err := signedObj(c.Obj, c.Account.Key("secret"))
 		if err != nil {
 			return hostile.Result{}, err
 		}
@@ -183,7 +165,7 @@ func addPreserving(ms *hostile.Mutations) {
 
 func addSignature(ms *hostile.Mutations) {
 	ms.Add(hostile.ClassBadSignature, "signed with a wrong key", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		o, err := signedObj(c.Obj, c.Account.With("secret", "wrong-"+c.Account.Key("secret")))
+		o, err := signedObj(c.Obj, "wrong-"+c.Account.Key("secret"))
 		if err != nil {
 			return hostile.Result{}, err
 		}
@@ -319,7 +301,7 @@ func addEncodings(ms *hostile.Mutations) {
 	}))
 
 	ms.Add(hostile.ClassContentType, "form-encoded body", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		o, err := signedObj(c.Obj, c.Account)
+		o, err := signedObj(c.Obj, c.Account.Key("secret"))
 		if err != nil {
 			return hostile.Result{}, err
 		}
@@ -433,14 +415,14 @@ func addMerchant(ms *hostile.Mutations) {
 	}))
 	ms.Add(hostile.ClassAccountMismatch, "signed with the other account's key, posted to it, naming this merchant", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		to := g.OtherAccount(c.Account)
-		o, err := signedObj(c.Obj.Set("mch_id", hostile.Str(c.Account.Key("merchant_id"))), to)
+		o, err := signedObj(c.Obj.Set("mch_id", hostile.Str(c.Account.Key("merchant_id"))), to.Key("secret"))
 		if err != nil {
 			return hostile.Result{}, err
 		}
 		return hostile.Result{Path: hostile.Path(Name, to.ID, c.Kind), Header: hostile.JSONHeader(), Body: o.Bytes(), Want: hostile.Rejected(hostile.ReasonAccountMismatch)}, nil
 	})
 	ms.Add(hostile.ClassCrossAccount, "callback of one account posted to the other account's URL", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		o, err := signedObj(c.Obj, c.Account)
+		o, err := signedObj(c.Obj, c.Account.Key("secret"))
 		if err != nil {
 			return hostile.Result{}, err
 		}

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/hostile"
 	"github.com/payhook/payhook/pkg/providers/internal/simwire"
 )
 
@@ -100,51 +102,31 @@ func (p *Provider) SimCallback(acct providers.Account, o providers.SimOrder, at 
 	if o.Status == events.StatusFailed {
 		st = "fail"
 	}
-	var f map[string]any
+	c := callback{Kind: o.Kind, MchOrderNo: o.MerchantOrderID, OrderNo: o.ProviderOrderID, Status: st,
+		Timestamp: strconv.FormatInt(at.Unix(), 10)}
 	if o.Kind == events.KindAppeal {
-		reason := "已完成充值"
+		c.InquiryNo, c.InquiryOrderNo = o.AppealNo, o.Reference
+		c.Amount = string(simwire.Minor(o.Paid, 2))
+		c.UserRemark, c.Reason = "I've paid!", "已完成充值"
 		if o.Status == events.StatusFailed {
-			reason = "未查到付款"
-		}
-		f = map[string]any{
-			"mch_order_no":     o.MerchantOrderID,
-			"order_no":         o.ProviderOrderID,
-			"mch_inquiry_no":   o.AppealNo,
-			"inquiry_order_no": o.Reference,
-			"status":           st,
-			"inquiry_amount":   simwire.Minor(o.Paid, 2),
-			"user_remark":      "I've paid!",
-			"reason":           reason,
-			"timestamp":        at.Unix(),
+			c.Reason = "未查到付款"
 		}
 	} else {
-		var real any
+		c.Amount = string(simwire.Minor(o.Amount, 2))
 		if o.Status == events.StatusSucceeded {
-			real = simwire.Minor(o.Paid, 2)
+			c.RealAmount = string(simwire.Minor(o.Paid, 2))
 		}
-		f = map[string]any{
-			"order_no":     o.ProviderOrderID,
-			"mch_order_no": o.MerchantOrderID,
-			"status":       st,
-			"apply_amount": simwire.Minor(o.Amount, 2),
-			"real_amount":  real,
-			"pay_type":     o.PayType,
-			"sub_pay_type": nil,
-			"remark":       nil,
-			"user_ext":     `{"user_id":"sim-user"}`,
-			"timestamp":    at.Unix(),
-		}
+		c.PayType, c.UserExt = o.PayType, `{"user_id":"sim-user"}`
 	}
-	sign := Sign(f, acct.Key("secret"))
-	if corrupt {
-		sign = simwire.CorruptHex(sign)
-	}
-	f["sign"] = sign
-	body, err := json.Marshal(f)
+	obj := c.obj()
+	sign, err := objSign(obj, acct.Key("secret"))
 	if err != nil {
 		return nil, nil, err
 	}
-	return http.Header{"Content-Type": {"application/json"}}, body, nil
+	if corrupt {
+		sign = simwire.CorruptHex(sign)
+	}
+	return hostile.JSONHeader(), obj.Set("sign", hostile.Str(sign)).Bytes(), nil
 }
 
 // SimSign cannot sign a mutated body beside it: jpglo's sign is a field of
