@@ -71,14 +71,7 @@ func (p *Provider) SimCallback(acct providers.Account, o providers.SimOrder, at 
 		return nil, nil, err
 	}
 	sum := sha256.Sum256([]byte(o.ProviderOrderID + "|" + typ))
-	body, err := json.Marshal(map[string]any{
-		"id": "evt_" + hex.EncodeToString(sum[:12]), "object": "event", "api_version": "2025-03-31.basil",
-		"created": at.Unix(), "livemode": false, "pending_webhooks": 1, "type": typ,
-		"data": map[string]any{"object": obj},
-	})
-	if err != nil {
-		return nil, nil, err
-	}
+	body := eventObj("evt_"+hex.EncodeToString(sum[:12]), typ, at.Unix(), obj.obj()).Bytes()
 	h, err := p.SimSign(acct, o.Kind, body, at)
 	if err != nil {
 		return nil, nil, err
@@ -86,52 +79,46 @@ func (p *Provider) SimCallback(acct providers.Account, o providers.SimOrder, at 
 	if corrupt {
 		// A signature under another secret: what an endpoint whose secret
 		// was rolled without updating payhook receives.
-		h.Set(HeaderSignature, SignatureHeader(at, body, acct.Key("secret")+"-rolled"))
+		h = webhookHeader(at, body, acct.Key("secret")+"-rolled")
 	}
 	return h, body, nil
 }
 
 // simObject is the PaymentIntent or Payout of o and the event type that
 // reports its status.
-func simObject(o providers.SimOrder) (typ string, obj map[string]any, err error) {
+func simObject(o providers.SimOrder) (typ string, obj object, err error) {
 	exp := Exponent(o.Amount.Currency)
 	amount, err := o.Amount.Minor(exp)
 	if err != nil {
-		return "", nil, fmt.Errorf("stripe: amount %s %s has more than %d fraction digits", o.Amount.Value, o.Amount.Currency, exp)
+		return "", obj, fmt.Errorf("stripe: amount %s %s has more than %d fraction digits", o.Amount.Value, o.Amount.Currency, exp)
 	}
 	paid, err := o.Paid.Minor(exp)
 	if err != nil {
-		return "", nil, fmt.Errorf("stripe: paid %s %s has more than %d fraction digits", o.Paid.Value, o.Paid.Currency, exp)
+		return "", obj, fmt.Errorf("stripe: paid %s %s has more than %d fraction digits", o.Paid.Value, o.Paid.Currency, exp)
 	}
-	obj = map[string]any{
-		"id": o.ProviderOrderID, "amount": json.Number(amount.String()),
-		"currency": strings.ToLower(o.Amount.Currency), "metadata": map[string]any{"order_id": o.MerchantOrderID},
-	}
+	obj = object{Kind: o.Kind, ID: o.ProviderOrderID, Amount: amount.String(), AmountReceived: "0",
+		Currency: strings.ToLower(o.Amount.Currency), OrderID: o.MerchantOrderID}
 	if o.Kind == events.KindPayout {
-		obj["object"] = "payout"
 		switch o.Status {
 		case events.StatusSucceeded:
-			typ, obj["status"] = "payout.paid", "paid"
+			typ, obj.Status = "payout.paid", "paid"
 		case events.StatusFailed:
-			typ, obj["status"] = "payout.failed", "failed"
-			obj["failure_code"], obj["failure_message"] = "account_closed", "The bank account has been closed."
+			typ, obj.Status = "payout.failed", "failed"
+			obj.FailureCode, obj.FailureMessage = "account_closed", "The bank account has been closed."
 		default:
-			typ, obj["status"] = "payout.updated", "in_transit" // not mapped: acknowledged and ignored
+			typ, obj.Status = "payout.updated", "in_transit" // not mapped: acknowledged and ignored
 		}
 		return typ, obj, nil
 	}
-	obj["object"] = "payment_intent"
-	obj["amount_received"] = json.Number("0")
 	switch o.Status {
 	case events.StatusSucceeded:
-		typ, obj["status"] = "payment_intent.succeeded", "succeeded"
-		obj["amount_received"] = json.Number(paid.String())
-		obj["latest_charge"] = o.Reference
+		typ, obj.Status = "payment_intent.succeeded", "succeeded"
+		obj.AmountReceived, obj.LatestCharge = paid.String(), o.Reference
 	case events.StatusFailed:
-		typ, obj["status"] = "payment_intent.payment_failed", "requires_payment_method"
-		obj["last_payment_error"] = map[string]any{"code": "card_declined", "message": "Your card was declined."}
+		typ, obj.Status = "payment_intent.payment_failed", "requires_payment_method"
+		obj.FailureCode, obj.FailureMessage = "card_declined", "Your card was declined."
 	default:
-		typ, obj["status"] = "payment_intent.processing", "processing"
+		typ, obj.Status = "payment_intent.processing", "processing"
 	}
 	return typ, obj, nil
 }
@@ -142,11 +129,7 @@ func (p *Provider) SimSign(acct providers.Account, _ events.Kind, body []byte, a
 	if secret == "" {
 		return nil, fmt.Errorf("stripe: account %q has no secret", acct.ID)
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-	h.Set(HeaderSignature, SignatureHeader(at, body, secret))
-	return h, nil
+	return webhookHeader(at, body, secret), nil
 }
 
 // SimAcked: Stripe counts any 2xx as delivered.
@@ -203,8 +186,10 @@ func (p *Provider) SimServe(w http.ResponseWriter, r *http.Request, acct provide
 		return true
 	}
 	if o.Status == events.StatusSucceeded {
-		obj["latest_charge"] = o.Reference
+		obj.LatestCharge = o.Reference
 	}
-	reply(http.StatusOK, obj)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(obj.obj().Bytes(), '\n'))
 	return true
 }
