@@ -78,6 +78,7 @@ const (
 	ReasonUnknownAccount  = string(providers.ReasonUnknownAccount)
 	ReasonUnknownProvider = string(providers.ReasonUnknownProvider)
 	ReasonTooLarge        = string(providers.ReasonTooLarge)
+	ReasonTooOld          = string(providers.ReasonTooOld)
 	ReasonIPNotAllowed    = string(providers.ReasonIPNotAllowed)
 	ReasonInvalidEvent    = string(providers.ReasonInvalidEvent)
 	ReasonUnreadable      = string(providers.ReasonUnreadable)
@@ -101,6 +102,7 @@ var ReasonStatus = map[string][]int{
 	ReasonBadAmount:       {400},
 	ReasonBadStatus:       {400},
 	ReasonInvalidEvent:    {400},
+	ReasonTooOld:          {400},
 	ReasonUnreadable:      {400},
 	ReasonInvalid:         {400},
 	ReasonWrongKind:       {400, 404},

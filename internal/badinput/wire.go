@@ -64,9 +64,17 @@ func addWire(add addFunc, p string) {
 		}
 		return hostile.Valid("exactly body_limit bytes is allowed; the padding is whitespace or an unsigned field")
 	}
-	add(ClassOversized, p, "body exactly at the ingress limit (padding only)", signedThen(atLimit, func(g *gen, body []byte) []byte {
-		return padTo(wire.Format, body, int(g.limit))
-	}))
+	add(ClassOversized, p, "body exactly at the ingress limit (padding only)", func(g *gen, b *base) (hostile.Result, error) {
+		h, body, err := g.sign(b)
+		if err != nil {
+			return hostile.Result{}, err
+		}
+		body = padTo(wire.Format, body, int(g.limit))
+		if wire.SignBody != nil {
+			h, err = wire.SignBody(b.cb.Account, b.cb.Kind, body)
+		}
+		return hostile.Result{Header: h, Body: body, Want: atLimit(g)}, err
+	})
 	for _, q := range Inbound {
 		if q == p {
 			continue

@@ -3,6 +3,7 @@ package hostile
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -110,6 +111,33 @@ func (o *Obj) AsForm() Form {
 		f = append(f, KV{k, v})
 	}
 	return f
+}
+
+// ParseObj reads a JSON object written as raw into its keys and raw
+// values, in order, so that a mutation can change a nested object's
+// fields (a value that is itself an object) and write it back with Set.
+func ParseObj(raw string) (*Obj, error) {
+	d := json.NewDecoder(strings.NewReader(raw))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("hostile: not a JSON object")
+	}
+	o := &Obj{}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		k, _ := t.(string)
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return nil, err
+		}
+		o.Add(k, string(v))
+	}
+	if _, err := d.Token(); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 // Str is s as a JSON string (no HTML escaping, so the bytes stay readable).

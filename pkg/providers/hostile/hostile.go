@@ -68,6 +68,12 @@ type Wire struct {
 	// Foreign is what another provider's valid callback, in the given
 	// format, posted to this provider's URL must get: one entry per Format.
 	Foreign map[Format]Want
+	// SignBody signs body's exact bytes under acct, for a provider whose
+	// signature covers the raw body and travels beside it; nil for one
+	// whose signature covers its fields (whitespace is not signed) or that
+	// encrypts. The mutations every provider gets that pad a signed body
+	// without changing what it says sign the padded body again with it.
+	SignBody func(acct providers.Account, kind events.Kind, body []byte) (http.Header, error)
 }
 
 // Callback is a provider callback before it is signed: its fields as an

@@ -37,3 +37,19 @@ func TestCloneSharesNothing(t *testing.T) {
 		t.Errorf("changing a clone changed the original: %s %v %v %s", c.Obj.Bytes(), c.Form, c.Header, c.Body)
 	}
 }
+
+func TestParseObjKeepsOrderAndRawValues(t *testing.T) {
+	raw := `{"b":1,"a":{"x":[1,2]},"c":"s","a":null}`
+	o, err := hostile.ParseObj(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(o.Bytes()); got != raw {
+		t.Errorf("ParseObj(%s).Bytes() = %s", raw, got)
+	}
+	for _, bad := range []string{"[]", "", `{"a":}`, `{"a":1`} {
+		if _, err := hostile.ParseObj(bad); err == nil {
+			t.Errorf("ParseObj(%q) succeeded", bad)
+		}
+	}
+}

@@ -48,6 +48,7 @@ const (
 	ReasonUnknownAccount  = string(providers.ReasonUnknownAccount)
 	ReasonUnknownProvider = string(providers.ReasonUnknownProvider)
 	ReasonTooLarge        = string(providers.ReasonTooLarge)
+	ReasonTooOld          = string(providers.ReasonTooOld)
 	ReasonInvalidEvent    = string(providers.ReasonInvalidEvent)
 )
 
