@@ -27,13 +27,14 @@ func (p *Provider) HostileAccounts() []providers.Account {
 }
 
 // HostileWire: a JSON body of up to MaxBody bytes; a cut body no longer
-// parses; a foreign JSON body has no sign field, any other is not JSON.
+// parses; a foreign JSON body has no sign field, or is refused before for
+// a nested object (a Stripe event), any other is not JSON.
 func (p *Provider) HostileWire() hostile.Wire {
 	return hostile.Wire{
 		Format: hostile.FormatJSON, MaxBody: MaxBody,
 		Truncated: hostile.Rejected(hostile.ReasonMalformed),
 		Foreign: map[hostile.Format]hostile.Want{
-			hostile.FormatJSON: hostile.Rejected(hostile.ReasonMissingField),
+			hostile.FormatJSON: hostile.Rejected(hostile.ReasonMissingField, hostile.ReasonMalformed),
 			hostile.FormatForm: hostile.Rejected(hostile.ReasonMalformed),
 			hostile.FormatText: hostile.Rejected(hostile.ReasonMalformed),
 		},

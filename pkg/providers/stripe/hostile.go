@@ -44,7 +44,7 @@ func (p *Provider) HostileAccounts() []providers.Account {
 // signed, so a cut one no longer verifies and a foreign one has no
 // Stripe-Signature.
 func (p *Provider) HostileWire() hostile.Wire {
-	bad := hostile.Rejected(reasonBadSignature)
+	bad := hostile.Rejected(hostile.ReasonBadSignature)
 	return hostile.Wire{
 		Format: hostile.FormatJSON, MaxBody: MaxBody,
 		Truncated: bad,
@@ -202,7 +202,7 @@ func addPreserving(ms *hostile.Mutations) {
 }
 
 func addSignature(ms *hostile.Mutations) {
-	bad, malformed := hostile.Rejected(reasonBadSignature), hostile.Rejected(reasonMalformed)
+	bad, malformed := hostile.Rejected(hostile.ReasonBadSignature), hostile.Rejected(hostile.ReasonMalformed)
 	for _, v := range []struct {
 		name   string
 		secret func(c *hostile.Callback) string
@@ -277,7 +277,7 @@ func addSignature(ms *hostile.Mutations) {
 		ms.Add(hostile.ClassBadSignature, v.name, func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 			body := c.Obj.Bytes()
 			return hostile.Result{Header: webhookHeader(v.at(g), body, c.Account.Key("secret")), Body: body,
-				Want: hostile.Rejected(reasonTooOld)}, nil
+				Want: hostile.Rejected(hostile.ReasonTooOld)}, nil
 		})
 	}
 }
@@ -306,7 +306,7 @@ func flipType(g hostile.Gen, c *hostile.Callback) {
 // and on replays of accepted ones: Stripe signs the raw body, so even a
 // change that says the same thing breaks the signature.
 func addTampering(ms *hostile.Mutations) {
-	bad := hostile.Rejected(reasonBadSignature)
+	bad := hostile.Rejected(hostile.ReasonBadSignature)
 	for _, v := range []struct {
 		name string
 		f    func(g hostile.Gen, c *hostile.Callback)
@@ -349,7 +349,7 @@ func addTampering(ms *hostile.Mutations) {
 // addEncodings: validly signed bodies in other encodings, with unicode
 // edges, or in the format of another content type.
 func addEncodings(ms *hostile.Mutations) {
-	malformed := hostile.Rejected(reasonMalformed)
+	malformed := hostile.Rejected(hostile.ReasonMalformed)
 	describe := func(c *hostile.Callback, s string) {
 		editObject(c, func(o *hostile.Obj) { o.Set("description", hostile.Str(s)) })
 	}
@@ -391,7 +391,7 @@ func addEncodings(ms *hostile.Mutations) {
 // addStructure: keys given twice and nesting past the decoder's depth,
 // validly signed.
 func addStructure(ms *hostile.Mutations) {
-	malformed := hostile.Rejected(reasonMalformed)
+	malformed := hostile.Rejected(hostile.ReasonMalformed)
 	ms.Add(hostile.ClassDuplicateKey, "event key repeated", resigned(malformed, func(g hostile.Gen, c *hostile.Callback) []byte {
 		k := g.Pick([]string{"type", "id", "created", "data"})
 		return c.Obj.Add(k, c.Obj.Get(k)).Bytes()
@@ -433,19 +433,19 @@ func addNumbers(ms *hostile.Mutations) {
 		raw  string
 		want hostile.Want
 	}{
-		{"1" + strings.Repeat("0", 400), hostile.Rejected(reasonBadAmount)},
-		{"1e400", hostile.Rejected(reasonBadAmount)},
-		{"-100", hostile.Rejected(reasonBadAmount)},
-		{"100.5", hostile.Rejected(reasonBadAmount)},
-		{"1E2", hostile.Rejected(reasonBadAmount)},
-		{`"100"`, hostile.Rejected(reasonMissing)},
-		{"null", hostile.Rejected(reasonMissing)},
+		{"1" + strings.Repeat("0", 400), hostile.Rejected(hostile.ReasonBadAmount)},
+		{"1e400", hostile.Rejected(hostile.ReasonBadAmount)},
+		{"-100", hostile.Rejected(hostile.ReasonBadAmount)},
+		{"100.5", hostile.Rejected(hostile.ReasonBadAmount)},
+		{"1E2", hostile.Rejected(hostile.ReasonBadAmount)},
+		{`"100"`, hostile.Rejected(hostile.ReasonMissingField)},
+		{"null", hostile.Rejected(hostile.ReasonMissingField)},
 		{"18446744073709551616", hostile.Valid("2^64 minor units is an exact decimal: no overflow, within the 40-digit limit")},
 	} {
 		ms.Add(hostile.ClassHugeNumber, "amount "+hostile.ClipName(v.raw), beforeSigning(v.want, func(g hostile.Gen, c *hostile.Callback) { setAmount(c, v.raw) }))
 	}
 	for _, raw := range []string{"1e20", "-1", "99999999999999999999999", "1.5", `"1700000000"`, "253402300800"} {
-		ms.Add(hostile.ClassHugeNumber, "created "+raw, beforeSigning(hostile.Rejected(reasonMissing), func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("created", raw) }))
+		ms.Add(hostile.ClassHugeNumber, "created "+raw, beforeSigning(hostile.Rejected(hostile.ReasonMissingField), func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("created", raw) }))
 	}
 }
 
@@ -457,31 +457,31 @@ func addSemantics(ms *hostile.Mutations) {
 		reason string
 		f      func(g hostile.Gen, c *hostile.Callback)
 	}{
-		{"type removed", reasonMissing, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("type") }},
-		{"type empty or not a string", reasonMissing, func(g hostile.Gen, c *hostile.Callback) {
+		{"type removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("type") }},
+		{"type empty or not a string", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("type", g.Pick([]string{`""`, "1", "null", `["payment_intent.succeeded"]`}))
 		}},
-		{"event id removed", reasonMissing, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("id") }},
-		{"event id not an id", reasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{"event id removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("id") }},
+		{"event id not an id", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("id", hostile.Str("evt_"+g.Pick([]string{"\u202e", "\x00", "\n"})+g.Digits(4)))
 		}},
-		{"created removed", reasonMissing, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("created") }},
-		{"data.object removed", reasonMissing, func(g hostile.Gen, c *hostile.Callback) {
+		{"created removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("created") }},
+		{"data.object removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("data", g.Pick([]string{`{}`, `{"object":null}`, `{"object":"pi_1"}`, `"x"`, "null"}))
 		}},
-		{"object id of another type", reasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{"object id of another type", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
 			editObject(c, func(o *hostile.Obj) {
 				o.Set("id", hostile.Str(g.Pick([]string{"ch_", "cus_", "evt_", "PI_"})+g.Digits(20)))
 			})
 		}},
-		{"object id removed", reasonMissing, func(g hostile.Gen, c *hostile.Callback) { editObject(c, func(o *hostile.Obj) { o.Del("id") }) }},
-		{"currency removed", reasonMissing, func(g hostile.Gen, c *hostile.Callback) { editObject(c, func(o *hostile.Obj) { o.Del("currency") }) }},
-		{"currency not an ISO code", reasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{"object id removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { editObject(c, func(o *hostile.Obj) { o.Del("id") }) }},
+		{"currency removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { editObject(c, func(o *hostile.Obj) { o.Del("currency") }) }},
+		{"currency not an ISO code", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
 			editObject(c, func(o *hostile.Obj) {
 				o.Set("currency", hostile.Str(g.Pick([]string{"dollars", "us", "", "u$d", "usdd"})))
 			})
 		}},
-		{"metadata.order_id empty or not a string", reasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{"metadata.order_id empty or not a string", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
 			setOrderID(c, g.Pick([]string{`""`, "12345", "null", "{}"}))
 		}},
 	} {
@@ -492,15 +492,15 @@ func addSemantics(ms *hostile.Mutations) {
 			return hostile.Result{}, hostile.ErrRetry
 		}
 		editObject(c, func(o *hostile.Obj) { o.Del("amount_received") })
-		return hostile.Result{Want: hostile.Rejected(reasonMissing)}, nil
+		return hostile.Result{Want: hostile.Rejected(hostile.ReasonMissingField)}, nil
 	})
 	ms.Add(hostile.ClassSemantic, "metadata without order_id", beforeSigning(hostile.Valid("the object id stands in for a missing metadata.order_id"), func(g hostile.Gen, c *hostile.Callback) {
 		editObject(c, func(o *hostile.Obj) { o.Set("metadata", g.Pick([]string{"{}", `{"note":"x"}`})) })
 	}))
-	ms.Add(hostile.ClassSemantic, "body not an object", resigned(hostile.Rejected(reasonMalformed), func(g hostile.Gen, c *hostile.Callback) []byte {
+	ms.Add(hostile.ClassSemantic, "body not an object", resigned(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) []byte {
 		return []byte(g.Pick([]string{"[]", "null", `"x"`, "42", "true"}))
 	}))
-	ms.Add(hostile.ClassSemantic, "data after the object", resigned(hostile.Rejected(reasonMalformed), func(g hostile.Gen, c *hostile.Callback) []byte {
+	ms.Add(hostile.ClassSemantic, "data after the object", resigned(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) []byte {
 		return append(c.Obj.Bytes(), g.Pick([]string{"{}", " x", "\n{\"a\":1}"})...)
 	}))
 	ms.Add(hostile.ClassWrongKind, "event of the other kind posted to this kind's endpoint", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
@@ -508,7 +508,7 @@ func addSemantics(ms *hostile.Mutations) {
 		if c.Kind == events.KindPayout {
 			other = events.KindPayin
 		}
-		return hostile.Result{Path: hostile.Path(Name, c.Account.ID, other), Want: hostile.Rejected(reasonWrongKind)}, nil
+		return hostile.Result{Path: hostile.Path(Name, c.Account.ID, other), Want: hostile.Rejected(hostile.ReasonWrongKind)}, nil
 	})
 }
 
@@ -527,9 +527,9 @@ func addMerchant(ms *hostile.Mutations) {
 	ms.Add(hostile.ClassCrossAccount, "callback of one account posted to the other account's URL", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		body := c.Obj.Bytes()
 		to := g.OtherAccount(c.Account)
-		return hostile.Result{Path: hostile.Path(Name, to.ID, c.Kind), Header: signed(c.Account, body), Body: body, Want: hostile.Rejected(reasonBadSignature)}, nil
+		return hostile.Result{Path: hostile.Path(Name, to.ID, c.Kind), Header: signed(c.Account, body), Body: body, Want: hostile.Rejected(hostile.ReasonBadSignature)}, nil
 	})
-	malformed := hostile.Rejected(reasonMalformed)
+	malformed := hostile.Rejected(hostile.ReasonMalformed)
 	ms.Add(hostile.ClassHugeField, "metadata.order_id over 128 bytes", beforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
 		setOrderID(c, hostile.Str(strings.Repeat("9", g.PickInt([]int{maxIDLen + 1, 1000, 40000}))))
 	}))
