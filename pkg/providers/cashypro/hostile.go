@@ -66,22 +66,10 @@ func signCallback(acct providers.Account, c *hostile.Callback) (http.Header, []b
 
 // HostileMutations are cashypro's own mutations.
 func (p *Provider) HostileMutations() []hostile.Mutation {
-	var ms hostile.Mutations
-	for _, add := range []func(*hostile.Mutations){addPreserving, addSignature, addTampering, addEncodings, addStructure, addSemantics, addMerchant} {
-		add(&ms)
-	}
-	return ms
+	return hostile.Build(addPreserving, addSignature, addTampering, addEncodings, addStructure, addSemantics, addMerchant)
 }
 
 type mutateFunc = func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error)
-
-// beforeSigning lets f change c, which is then signed.
-func beforeSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback)) mutateFunc {
-	return func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		f(g, c)
-		return hostile.Result{Want: w}, nil
-	}
-}
 
 // afterSigning signs c, then lets f change the headers and the object.
 func afterSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback, h http.Header, o *hostile.Obj) []byte) mutateFunc {
@@ -225,13 +213,13 @@ func addEncodings(ms *hostile.Mutations) {
 		return append([]byte("\xef\xbb\xbf"), o.Bytes()...)
 	}))
 
-	ms.Add(hostile.ClassUnicodeEdge, "unicode edge in a signed text field", beforeSigning(hostile.Valid("free text is data; the signature covers it"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "unicode edge in a signed text field", hostile.BeforeSigning(hostile.Valid("free text is data; the signature covers it"), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set(g.Pick([]string{"payCode", "payUrl", "remark"}), hostile.Str(g.Pick(hostile.UnicodeEdges)))
 	}))
-	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in the merchant order id (signed)", beforeSigning(hostile.Valid("printable order ids are opaque signed data"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in the merchant order id (signed)", hostile.BeforeSigning(hostile.Valid("printable order ids are opaque signed data"), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mchOrderNo", hostile.Str("BI-"+g.Digits(6)+g.Pick(hostile.IDEdgesOK)))
 	}))
-	ms.Add(hostile.ClassUnicodeEdge, "control or format character in the merchant order id (signed)", beforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "control or format character in the merchant order id (signed)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mchOrderNo", hostile.Str("BI-"+g.Digits(6)+g.Pick(hostile.IDEdgesBad)))
 	}))
 	ms.Add(hostile.ClassUnicodeEdge, "raw control character inside a string", afterSigning(malformed, func(g hostile.Gen, c *hostile.Callback, h http.Header, o *hostile.Obj) []byte {
@@ -266,7 +254,7 @@ func addStructure(ms *hostile.Mutations) {
 		return []byte(hostile.Nested(20000, "[", "]", ""))
 	}))
 	for _, v := range []string{"1e400", "-20000.00", strings.Repeat("9", 45), "2e4", `"NaN"`, `"20.000,00"`, "true"} {
-		ms.Add(hostile.ClassHugeNumber, "amount "+hostile.ClipName(v), beforeSigning(hostile.Rejected(hostile.ReasonBadAmount), func(g hostile.Gen, c *hostile.Callback) {
+		ms.Add(hostile.ClassHugeNumber, "amount "+hostile.ClipName(v), hostile.BeforeSigning(hostile.Rejected(hostile.ReasonBadAmount), func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("amount", v)
 		}))
 	}
@@ -291,7 +279,7 @@ func addSemantics(ms *hostile.Mutations) {
 		}},
 		{"mchOrderNo an object", hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("mchOrderNo", `{"id":"1"}`) }},
 	} {
-		ms.Add(hostile.ClassSemantic, v.name, beforeSigning(v.want, v.f))
+		ms.Add(hostile.ClassSemantic, v.name, hostile.BeforeSigning(v.want, v.f))
 	}
 	ms.Add(hostile.ClassSemantic, "body not an object", afterSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback, h http.Header, o *hostile.Obj) []byte {
 		return []byte(g.Pick([]string{"[]", "null", "42", `"x"`}))
@@ -310,10 +298,10 @@ func addMerchant(ms *hostile.Mutations) {
 		h.Del(HeaderMerchantID)
 		return o.Bytes()
 	}))
-	ms.Add(hostile.ClassAccountMismatch, "body merchantId of another merchant (signed)", beforeSigning(mismatch, func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassAccountMismatch, "body merchantId of another merchant (signed)", hostile.BeforeSigning(mismatch, func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("merchantId", hostile.Str(g.OtherAccount(c.Account).Key("merchant_id")))
 	}))
-	ms.Add(hostile.ClassHugeField, "30 KB mchOrderNo (signed)", beforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "30 KB mchOrderNo (signed)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mchOrderNo", hostile.Str("BI-"+strings.Repeat("6", 30000)+g.Digits(6)))
 	}))
 }

@@ -1,6 +1,7 @@
 package hostile
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -115,4 +116,40 @@ func Cents(minor int) string {
 		s = "0" + s
 	}
 	return s[:len(s)-2] + "." + s[len(s)-2:]
+}
+
+// MinorUnitMax is 2^64, an amount past any 64-bit integer that is still an
+// exact decimal within payhook's 40-digit limit: valid wherever amounts
+// are integers of minor units.
+const MinorUnitMax = "18446744073709551616"
+
+// MinorUnitEdges are raw JSON amounts for a wire whose amounts are integer
+// counts of minor units: out of range, in exponent form, negative, a
+// fraction, a string, and MinorUnitMax.
+var MinorUnitEdges = []string{"1" + strings.Repeat("0", 400), "1e400", "-100", "100.5", "1E2", "-0", `"100"`, MinorUnitMax}
+
+// AddMinorUnitEdges adds a huge_number mutation named name per
+// MinorUnitEdges value, which set writes into a fresh callback before
+// signing: MinorUnitMax must be accepted, any other gets rejected(raw).
+func AddMinorUnitEdges(ms *Mutations, name string, set func(c *Callback, raw string), rejected func(raw string) Want) {
+	for _, raw := range MinorUnitEdges {
+		want := Valid("2^64 minor units is an exact decimal: no overflow, within the 40-digit limit")
+		if raw != MinorUnitMax {
+			want = rejected(raw)
+		}
+		ms.Add(ClassHugeNumber, name+" "+ClipName(raw), BeforeSigning(want, func(g Gen, c *Callback) { set(c, raw) }))
+	}
+}
+
+// UnixTimeEdges are raw JSON values that are not a unix time in seconds:
+// out of range, negative, a fraction, a string.
+var UnixTimeEdges = []string{"1e20", "-1", "99999999999999999999999", "1.5", `"1700000000"`}
+
+// AddUnixTimeEdges adds a huge_number mutation named name per
+// UnixTimeEdges value and per extra one, which set writes into a fresh
+// callback before signing; each wants w.
+func AddUnixTimeEdges(ms *Mutations, name string, extra []string, set func(c *Callback, raw string), w Want) {
+	for _, raw := range append(slices.Clone(UnixTimeEdges), extra...) {
+		ms.Add(ClassHugeNumber, name+" "+raw, BeforeSigning(w, func(g Gen, c *Callback) { set(c, raw) }))
+	}
 }

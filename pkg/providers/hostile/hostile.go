@@ -155,3 +155,38 @@ type Mutations []Mutation
 func (ms *Mutations) Add(class Class, name string, make func(g Gen, c *Callback) (Result, error)) {
 	*ms = append(*ms, Mutation{Class: class, Name: name, Make: make})
 }
+
+// Build is the table the adders make, in their order.
+func Build(adders ...func(*Mutations)) []Mutation {
+	var ms Mutations
+	for _, add := range adders {
+		add(&ms)
+	}
+	return ms
+}
+
+// BeforeSigning is a mutation that lets f change a fresh callback, which
+// the corpus then signs (or encrypts) with the provider's HostileSign;
+// the case wants w.
+func BeforeSigning(w Want, f func(g Gen, c *Callback)) func(g Gen, c *Callback) (Result, error) {
+	return func(g Gen, c *Callback) (Result, error) {
+		f(g, c)
+		return Result{Want: w}, nil
+	}
+}
+
+// Edit is a named change to a fresh callback, which the corpus then signs,
+// and the reason its provider must refuse the signed result with.
+type Edit struct {
+	Name   string
+	Reason string
+	F      func(g Gen, c *Callback)
+}
+
+// AddEdits adds a mutation of class per edit: the callback changed by
+// F, signed, refused with Reason.
+func AddEdits(ms *Mutations, class Class, edits []Edit) {
+	for _, e := range edits {
+		ms.Add(class, e.Name, BeforeSigning(Rejected(e.Reason), e.F))
+	}
+}

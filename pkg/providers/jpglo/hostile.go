@@ -75,12 +75,8 @@ func (p *Provider) HostileSign(acct providers.Account, c *hostile.Callback) (htt
 
 // HostileMutations are jpglo's own mutations.
 func (p *Provider) HostileMutations() []hostile.Mutation {
-	var ms hostile.Mutations
-	for _, add := range []func(*hostile.Mutations){addPreserving, addSignature, addTampering, addReplays,
-		addEncodings, addStructure, addNumbers, addSemantics, addMerchant} {
-		add(&ms)
-	}
-	return ms
+	return hostile.Build(addPreserving, addSignature, addTampering, addReplays,
+		addEncodings, addStructure, addNumbers, addSemantics, addMerchant)
 }
 
 type mutateFunc = func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error)
@@ -115,14 +111,6 @@ func afterSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback, o *
 	}
 }
 
-// beforeSigning lets f change c, which is then signed.
-func beforeSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback)) mutateFunc {
-	return func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		f(g, c)
-		return hostile.Result{Want: w}, nil
-	}
-}
-
 // bytesAfterSigning signs c, then lets f change the body's bytes.
 func bytesAfterSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback, body []byte) []byte) mutateFunc {
 	return func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
@@ -138,7 +126,7 @@ type objChange = func(g hostile.Gen, c *hostile.Callback, o *hostile.Obj) *hosti
 
 func addPreserving(ms *hostile.Mutations) {
 	nullSkipped := hostile.Valid("jpglo skips null fields when signing")
-	ms.Add(hostile.ClassPreserving, "keys reordered", beforeSigning(hostile.Valid("jpglo signs fields sorted by name; key order is not signed"),
+	ms.Add(hostile.ClassPreserving, "keys reordered", hostile.BeforeSigning(hostile.Valid("jpglo signs fields sorted by name; key order is not signed"),
 		func(g hostile.Gen, c *hostile.Callback) { c.Obj = c.Obj.Reversed() }))
 	ms.Add(hostile.ClassPreserving, "whitespace between tokens", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		o, err := signedObj(c.Obj, c.Account.Key("secret"))
@@ -280,7 +268,7 @@ func addEncodings(ms *hostile.Mutations) {
 		return append([]byte("\xef\xbb\xbf"), body...)
 	}))
 
-	ms.Add(hostile.ClassUnicodeEdge, "unicode edge in a signed free-text field", beforeSigning(hostile.Valid("free text is data; the signature covers it"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "unicode edge in a signed free-text field", hostile.BeforeSigning(hostile.Valid("free text is data; the signature covers it"), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set(textKey(c), hostile.Str(g.Pick(hostile.UnicodeEdges)))
 	}))
 	ms.Add(hostile.ClassUnicodeEdge, "unicode edge in user_ext names", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
@@ -291,10 +279,10 @@ func addEncodings(ms *hostile.Mutations) {
 		c.Obj.Set("user_ext", hostile.Str(ext))
 		return hostile.Result{Want: hostile.Valid("user_ext is a signed JSON string; its content is data")}, nil
 	})
-	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in the merchant order id", beforeSigning(hostile.Valid("printable order ids are opaque signed data"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in the merchant order id", hostile.BeforeSigning(hostile.Valid("printable order ids are opaque signed data"), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mch_order_no", hostile.Str("BI-"+g.Digits(6)+g.Pick(hostile.IDEdgesOK)))
 	}))
-	ms.Add(hostile.ClassUnicodeEdge, "control or format character in the merchant order id", beforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "control or format character in the merchant order id", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mch_order_no", hostile.Str("BI-"+g.Digits(6)+g.Pick(hostile.IDEdgesBad)))
 	}))
 	ms.Add(hostile.ClassUnicodeEdge, "raw control character inside a string", bytesAfterSigning(malformed, func(g hostile.Gen, c *hostile.Callback, body []byte) []byte {
@@ -329,7 +317,7 @@ func addStructure(ms *hostile.Mutations) {
 		c.Obj.Set(textKey(c), hostile.Nested(g.PickInt([]int{17, 100, 10000, 30000}), "[", "]", "1"))
 		return post(c.Obj.Clone().Set("sign", hostile.Str("00000000000000000000000000000000")), malformed)
 	})
-	ms.Add(hostile.ClassDeeplyNested, "nested object in a field (signed)", beforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassDeeplyNested, "nested object in a field (signed)", hostile.BeforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set(textKey(c), hostile.Nested(1+g.IntN(10), `{"a":`, "}", "1"))
 	}))
 	ms.Add(hostile.ClassDeeplyNested, "body is a deep array", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
@@ -342,48 +330,28 @@ func addStructure(ms *hostile.Mutations) {
 
 // addNumbers: amounts and timestamps out of range, validly signed.
 func addNumbers(ms *hostile.Mutations) {
-	for _, v := range []struct {
-		raw  string
-		want hostile.Want
-	}{
-		{"1" + strings.Repeat("0", 400), hostile.Rejected(hostile.ReasonBadAmount)},
-		{"1e400", hostile.Rejected(hostile.ReasonBadAmount)},
-		{"-100", hostile.Rejected(hostile.ReasonBadAmount)},
-		{"100.5", hostile.Rejected(hostile.ReasonBadAmount)},
-		{"1E2", hostile.Rejected(hostile.ReasonBadAmount)},
-		{"-0", hostile.Rejected(hostile.ReasonBadAmount)},
-		{`"100"`, hostile.Rejected(hostile.ReasonBadAmount)},
-		{"18446744073709551616", hostile.Valid("2^64 minor units is an exact decimal: no overflow, within the 40-digit limit")},
-	} {
-		ms.Add(hostile.ClassHugeNumber, "amount "+hostile.ClipName(v.raw), beforeSigning(v.want, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set(amountKey(c), v.raw) }))
-	}
-	for _, raw := range []string{"1e20", "-1", "99999999999999999999999", "1.5", `"1700000000"`, "0"} {
-		ms.Add(hostile.ClassHugeNumber, "timestamp "+raw, beforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("timestamp", raw) }))
-	}
+	hostile.AddMinorUnitEdges(ms, "amount", func(c *hostile.Callback, raw string) { c.Obj.Set(amountKey(c), raw) },
+		func(string) hostile.Want { return hostile.Rejected(hostile.ReasonBadAmount) })
+	hostile.AddUnixTimeEdges(ms, "timestamp", []string{"0"}, func(c *hostile.Callback, raw string) { c.Obj.Set("timestamp", raw) },
+		hostile.Rejected(hostile.ReasonMalformed))
 }
 
 // addSemantics: validly signed callbacks that say something Parse refuses,
 // and callbacks of one kind posted to the other kind's URL.
 func addSemantics(ms *hostile.Mutations) {
-	for _, v := range []struct {
-		name   string
-		reason string
-		f      func(g hostile.Gen, c *hostile.Callback)
-	}{
-		{"merchant order id removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("mch_order_no") }},
-		{"merchant order id empty", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("mch_order_no", `""`) }},
-		{"merchant order id a number", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("mch_order_no", g.Digits(10)) }},
-		{"status pending", hostile.ReasonBadStatus, func(g hostile.Gen, c *hostile.Callback) {
+	hostile.AddEdits(ms, hostile.ClassSemantic, []hostile.Edit{
+		{Name: "merchant order id removed", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("mch_order_no") }},
+		{Name: "merchant order id empty", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("mch_order_no", `""`) }},
+		{Name: "merchant order id a number", Reason: hostile.ReasonMalformed, F: func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("mch_order_no", g.Digits(10)) }},
+		{Name: "status pending", Reason: hostile.ReasonBadStatus, F: func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("status", hostile.Str(g.Pick([]string{"pending", "SUCCESS", "success ", "ok"})))
 		}},
-		{"status removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("status") }},
-		{"timestamp removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("timestamp") }},
-		{"field name not an identifier", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{Name: "status removed", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("status") }},
+		{Name: "timestamp removed", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("timestamp") }},
+		{Name: "field name not an identifier", Reason: hostile.ReasonMalformed, F: func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set(g.Pick([]string{"bad-name", "a=b", "x&y", "", "ключ"}), `"1"`)
 		}},
-	} {
-		ms.Add(hostile.ClassSemantic, v.name, beforeSigning(hostile.Rejected(v.reason), v.f))
-	}
+	})
 	ms.Add(hostile.ClassSemantic, "body not an object", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		body := g.Pick([]string{"[]", "null", `"x"`, "42", "true"})
 		return hostile.Result{Header: hostile.JSONHeader(), Body: []byte(body), Want: hostile.Rejected(hostile.ReasonMalformed)}, nil
@@ -408,7 +376,7 @@ func addSemantics(ms *hostile.Mutations) {
 // addMerchant: callbacks naming another merchant, posted to another
 // account, and fields over their limits.
 func addMerchant(ms *hostile.Mutations) {
-	ms.Add(hostile.ClassAccountMismatch, "mch_id of another merchant (signed)", beforeSigning(hostile.Rejected(hostile.ReasonAccountMismatch), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassAccountMismatch, "mch_id of another merchant (signed)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonAccountMismatch), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mch_id", g.Pick([]string{"999", `"2"`, `"1 "`, "0"}))
 		if c.Account.Key("merchant_id") == "2" && c.Obj.Get("mch_id") == `"2"` {
 			c.Obj.Set("mch_id", "3")
@@ -430,10 +398,10 @@ func addMerchant(ms *hostile.Mutations) {
 		to := g.OtherAccount(c.Account)
 		return hostile.Result{Path: hostile.Path(Name, to.ID, c.Kind), Header: hostile.JSONHeader(), Body: o.Bytes(), Want: hostile.Rejected(hostile.ReasonBadSignature)}, nil
 	})
-	ms.Add(hostile.ClassHugeField, "merchant order id over 128 bytes (signed)", beforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "merchant order id over 128 bytes (signed)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mch_order_no", hostile.Str(strings.Repeat("9", g.PickInt([]int{129, 1000, 40000}))))
 	}))
-	ms.Add(hostile.ClassHugeField, "field name over 64 bytes (signed)", beforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "field name over 64 bytes (signed)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set(strings.Repeat("k", 65+g.IntN(100)), `"v"`)
 	}))
 }

@@ -1,11 +1,11 @@
 package jpglo
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers/hostile"
+	"github.com/payhook/payhook/pkg/providers/internal/simwire"
 )
 
 // The one place that renders and signs jpglo's callbacks: the simulator
@@ -59,11 +59,9 @@ func (c callback) obj() *hostile.Obj {
 // objSign is Sign over o's fields as Verify decodes them (numbers exact),
 // its sign field left out.
 func objSign(o *hostile.Obj, secret string) (string, error) {
-	d := json.NewDecoder(bytes.NewReader(o.Clone().Del("sign").Bytes()))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return "", err
+	m, ok := simwire.DecodeFlat(o.Clone().Del("sign").Bytes())
+	if !ok {
+		return "", errors.New("jpglo: a callback to sign is not a JSON object")
 	}
 	return Sign(m, secret), nil
 }

@@ -61,11 +61,7 @@ func (p *Provider) HostileSign(acct providers.Account, c *hostile.Callback) (htt
 
 // HostileMutations are mpurse's own mutations.
 func (p *Provider) HostileMutations() []hostile.Mutation {
-	var ms hostile.Mutations
-	for _, add := range []func(*hostile.Mutations){addPreserving, addKeys, addCiphertext, addPlaintextEncodings, addEnvelope, addNumbers, addSemantics} {
-		add(&ms)
-	}
-	return ms
+	return hostile.Build(addPreserving, addKeys, addCiphertext, addPlaintextEncodings, addEnvelope, addNumbers, addSemantics)
 }
 
 type mutateFunc = func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error)
@@ -80,14 +76,6 @@ func encrypted(c *hostile.Callback, plain []byte, w hostile.Want) (hostile.Resul
 func plaintextThen(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback, plain []byte) []byte) mutateFunc {
 	return func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		return encrypted(c, f(g, c, c.Obj.Bytes()), w)
-	}
-}
-
-// beforeEncrypting lets f change c, which is then encrypted.
-func beforeEncrypting(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback)) mutateFunc {
-	return func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		f(g, c)
-		return hostile.Result{Want: w}, nil
 	}
 }
 
@@ -112,7 +100,7 @@ func garbageOr(acct providers.Account, body, orig []byte) (hostile.Result, error
 }
 
 func addPreserving(ms *hostile.Mutations) {
-	ms.Add(hostile.ClassPreserving, "plaintext keys reordered", beforeEncrypting(hostile.Valid("the plaintext is JSON; key order carries nothing"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassPreserving, "plaintext keys reordered", hostile.BeforeSigning(hostile.Valid("the plaintext is JSON; key order carries nothing"), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj = c.Obj.Reversed()
 	}))
 	ms.Add(hostile.ClassPreserving, "base64 with MIME line breaks", bodyThen(hostile.Valid("CR/LF inside base64 are skipped"), func(g hostile.Gen, c *hostile.Callback, body []byte) []byte {
@@ -245,13 +233,13 @@ func addPlaintextEncodings(ms *hostile.Mutations) {
 	ms.Add(hostile.ClassWrongEncoding, "invalid UTF-8 in the plaintext", plaintextThen(undecryptable, func(g hostile.Gen, c *hostile.Callback, p []byte) []byte {
 		return bytes.Replace(p, []byte(`"payerVA":"`), []byte(`"payerVA":"`+g.Pick(hostile.InvalidUTF8)), 1)
 	}))
-	ms.Add(hostile.ClassUnicodeEdge, "unicode edge in payer fields (encrypted)", beforeEncrypting(hostile.Valid("payer fields are data"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "unicode edge in payer fields (encrypted)", hostile.BeforeSigning(hostile.Valid("payer fields are data"), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set(g.Pick([]string{"payerVA", "errorMsg", "receiverVA"}), hostile.Str(g.Pick(hostile.UnicodeEdges)))
 	}))
-	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in mpQueryId (encrypted)", beforeEncrypting(hostile.Valid("printable order ids are opaque data"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in mpQueryId (encrypted)", hostile.BeforeSigning(hostile.Valid("printable order ids are opaque data"), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mpQueryId", hostile.Str("BI-"+g.Digits(6)+g.Pick(hostile.IDEdgesOK)))
 	}))
-	ms.Add(hostile.ClassUnicodeEdge, "control or format character in mpQueryId (encrypted)", beforeEncrypting(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "control or format character in mpQueryId (encrypted)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mpQueryId", hostile.Str("BI-"+g.Digits(6)+g.Pick(hostile.IDEdgesBad)))
 	}))
 	ms.Add(hostile.ClassUnicodeEdge, "raw control character in the plaintext", plaintextThen(undecryptable, func(g hostile.Gen, c *hostile.Callback, p []byte) []byte {
@@ -316,7 +304,7 @@ func addNumbers(ms *hostile.Mutations) {
 		{`{"v":"1"}`, hostile.Rejected(hostile.ReasonMalformed)},
 		{`120.00`, hostile.Valid("a JSON number is taken as its exact digits")},
 	} {
-		ms.Add(hostile.ClassHugeNumber, "payerAmount "+hostile.ClipName(v.raw), beforeEncrypting(v.want, func(g hostile.Gen, c *hostile.Callback) {
+		ms.Add(hostile.ClassHugeNumber, "payerAmount "+hostile.ClipName(v.raw), hostile.BeforeSigning(v.want, func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("payerAmount", v.raw)
 		}))
 	}
@@ -361,10 +349,10 @@ func addSemantics(ms *hostile.Mutations) {
 	ms.Add(hostile.ClassSemantic, "trailing data after the object", plaintextThen(hostile.Rejected(hostile.ReasonUndecryptable), func(g hostile.Gen, c *hostile.Callback, p []byte) []byte {
 		return append(p, " {}"...)
 	}))
-	ms.Add(hostile.ClassAccountMismatch, "partnerId of another merchant (encrypted)", beforeEncrypting(hostile.Rejected(hostile.ReasonAccountMismatch), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassAccountMismatch, "partnerId of another merchant (encrypted)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonAccountMismatch), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("partnerId", g.Pick([]string{hostile.Str(g.OtherAccount(c.Account).Key("merchant_id")), "12345", hostile.Str(strings.ToLower(c.Account.Key("merchant_id")))}))
 	}))
-	ms.Add(hostile.ClassHugeField, "30 KB mpQueryId (encrypted)", beforeEncrypting(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "30 KB mpQueryId (encrypted)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("mpQueryId", hostile.Str("BI-"+strings.Repeat("8", 30000)+g.Digits(6)))
 	}))
 }

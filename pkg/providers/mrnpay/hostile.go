@@ -70,22 +70,10 @@ func signedFields(c *hostile.Callback) []string {
 
 // HostileMutations are mrnpay's own mutations.
 func (p *Provider) HostileMutations() []hostile.Mutation {
-	var ms hostile.Mutations
-	for _, add := range []func(*hostile.Mutations){addPreserving, addSignature, addTampering, addEncodings, addStructure, addSemantics} {
-		add(&ms)
-	}
-	return ms
+	return hostile.Build(addPreserving, addSignature, addTampering, addEncodings, addStructure, addSemantics)
 }
 
 type mutateFunc = func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error)
-
-// beforeSigning lets f change c, which is then signed.
-func beforeSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback)) mutateFunc {
-	return func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		f(g, c)
-		return hostile.Result{Want: w}, nil
-	}
-}
 
 // formAfterSigning signs c, then lets f change the signed form.
 func formAfterSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback, form hostile.Form) hostile.Form) mutateFunc {
@@ -186,7 +174,7 @@ func addEncodings(ms *hostile.Mutations) {
 	})
 	// An order id must be valid UTF-8 (events.ValidOrderID), or two ids
 	// would collapse into one U+FFFD spelling.
-	ms.Add(hostile.ClassWrongEncoding, "latin-1 order id, signed over its latin-1 bytes", beforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassWrongEncoding, "latin-1 order id, signed over its latin-1 bytes", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Set("mrn", c.Form.Get("mrn")+g.Pick([]string{"\xe9", "\xff", "\xc3\x28"}))
 	}))
 	ms.Add(hostile.ClassWrongEncoding, "UTF-16 body", bytesAfterSigning(missing, func(g hostile.Gen, c *hostile.Callback, body []byte) []byte {
@@ -205,10 +193,10 @@ func addEncodings(ms *hostile.Mutations) {
 		return bytes.ReplaceAll(body, []byte("&"), []byte(";"))
 	}))
 
-	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in the order id (signed)", beforeSigning(hostile.Valid("printable order ids are opaque signed data"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in the order id (signed)", hostile.BeforeSigning(hostile.Valid("printable order ids are opaque signed data"), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Set("mrn", "BI-"+g.Digits(4)+g.Pick(hostile.IDEdgesOK))
 	}))
-	ms.Add(hostile.ClassUnicodeEdge, "control or format character in the order id (signed)", beforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "control or format character in the order id (signed)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Set("mrn", "BI-"+g.Digits(4)+g.Pick(hostile.IDEdgesBad))
 	}))
 
@@ -253,16 +241,16 @@ func addStructure(ms *hostile.Mutations) {
 
 	badAmount := hostile.Rejected(hostile.ReasonBadAmount)
 	for _, v := range []string{"1e5", strings.Repeat("9", 50), "-1.00", "NaN", "Infinity", "1,000.00", "0x10", " 1.00", "1.2.3", "+5"} {
-		ms.Add(hostile.ClassHugeNumber, "amount "+hostile.ClipName(v), beforeSigning(badAmount, func(g hostile.Gen, c *hostile.Callback) { c.Form = c.Form.Set("amount", v) }))
+		ms.Add(hostile.ClassHugeNumber, "amount "+hostile.ClipName(v), hostile.BeforeSigning(badAmount, func(g hostile.Gen, c *hostile.Callback) { c.Form = c.Form.Set("amount", v) }))
 	}
-	ms.Add(hostile.ClassHugeNumber, "originAmount out of range", beforeSigning(badAmount, func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeNumber, "originAmount out of range", hostile.BeforeSigning(badAmount, func(g hostile.Gen, c *hostile.Callback) {
 		if c.Kind == events.KindPayout {
 			c.Form = c.Form.Set("amount", "1e400")
 			return
 		}
 		c.Form = c.Form.Set("originAmount", g.Pick([]string{"1e400", strings.Repeat("1", 41), "-0.01"}))
 	}))
-	ms.Add(hostile.ClassHugeNumber, "39-digit amount", beforeSigning(hostile.Valid("an exact decimal within 40 characters: no overflow"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeNumber, "39-digit amount", hostile.BeforeSigning(hostile.Valid("an exact decimal within 40 characters: no overflow"), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Set("amount", strings.Repeat("9", 39))
 	}))
 }
@@ -270,7 +258,7 @@ func addStructure(ms *hostile.Mutations) {
 // addSemantics: validly signed callbacks Parse refuses, the other kind's
 // URL, another merchant, fields over their limits.
 func addSemantics(ms *hostile.Mutations) {
-	ms.Add(hostile.ClassSemantic, "signed field removed", beforeSigning(hostile.Rejected(hostile.ReasonMissingField), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassSemantic, "signed field removed", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonMissingField), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Del(g.Pick(signedFields(c)))
 	}))
 	ms.Add(hostile.ClassSemantic, "channel not a channel id (signed)", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
@@ -294,10 +282,10 @@ func addSemantics(ms *hostile.Mutations) {
 			return hostile.Result{Path: hostile.Path(Name, c.Account.ID, v.to), Want: hostile.Rejected(v.reason)}, nil
 		})
 	}
-	ms.Add(hostile.ClassAccountMismatch, "appKey of another merchant (signed)", beforeSigning(hostile.Rejected(hostile.ReasonAccountMismatch), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassAccountMismatch, "appKey of another merchant (signed)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonAccountMismatch), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Set("appKey", g.OtherAccount(c.Account).Key("merchant_id"))
 	}))
-	ms.Add(hostile.ClassHugeField, "order id over 64 bytes (signed)", beforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "order id over 64 bytes (signed)", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) {
 		c.Form = c.Form.Set("mrn", strings.Repeat("7", g.PickInt([]int{65, 500, 20000})))
 	}))
 	ms.Add(hostile.ClassHugeField, "large unsigned field under the body limit", formAfterSigning(hostile.Valid("fields outside the signature are ignored; the body limit bounds them"), func(g hostile.Gen, c *hostile.Callback, f hostile.Form) hostile.Form {

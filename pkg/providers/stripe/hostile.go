@@ -98,23 +98,11 @@ func signed(acct providers.Account, body []byte) http.Header {
 
 // HostileMutations are stripe's own mutations.
 func (p *Provider) HostileMutations() []hostile.Mutation {
-	var ms hostile.Mutations
-	for _, add := range []func(*hostile.Mutations){addPreserving, addSignature, addTampering, addEncodings,
-		addStructure, addNumbers, addSemantics, addMerchant} {
-		add(&ms)
-	}
-	return ms
+	return hostile.Build(addPreserving, addSignature, addTampering, addEncodings,
+		addStructure, addNumbers, addSemantics, addMerchant)
 }
 
 type mutateFunc = func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error)
-
-// beforeSigning lets f change c, which is then signed.
-func beforeSigning(w hostile.Want, f func(g hostile.Gen, c *hostile.Callback)) mutateFunc {
-	return func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
-		f(g, c)
-		return hostile.Result{Want: w}, nil
-	}
-}
 
 // resigned lets f make the body's bytes, which are then validly signed:
 // what the signature cannot catch, the decoder must.
@@ -367,13 +355,13 @@ func addEncodings(ms *hostile.Mutations) {
 		return append([]byte("\xef\xbb\xbf"), c.Obj.Bytes()...)
 	}))
 
-	ms.Add(hostile.ClassUnicodeEdge, "unicode edge in a free-text field", beforeSigning(hostile.Valid("free text is data; the signature covers it"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "unicode edge in a free-text field", hostile.BeforeSigning(hostile.Valid("free text is data; the signature covers it"), func(g hostile.Gen, c *hostile.Callback) {
 		describe(c, g.Pick(hostile.UnicodeEdges))
 	}))
-	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in metadata.order_id", beforeSigning(hostile.Valid("printable order ids are opaque signed data"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "printable unicode edge in metadata.order_id", hostile.BeforeSigning(hostile.Valid("printable order ids are opaque signed data"), func(g hostile.Gen, c *hostile.Callback) {
 		setOrderID(c, hostile.Str("BI-"+g.Digits(6)+g.Pick(hostile.IDEdgesOK)))
 	}))
-	ms.Add(hostile.ClassUnicodeEdge, "control or format character in metadata.order_id", beforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassUnicodeEdge, "control or format character in metadata.order_id", hostile.BeforeSigning(hostile.Rejected(hostile.ReasonInvalidEvent), func(g hostile.Gen, c *hostile.Callback) {
 		setOrderID(c, hostile.Str("BI-"+g.Digits(6)+g.Pick(hostile.IDEdgesBad)))
 	}))
 	ms.Add(hostile.ClassUnicodeEdge, "raw control character inside a string", resigned(malformed, func(g hostile.Gen, c *hostile.Callback) []byte {
@@ -403,10 +391,10 @@ func addStructure(ms *hostile.Mutations) {
 		})
 		return c.Obj.Bytes()
 	}))
-	ms.Add(hostile.ClassDeeplyNested, "nesting within the depth limit in an unread field", beforeSigning(hostile.Valid("unread fields are data; the nesting is within the decoder's limit"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassDeeplyNested, "nesting within the depth limit in an unread field", hostile.BeforeSigning(hostile.Valid("unread fields are data; the nesting is within the decoder's limit"), func(g hostile.Gen, c *hostile.Callback) {
 		editObject(c, func(o *hostile.Obj) { o.Set("description", hostile.Nested(1+g.IntN(10), `{"a":`, "}", "1")) })
 	}))
-	ms.Add(hostile.ClassDeeplyNested, "deeply nested array in a field", beforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassDeeplyNested, "deeply nested array in a field", hostile.BeforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
 		editObject(c, func(o *hostile.Obj) {
 			o.Set("description", hostile.Nested(g.PickInt([]int{maxDepth, 100, 10000, 30000}), "[", "]", "1"))
 		})
@@ -421,72 +409,58 @@ func addStructure(ms *hostile.Mutations) {
 
 // addNumbers: amounts and the created time out of range, validly signed.
 func addNumbers(ms *hostile.Mutations) {
-	setAmount := func(c *hostile.Callback, raw string) {
+	hostile.AddMinorUnitEdges(ms, "amount", func(c *hostile.Callback, raw string) {
 		editObject(c, func(o *hostile.Obj) {
 			o.Set("amount", raw)
 			if succeededPayin(c) {
 				o.Set("amount_received", raw)
 			}
 		})
-	}
-	for _, v := range []struct {
-		raw  string
-		want hostile.Want
-	}{
-		{"1" + strings.Repeat("0", 400), hostile.Rejected(hostile.ReasonBadAmount)},
-		{"1e400", hostile.Rejected(hostile.ReasonBadAmount)},
-		{"-100", hostile.Rejected(hostile.ReasonBadAmount)},
-		{"100.5", hostile.Rejected(hostile.ReasonBadAmount)},
-		{"1E2", hostile.Rejected(hostile.ReasonBadAmount)},
-		{`"100"`, hostile.Rejected(hostile.ReasonMissingField)},
-		{"null", hostile.Rejected(hostile.ReasonMissingField)},
-		{"18446744073709551616", hostile.Valid("2^64 minor units is an exact decimal: no overflow, within the 40-digit limit")},
-	} {
-		ms.Add(hostile.ClassHugeNumber, "amount "+hostile.ClipName(v.raw), beforeSigning(v.want, func(g hostile.Gen, c *hostile.Callback) { setAmount(c, v.raw) }))
-	}
-	for _, raw := range []string{"1e20", "-1", "99999999999999999999999", "1.5", `"1700000000"`, "253402300800"} {
-		ms.Add(hostile.ClassHugeNumber, "created "+raw, beforeSigning(hostile.Rejected(hostile.ReasonMissingField), func(g hostile.Gen, c *hostile.Callback) { c.Obj.Set("created", raw) }))
-	}
+	}, func(raw string) hostile.Want {
+		if raw == "-0" {
+			return hostile.Valid("-0 is zero minor units, which is not negative")
+		}
+		if strings.HasPrefix(raw, `"`) {
+			return hostile.Rejected(hostile.ReasonMissingField) // not a JSON number at all
+		}
+		return hostile.Rejected(hostile.ReasonBadAmount)
+	})
+	hostile.AddUnixTimeEdges(ms, "created", []string{"253402300800"}, func(c *hostile.Callback, raw string) { c.Obj.Set("created", raw) },
+		hostile.Rejected(hostile.ReasonMissingField))
 }
 
 // addSemantics: validly signed events that say something Event refuses,
 // and events of one kind posted to the other kind's URL.
 func addSemantics(ms *hostile.Mutations) {
-	for _, v := range []struct {
-		name   string
-		reason string
-		f      func(g hostile.Gen, c *hostile.Callback)
-	}{
-		{"type removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("type") }},
-		{"type empty or not a string", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) {
+	hostile.AddEdits(ms, hostile.ClassSemantic, []hostile.Edit{
+		{Name: "type removed", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("type") }},
+		{Name: "type empty or not a string", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("type", g.Pick([]string{`""`, "1", "null", `["payment_intent.succeeded"]`}))
 		}},
-		{"event id removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("id") }},
-		{"event id not an id", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{Name: "event id removed", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("id") }},
+		{Name: "event id not an id", Reason: hostile.ReasonMalformed, F: func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("id", hostile.Str("evt_"+g.Pick([]string{"\u202e", "\x00", "\n"})+g.Digits(4)))
 		}},
-		{"created removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("created") }},
-		{"data.object removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) {
+		{Name: "created removed", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) { c.Obj.Del("created") }},
+		{Name: "data.object removed", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("data", g.Pick([]string{`{}`, `{"object":null}`, `{"object":"pi_1"}`, `"x"`, "null"}))
 		}},
-		{"object id of another type", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{Name: "object id of another type", Reason: hostile.ReasonMalformed, F: func(g hostile.Gen, c *hostile.Callback) {
 			editObject(c, func(o *hostile.Obj) {
 				o.Set("id", hostile.Str(g.Pick([]string{"ch_", "cus_", "evt_", "PI_"})+g.Digits(20)))
 			})
 		}},
-		{"object id removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { editObject(c, func(o *hostile.Obj) { o.Del("id") }) }},
-		{"currency removed", hostile.ReasonMissingField, func(g hostile.Gen, c *hostile.Callback) { editObject(c, func(o *hostile.Obj) { o.Del("currency") }) }},
-		{"currency not an ISO code", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{Name: "object id removed", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) { editObject(c, func(o *hostile.Obj) { o.Del("id") }) }},
+		{Name: "currency removed", Reason: hostile.ReasonMissingField, F: func(g hostile.Gen, c *hostile.Callback) { editObject(c, func(o *hostile.Obj) { o.Del("currency") }) }},
+		{Name: "currency not an ISO code", Reason: hostile.ReasonMalformed, F: func(g hostile.Gen, c *hostile.Callback) {
 			editObject(c, func(o *hostile.Obj) {
 				o.Set("currency", hostile.Str(g.Pick([]string{"dollars", "us", "", "u$d", "usdd"})))
 			})
 		}},
-		{"metadata.order_id empty or not a string", hostile.ReasonMalformed, func(g hostile.Gen, c *hostile.Callback) {
+		{Name: "metadata.order_id empty or not a string", Reason: hostile.ReasonMalformed, F: func(g hostile.Gen, c *hostile.Callback) {
 			setOrderID(c, g.Pick([]string{`""`, "12345", "null", "{}"}))
 		}},
-	} {
-		ms.Add(hostile.ClassSemantic, v.name, beforeSigning(hostile.Rejected(v.reason), v.f))
-	}
+	})
 	ms.Add(hostile.ClassSemantic, "amount_received removed from a succeeded PaymentIntent", func(g hostile.Gen, c *hostile.Callback) (hostile.Result, error) {
 		if !succeededPayin(c) {
 			return hostile.Result{}, hostile.ErrRetry
@@ -494,7 +468,7 @@ func addSemantics(ms *hostile.Mutations) {
 		editObject(c, func(o *hostile.Obj) { o.Del("amount_received") })
 		return hostile.Result{Want: hostile.Rejected(hostile.ReasonMissingField)}, nil
 	})
-	ms.Add(hostile.ClassSemantic, "metadata without order_id", beforeSigning(hostile.Valid("the object id stands in for a missing metadata.order_id"), func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassSemantic, "metadata without order_id", hostile.BeforeSigning(hostile.Valid("the object id stands in for a missing metadata.order_id"), func(g hostile.Gen, c *hostile.Callback) {
 		editObject(c, func(o *hostile.Obj) { o.Set("metadata", g.Pick([]string{"{}", `{"note":"x"}`})) })
 	}))
 	ms.Add(hostile.ClassSemantic, "body not an object", resigned(hostile.Rejected(hostile.ReasonMalformed), func(g hostile.Gen, c *hostile.Callback) []byte {
@@ -516,11 +490,11 @@ func addSemantics(ms *hostile.Mutations) {
 // and fields over their limits. Stripe puts no merchant id under the
 // signature: the endpoint secret is what names the account.
 func addMerchant(ms *hostile.Mutations) {
-	ms.Add(hostile.ClassAccountMismatch, "event of a connected account", beforeSigning(
+	ms.Add(hostile.ClassAccountMismatch, "event of a connected account", hostile.BeforeSigning(
 		hostile.Valid("the endpoint secret names the account; a Connect event's account field is data"), func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("account", hostile.Str("acct_"+g.Digits(16)))
 		}))
-	ms.Add(hostile.ClassAccountMismatch, "livemode event on a test-mode account", beforeSigning(
+	ms.Add(hostile.ClassAccountMismatch, "livemode event on a test-mode account", hostile.BeforeSigning(
 		hostile.Valid("live or test mode is the secret's, not a field payhook checks"), func(g hostile.Gen, c *hostile.Callback) {
 			c.Obj.Set("livemode", "true")
 		}))
@@ -530,13 +504,13 @@ func addMerchant(ms *hostile.Mutations) {
 		return hostile.Result{Path: hostile.Path(Name, to.ID, c.Kind), Header: signed(c.Account, body), Body: body, Want: hostile.Rejected(hostile.ReasonBadSignature)}, nil
 	})
 	malformed := hostile.Rejected(hostile.ReasonMalformed)
-	ms.Add(hostile.ClassHugeField, "metadata.order_id over 128 bytes", beforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "metadata.order_id over 128 bytes", hostile.BeforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
 		setOrderID(c, hostile.Str(strings.Repeat("9", g.PickInt([]int{maxIDLen + 1, 1000, 40000}))))
 	}))
-	ms.Add(hostile.ClassHugeField, "event id over 128 bytes", beforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "event id over 128 bytes", hostile.BeforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
 		c.Obj.Set("id", hostile.Str("evt_"+strings.Repeat("1", g.PickInt([]int{maxIDLen, 1000, 40000}))))
 	}))
-	ms.Add(hostile.ClassHugeField, "object id over 128 bytes", beforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
+	ms.Add(hostile.ClassHugeField, "object id over 128 bytes", hostile.BeforeSigning(malformed, func(g hostile.Gen, c *hostile.Callback) {
 		editObject(c, func(o *hostile.Obj) {
 			id := o.Get("id")
 			o.Set("id", id[:4]+strings.Repeat("7", g.PickInt([]int{maxIDLen, 1000, 40000}))+`"`)
