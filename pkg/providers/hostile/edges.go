@@ -7,6 +7,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers/internal/simwire"
 )
 
 // UnicodeEdges are strings at unicode's edges: bidi controls, zero-width
@@ -110,13 +111,7 @@ func ClipName(s string) string {
 }
 
 // Cents is minor units of a two-digit currency as a decimal: 12345 is "123.45".
-func Cents(minor int) string {
-	s := strconv.Itoa(minor)
-	for len(s) < 3 {
-		s = "0" + s
-	}
-	return s[:len(s)-2] + "." + s[len(s)-2:]
-}
+func Cents(minor int) string { return simwire.Decimal(strconv.Itoa(minor), 2) }
 
 // MinorUnitMax is 2^64, an amount past any 64-bit integer that is still an
 // exact decimal within payhook's 40-digit limit: valid wherever amounts

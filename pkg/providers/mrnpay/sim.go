@@ -10,6 +10,7 @@ import (
 
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/hostile"
 	"github.com/payhook/payhook/pkg/providers/internal/simwire"
 )
 
@@ -106,7 +107,7 @@ func (p *Provider) SimCallback(acct providers.Account, o providers.SimOrder, _ t
 		body = BuildPayinCallback(acct.Key("merchant_id"), secret, o.MerchantOrderID, channel,
 			simwire.Fixed(o.Paid, 2), simwire.Fixed(o.Amount, 2))
 	}
-	return http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body, nil
+	return hostile.FormHeader(), body, nil
 }
 
 // SimSign cannot sign a mutated body beside it: MrnPay's sign is a field of

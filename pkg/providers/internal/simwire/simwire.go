@@ -1,6 +1,7 @@
 // Package simwire holds what the older providers' simulated sides
 // (pkg/providers/<name>/sim.go) share: JSON objects with keys in a given
 // order, exact amounts, corrupted signatures and bounded request reading.
+// Package hostile writes its amounts with Decimal too.
 package simwire
 
 import (
@@ -9,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"strings"
 
@@ -104,18 +104,20 @@ func Fixed(m events.Money, places int) string {
 	if err != nil {
 		return m.Value
 	}
-	return minorString(n, places)
+	return Decimal(n.String(), places)
 }
 
-func minorString(n *big.Int, places int) string {
-	s := n.String()
+// Decimal places a decimal point places digits from the right of digits,
+// a non-negative integer: Decimal("12345", 2) is "123.45", Decimal("5", 2)
+// "0.05".
+func Decimal(digits string, places int) string {
 	if places == 0 {
-		return s
+		return digits
 	}
-	if len(s) <= places {
-		s = strings.Repeat("0", places-len(s)+1) + s
+	if len(digits) <= places {
+		digits = strings.Repeat("0", places-len(digits)+1) + digits
 	}
-	return s[:len(s)-places] + "." + s[len(s)-places:]
+	return digits[:len(digits)-places] + "." + digits[len(digits)-places:]
 }
 
 // ReadBody reads a request body of at most MaxRequest bytes.

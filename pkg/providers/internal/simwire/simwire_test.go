@@ -69,3 +69,15 @@ func TestChecks(t *testing.T) {
 		t.Error("DecodeFlat took an array")
 	}
 }
+
+func TestDecimal(t *testing.T) {
+	for _, c := range []struct {
+		digits string
+		places int
+		want   string
+	}{{"12345", 2, "123.45"}, {"5", 2, "0.05"}, {"50", 2, "0.50"}, {"100", 0, "100"}, {"7", 3, "0.007"}} {
+		if got := Decimal(c.digits, c.places); got != c.want {
+			t.Errorf("Decimal(%q, %d) = %q, want %q", c.digits, c.places, got, c.want)
+		}
+	}
+}
