@@ -156,9 +156,7 @@ func (p *Provider) SimServeDesk(w http.ResponseWriter, r *http.Request, acct pro
 	if path != "/api/payInQuery" {
 		return false
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	if simwire.WrongMethod(w, r, http.MethodPost) {
 		return true
 	}
 	fail := func(msg string) {

@@ -112,9 +112,7 @@ func (p *Provider) SimServeDesk(w http.ResponseWriter, r *http.Request, acct pro
 	if path != "/gateway/api/v1/payments/reference" {
 		return false
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	if simwire.WrongMethod(w, r, http.MethodPost) {
 		return true
 	}
 	body, ok := simwire.ReadBody(r)

@@ -189,9 +189,7 @@ func (p *Provider) SimServeDesk(w http.ResponseWriter, r *http.Request, acct pro
 	default:
 		return false
 	}
-	if r.Method != method {
-		w.Header().Set("Allow", method)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	if simwire.WrongMethod(w, r, method) {
 		return true
 	}
 	serve(w, r, acct, path, desk)

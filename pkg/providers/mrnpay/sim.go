@@ -153,9 +153,7 @@ func (p *Provider) SimServeDesk(w http.ResponseWriter, r *http.Request, acct pro
 	default:
 		return false
 	}
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	if simwire.WrongMethod(w, r, http.MethodGet) {
 		return true
 	}
 	fail := func(code string) { simwire.WriteJSON(w, http.StatusOK, []simwire.KV{{K: "error", V: code}}) }

@@ -120,6 +120,17 @@ func Decimal(digits string, places int) string {
 	return digits[:len(digits)-places] + "." + digits[len(digits)-places:]
 }
 
+// WrongMethod answers 405 with Allow: method, and reports true, when r is
+// not a method request.
+func WrongMethod(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method {
+		return false
+	}
+	w.Header().Set("Allow", method)
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return true
+}
+
 // ReadBody reads a request body of at most MaxRequest bytes.
 func ReadBody(r *http.Request) ([]byte, bool) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, MaxRequest+1))

@@ -2,6 +2,8 @@ package simwire
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/payhook/payhook/pkg/events"
@@ -79,5 +81,18 @@ func TestDecimal(t *testing.T) {
 		if got := Decimal(c.digits, c.places); got != c.want {
 			t.Errorf("Decimal(%q, %d) = %q, want %q", c.digits, c.places, got, c.want)
 		}
+	}
+}
+
+func TestWrongMethod(t *testing.T) {
+	w := httptest.NewRecorder()
+	if !WrongMethod(w, httptest.NewRequest(http.MethodGet, "/", nil), http.MethodPost) {
+		t.Fatal("GET passed for POST")
+	}
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != http.MethodPost {
+		t.Errorf("got %d, Allow %q", w.Code, w.Header().Get("Allow"))
+	}
+	if WrongMethod(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", nil), http.MethodPost) {
+		t.Error("POST refused for POST")
 	}
 }
