@@ -20,21 +20,36 @@ import (
 // is refused), answers with each provider's own ack, and stores one message
 // per distinct callback (a resend is acknowledged and not stored again).
 func TestNaiveHandlerStoresOnceAndAcks(t *testing.T) {
-	n := testenv.StartNATS(t)
 	r := testenv.StartRedis(t)
+	testStoresOnceAndAcks(t, NaiveStream, func(ctx context.Context, addr, natsURL string) error {
+		return ServeNaive(ctx, addr, natsURL, naiveRedisURL(r.URL))
+	})
+}
+
+// TestMinimalHandlerStoresOnceAndAcks checks the same of the minimal
+// durable handler: it verifies (a tampered callback is refused), answers
+// each provider's ack, and stores one message per distinct callback (a
+// resend inside JetStream's duplicate window is not stored again).
+func TestMinimalHandlerStoresOnceAndAcks(t *testing.T) {
+	testStoresOnceAndAcks(t, MinimalStream, ServeMinimal)
+}
+
+func testStoresOnceAndAcks(t *testing.T, stream string, serve func(ctx context.Context, addr, natsURL string) error) {
+	t.Helper()
+	n := testenv.StartNATS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	port := testenv.FreePort(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	done := make(chan error, 1)
-	go func() { done <- ServeNaive(ctx, addr, n.URL, naiveRedisURL(r.URL)) }()
+	go func() { done <- serve(ctx, addr, n.URL) }()
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 		}
 		return err == nil && resp.StatusCode == http.StatusOK
-	}, "naive handler not ready")
+	}, "handler not ready")
 
 	g, err := NewGenerator(Accounts(), DefaultMix, "naive-")
 	if err != nil {
@@ -74,7 +89,7 @@ func TestNaiveHandlerStoresOnceAndAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := js.Stream(ctx, NaiveStream)
+	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +102,6 @@ func TestNaiveHandlerStoresOnceAndAcks(t *testing.T) {
 	}
 	cancel()
 	if err := <-done; err != nil {
-		t.Fatalf("ServeNaive: %v", err)
+		t.Fatalf("serve: %v", err)
 	}
 }

@@ -20,6 +20,11 @@ const (
 	TargetE2EP99    = 50 * time.Millisecond
 	TargetRSS       = 100 << 20
 	TargetRedisByte = 200
+	// Against the minimal durable handler (MinimalHandler), same run:
+	// payhook's max req/s at least this fraction of its (median over
+	// rounds), and its p99 at Conns connections at most this multiple.
+	TargetToMinimal    = 0.9
+	TargetP99ToMinimal = 1.5
 )
 
 func ms(d time.Duration) string {
@@ -83,6 +88,14 @@ func (r *Report) Print(w io.Writer) {
 			fmt.Fprintf(tw, "straightforward ratio, %d rounds\t%s\t\t%.2f× median\t\t\n", len(strs), strings.Join(strs, " "), median(r.NaiveRatios))
 		}
 	}
+	if mm := r.MinimalMax.Throughput(); mm > 0 {
+		fmt.Fprintf(tw, "minimal durable handler max req/s\t%.0f\t%.0f\t%s\tpayhook %s of it\t\n", mm, bm, ratio(mm, bm), ratio(pm, mm))
+		fmt.Fprint(tw, seriesLine("minimal ratio", r.MinimalRatios, ""))
+		fmt.Fprint(tw, seriesLine("payhook / minimal max req/s", r.PayhookToMinimal,
+			fmt.Sprintf("≥ %.2f× %s", TargetToMinimal, verdict(median(r.PayhookToMinimal) >= TargetToMinimal))))
+		fmt.Fprint(tw, seriesLine(fmt.Sprintf("payhook / minimal p99 @ %d conns", r.Conns), r.P99ToMinimal,
+			fmt.Sprintf("≤ %.2f× %s", TargetP99ToMinimal, verdict(median(r.P99ToMinimal) <= TargetP99ToMinimal))))
+	}
 	rate := fmt.Sprintf(" @ %.0f/s", r.Rate)
 	pl, bl := r.PayhookLat.Latency, r.BaselineLat.Latency
 	for _, q := range []struct {
@@ -105,7 +118,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "dispatcher backlog at max load\tpeak %d msgs, drained %s after\t\t\tbounded\t\n", r.MaxLag, r.CatchUp.Round(100*time.Millisecond))
 	}
 	for _, p := range r.Procs {
-		if p.Name == "baseline" || p.Name == "naive" {
+		if p.Name == "baseline" || p.Name == "naive" || p.Name == "minimal" {
 			continue
 		}
 		t := ""
@@ -135,6 +148,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	line("baseline max", r.BaselineMax)
 	line("straightforward max", r.NaiveMax)
+	line("minimal max", r.MinimalMax)
 	line("payhook max", r.PayhookMax)
 	line("payhook open", r.PayhookLat)
 	line("baseline open", r.BaselineLat)
@@ -159,6 +173,10 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  cores used by the straightforward handler during its max: %.2f (%.0f µs per request)\n",
 			r.NaiveCPUMaxLoad, r.NaiveCPUMaxLoad*1e6/r.NaiveMax.Throughput())
 	}
+	if r.MinimalMax.Throughput() > 0 {
+		fmt.Fprintf(w, "  cores used by the minimal durable handler during its max: %.2f (%.0f µs per request)\n",
+			r.MinimalCPUMaxLoad, r.MinimalCPUMaxLoad*1e6/r.MinimalMax.Throughput())
+	}
 	fmt.Fprintf(w, "  baseline CPU per request at %.0f/s: %.0f µs\n", r.Rate, float64(r.BaselineCPUPerReq)/float64(time.Microsecond))
 	fmt.Fprintf(w, "  load average (1/5/15 min) at start %s, at end %s on %d CPUs\n", r.LoadStart, r.LoadEnd, r.CPUs)
 	fmt.Fprintf(w, "  ingress at %.0f/s: mean handler time %s, of which JetStream publish until PubAck %s (from ingress /metrics)\n", r.Rate, ms(r.HandlerMean), ms(r.PublishMean))
@@ -182,6 +200,16 @@ func roundsLine(ratios []float64) (string, bool) {
 	med := median(ratios)
 	return fmt.Sprintf("max req/s ratio, %d rounds\t%s\t\t%.2f× median\t≥ %.2f× %s\t\n",
 		len(rs), strings.Join(strs, " "), med, TargetRatio, verdict(med >= TargetRatio)), true
+}
+
+// seriesLine is a report row for a per-round series: every value in run
+// order and, with more than one, their median.
+func seriesLine(name string, v []float64, target string) string {
+	strs := make([]string, len(v))
+	for i, x := range v {
+		strs[i] = fmt.Sprintf("%.2f", x)
+	}
+	return fmt.Sprintf("%s, %d rounds\t%s\t\t%.2f× median\t%s\t\n", name, len(v), strings.Join(strs, " "), median(v), target)
 }
 
 func median(v []float64) float64 {

@@ -105,6 +105,11 @@ type Report struct {
 	RoundRatios        []float64 // payhook/baseline max req/s of every round, the first being BaselineMax/PayhookMax
 	NaiveRatios        []float64 // naive/baseline max req/s of every round
 	NaiveCPUMaxLoad    float64   // cores the straightforward handler used during its max phase
+	MinimalMax         Result    // the minimal durable handler (MinimalHandler), closed loop like the others
+	MinimalRatios      []float64 // minimal/baseline max req/s of every round
+	PayhookToMinimal   []float64 // payhook/minimal max req/s of every round
+	P99ToMinimal       []float64 // payhook/minimal closed-loop p99 of every round (Conns connections)
+	MinimalCPUMaxLoad  float64   // cores the minimal handler used during its max phase
 	Rate               float64   // latency phase rate
 	PayhookLat         Result
 	BaselineLat        Result
@@ -115,6 +120,7 @@ type Report struct {
 	MaxLag             int64      // largest consumer backlog (pending + unacked) seen in the max phase
 	CatchUp            time.Duration
 	Subscribers        int
+	Conns              int // closed-loop connections of the max phases
 	Procs              []ProcStats
 	RedisPerEvent      float64 // INFO used_memory delta / tracked events
 	RedisUsageSample   float64 // mean MEMORY USAGE of sampled keys
@@ -156,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			defer os.RemoveAll(d)
 		}
 	}
-	rep := &Report{Started: time.Now().UTC(), CPUs: numCPU(), Subscribers: max(o.Subscribers, 0)}
+	rep := &Report{Started: time.Now().UTC(), CPUs: numCPU(), Subscribers: max(o.Subscribers, 0), Conns: o.Conns}
 	rep.Host, _ = os.Hostname()
 	rep.LoadStart = loadAvg()
 	defer func() { rep.LoadEnd = loadAvg() }()
@@ -294,6 +300,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := WaitHTTP(ctx, naiveURL+"/readyz", naiveProc, 30*time.Second); err != nil {
 		return nil, err
 	}
+	minimalPort, _ := FreePort()
+	minimalURL := fmt.Sprintf("http://127.0.0.1:%d", minimalPort)
+	minimalProc, err := Start("minimal", o.Self, []string{"serve-minimal", "--addr", fmt.Sprintf("127.0.0.1:%d", minimalPort),
+		"--nats", natsURL}, o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	procs = append(procs, &service{proc: minimalProc})
+	if err := WaitHTTP(ctx, minimalURL+"/readyz", minimalProc, 30*time.Second); err != nil {
+		return nil, err
+	}
 	rdb := redis.NewClient(mustRedisOpts(redisURL))
 	defer rdb.Close()
 	redisMem0, _ := redisInfoInt(ctx, rdb, "memory", "used_memory")
@@ -320,6 +337,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer naive.cl.Close()
+	minimal, err := newSender(minimalURL, gen, acks, o.Conns)
+	if err != nil {
+		return nil, err
+	}
+	defer minimal.cl.Close()
 	consumers := make([]string, 0, max(o.Subscribers, 0))
 	for i := 1; i <= o.Subscribers; i++ {
 		consumers = append(consumers, dispatch.ConsumerName(subID(i)))
@@ -353,6 +375,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.NaiveCPUMaxLoad = (ncpu1 - ncpu0).Seconds() / rep.NaiveMax.Elapsed.Seconds()
 	logf("straightforward handler max: %.0f req/s (%d errors)", rep.NaiveMax.Throughput(), rep.NaiveMax.Errors)
 	flushNaive(ctx, redisURL)
+	logf("minimal durable handler max: %s + %s warm-up", o.MaxDuration, o.Warmup)
+	RunClosed(ctx, o.Warmup, o.Conns, minimal.do(nil))
+	mcpu0, _ := ReadCPU(minimalProc.PID())
+	rep.MinimalMax = RunClosed(ctx, o.MaxDuration, o.Conns, minimal.do(nil))
+	mcpu1, _ := ReadCPU(minimalProc.PID())
+	rep.MinimalCPUMaxLoad = (mcpu1 - mcpu0).Seconds() / rep.MinimalMax.Elapsed.Seconds()
+	logf("minimal durable handler max: %.0f req/s (%d errors)", rep.MinimalMax.Throughput(), rep.MinimalMax.Errors)
 	waitCatchUp(ctx, lag, 30*time.Second)
 	logf("payhook max: %s + %s warm-up", o.MaxDuration, o.Warmup)
 	RunClosed(ctx, o.Warmup, o.Conns, payhook.do(nil))
@@ -370,17 +399,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.CatchUp = time.Since(t0)
 	rep.RoundRatios = []float64{rep.PayhookMax.Throughput() / max(rep.BaselineMax.Throughput(), 1)}
 	rep.NaiveRatios = []float64{rep.NaiveMax.Throughput() / max(rep.BaselineMax.Throughput(), 1)}
+	rep.addMinimalRound(rep.BaselineMax, rep.MinimalMax, rep.PayhookMax)
+	logf("round 1: baseline %.0f, straightforward %.0f, minimal %.0f, payhook %.0f req/s; payhook %.2f× the minimal handler",
+		rep.BaselineMax.Throughput(), rep.NaiveMax.Throughput(), rep.MinimalMax.Throughput(), rep.PayhookMax.Throughput(), rep.PayhookToMinimal[0])
 	for r := 2; r <= o.Rounds; r++ {
-		// More triples, alternating, so that a change in the machine's load
+		// More rounds, alternating, so that a change in the machine's load
 		// shows as spread instead of moving one side only.
 		b := RunClosed(ctx, o.MaxDuration, o.Conns, baseline.do(nil))
 		nv := RunClosed(ctx, o.MaxDuration, o.Conns, naive.do(nil))
+		flushNaive(ctx, redisURL)
+		mn := RunClosed(ctx, o.MaxDuration, o.Conns, minimal.do(nil))
 		p := RunClosed(ctx, o.MaxDuration, o.Conns, payhook.do(nil))
 		waitCatchUp(ctx, lag, 120*time.Second)
 		rep.RoundRatios = append(rep.RoundRatios, p.Throughput()/max(b.Throughput(), 1))
 		rep.NaiveRatios = append(rep.NaiveRatios, nv.Throughput()/max(b.Throughput(), 1))
-		flushNaive(ctx, redisURL)
-		logf("round %d: baseline %.0f, straightforward %.0f, payhook %.0f req/s", r, b.Throughput(), nv.Throughput(), p.Throughput())
+		rep.addMinimalRound(b, mn, p)
+		logf("round %d: baseline %.0f, straightforward %.0f, minimal %.0f, payhook %.0f req/s; payhook %.2f× the minimal handler",
+			r, b.Throughput(), nv.Throughput(), mn.Throughput(), p.Throughput(), rep.PayhookToMinimal[r-1])
 	}
 
 	// 3. Latency at LoadFraction of payhook's max, open loop.
@@ -452,6 +487,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// addMinimalRound notes one round's ratios against the minimal durable
+// handler: its own to bare echo, payhook's throughput and closed-loop p99
+// to its.
+func (r *Report) addMinimalRound(b, mn, p Result) {
+	r.MinimalRatios = append(r.MinimalRatios, mn.Throughput()/max(b.Throughput(), 1))
+	r.PayhookToMinimal = append(r.PayhookToMinimal, p.Throughput()/max(mn.Throughput(), 1))
+	r.P99ToMinimal = append(r.P99ToMinimal, float64(p.Latency.Quantile(.99))/max(float64(mn.Latency.Quantile(.99)), 1))
 }
 
 // naiveRedisURL is redisURL on database 1: the straightforward handler's
