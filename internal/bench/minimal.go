@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -31,10 +32,11 @@ const (
 // package (MD5 for jpglo, AES for mpurse, …), render the CloudEvent, ONE
 // JetStream publish on file storage awaited until its PubAck, answer the
 // provider's ack. No Redis, no raw record, no signature, no metrics, no
-// log line. It is the floor of any design that acknowledges only what is
+// log line (with signer set it also signs each event as payhook does, the
+// bus contract's one unavoidable cost). It is the floor of any design that acknowledges only what is
 // stored: a failed publish answers 503. A resend is collapsed by
 // JetStream's duplicate window (Nats-Msg-Id = event id) only.
-func MinimalHandler(js jetstream.JetStream, accts []providers.Account) http.Handler {
+func MinimalHandler(js jetstream.JetStream, accts []providers.Account, signer *events.Signer) http.Handler {
 	byID := map[string]providers.Account{}
 	for _, a := range accts {
 		byID[a.ID] = a
@@ -63,7 +65,12 @@ func MinimalHandler(js jetstream.JetStream, accts []providers.Account) http.Hand
 		if err != nil {
 			return c.String(http.StatusBadRequest, "invalid event")
 		}
-		if _, err := js.Publish(c.Request().Context(), minimalSubject+ev.Provider+"."+string(ev.Kind), b, jetstream.WithMsgID(ev.ID())); err != nil {
+		id := ev.ID()
+		msg := &nats.Msg{Subject: minimalSubject + ev.Provider + "." + string(ev.Kind), Data: b, Header: nats.Header{}}
+		if signer != nil {
+			signer.Sign(msg.Header, id, time.Now(), b)
+		}
+		if _, err := js.PublishMsg(c.Request().Context(), msg, jetstream.WithMsgID(id)); err != nil {
 			return c.String(http.StatusServiceUnavailable, "nats")
 		}
 		r := p.Ack(kind)
@@ -75,8 +82,19 @@ func MinimalHandler(js jetstream.JetStream, accts []providers.Account) http.Hand
 
 // ServeMinimal serves MinimalHandler on addr until ctx ends, with the same
 // http.Server settings as ingress, creating its stream (file storage, the
-// same duplicate window as PAYHOOK_EVENTS' default) first.
-func ServeMinimal(ctx context.Context, addr, natsURL string) error {
+// same duplicate window as PAYHOOK_EVENTS' default) first. With sign, every
+// event is signed with a fresh ed25519 key.
+func ServeMinimal(ctx context.Context, addr, natsURL string, sign bool) error {
+	var signer *events.Signer
+	if sign {
+		k, err := events.GenerateKey(rand.Reader)
+		if err != nil {
+			return err
+		}
+		if signer, err = events.NewSigner(k); err != nil {
+			return err
+		}
+	}
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return fmt.Errorf("minimal: nats: %w", err)
@@ -96,7 +114,7 @@ func ServeMinimal(ctx context.Context, addr, natsURL string) error {
 	if err != nil {
 		return err
 	}
-	srv := ops.NewServer(MinimalHandler(js, Accounts()), ops.DefaultTimeouts)
+	srv := ops.NewServer(MinimalHandler(js, Accounts(), signer), ops.DefaultTimeouts)
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -31,7 +31,13 @@ func TestNaiveHandlerStoresOnceAndAcks(t *testing.T) {
 // each provider's ack, and stores one message per distinct callback (a
 // resend inside JetStream's duplicate window is not stored again).
 func TestMinimalHandlerStoresOnceAndAcks(t *testing.T) {
-	testStoresOnceAndAcks(t, MinimalStream, ServeMinimal)
+	for _, sign := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unsigned", true: "signed"}[sign], func(t *testing.T) {
+			testStoresOnceAndAcks(t, MinimalStream, func(ctx context.Context, addr, natsURL string) error {
+				return ServeMinimal(ctx, addr, natsURL, sign)
+			})
+		})
+	}
 }
 
 func testStoresOnceAndAcks(t *testing.T, stream string, serve func(ctx context.Context, addr, natsURL string) error) {

@@ -93,6 +93,10 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprint(tw, seriesLine("minimal ratio", r.MinimalRatios, ""))
 		fmt.Fprint(tw, seriesLine("payhook / minimal max req/s", r.PayhookToMinimal,
 			fmt.Sprintf("≥ %.2f× %s", TargetToMinimal, verdict(median(r.PayhookToMinimal) >= TargetToMinimal))))
+		if sm := r.MinimalSignedMax.Throughput(); sm > 0 {
+			fmt.Fprintf(tw, "minimal handler + signing max req/s\t%.0f\t%.0f\t%s\tpayhook %s of it\t\n", sm, bm, ratio(sm, bm), ratio(pm, sm))
+			fmt.Fprint(tw, seriesLine("payhook / minimal+signing max req/s", r.PayhookToSigned, ""))
+		}
 		fmt.Fprint(tw, seriesLine(fmt.Sprintf("payhook / minimal p99 @ %d conns", r.Conns), r.P99ToMinimal,
 			fmt.Sprintf("≤ %.2f× %s", TargetP99ToMinimal, verdict(median(r.P99ToMinimal) <= TargetP99ToMinimal))))
 	}
@@ -118,7 +122,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "dispatcher backlog at max load\tpeak %d msgs, drained %s after\t\t\tbounded\t\n", r.MaxLag, r.CatchUp.Round(100*time.Millisecond))
 	}
 	for _, p := range r.Procs {
-		if p.Name == "baseline" || p.Name == "naive" || p.Name == "minimal" {
+		if p.Name == "baseline" || p.Name == "naive" || p.Name == "minimal" || p.Name == "minimal-signed" {
 			continue
 		}
 		t := ""
@@ -149,6 +153,7 @@ func (r *Report) Print(w io.Writer) {
 	line("baseline max", r.BaselineMax)
 	line("straightforward max", r.NaiveMax)
 	line("minimal max", r.MinimalMax)
+	line("minimal+signing max", r.MinimalSignedMax)
 	line("payhook max", r.PayhookMax)
 	line("payhook open", r.PayhookLat)
 	line("baseline open", r.BaselineLat)

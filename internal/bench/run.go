@@ -110,6 +110,8 @@ type Report struct {
 	PayhookToMinimal   []float64 // payhook/minimal max req/s of every round
 	P99ToMinimal       []float64 // payhook/minimal closed-loop p99 of every round (Conns connections)
 	MinimalCPUMaxLoad  float64   // cores the minimal handler used during its max phase
+	MinimalSignedMax   Result    // the minimal handler signing every event, as payhook does
+	PayhookToSigned    []float64 // payhook/minimal-signed max req/s of every round
 	Rate               float64   // latency phase rate
 	PayhookLat         Result
 	BaselineLat        Result
@@ -300,15 +302,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := WaitHTTP(ctx, naiveURL+"/readyz", naiveProc, 30*time.Second); err != nil {
 		return nil, err
 	}
-	minimalPort, _ := FreePort()
-	minimalURL := fmt.Sprintf("http://127.0.0.1:%d", minimalPort)
-	minimalProc, err := Start("minimal", o.Self, []string{"serve-minimal", "--addr", fmt.Sprintf("127.0.0.1:%d", minimalPort),
-		"--nats", natsURL}, o.Dir)
+	startMinimal := func(name string, extra ...string) (*Proc, string, error) {
+		port, _ := FreePort()
+		url := fmt.Sprintf("http://127.0.0.1:%d", port)
+		p, err := Start(name, o.Self, append([]string{"serve-minimal", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--nats", natsURL}, extra...), o.Dir)
+		if err != nil {
+			return nil, "", err
+		}
+		procs = append(procs, &service{proc: p})
+		return p, url, WaitHTTP(ctx, url+"/readyz", p, 30*time.Second)
+	}
+	minimalProc, minimalURL, err := startMinimal("minimal")
 	if err != nil {
 		return nil, err
 	}
-	procs = append(procs, &service{proc: minimalProc})
-	if err := WaitHTTP(ctx, minimalURL+"/readyz", minimalProc, 30*time.Second); err != nil {
+	_, signedURL, err := startMinimal("minimal-signed", "--sign")
+	if err != nil {
 		return nil, err
 	}
 	rdb := redis.NewClient(mustRedisOpts(redisURL))
@@ -342,6 +351,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer minimal.cl.Close()
+	signed, err := newSender(signedURL, gen, acks, o.Conns)
+	if err != nil {
+		return nil, err
+	}
+	defer signed.cl.Close()
 	consumers := make([]string, 0, max(o.Subscribers, 0))
 	for i := 1; i <= o.Subscribers; i++ {
 		consumers = append(consumers, dispatch.ConsumerName(subID(i)))
@@ -382,6 +396,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	mcpu1, _ := ReadCPU(minimalProc.PID())
 	rep.MinimalCPUMaxLoad = (mcpu1 - mcpu0).Seconds() / rep.MinimalMax.Elapsed.Seconds()
 	logf("minimal durable handler max: %.0f req/s (%d errors)", rep.MinimalMax.Throughput(), rep.MinimalMax.Errors)
+	RunClosed(ctx, o.Warmup, o.Conns, signed.do(nil))
+	rep.MinimalSignedMax = RunClosed(ctx, o.MaxDuration, o.Conns, signed.do(nil))
+	logf("minimal durable handler, signed, max: %.0f req/s (%d errors)", rep.MinimalSignedMax.Throughput(), rep.MinimalSignedMax.Errors)
 	waitCatchUp(ctx, lag, 30*time.Second)
 	logf("payhook max: %s + %s warm-up", o.MaxDuration, o.Warmup)
 	RunClosed(ctx, o.Warmup, o.Conns, payhook.do(nil))
@@ -399,7 +416,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.CatchUp = time.Since(t0)
 	rep.RoundRatios = []float64{rep.PayhookMax.Throughput() / max(rep.BaselineMax.Throughput(), 1)}
 	rep.NaiveRatios = []float64{rep.NaiveMax.Throughput() / max(rep.BaselineMax.Throughput(), 1)}
-	rep.addMinimalRound(rep.BaselineMax, rep.MinimalMax, rep.PayhookMax)
+	rep.addMinimalRound(rep.BaselineMax, rep.MinimalMax, rep.MinimalSignedMax, rep.PayhookMax)
 	logf("round 1: baseline %.0f, straightforward %.0f, minimal %.0f, payhook %.0f req/s; payhook %.2f× the minimal handler",
 		rep.BaselineMax.Throughput(), rep.NaiveMax.Throughput(), rep.MinimalMax.Throughput(), rep.PayhookMax.Throughput(), rep.PayhookToMinimal[0])
 	for r := 2; r <= o.Rounds; r++ {
@@ -409,11 +426,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		nv := RunClosed(ctx, o.MaxDuration, o.Conns, naive.do(nil))
 		flushNaive(ctx, redisURL)
 		mn := RunClosed(ctx, o.MaxDuration, o.Conns, minimal.do(nil))
+		ms := RunClosed(ctx, o.MaxDuration, o.Conns, signed.do(nil))
 		p := RunClosed(ctx, o.MaxDuration, o.Conns, payhook.do(nil))
 		waitCatchUp(ctx, lag, 120*time.Second)
 		rep.RoundRatios = append(rep.RoundRatios, p.Throughput()/max(b.Throughput(), 1))
 		rep.NaiveRatios = append(rep.NaiveRatios, nv.Throughput()/max(b.Throughput(), 1))
-		rep.addMinimalRound(b, mn, p)
+		rep.addMinimalRound(b, mn, ms, p)
 		logf("round %d: baseline %.0f, straightforward %.0f, minimal %.0f, payhook %.0f req/s; payhook %.2f× the minimal handler",
 			r, b.Throughput(), nv.Throughput(), mn.Throughput(), p.Throughput(), rep.PayhookToMinimal[r-1])
 	}
@@ -491,8 +509,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 // addMinimalRound notes one round's ratios against the minimal durable
 // handler: its own to bare echo, payhook's throughput and closed-loop p99
-// to its.
-func (r *Report) addMinimalRound(b, mn, p Result) {
+// to its, and payhook's throughput to the signing variant's.
+func (r *Report) addMinimalRound(b, mn, ms, p Result) {
+	r.PayhookToSigned = append(r.PayhookToSigned, p.Throughput()/max(ms.Throughput(), 1))
 	r.MinimalRatios = append(r.MinimalRatios, mn.Throughput()/max(b.Throughput(), 1))
 	r.PayhookToMinimal = append(r.PayhookToMinimal, p.Throughput()/max(mn.Throughput(), 1))
 	r.P99ToMinimal = append(r.P99ToMinimal, float64(p.Latency.Quantile(.99))/max(float64(mn.Latency.Quantile(.99)), 1))
