@@ -344,10 +344,21 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 	if err := checkAge(acct.MaxAge, ev.SignedAt, start); err != nil {
 		return o.answered(err, p, kind), body
 	}
-	if s.retrigger.Marked(ctx, &ev) {
-		ev.Origin = events.OriginRetrigger
+	var opts []publisher.StoreOption
+	if s.retrigger.Applies(&ev) {
+		// The mark's lookup (a NATS key-value Get) runs beside the dedupe
+		// check instead of before it; only an event that is going to be
+		// published waits for it. The event id does not depend on the
+		// origin, so the check needs no answer from it.
+		marked := make(chan bool, 1)
+		go func(e events.Event) { marked <- s.retrigger.Marked(ctx, &e) }(ev)
+		opts = append(opts, publisher.BeforeRender(func(e *events.Event) {
+			if <-marked {
+				e.Origin = events.OriginRetrigger
+			}
+		}))
 	}
-	return s.store(ctx, o, p, &ev), body
+	return s.store(ctx, o, p, &ev, opts...), body
 }
 
 // checkAge refuses a verified callback whose signed provider timestamp is
@@ -371,8 +382,8 @@ func checkAge(maxAge time.Duration, signedAt, now time.Time) error {
 
 // store is the one place that decides between acknowledging (2xx in the
 // provider's dialect) and 503.
-func (s *Server) store(ctx context.Context, o outcome, p providers.Inbound, ev *events.Event) outcome {
-	verdict, err := s.pub.Store(ctx, ev)
+func (s *Server) store(ctx context.Context, o outcome, p providers.Inbound, ev *events.Event, opts ...publisher.StoreOption) outcome {
+	verdict, err := s.pub.Store(ctx, ev, opts...)
 	if err != nil && !errors.Is(err, publisher.ErrInvalid) {
 		s.log.WarnContext(ctx, "event not stored; answering 503", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind, "err", err}, o.ids()...)...)
 		err = errEventStoreUnavailable

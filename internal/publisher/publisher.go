@@ -127,6 +127,18 @@ func New(js jetstream.JetStream, dd Deduper, timeout time.Duration, reg promethe
 	return p, nil
 }
 
+// StoreOption adjusts one Store call.
+type StoreOption struct{ before func(*events.Event) }
+
+// BeforeRender has Store call f on the event once the dedupe check has
+// decided to publish it, just before it is rendered and signed; never for
+// a duplicate or a stale event. f may set what the check does not read —
+// the origin, not the event id's parts (provider, account, kind, order,
+// status) — so a caller can finish a lookup while the check is in flight
+// (ingress: whether the reconciler asked for this callback, for the
+// origin "retrigger").
+func BeforeRender(f func(*events.Event)) StoreOption { return StoreOption{before: f} }
+
 // ErrInvalid wraps an event that cannot be rendered (a bug upstream, not an outage).
 var ErrInvalid = errors.New("event cannot be published")
 
@@ -137,13 +149,17 @@ var ErrInvalid = errors.New("event cannot be published")
 // Conflict means ev contradicts the terminal status that stands and went out
 // as a conflict event: instead of its normal event, or after it when the two
 // raced (see the package doc).
-func (p *Publisher) Store(ctx context.Context, ev *events.Event) (string, error) {
+func (p *Publisher) Store(ctx context.Context, ev *events.Event, opts ...StoreOption) (string, error) {
 	// Every path (callbacks and polls) gets the same clean-up and checks
 	// before anything is decided: an unusable event must not reach the
 	// dedupe store, which would take its refusal for an outage.
 	ev.Normalize()
 	if err := ev.Validate(); err != nil {
 		return "", errors.Join(ErrInvalid, err)
+	}
+	var before []func(*events.Event)
+	for _, o := range opts {
+		before = append(before, o.before)
 	}
 	dec := Decision{Verdict: Accepted}
 	if p.dd != nil {
@@ -161,6 +177,14 @@ func (p *Publisher) Store(ctx context.Context, ev *events.Event) (string, error)
 	switch dec.Verdict {
 	case Duplicate, Stale:
 		return dec.Verdict, nil
+	}
+	if len(before) > 0 {
+		for _, f := range before {
+			f(ev)
+		}
+		if err := ev.Validate(); err != nil {
+			return "", errors.Join(ErrInvalid, err)
+		}
 	}
 	subject := ev.Subject()
 	var body []byte

@@ -68,6 +68,17 @@ func (m *Marks) Unmark(ctx context.Context, provider, account string, kind event
 	return m.kv.Delete(ctx, key(provider, account, kind, order))
 }
 
+// Applies reports whether Marked would look e up at all: only what the
+// provider resends (without a lookup, for a caller that wants to run the
+// lookup beside other work).
+func (m *Marks) Applies(e *events.Event) bool {
+	if m == nil {
+		return false
+	}
+	rt, ok := providers.Role[providers.Retriggerer](m.provs, e.Provider)
+	return ok && rt.Resends(e.Kind, e.Status)
+}
+
 // Marked reports whether the event's order was re-triggered recently. Any
 // error (bucket unreachable) answers false: the origin then stays "callback".
 //
@@ -80,10 +91,7 @@ func (m *Marks) Unmark(ctx context.Context, provider, account string, kind event
 // simulator resends within milliseconds of the query, and under load the
 // mirror had not yet seen the mark: the event went out as "callback".)
 func (m *Marks) Marked(ctx context.Context, e *events.Event) bool {
-	if m == nil {
-		return false
-	}
-	if rt, ok := providers.Role[providers.Retriggerer](m.provs, e.Provider); !ok || !rt.Resends(e.Kind, e.Status) {
+	if !m.Applies(e) {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
