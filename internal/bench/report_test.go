@@ -17,3 +17,12 @@ func TestRoundsLine(t *testing.T) {
 		t.Fatal("a single round got a rounds line")
 	}
 }
+
+func TestSeriesLine(t *testing.T) {
+	line := seriesLine("payhook / minimal max req/s", []float64{0.36, 0.45, 0.39}, "≥ 0.90× MISSED")
+	for _, want := range []string{"payhook / minimal max req/s, 3 rounds", "0.36 0.45 0.39", "0.39× median", "≥ 0.90× MISSED"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("series line %q lacks %q", line, want)
+		}
+	}
+}
