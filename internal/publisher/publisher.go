@@ -5,9 +5,10 @@
 // Order of operations, and why:
 //  1. Check the dedupe store: already published → Duplicate; pending after a
 //     terminal status → Stale; the other terminal status → Conflict.
-//  2. Publish to JetStream with Nats-Msg-Id = event id, signed (webhook-id,
-//     webhook-timestamp, webhook-signature headers; see WithSigner), and
-//     wait for the ack.
+//  2. Run the caller's BeforeRender hooks (labels the check does not read,
+//     such as the origin), then publish to JetStream with Nats-Msg-Id =
+//     event id, signed (webhook-id, webhook-timestamp, webhook-signature
+//     headers; see WithSigner), and wait for the ack.
 //     Concurrent identical events (two ingress replicas, a callback racing a
 //     poll) both publish; JetStream's duplicate window keeps one.
 //  3. Record in the dedupe store (dedupe.Store.RecordPrior). If the publish
