@@ -16,9 +16,9 @@ import (
 func main() { cli.Main(run) }
 
 // run is the whole binary, testable in-process: flags, config (exit 2 when
-// bad), then reconcile.Serve until SIGTERM drains it.
+// bad), then reconcile.Run until SIGTERM drains it.
 func run(ctx context.Context, env cli.Env) error {
 	return cli.Service(ctx, env, "reconciler", registry.All(), func(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-		return reconcile.Serve(ctx, cfg, reconcile.ServeOptions{Log: log})
+		return reconcile.Run(ctx, cfg, reconcile.RunOptions{Log: log})
 	})
 }

@@ -146,7 +146,7 @@ func (s *stack) startDispatcher(log io.Writer) string {
 func (s *stack) startReconciler() {
 	s.t.Helper()
 	serve(s.t, func(ctx context.Context, ln net.Listener) error {
-		return reconcile.Serve(ctx, s.cfg, reconcile.ServeOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second})
+		return reconcile.Run(ctx, s.cfg, reconcile.RunOptions{Listener: ln, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), DrainTimeout: 5 * time.Second})
 	})
 }
 

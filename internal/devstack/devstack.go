@@ -208,7 +208,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return dispatch.Run(ctx, cfg, dispatch.RunOptions{Log: log.With("component", "dispatcher"), Listener: lns["dispatcher"], Registry: st.regs["dispatcher"]})
 	})
 	goRun("reconciler", func(ctx context.Context) error {
-		return reconcile.Serve(ctx, cfg, reconcile.ServeOptions{Log: log.With("component", "reconciler"), Listener: lns["reconciler"], Registry: st.regs["reconciler"], DrainTimeout: 5 * time.Second})
+		return reconcile.Run(ctx, cfg, reconcile.RunOptions{Log: log.With("component", "reconciler"), Listener: lns["reconciler"], Registry: st.regs["reconciler"], DrainTimeout: 5 * time.Second})
 	})
 	ingressUp := make(chan struct{})
 	goRun("ingress", func(ctx context.Context) error {

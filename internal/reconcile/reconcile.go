@@ -17,8 +17,8 @@
 // payhook.watch.{provider} subject); step.go handles a due watch, stage by
 // stage, and applies the outcome; closer.go closes watches on terminal
 // events; lane.go and schedule.go are the per-account rate limit and the
-// poll schedule; api.go is the admin API; serve.go runs it all as a
-// service (Serve).
+// poll schedule; api.go is the admin API; service.go runs it all as a
+// service (Run with RunOptions, the shape every payhook service has).
 package reconcile
 
 import (
@@ -59,14 +59,14 @@ type Deps struct {
 	// Publisher stores synthesized events; nil builds one on Store with the
 	// same dedupe policy as ingress, registering its metrics on Registry.
 	Publisher *publisher.Publisher
-	// Signer signs the events the Publisher built here stores (Serve takes
+	// Signer signs the events the Publisher built here stores (Run takes
 	// it from event_signing); nil stores them unsigned, which the
 	// dispatcher refuses unless its checking is disabled too.
 	Signer *events.Signer
 	// EventKeys, when set, are the keys the closer verifies terminal events
 	// under (events.VerifyMessage) before it closes a watch on one: a
 	// message not signed by them, or read from a subject other than its
-	// event's, closes nothing. Serve sets them from
+	// event's, closes nothing. Run sets them from
 	// event_signing (public_keys and the private key's own public half);
 	// nil (signing disabled, tests) closes on any event.
 	EventKeys []events.PublicKey

@@ -176,7 +176,7 @@ func TestNATSAuthorizationFile(t *testing.T) {
 		return dispatch.Run(ctx, disCfg, dispatch.RunOptions{Log: log.With("component", "dispatcher"), Listener: lnD, Registry: prometheus.NewRegistry()})
 	})
 	run("reconciler", func(ctx context.Context) error {
-		return reconcile.Serve(ctx, recCfg, reconcile.ServeOptions{Log: log.With("component", "reconciler"), Listener: lnR, Registry: prometheus.NewRegistry(), DrainTimeout: 5 * time.Second})
+		return reconcile.Run(ctx, recCfg, reconcile.RunOptions{Log: log.With("component", "reconciler"), Listener: lnR, Registry: prometheus.NewRegistry(), DrainTimeout: 5 * time.Second})
 	})
 	var stopOnce sync.Once
 	stop := func() { stopOnce.Do(func() { cancel(); wg.Wait() }) }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/payhook/payhook/internal/config"
@@ -18,10 +19,11 @@ import (
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/retrigger"
 	"github.com/payhook/payhook/pkg/events"
+	"github.com/payhook/payhook/pkg/providers"
 )
 
-// ServeOptions adjust Serve for embedding (devstack, tests).
-type ServeOptions struct {
+// RunOptions adjust Run for embedding (devstack, tests).
+type RunOptions struct {
 	Log *slog.Logger
 	// Listener, when set, is served instead of listening on cfg.Reconciler.Listen.
 	Listener net.Listener
@@ -33,27 +35,29 @@ type ServeOptions struct {
 	DrainTimeout time.Duration
 }
 
-// Serve is the reconciler as a whole, as cmd/reconciler runs it: NATS, the
+// Run is the reconciler as a whole, as cmd/reconciler runs it: NATS, the
 // streams and PAYHOOK_RECONCILE, the dedupe store (Redis or NATS KV), the
 // retrigger marks, the provider clients, the HTTP side (/healthz, /readyz,
-// /metrics, admin API) and Run, until ctx ends. A bad redis.url is returned
-// as a *config.Error.
+// /metrics, admin API) and Reconciler.Run, until ctx ends. A bad redis.url
+// is returned as a *config.Error.
 //
 // Teardown order (reverse of start-up), once ctx is cancelled (SIGTERM):
 // stop the HTTP server (no new watches or UTR submissions; in-flight
 // requests finish), drain the reconciler (stop pulling watches, finish
 // in-flight polls and save their outcome), close the dedupe store, drain and
 // close NATS.
-func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
+func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	if cfg.NATS.URL == "" {
 		return &config.Error{Key: "nats.url", Msg: "required for the reconciler"}
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.Default()
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = 30 * time.Second
+	}
+	if o.Registry == nil {
+		o.Registry = ops.NewRegistry()
 	}
 	signer, err := cfg.EventSigning.Signer("reconciler")
 	if err != nil {
@@ -64,42 +68,24 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 		return err
 	}
 	if cfg.EventSigning.Disabled {
-		log.Warn(config.DisabledWarning)
-	}
-	reg := o.Registry
-	if reg == nil {
-		reg = ops.NewRegistry()
+		o.Log.Warn(config.DisabledWarning)
 	}
 	provs := registry.All()
-	nc, js, err := natsbus.Open(ctx, cfg.NATS, "payhook-reconciler", log)
+	nc, js, err := natsbus.Open(ctx, cfg.NATS, "payhook-reconciler", o.Log)
 	if err != nil {
 		return err
 	}
 	defer nc.Drain()
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = EnsureQueue(sctx, js, cfg.NATS)
-	var store *dedupestore.Opened
-	if err == nil {
-		store, err = dedupestore.Open(sctx, cfg, js)
-	}
-	var marks *retrigger.Marks
-	if err == nil {
-		if marks, err = retrigger.Open(sctx, js, retrigger.DefaultTTL, cfg.NATS.Replicas, provs); err != nil {
-			log.Warn("retrigger marks unavailable; resent callbacks will carry origin callback", "err", err)
-			marks, err = nil, nil
-		}
-	}
-	cancel()
+	store, marks, err := openStores(ctx, cfg, js, provs, o.Log)
 	if err != nil {
 		return err
 	}
 	defer store.Store.Close()
-	log.Info("dedupe store", "kind", store.Kind)
 
 	r, err := New(Deps{
 		Config: cfg, JS: js, Store: store.Store, References: store.Store,
 		Providers: provs,
-		Retrigger: marks, Signer: signer, EventKeys: eventKeys, Registry: reg, Log: log,
+		Retrigger: marks, Signer: signer, EventKeys: eventKeys, Registry: o.Registry, Log: o.Log,
 	})
 	if err != nil {
 		return err
@@ -110,10 +96,39 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 			return fmt.Errorf("listen %s: %w", cfg.Reconciler.Listen, err)
 		}
 	}
+	return r.serve(ctx, ln, o)
+}
+
+// openStores ensures PAYHOOK_RECONCILE and opens the dedupe store and the
+// retrigger marks (nil when unavailable: only the origin label of resent
+// callbacks depends on them).
+func openStores(ctx context.Context, cfg *config.Config, js jetstream.JetStream, provs *providers.Set, log *slog.Logger) (*dedupestore.Opened, *retrigger.Marks, error) {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := EnsureQueue(sctx, js, cfg.NATS); err != nil {
+		return nil, nil, err
+	}
+	store, err := dedupestore.Open(sctx, cfg, js)
+	if err != nil {
+		return nil, nil, err
+	}
+	marks, err := retrigger.Open(sctx, js, retrigger.DefaultTTL, cfg.NATS.Replicas, provs)
+	if err != nil {
+		log.Warn("retrigger marks unavailable; resent callbacks will carry origin callback", "err", err)
+		marks = nil
+	}
+	log.Info("dedupe store", "kind", store.Kind)
+	return store, marks, nil
+}
+
+// serve runs the HTTP side on ln and the reconciler until ctx ends or
+// either stops (the first to stop stops both), then stops the HTTP server
+// before draining the reconciler. It returns the first error.
+func (r *Reconciler) serve(ctx context.Context, ln net.Listener, o RunOptions) error {
 	var inflight ops.Inflight
 	// The default write timeout (60 s) covers a UTR submission, which waits
 	// for the provider up to 25 s.
-	srv := ops.NewServer(inflight.Wrap(r.Handler(reg)), ops.DefaultTimeouts)
+	srv := ops.NewServer(inflight.Wrap(r.Handler(o.Registry)), ops.DefaultTimeouts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -121,12 +136,11 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	defer stopRun()
 	runErr := make(chan error, 1)
 	go func() { runErr <- r.Run(rctx) }()
-	log.Info("reconciler listening", "addr", ln.Addr().String())
+	o.Log.Info("reconciler listening", "addr", ln.Addr().String())
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
 	}
 
-	// The first actor to stop stops all.
 	var first error
 	select {
 	case <-ctx.Done():
@@ -149,7 +163,7 @@ func Serve(ctx context.Context, cfg *config.Config, o ServeOptions) error {
 	if err := <-runErr; err != nil && first == nil {
 		first = err
 	}
-	log.Info("reconciler stopped")
+	o.Log.Info("reconciler stopped")
 	return first
 }
 
