@@ -193,7 +193,7 @@ func TestBinaryNoFlags(t *testing.T) {
 		}
 	}
 
-	// Summaries come every 5s; the budget is a minute.
+	// Summaries come every 5s; a newcomer should see every provider flowing within a minute.
 	waitFor("summary with traffic from all five providers", time.Minute, func(s string) bool { return allFlowing(lastSummary(s)) })
 	t.Logf("all five providers flowing %s after the banner: %+v", time.Since(start).Round(time.Second), lastSummary(out.String()))
 

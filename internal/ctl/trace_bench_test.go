@@ -15,7 +15,7 @@ import (
 )
 
 // traceEvents is how many events BenchmarkTrace stores in the index before
-// timing traces. The figure is 1,000,000 (make bench passes it;
+// timing traces. The target is 1,000,000 indexed events (make bench passes it;
 // filling takes minutes); the default keeps a plain -bench run short.
 var traceEvents = flag.Int("trace-events", 20000, "events stored in PAYHOOK_TRACE before BenchmarkTrace times traces")
 

@@ -103,7 +103,7 @@ func TestDevstackFlowsAndRecovers(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("devstack not ready in 60s")
 	}
-	// The budget is the minute from start-up; a lost callback takes
+	// The budget is a minute from start-up; a lost callback takes
 	// the reconciler's first poll (5s) and, for mrnpay, retrigger_grace (5s).
 	// What each provider must show follows from its roles, so a newly
 	// registered provider is covered without being named here.

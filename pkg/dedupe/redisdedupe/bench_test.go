@@ -93,7 +93,7 @@ func recordShape(tb testing.TB, s *redisdedupe.Store, statuses []events.Status) 
 	}
 }
 
-// TestBytesPerEvent keeps the issue-4 target: under 200 bytes of Redis
+// TestBytesPerEvent keeps the memory target: under 200 bytes of Redis
 // memory per tracked event (event mark + order state), by MEMORY USAGE.
 func TestBytesPerEvent(t *testing.T) {
 	const n = 2000
