@@ -17,8 +17,9 @@
 // payhook.watch.{provider} subject); step.go handles a due watch, stage by
 // stage, and applies the outcome; closer.go closes watches on terminal
 // events; lane.go and schedule.go are the per-account rate limit and the
-// poll schedule; api.go is the admin API; service.go runs it all as a
-// service (Run with RunOptions, the shape every payhook service has).
+// poll schedule; tracing.go the poll's span; api.go is the admin API;
+// service.go runs it all as a service (Run with RunOptions, the shape every
+// payhook service has).
 package reconcile
 
 import (
