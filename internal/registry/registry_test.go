@@ -97,7 +97,7 @@ func TestSimulatedSidesConform(t *testing.T) {
 	}
 }
 
-func simOrder(t *testing.T, sp providers.Simulated, acct providers.Account, kind events.Kind, st events.Status, at time.Time) providers.SimOrder {
+func simOrder(t testing.TB, sp providers.Simulated, acct providers.Account, kind events.Kind, st events.Status, at time.Time) providers.SimOrder {
 	t.Helper()
 	exp := sp.SimExponent(kind, acct.Currency)
 	v := "1234"

@@ -20,6 +20,8 @@ import (
 //   - Inbound: it calls us back (verify and decode the raw request, its own
 //     ack); where its callbacks carry a signed time, the decoded event's
 //     SignedAt holds it and ingress applies accounts[].max_age to it.
+//   - ClaimedOrder: it reads, without trusting it, the order id a refused
+//     request claims (for the trace index, marked unverified).
 //   - Credentials: it checks its own keys of an account's config block;
 //     CallbackIdentity: what tells its accounts' callbacks apart.
 //   - Querier: it answers order queries (the reconciler polls it).
@@ -55,6 +57,23 @@ type Credentials interface {
 // callback would verify for both and be stored once per account.
 type CallbackIdentity interface {
 	CallbackIdentity(acct Account) (id, what string)
+}
+
+// ClaimedOrder is implemented by an Inbound provider that can read, from a
+// request that did NOT verify, the merchant order id its bytes claim to be
+// about, so that payhookctl trace can list a refused callback (a broken key,
+// a corrupted body) under the order it names, marked unverified.
+//
+// ClaimedOrder verifies nothing and its answer proves nothing: anyone can
+// claim any order. It reads the id the way Parse would decode it from a
+// genuine callback (the same field; for an encrypted body, what decrypts
+// under the account's key, else nothing), reports ok only for a non-empty
+// id taken from the request's bytes (never longer than the body), and never
+// panics whatever it is given. The caller bounds and validates what it gets
+// (events.ValidOrderID) and never lets it change an event, a reply or any
+// other state.
+type ClaimedOrder interface {
+	ClaimedOrder(acct Account, req Request) (orderID string, ok bool)
 }
 
 // Retriggerer is implemented by a provider whose query can ask it to send
