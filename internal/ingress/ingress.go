@@ -80,6 +80,7 @@ type Server struct {
 	proxies   []netip.Prefix // peers allowed to set ingress.trusted_proxy_header
 	limiter   *rejectLimiter
 	repeats   *keyedLimiter[string] // raw records of verified callbacks that stored nothing new, by event id
+	claims    *claimLimiter         // claimed order ids written on rejected records
 	pub       *publisher.Publisher
 	retrigger *retrigger.Marks
 	log       *slog.Logger
@@ -117,6 +118,7 @@ func New(d Deps) (*Server, error) {
 		log: d.Log, now: d.Now, accounts: map[string]account{},
 		limiter: newRejectLimiter(d.Config.Ingress.RejectionsPerSecond, d.Config.Ingress.RejectionsBurst),
 		repeats: newReplayLimiter(),
+		claims:  newClaimLimiter(),
 	}
 	for _, a := range d.Config.Accounts {
 		acc := account{Account: a}
@@ -213,6 +215,10 @@ type outcome struct {
 	// limited: a rejection past its address's rate, answered 429 and not
 	// recorded (verdict and reason stay what they were, for the counters).
 	limited bool
+	// claimedOrderID is the order id a request refused before it verified
+	// claims (providers.ClaimedOrder): for the trace index only, never
+	// trusted, never logged.
+	claimedOrderID string
 }
 
 // rateLimitedReply is the body of every 429: it names no reason, so a
@@ -335,7 +341,11 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 	})
 	if err != nil {
 		// Refused, or verified but ignored (acknowledged): see answer.
-		return o.answered(err, p, kind), body
+		o = o.answered(err, p, kind)
+		if o.verdict == VerdictRejected {
+			o.claimedOrderID = claimedOrder(p, acct.Account, providers.Request{Kind: kind, Header: c.Request().Header, Body: raw})
+		}
+		return o, body
 	}
 	o.eventID, o.orderID = ev.ID(), ev.MerchantOrderID
 	if o.orderID == "" {
@@ -409,6 +419,26 @@ func safeParse(p providers.Inbound, a providers.Account, r providers.Request) (e
 		}
 	}()
 	return p.Parse(a, r)
+}
+
+// claimedOrder is the order id a refused request claims, when its provider
+// can read one (providers.ClaimedOrder) and it is a valid order id; "" otherwise.
+// A panic of the provider's reader claims nothing.
+func claimedOrder(p providers.Inbound, a providers.Account, r providers.Request) (id string) {
+	co, ok := p.(providers.ClaimedOrder)
+	if !ok {
+		return ""
+	}
+	defer func() {
+		if recover() != nil {
+			id = ""
+		}
+	}()
+	id, ok = co.ClaimedOrder(a, r)
+	if !ok || !events.ValidOrderID(id) {
+		return ""
+	}
+	return id
 }
 
 var errTooLarge = errors.New("body too large")

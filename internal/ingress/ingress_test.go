@@ -71,6 +71,16 @@ func (f fakeProvider) Parse(a providers.Account, r providers.Request) (events.Ev
 	}, nil
 }
 
+// ClaimedOrder reads "order" without checking anything, as a provider's
+// ClaimedOrder role does.
+func (fakeProvider) ClaimedOrder(_ providers.Account, r providers.Request) (string, bool) {
+	var m struct{ Order string }
+	if json.Unmarshal(r.Body, &m) != nil || m.Order == "" {
+		return "", false
+	}
+	return m.Order, true
+}
+
 type harness struct {
 	t    *testing.T
 	nats *testenv.NATS

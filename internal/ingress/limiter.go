@@ -132,3 +132,50 @@ func limiterKey(addr string) netip.Prefix {
 	p, _ := a.Prefix(bits)
 	return p
 }
+
+// Claimed order ids: a refused request that did not verify names the order
+// its bytes claim (RawRecord.ClaimedOrderID, which the trace index files it
+// under) only while both of its buckets have a token:
+//   - its (account, claimed order) bucket: claimBurst at once, then one per
+//     claimEvery, as the repeats of one event. A provider sends one order's
+//     callback a handful of times (at most 11 for cashypro), so a broken key
+//     leaves every one of them listed; a flood of forged callbacks claiming
+//     one order lists 20 of them, then one a minute.
+//   - its account's bucket: claimAccountBurst at once, then one per
+//     claimAccountEvery, for forgeries that claim a new order each time from
+//     many addresses (each address is already held to
+//     ingress.rejections_per_second). A broken key for an hour at a busy
+//     account (~2,000 callbacks) stays within it (2,000 + 900 in the first
+//     hour); a flood at the full rate is 21,600 entries a day (~5 MiB of
+//     PAYHOOK_TRACE at ~250 bytes each), ~150 MiB over the 30 days of
+//     nats.trace_max_age: a small part of nats.trace_max_bytes (2 GiB).
+//
+// Past either, the refusal is recorded on PAYHOOK_RAW_REJECTED as every
+// other, naming no order.
+const (
+	claimBurst        = replayBurst
+	claimEvery        = replayEvery
+	claimAccountBurst = 2000
+	claimAccountEvery = 4 * time.Second
+)
+
+type claimKey struct{ account, order string }
+
+// claimLimiter holds the claim buckets.
+type claimLimiter struct {
+	orders   *keyedLimiter[claimKey]
+	accounts *keyedLimiter[string]
+}
+
+func newClaimLimiter() *claimLimiter {
+	return &claimLimiter{
+		orders:   newKeyedLimiter[claimKey](rate.Every(claimEvery), claimBurst),
+		accounts: newKeyedLimiter[string](rate.Every(claimAccountEvery), claimAccountBurst),
+	}
+}
+
+// allow spends a token of the claim's order bucket and, when it had one, of
+// its account's bucket, reporting whether both had one.
+func (l *claimLimiter) allow(account, order string, now time.Time) bool {
+	return l.orders.allow(claimKey{account, order}, now) && l.accounts.allow(account, now)
+}

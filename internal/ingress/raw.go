@@ -65,6 +65,12 @@ type RawRecord struct {
 	// it under its order; empty otherwise.
 	OrderID    string
 	DurationMS float64
+	// ClaimedOrderID is the order id that the bytes of a rejected request
+	// that did not verify claim (providers.ClaimedOrder), so that the trace
+	// index can list the refusal under that order, marked unverified: anyone
+	// can claim any order. Set only for a configured account, when the id is
+	// events.ValidOrderID and within its bounds (record); never with OrderID.
+	ClaimedOrderID string
 }
 
 // Headers of a raw record message. RawFormat is the value of
@@ -93,6 +99,11 @@ const (
 	// RawHeaderRequestHeader is repeated, once per request header value:
 	// "{name}: {value}", names in sorted order, values in received order.
 	RawHeaderRequestHeader = "Payhook-Header"
+
+	// RawHeaderClaimedOrderID: on a rejected record of a request that did
+	// not verify only, the order id its bytes claim (never trusted); absent
+	// otherwise.
+	RawHeaderClaimedOrderID = "Payhook-Claimed-Order-Id"
 )
 
 // UnroutedBodyBytes is how much of the body of a request to an unknown
@@ -188,6 +199,11 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 		// repeats of one event, so it cannot flood the index.
 		rec.orderID = ""
 	}
+	if o.claimedOrderID != "" && !s.claims.allow(o.account, o.claimedOrderID, s.now()) {
+		// Anyone can claim any order: past the claim buckets the refusal
+		// is recorded all the same, but names no order.
+		rec.claimedOrderID = ""
+	}
 	msg := s.rawMsg(c, rec, body, start)
 	timeout := s.cfg.Ingress.PublishTimeout.D()
 	if timeout <= 0 {
@@ -249,6 +265,10 @@ func (s *Server) rawMsg(c echo.Context, o outcome, body rawBody, start time.Time
 		// its order (record limits it to the repeats' pace). An order id in
 		// bytes that did not verify is never read.
 		rec.OrderID = o.orderID
+	} else if o.verdict == VerdictRejected && events.ValidOrderID(o.claimedOrderID) {
+		// Unverified bytes claimed it: listed under that order, marked
+		// unverified (record bounds it per account and per claimed order).
+		rec.ClaimedOrderID = o.claimedOrderID
 	}
 	if body.truncated {
 		rec.BodySHA256 = hex.EncodeToString(body.sum[:])
@@ -261,8 +281,8 @@ func (s *Server) rawMsg(c echo.Context, o outcome, body rawBody, start time.Time
 
 // rawEnvelopeBytes bounds the envelope of a record besides the path and the
 // request headers: the other Payhook-* headers, with a 64-byte event id and
-// the longest IPv6 addresses (TestRawRecordSize).
-const rawEnvelopeBytes = 600
+// the longest IPv6 addresses, and a 128-byte (claimed) order id (TestRawRecordSize).
+const rawEnvelopeBytes = 700
 
 // EncodeRawRecord renders r as the message stored on subject: r.Body as
 // the data, the rest as headers. Request headers named in dropHeaders are
@@ -297,6 +317,9 @@ func EncodeRawRecord(subject string, r *RawRecord) *nats.Msg {
 	}
 	if r.OrderID != "" {
 		set(RawHeaderOrderID, r.OrderID)
+	}
+	if r.ClaimedOrderID != "" {
+		set(RawHeaderClaimedOrderID, r.ClaimedOrderID)
 	}
 	set(RawHeaderDurationMS, strconv.FormatFloat(r.DurationMS, 'f', -1, 64))
 	set(RawHeaderBodyLength, strconv.FormatInt(r.BodyLength, 10))
@@ -363,7 +386,7 @@ func DecodeRawRecord(h nats.Header, data []byte) (RawRecord, error) {
 		Method: get(RawHeaderMethod, true), Path: get(RawHeaderPath, true),
 		RemoteAddr: get(RawHeaderRemoteAddr, true), ClientIP: get(RawHeaderClientIP, true),
 		Verdict: get(RawHeaderVerdict, true), Reason: get(RawHeaderReason, false), EventID: get(RawHeaderEventID, false),
-		OrderID:    get(RawHeaderOrderID, false),
+		OrderID: get(RawHeaderOrderID, false), ClaimedOrderID: get(RawHeaderClaimedOrderID, false),
 		BodySHA256: get(RawHeaderBodySHA256, false),
 		Body:       data,
 	}

@@ -86,7 +86,7 @@ func TestRawRecordSize(t *testing.T) {
 		Path: "/v1/callbacks/mpurse/mp-in-0123456789/payout", RemoteAddr: "[2001:db8:1:2:3:4:5:6]:65535", ClientIP: "2001:db8:1:2:3:4:5:6",
 		Headers: map[string][]string{"Content-Type": {"application/json"}, "User-Agent": {"Go-http-client/1.1"}, "X-Forwarded-For": {"198.51.100.1, 203.0.113.9"}},
 		Body:    bytes.Repeat(allBytes(), 64), Verdict: VerdictUnavailable, Reason: "unavailable", Status: 503, EventID: strings.Repeat("e", 64),
-		BodyLength: 64 * 256, DurationMS: 12345.678}
+		ClaimedOrderID: strings.Repeat("o", 128), BodyLength: 64 * 256, DurationMS: 12345.678}
 	msg := EncodeRawRecord("payhook.raw.mpurse.unavailable", &r)
 	size := len(msg.Data)
 	for k, vs := range msg.Header {
