@@ -29,8 +29,11 @@ type TraceResult struct {
 }
 
 // TraceRaw is one inbound request that carried one of the order's events,
-// or that verified as being about the order and was refused (verdict
-// rejected, with its reason: too_old, future_timestamp, invalid_event).
+// that verified as being about the order and was refused (verdict
+// rejected, with its reason: too_old, future_timestamp, invalid_event), or
+// that was refused before it verified and whose bytes claim the order
+// (bad_signature, malformed, ...): Verified is false for those alone, as
+// anyone can claim any order.
 type TraceRaw struct {
 	Time    time.Time `json:"time"`
 	Verdict string    `json:"verdict"`
@@ -39,6 +42,9 @@ type TraceRaw struct {
 	EventID string    `json:"event_id"`
 	Stream  string    `json:"stream"`
 	Seq     uint64    `json:"seq"`
+	// Verified: the order id comes from bytes that verified under the
+	// account's key; false when only unverified bytes claim it.
+	Verified bool `json:"verified"`
 }
 
 // TraceEvent is one of the order's events as stored on PAYHOOK_EVENTS.
@@ -108,14 +114,16 @@ func Trace(ctx context.Context, g *common, provider, account, order string) (Tra
 	for _, e := range entries {
 		switch e.Type {
 		case trace.TypeRaw:
-			// A refusal of a request that verified (too_old, ...): indexed
-			// under its order, not under an event that was never stored.
+			// A refusal of a request that verified (too_old, ...), or of
+			// one whose unverified bytes claim the order: indexed under the
+			// order, not under an event that was never stored.
 			k := [2]any{e.RawStream, e.RawSeq}
 			if seenRaw[k] {
 				continue
 			}
 			seenRaw[k] = true
-			res.Raw = append(res.Raw, TraceRaw{Time: e.At, Verdict: e.Verdict, Reason: e.Reason, Status: e.Status, EventID: e.EventID, Stream: e.RawStream, Seq: e.RawSeq})
+			res.Raw = append(res.Raw, TraceRaw{Time: e.At, Verdict: e.Verdict, Reason: e.Reason, Status: e.Status, EventID: e.EventID, Stream: e.RawStream, Seq: e.RawSeq,
+				Verified: !e.Unverified})
 		case trace.TypeEvent:
 			if seenEvent[e.EventSeq] {
 				continue
@@ -155,7 +163,8 @@ func Trace(ctx context.Context, g *common, provider, account, order string) (Tra
 				continue
 			}
 			seenRaw[k] = true
-			res.Raw = append(res.Raw, TraceRaw{Time: r.At, Verdict: r.Verdict, Reason: r.Reason, Status: r.Status, EventID: r.EventID, Stream: r.RawStream, Seq: r.RawSeq})
+			res.Raw = append(res.Raw, TraceRaw{Time: r.At, Verdict: r.Verdict, Reason: r.Reason, Status: r.Status, EventID: r.EventID, Stream: r.RawStream, Seq: r.RawSeq,
+				Verified: !r.Unverified})
 		}
 	}
 	slices.SortFunc(res.Raw, func(a, b TraceRaw) int { return a.Time.Compare(b.Time) })
@@ -223,12 +232,20 @@ func eventBodies(ctx context.Context, js jetstream.JetStream, evs []TraceEvent) 
 
 func printTrace(w io.Writer, r TraceResult) {
 	fmt.Fprintf(w, "ORDER %s/%s %s\n\n", r.Provider, r.Account, r.MerchantOrderID)
-	fmt.Fprintln(w, "RAW REQUESTS\tVERDICT\tREASON\tSTATUS\tEVENT")
+	fmt.Fprintln(w, "RAW REQUESTS\tVERDICT\tREASON\tSTATUS\tORDER ID\tEVENT")
+	unverified := false
 	for _, x := range r.Raw {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", ts(x.Time), x.Verdict, dash(x.Reason), x.Status, x.EventID)
+		order := "verified"
+		if !x.Verified {
+			order, unverified = "claimed, unverified", true
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", ts(x.Time), x.Verdict, dash(x.Reason), x.Status, order, dash(x.EventID))
 	}
-	if len(r.Raw) == 0 {
-		fmt.Fprintln(w, "(none indexed: a request that did not verify is on PAYHOOK_RAW_REJECTED, see payhookctl reprocess)")
+	switch {
+	case len(r.Raw) == 0:
+		fmt.Fprintln(w, "(none indexed: a request that did not verify and claims no readable order is on PAYHOOK_RAW_REJECTED, see payhookctl reprocess)")
+	case unverified:
+		fmt.Fprintln(w, "(claimed, unverified: the order id is in bytes that did not verify; anyone can send those. See payhookctl reprocess)")
 	}
 	fmt.Fprintln(w, "\nEVENTS\tKIND\tSTATUS\tORIGIN\tAMOUNT\tID")
 	for _, e := range r.Events {

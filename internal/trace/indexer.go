@@ -28,6 +28,9 @@ const (
 	rawHeaderProvider   = "Payhook-Provider"
 	rawHeaderAccount    = "Payhook-Account"
 	rawHeaderOrderID    = "Payhook-Order-Id"
+	// rawHeaderClaimedOrderID names the order that the bytes of a refused
+	// request that did not verify claim: indexed, marked unverified.
+	rawHeaderClaimedOrderID = "Payhook-Claimed-Order-Id"
 )
 
 // Durable consumers of the Indexer, shared by the reconciler replicas
@@ -163,24 +166,30 @@ func (ix *Indexer) handleRaw(m jetstream.Msg) {
 	ix.publish(m, Message(EventIndexKey(id), e, "raw:"+strconv.FormatUint(e.RawSeq, 10)))
 }
 
-// handleRejected indexes a refusal under its order when the record names
-// one: ingress writes Payhook-Order-Id only for a request that verified and
-// decoded before it was refused (too_old, future_timestamp, invalid_event),
-// so a refusal of an account that is not configured, or of bytes that did
-// not verify (bad_signature, malformed, ...), is never indexed, whatever
-// order id its bytes claim: nobody can fill the index with made-up orders.
-// What reaches here is already bounded by ingress's per-address rejection
-// rate (ingress.rejections_per_second: past it nothing is recorded) and
-// PAYHOOK_TRACE's own limits.
+// handleRejected indexes a refusal under the order its record names.
+// Ingress writes Payhook-Order-Id for a request that verified and decoded
+// before it was refused (too_old, future_timestamp, invalid_event), and
+// Payhook-Claimed-Order-Id for one that did not verify (bad_signature,
+// malformed, ...) but whose bytes claim an order (providers.ClaimedOrder):
+// that entry is marked Unverified, as anyone can claim any order. Ingress
+// writes either only for a configured account, and the claimed one only
+// within its per-(account, order) and per-account buckets, so what reaches
+// here is bounded (docs/security.md); a record of an account that is not
+// configured is never indexed.
 func (ix *Indexer) handleRejected(m jetstream.Msg) {
 	h := m.Headers()
 	order, provider, account := h.Get(rawHeaderOrderID), h.Get(rawHeaderProvider), h.Get(rawHeaderAccount)
+	unverified := false
+	if order == "" {
+		order, unverified = h.Get(rawHeaderClaimedOrderID), true
+	}
 	md, err := m.Metadata()
-	if order == "" || provider == "" || account == "" || account == "unknown" || err != nil {
+	if order == "" || !events.ValidOrderID(order) || provider == "" || account == "" || account == "unknown" || err != nil {
 		_ = m.Ack()
 		return
 	}
 	e := rawEntry(h, md)
+	e.Unverified = unverified
 	ix.publish(m, Message(OrderIndexKey(provider, account, order), e, "raw:"+md.Stream+":"+strconv.FormatUint(e.RawSeq, 10)))
 }
 

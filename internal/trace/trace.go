@@ -14,9 +14,11 @@
 //     by the Indexer from PAYHOOK_RAW, whose verified records name their
 //     event id but not the order).
 //
-// The order's key also holds the refusals that verified before they were
-// refused (too_old, future_timestamp, invalid_event: ingress names their
-// order in the record), from PAYHOOK_RAW_REJECTED.
+// The order's key also holds, from PAYHOOK_RAW_REJECTED, the refusals that
+// verified before they were refused (too_old, future_timestamp,
+// invalid_event: ingress names their order in the record) and, marked
+// Unverified, the refusals of requests that did not verify whose bytes
+// claim the order (ingress names it as claimed, within bounds).
 //
 // A key is a hash, so any order id makes a valid subject token, and
 // JetStream's per-subject index finds a key's entries without reading the
@@ -25,11 +27,14 @@
 // with 1,000,000 events). Retention is bounded by nats.trace_max_age
 // (30 days) and nats.trace_max_bytes (2 GiB), oldest first.
 //
-// Other rejected requests (bad_signature, malformed, unknown_account, ...)
-// are not in the index: their order id is in bytes that did not verify,
-// which payhook never decodes, and indexing what anyone can claim would
-// let anyone fill the index. payhookctl reprocess finds them by provider,
-// account and time.
+// A refusal of bytes that did not verify (bad_signature, malformed, ...)
+// is in the index only as what it is: a claim. Ingress reads the order id
+// the bytes claim without trusting it, writes it only for a configured
+// account and within a bucket per (account, claimed order) and one per
+// account, and the entry says Unverified, so a forger can neither fill the
+// index nor make a claim look like a fact. A refusal of an unknown
+// account, or past the buckets, is only on PAYHOOK_RAW_REJECTED;
+// payhookctl reprocess finds it by provider, account and time.
 package trace
 
 import (
@@ -71,6 +76,10 @@ type Entry struct {
 	RawSeq    uint64 `json:"raw_seq,omitempty"`
 	Verdict   string `json:"verdict,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// Unverified: a refusal filed under the order its unverified bytes
+	// claim (Payhook-Claimed-Order-Id), not one that verified as the
+	// order's.
+	Unverified bool `json:"unverified,omitempty"`
 	// event (and raw, attempt: the event concerned).
 	EventID     string `json:"event_id,omitempty"`
 	Kind        string `json:"kind,omitempty"`

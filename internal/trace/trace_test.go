@@ -14,6 +14,8 @@ func TestRawHeadersAreIngress(t *testing.T) {
 		rawHeaderReceivedAt: ingress.RawHeaderReceivedAt, rawHeaderKind: ingress.RawHeaderKind,
 		rawHeaderVerdict: ingress.RawHeaderVerdict, rawHeaderReason: ingress.RawHeaderReason,
 		rawHeaderStatus: ingress.RawHeaderStatus, rawHeaderEventID: ingress.RawHeaderEventID,
+		rawHeaderProvider: ingress.RawHeaderProvider, rawHeaderAccount: ingress.RawHeaderAccount,
+		rawHeaderOrderID: ingress.RawHeaderOrderID, rawHeaderClaimedOrderID: ingress.RawHeaderClaimedOrderID,
 	} {
 		if got != want {
 			t.Errorf("header %q, ingress writes %q", got, want)
