@@ -215,9 +215,12 @@ type outcome struct {
 	// limited: a rejection past its address's rate, answered 429 and not
 	// recorded (verdict and reason stay what they were, for the counters).
 	limited bool
-	// claimedOrderID is the order id a request refused before it verified
-	// claims (providers.ClaimedOrder): for the trace index only, never
-	// trusted, never logged.
+	// claim reads the order id a request refused before it verified claims
+	// (providers.ClaimedOrder); nil when there is none to read. record calls
+	// it only for a refusal within its address's rate, and sets
+	// claimedOrderID (for the trace index only, never trusted, never logged)
+	// when the claim buckets allow.
+	claim          func() string
 	claimedOrderID string
 }
 
@@ -342,8 +345,9 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 	if err != nil {
 		// Refused, or verified but ignored (acknowledged): see answer.
 		o = o.answered(err, p, kind)
-		if o.verdict == VerdictRejected {
-			o.claimedOrderID = claimedOrder(p, acct.Account, providers.Request{Kind: kind, Header: c.Request().Header, Body: raw})
+		if co, ok := p.(providers.ClaimedOrder); ok && o.verdict == VerdictRejected {
+			req := providers.Request{Kind: kind, Header: c.Request().Header, Body: raw}
+			o.claim = func() string { return claimedOrder(co, acct.Account, req) }
 		}
 		return o, body
 	}
@@ -421,20 +425,16 @@ func safeParse(p providers.Inbound, a providers.Account, r providers.Request) (e
 	return p.Parse(a, r)
 }
 
-// claimedOrder is the order id a refused request claims, when its provider
-// can read one (providers.ClaimedOrder) and it is a valid order id; "" otherwise.
-// A panic of the provider's reader claims nothing.
-func claimedOrder(p providers.Inbound, a providers.Account, r providers.Request) (id string) {
-	co, ok := p.(providers.ClaimedOrder)
-	if !ok {
-		return ""
-	}
+// claimedOrder is the order id a refused request claims, when co reads one
+// and it is a valid order id; "" otherwise. A panic of the provider's
+// reader claims nothing.
+func claimedOrder(co providers.ClaimedOrder, a providers.Account, r providers.Request) (id string) {
 	defer func() {
 		if recover() != nil {
 			id = ""
 		}
 	}()
-	id, ok = co.ClaimedOrder(a, r)
+	id, ok := co.ClaimedOrder(a, r)
 	if !ok || !events.ValidOrderID(id) {
 		return ""
 	}

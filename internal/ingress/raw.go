@@ -199,10 +199,13 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 		// repeats of one event, so it cannot flood the index.
 		rec.orderID = ""
 	}
-	if o.claimedOrderID != "" && !s.claims.allow(o.account, o.claimedOrderID, s.now()) {
+	if o.claim != nil {
 		// Anyone can claim any order: past the claim buckets the refusal
-		// is recorded all the same, but names no order.
-		rec.claimedOrderID = ""
+		// is recorded all the same, but names no order. Read only now, so
+		// that a refusal past its address's rate costs no second decode.
+		if id := o.claim(); id != "" && s.claims.allow(o.account, id, s.now()) {
+			rec.claimedOrderID = id
+		}
 	}
 	msg := s.rawMsg(c, rec, body, start)
 	timeout := s.cfg.Ingress.PublishTimeout.D()
@@ -263,7 +266,7 @@ func (s *Server) rawMsg(c echo.Context, o outcome, body rawBody, start time.Time
 	if o.verdict == VerdictRejected && events.ValidOrderID(o.orderID) {
 		// Verified bytes named it: the trace index lists the refusal under
 		// its order (record limits it to the repeats' pace). An order id in
-		// bytes that did not verify is never read.
+		// bytes that did not verify never goes here, only below as a claim.
 		rec.OrderID = o.orderID
 	} else if o.verdict == VerdictRejected && events.ValidOrderID(o.claimedOrderID) {
 		// Unverified bytes claimed it: listed under that order, marked
