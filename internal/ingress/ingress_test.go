@@ -72,11 +72,14 @@ func (f fakeProvider) Parse(a providers.Account, r providers.Request) (events.Ev
 }
 
 // ClaimedOrder reads "order" without checking anything, as a provider's
-// ClaimedOrder role does.
+// ClaimedOrder role does; it panics on the order PANIC-CLAIM.
 func (fakeProvider) ClaimedOrder(_ providers.Account, r providers.Request) (string, bool) {
 	var m struct{ Order string }
 	if json.Unmarshal(r.Body, &m) != nil || m.Order == "" {
 		return "", false
+	}
+	if m.Order == "PANIC-CLAIM" {
+		panic("claim reader bug")
 	}
 	return m.Order, true
 }

@@ -59,8 +59,8 @@ func TestRefusalOrderIDBounded(t *testing.T) {
 // order they claim in Payhook-Claimed-Order-Id (never Payhook-Order-Id), at
 // most claimBurst times for one (account, order) however many copies come
 // from however many addresses, while every copy is recorded; nothing is
-// claimed for an unknown account, a body the provider cannot read, or an id
-// that is not a valid order id.
+// claimed for an unknown account, a body the provider cannot read, an id
+// that is not a valid order id, or when the provider's reader panics.
 func TestClaimedOrderBounded(t *testing.T) {
 	const copies = 60
 	cfg := testConfig()
@@ -76,6 +76,7 @@ func TestClaimedOrderBounded(t *testing.T) {
 		"/v1/callbacks/fakeprov/nope/payin": `{"order":"ORD-UNKNOWN-ACCT","sign":"x"}`,
 		cbPath + "?bad-id":                  `{"order":"ORD\nNL","sign":"x"}`,
 		cbPath + "?unreadable":              `not json "order":"ORD-JUNK"`,
+		cbPath + "?reader-panics":           `{"order":"PANIC-CLAIM","sign":"x"}`,
 	} {
 		if code := h.send(http.MethodPost, path, []byte(b), "203.0.113.10"); code < 400 || code > 499 || code == http.StatusTooManyRequests {
 			t.Fatalf("%s: %d", path, code)
