@@ -24,7 +24,7 @@ import (
 // a replay is gone once delivered or dead-lettered again.
 const (
 	StreamReplay  = "PAYHOOK_REPLAY"
-	SubjectReplay = "payhook.replay.>"
+	SubjectReplay = events.ReplaySubjects
 )
 
 // Headers the dispatcher adds to its own messages.
@@ -44,7 +44,7 @@ var Streams = []string{natsbus.StreamEvents, natsbus.StreamDLQ}
 func DLQSubject(sub string) string { return events.DLQSubject(sub) }
 
 // ReplaySubject is payhook.replay.{subscriber}.
-func ReplaySubject(sub string) string { return "payhook.replay." + sub }
+func ReplaySubject(sub string) string { return events.ReplaySubject(sub) }
 
 // Attempt is one delivery attempt in a dead letter's history.
 type Attempt struct {

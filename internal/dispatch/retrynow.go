@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // Retry now: an operator asks that the events of a subscriber waiting in
@@ -30,17 +30,9 @@ import (
 // An event whose last attempt was made by a replica that has stopped since
 // is not known to any running one: it is attempted when its delay ends.
 
-// retrySubjects is what every dispatcher listens on.
-const retrySubjects = "payhook.dispatch.retry.*"
-
 // RetrySubject is the core NATS subject on which a retry-now request for
 // subscriber id reaches every dispatcher replica.
-func RetrySubject(id string) string { return "payhook.dispatch.retry." + id }
-
-// retryReplyPrefix starts the reply subject of a retry-now request: the
-// dispatcher's NATS user may publish and subscribe under payhook.dispatch.>
-// only (deploy/nats/auth.conf).
-const retryReplyPrefix = "payhook.dispatch.reply."
+func RetrySubject(id string) string { return events.DispatchRetrySubject(id) }
 
 // RetryRequest is the body of POST /v1/subscribers/{id}/retry and of the
 // message on RetrySubject: the events to attempt now, by id, or All.
@@ -83,7 +75,7 @@ func (d *Dispatcher) RetryNow(ctx context.Context, id string, req RetryRequest) 
 		return res, errBadRetry
 	}
 	nc := d.js.Conn()
-	reply := retryReplyPrefix + nuid.Next()
+	reply := events.DispatchReplyPrefix + nuid.Next()
 	answers, err := nc.SubscribeSync(reply)
 	if err != nil {
 		return res, fmt.Errorf("%w: retry: %v", natsbus.ErrUnavailable, err)
@@ -129,8 +121,9 @@ func (d *Dispatcher) RetryNow(ctx context.Context, id string, req RetryRequest) 
 func (d *Dispatcher) serveRetries(ctx context.Context) {
 	nc := d.js.Conn()
 	replica, _ := os.Hostname()
-	sub, err := nc.Subscribe(retrySubjects, func(m *nats.Msg) {
-		w := d.roster().byID[strings.TrimPrefix(m.Subject, "payhook.dispatch.retry.")]
+	sub, err := nc.Subscribe(events.DispatchRetrySubjects, func(m *nats.Msg) {
+		id, _ := events.ParseDispatchRetrySubject(m.Subject)
+		w := d.roster().byID[id]
 		if w == nil || m.Reply == "" {
 			return // not served here: another replica answers
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/pkg/events"
 )
 
 // The persisted schedule lives in JetStream (docs/reconciler.md "Why
@@ -33,9 +34,7 @@ import (
 //     dropped: no watch is ever polled by two copies.
 const (
 	StreamReconcile  = "PAYHOOK_RECONCILE"
-	SubjectReconcile = "payhook.reconcile.>"
-	// SubjectPrefix starts every watch's subject.
-	SubjectPrefix = "payhook.reconcile."
+	SubjectReconcile = events.ReconcileSubjects
 
 	// ConsumerSchedule is the durable consumer shared by replicas.
 	ConsumerSchedule = "payhook-reconciler"

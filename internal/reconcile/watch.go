@@ -263,17 +263,17 @@ func WatchSubject(provider, account string, kind events.Kind, merchantOrderID st
 
 // watchSubject is the subject of watch id of provider and account in PAYHOOK_RECONCILE.
 func watchSubject(provider, account, id string) string {
-	return SubjectPrefix + provider + "." + account + "." + id
+	return events.ReconcileSubject(provider, account, id)
 }
 
 // legacyWatchSubject is where a watch was stored before the account was
 // part of the subject: payhook.reconcile.{provider}.{watch id}. Such
 // watches run their course there; the closer looks there too.
-func legacyWatchSubject(provider, id string) string { return SubjectPrefix + provider + "." + id }
+func legacyWatchSubject(provider, id string) string { return events.LegacyReconcileSubject(provider, id) }
 
 // accountSubjects matches every watch of account (on the current layout).
 func accountSubjects(provider, account string) string {
-	return SubjectPrefix + provider + "." + account + ".*"
+	return events.ReconcileSubject(provider, account, events.Any)
 }
 
 func encodeWatch(w *Watch) ([]byte, error) { return json.Marshal(w) }

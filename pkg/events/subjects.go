@@ -3,8 +3,8 @@ package events
 import "strings"
 
 // Subjects on the bus (docs/interfaces.md "Streams and subjects"). Every
-// payhook.events, payhook.raw, payhook.watch, payhook.dlq and payhook.trace
-// subject is built here, and every token read back from one is parsed
+// payhook.events, payhook.raw, payhook.watch, payhook.dlq, payhook.replay,
+// payhook.trace, payhook.reconcile and payhook.dispatch subject is built here, and every token read back from one is parsed
 // here: the strings are a contract with every reader of the bus, spelled
 // once.
 
@@ -19,14 +19,26 @@ const (
 	DLQSubjects         = "payhook.dlq.>"          // PAYHOOK_DLQ
 	WatchSubjects       = "payhook.watch.>"        // PAYHOOK_WATCH
 	TraceSubjects       = "payhook.trace.*"        // PAYHOOK_TRACE
+	ReplaySubjects      = "payhook.replay.>"       // PAYHOOK_REPLAY (the dispatcher's)
+	ReconcileSubjects   = "payhook.reconcile.>"    // PAYHOOK_RECONCILE (the reconciler's)
+	// DispatchRetrySubjects is what every dispatcher replica listens on for
+	// retry-now requests (core NATS, not a stream).
+	DispatchRetrySubjects = "payhook.dispatch.retry.*"
 )
 
 const (
-	eventPrefix = "payhook.events."
-	rawPrefix   = "payhook.raw."
-	dlqPrefix   = "payhook.dlq."
-	watchPrefix = "payhook.watch."
-	tracePrefix = "payhook.trace."
+	eventPrefix     = "payhook.events."
+	rawPrefix       = "payhook.raw."
+	dlqPrefix       = "payhook.dlq."
+	watchPrefix     = "payhook.watch."
+	tracePrefix     = "payhook.trace."
+	replayPrefix    = "payhook.replay."
+	reconcilePrefix = "payhook.reconcile."
+	retryPrefix     = "payhook.dispatch.retry."
+	// DispatchReplyPrefix starts the reply subject of a retry-now request:
+	// the dispatcher's NATS user may publish and subscribe under
+	// payhook.dispatch.> only (deploy/nats/auth.conf).
+	DispatchReplyPrefix = "payhook.dispatch.reply."
 )
 
 // Subject builds payhook.events.{provider}.{kind}.{status}.
@@ -77,6 +89,33 @@ func ParseWatchSubject(subject string) (provider string, ok bool) {
 // TraceSubject is payhook.trace.{key}: the index entries of one order or
 // event, key as the trace index hashes it.
 func TraceSubject(key string) string { return tracePrefix + key }
+
+// ReplaySubject is payhook.replay.{subscriber}: dead letters re-published
+// for subscriber to receive again.
+func ReplaySubject(subscriber string) string { return replayPrefix + subscriber }
+
+// DispatchRetrySubject is payhook.dispatch.retry.{subscriber}: a retry-now
+// request for subscriber, to every dispatcher replica.
+func DispatchRetrySubject(subscriber string) string { return retryPrefix + subscriber }
+
+// ParseDispatchRetrySubject returns the subscriber of a
+// payhook.dispatch.retry.{subscriber} subject; ok is false for any other.
+func ParseDispatchRetrySubject(subject string) (subscriber string, ok bool) {
+	return strings.CutPrefix(subject, retryPrefix)
+}
+
+// ReconcileSubject is payhook.reconcile.{provider}.{account}.{watch id}:
+// where the reconciler keeps one open watch. A watch id of Any makes the
+// filter of every watch of the account.
+func ReconcileSubject(provider, account, watchID string) string {
+	return reconcilePrefix + provider + "." + account + "." + watchID
+}
+
+// LegacyReconcileSubject is payhook.reconcile.{provider}.{watch id}, where
+// a watch was kept before the account was part of the subject.
+func LegacyReconcileSubject(provider, watchID string) string {
+	return reconcilePrefix + provider + "." + watchID
+}
 
 func orAny(token string) string {
 	if token == "" {

@@ -24,10 +24,27 @@ func TestSubjects(t *testing.T) {
 		{events.DLQSubjects, "payhook.dlq.>"},
 		{events.WatchSubjects, "payhook.watch.>"},
 		{events.TraceSubjects, "payhook.trace.*"},
+		{events.ReplaySubject("ledger"), "payhook.replay.ledger"},
+		{events.ReplaySubjects, "payhook.replay.>"},
+		{events.ReconcileSubject("jpglo", "glo-in", "w1"), "payhook.reconcile.jpglo.glo-in.w1"},
+		{events.ReconcileSubject("jpglo", "glo-in", events.Any), "payhook.reconcile.jpglo.glo-in.*"},
+		{events.LegacyReconcileSubject("jpglo", "w1"), "payhook.reconcile.jpglo.w1"},
+		{events.ReconcileSubjects, "payhook.reconcile.>"},
+		{events.DispatchRetrySubject("ledger"), "payhook.dispatch.retry.ledger"},
+		{events.DispatchRetrySubjects, "payhook.dispatch.retry.*"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+func TestParseDispatchRetrySubject(t *testing.T) {
+	if id, ok := events.ParseDispatchRetrySubject(events.DispatchRetrySubject("ledger")); !ok || id != "ledger" {
+		t.Errorf("got %q %v, want ledger true", id, ok)
+	}
+	if _, ok := events.ParseDispatchRetrySubject("payhook.dispatch.reply.x"); ok {
+		t.Error("a reply subject parsed as a retry request")
 	}
 }
 
