@@ -10,10 +10,21 @@ import (
 )
 
 // appendCloudEvent renders the CloudEvent envelope of e without reflection:
-// it runs once per stored event, on the hot path. The output is the same
-// JSON document json.Marshal(e.Envelope()) produces (same fields, order and
-// values; TestEncoderMatchesEncodingJSON checks it), except that it does not
-// HTML-escape <, > and &.
+// it runs once per stored event, on the hot path. The output is byte for
+// byte what encoding/json produces for e.Envelope() with SetEscapeHTML(false)
+// (json.Marshal differs only in escaping <, > and &);
+// FuzzEncoderMatchesEncodingJSON holds the two equal, conflicts included.
+//
+// Why hand-written: on the typical 860-byte jpglo pay-in (10 provider
+// fields), go test ./pkg/events -bench MarshalCloudEvent on the 2-core
+// reference box gives
+//
+//	BenchmarkMarshalCloudEvent              2.2–2.5 µs/op  1232 B/op   3 allocs/op
+//	BenchmarkMarshalCloudEventEncodingJSON  5.4–6.0 µs/op  2288 B/op  29 allocs/op
+//
+// 2.4× faster with a tenth of the allocations, and the encode is 4–5 % of
+// ingress CPU at max load even so (docs/benchmarks.md, ingress profile):
+// encoding/json would make it about the size of the publish's own share.
 func (e *Event) appendCloudEvent(b []byte, id string) ([]byte, error) {
 	b, err := e.appendHead(b, id, e.Type())
 	if err != nil {
@@ -259,6 +270,10 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case '\t':
 				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}

@@ -440,3 +440,52 @@ func TestNormalizeLeavesIdentifyingProviderOrderID(t *testing.T) {
 		t.Errorf("the identifying provider order id was changed to %q", e.ProviderOrderID)
 	}
 }
+
+// encodingJSON is the library rendering the hand-written encoder must equal
+// byte for byte: encoding/json without HTML escaping, no trailing newline.
+func encodingJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// FuzzEncoderMatchesEncodingJSON holds the whole-event fast path (normal and
+// conflict CloudEvents) equal, byte for byte, to encoding/json over events
+// with arbitrary strings, numbers, nesting and times: same bytes when
+// encoding/json succeeds, an error when it refuses.
+func FuzzEncoderMatchesEncodingJSON(f *testing.F) {
+	f.Add("111123456789", "utr-1", "pix", "12.50", int64(0), false)
+	f.Add("订单 Ü-4 \"q\" \\", "é<>&", "a\"b\\c\n\x00\xff\u2028", "01", int64(-62135596801), true)
+	f.Fuzz(func(t *testing.T, order, ref, field, number string, unix int64, mismatch bool) {
+		e := sample()
+		e.MerchantOrderID, e.Reference, e.AmountMismatch = order, ref, mismatch
+		e.OccurredAt = time.Unix(unix, int64(len(field))).In(time.FixedZone("X", 5*3600+1800))
+		e.ProviderFields = map[string]any{field: field, "n": json.Number(number),
+			"nested": map[string]any{"list": []any{field, nil, true, 1.5, map[string]any{}}}}
+		if e.Validate() != nil {
+			return
+		}
+		got, err := e.MarshalCloudEvent()
+		want, werr := encodingJSON(e.Envelope())
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("fast path error %v, encoding/json error %v", err, werr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("differs from encoding/json:\n got  %s\n want %s", got, want)
+		}
+		got, err = e.MarshalConflict(StatusFailed, ref)
+		want, werr = encodingJSON(ConflictEnvelope{SpecVersion: "1.0", ID: e.ID(), Source: e.Source(), Type: "payhook.payin.conflict",
+			Subject: e.MerchantOrderID, Time: e.ReceivedAt.UTC(), DataContentType: "application/json",
+			Data: ConflictData{Event: e, PreviousStatus: StatusFailed, PreviousEventID: ref}})
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("conflict: fast path error %v, encoding/json error %v", err, werr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("conflict differs from encoding/json:\n got  %s\n want %s", got, want)
+		}
+	})
+}
