@@ -123,7 +123,9 @@ func (e *Event) appendData(b []byte) ([]byte, error) {
 
 // appendAny encodes a decoded provider field as encoding/json would (maps
 // with sorted keys); the common shapes of decoded callbacks are written
-// directly, anything else goes through encoding/json.
+// directly, anything else goes through encoding/json. It is the bulk of
+// appendCloudEvent's saving: through reflection, provider_fields are most of
+// encoding/json's 29 allocations per event.
 func appendAny(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
