@@ -58,6 +58,19 @@ func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // Print writes the report as a table, then the details behind it.
 func (r *Report) Print(w io.Writer) {
+	r.printHeader(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\tpayhook\tbaseline\tratio\ttarget\t")
+	r.printThroughput(tw)
+	r.printLatency(tw)
+	r.printResources(tw)
+	tw.Flush()
+	fmt.Fprintln(w)
+	r.printDetails(w)
+}
+
+// printHeader writes when and where the run happened and the traffic mix.
+func (r *Report) printHeader(w io.Writer) {
 	fmt.Fprintf(w, "payhook benchmark, %s, host %s, %d CPUs\n", r.Started.Format("2006-01-02 15:04 MST"), r.Host, r.CPUs)
 	fmt.Fprintln(w, "Load generator, payhook and the baseline share this machine; on a shared box absolute numbers are noisy — compare the ratios.")
 	var mix []string
@@ -70,9 +83,11 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
+}
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "metric\tpayhook\tbaseline\tratio\ttarget\t")
+// printThroughput writes the max-throughput rows: payhook against the
+// baseline, the straightforward and the minimal durable handlers.
+func (r *Report) printThroughput(tw io.Writer) {
 	pm, bm := r.PayhookMax.Throughput(), r.BaselineMax.Throughput()
 	fmt.Fprintf(tw, "max req/s (closed loop)\t%.0f\t%.0f\t%s\t≥ %.2f× %s\t\n", pm, bm, ratio(pm, bm), TargetRatio, verdict(bm > 0 && pm/bm >= TargetRatio))
 	if line, ok := roundsLine(r.RoundRatios); ok {
@@ -100,6 +115,10 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprint(tw, seriesLine(fmt.Sprintf("payhook / minimal p99 @ %d conns", r.Conns), r.P99ToMinimal,
 			fmt.Sprintf("≤ %.2f× %s", TargetP99ToMinimal, verdict(median(r.P99ToMinimal) <= TargetP99ToMinimal))))
 	}
+}
+
+// printLatency writes the open-loop latency rows, ingress and end to end.
+func (r *Report) printLatency(tw io.Writer) {
 	rate := fmt.Sprintf(" @ %.0f/s", r.Rate)
 	pl, bl := r.PayhookLat.Latency, r.BaselineLat.Latency
 	for _, q := range []struct {
@@ -121,6 +140,10 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "dispatcher backlog at max load\tpeak %d msgs, drained %s after\t\t\tbounded\t\n", r.MaxLag, r.CatchUp.Round(100*time.Millisecond))
 	}
+}
+
+// printResources writes the memory and allocation rows.
+func (r *Report) printResources(tw io.Writer) {
 	for _, p := range r.Procs {
 		if p.Name == "baseline" || p.Name == "naive" || p.Name == "minimal" || p.Name == "minimal-signed" {
 			continue
@@ -137,9 +160,11 @@ func (r *Report) Print(w io.Writer) {
 	if r.DispAllocsPerEvent > 0 {
 		fmt.Fprintf(tw, "allocs per event (dispatcher, %d deliveries)\t%.0f\t\t\t\t\n", r.Subscribers, r.DispAllocsPerEvent)
 	}
-	tw.Flush()
+}
 
-	fmt.Fprintln(w)
+// printDetails writes every phase's raw result and the measurements behind
+// the table.
+func (r *Report) printDetails(w io.Writer) {
 	fmt.Fprintln(w, "Details")
 	line := func(name string, res Result) {
 		fmt.Fprintf(w, "  %-22s sent %d ok %d errors %d late %d in %s (%.0f req/s); latency p50 %s p99 %s p99.9 %s max %s",
