@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/dispatch"
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/pkg/events"
@@ -66,6 +67,12 @@ func parseWindow(cmd, sinceF, untilF string) (since, until time.Time, err error)
 	return since, until, nil
 }
 
+// replayStatuses are the statuses --status accepts, in report order.
+var replayStatuses = []string{string(events.StatusPending), string(events.StatusSucceeded), string(events.StatusFailed), string(events.StatusConflict)}
+
+// replayCommand is payhookctl replay: it re-sends the events stored in a
+// window that pass a subscriber's filter (and the --provider and --status
+// flags) to that subscriber, or counts them on a dry run.
 func replayCommand(ctx context.Context, g *common, args []string) error {
 	fs := g.flags("replay")
 	subID := fs.String("subscriber", "", "subscriber to re-send to (required)")
@@ -93,21 +100,44 @@ func replayCommand(ctx context.Context, g *common, args []string) error {
 	if *provider != "" && !g.hasProvider(*provider) {
 		return usageErr(fmt.Sprintf("--provider: no account of provider %q in the config", *provider))
 	}
-	statuses := []string{string(events.StatusPending), string(events.StatusSucceeded), string(events.StatusFailed), string(events.StatusConflict)}
-	if *status != "" && !slices.Contains(statuses, *status) {
-		return usageErr("--status: one of " + strings.Join(statuses, ", "))
+	if *status != "" && !slices.Contains(replayStatuses, *status) {
+		return usageErr("--status: one of " + strings.Join(replayStatuses, ", "))
 	}
 	res := ReplayWindowResult{Subscriber: sub.ID, Since: since, Until: until, ByStatus: map[string]int{}, DryRun: *dry}
-	p, s := "*", "*"
-	if *provider != "" {
-		p = *provider
-	}
-	if *status != "" {
-		s = *status
-	}
-	stream, err := g.js.Stream(ctx, natsbus.StreamEvents)
+	cons, err := eventsReader(ctx, g.js, *provider, *status, since)
 	if err != nil {
-		return fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, natsbus.StreamEvents, err)
+		return err
+	}
+	if err := replayWindow(ctx, g, cons, sub, until, &res); err != nil {
+		return err
+	}
+	return g.emit(res, func(w io.Writer) {
+		verb := "re-sent"
+		if *dry {
+			verb = "would re-send"
+		}
+		fmt.Fprintf(w, "%s %d of %d events stored %s – %s to %s (same webhook-id)\n", verb, res.Matched, res.Scanned, ts(since), ts(until), sub.ID)
+		for _, st := range replayStatuses {
+			if res.ByStatus[st] > 0 {
+				fmt.Fprintf(w, "  %s\t%d\n", st, res.ByStatus[st])
+			}
+		}
+	})
+}
+
+// eventsReader opens a reader of the events stored since since, of one
+// provider and one status when given (empty: all).
+func eventsReader(ctx context.Context, js jetstream.JetStream, provider, status string, since time.Time) (jetstream.Consumer, error) {
+	p, s := "*", "*"
+	if provider != "" {
+		p = provider
+	}
+	if status != "" {
+		s = status
+	}
+	stream, err := js.Stream(ctx, natsbus.StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream %s: %v", natsbus.ErrUnavailable, natsbus.StreamEvents, err)
 	}
 	// An ephemeral consumer that payhookctl never deletes (the operator's
 	// NATS user may not delete consumers of PAYHOOK_EVENTS, which are the
@@ -119,8 +149,15 @@ func replayCommand(ctx context.Context, g *common, args []string) error {
 		AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute, MemoryStorage: true,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: events reader: %v", natsbus.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: events reader: %v", natsbus.ErrUnavailable, err)
 	}
+	return cons, nil
+}
+
+// replayWindow reads cons up to until (or the end of the stream), counting
+// into res what it scans and what matches sub's filter, and re-sends each
+// match unless res.DryRun.
+func replayWindow(ctx context.Context, g *common, cons jetstream.Consumer, sub config.Subscriber, until time.Time, res *ReplayWindowResult) error {
 	last := time.Now()
 	for stop := false; !stop; {
 		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
@@ -149,7 +186,7 @@ func replayCommand(ctx context.Context, g *common, args []string) error {
 			res.Matched++
 			_, _, status, _ := events.ParseSubject(m.Subject())
 			res.ByStatus[string(status)]++
-			if *dry {
+			if res.DryRun {
 				continue
 			}
 			if err := replayOne(ctx, g.js, sub.ID, m, md.Sequence.Stream); err != nil {
@@ -168,18 +205,7 @@ func replayCommand(ctx context.Context, g *common, args []string) error {
 			stop = true
 		}
 	}
-	return g.emit(res, func(w io.Writer) {
-		verb := "re-sent"
-		if *dry {
-			verb = "would re-send"
-		}
-		fmt.Fprintf(w, "%s %d of %d events stored %s – %s to %s (same webhook-id)\n", verb, res.Matched, res.Scanned, ts(since), ts(until), sub.ID)
-		for _, st := range statuses {
-			if res.ByStatus[st] > 0 {
-				fmt.Fprintf(w, "  %s\t%d\n", st, res.ByStatus[st])
-			}
-		}
-	})
+	return nil
 }
 
 // routing decodes the fields a subscriber filter looks at.
