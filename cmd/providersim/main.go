@@ -36,70 +36,38 @@ import (
 
 func main() { cli.Main(run) }
 
+// options are the command line beyond the shared flags.
+type options struct {
+	listen, ingress string
+	rate, timescale float64
+	seed            int64
+	mix             providersim.FaultMix
+}
+
 // run is the whole binary, testable in-process. Teardown order: stop the
 // traffic generator (ctx), close the simulator (stops delays and retries
 // and releases queries hung by the QueryTimeout fault), then shut the HTTP
 // server down, letting in-flight API requests finish, and print the stats.
 func run(ctx context.Context, env cli.Env) error {
-	f := cli.NewFlags("providersim", env)
-	f.Providers = registry.All()
-	listen := f.Set.String("listen", "127.0.0.1:8090", "address to serve the providers' APIs on")
-	ingress := f.Set.String("ingress", "", "payhook ingress root URL (default http://{ingress.listen from the config})")
-	rate := f.Set.Float64("rate", 1, "orders per second; 0 serves the APIs without traffic")
-	timescale := f.Set.Float64("timescale", 1, "multiplier for provider retry schedules and delays (0.001 = 1000× faster)")
-	seed := f.Set.Int64("seed", 0, "random seed for ids, amounts and traffic (0 = from the clock)")
-	var mix providersim.FaultMix
-	f.Set.Float64Var(&mix.Drop, "drop", 0, "probability an order's callbacks are never sent (the reconciler must find it)")
-	f.Set.Float64Var(&mix.Duplicate, "duplicate", 0, "probability an order's final callback is sent again (--duplicate-n extra copies)")
-	f.Set.IntVar(&mix.DuplicateN, "duplicate-n", 1, "extra copies of a duplicated callback")
-	f.Set.Float64Var(&mix.Reorder, "reorder", 0, "probability the opposite terminal status is called back first (not mrnpay)")
-	f.Set.Float64Var(&mix.Corrupt, "corrupt", 0, "probability every callback of an order carries a bad signature (mpurse: bad ciphertext)")
-	f.Set.Float64Var(&mix.Delay, "delay", 0, "probability an order stays pending up to --max-delay before completing")
-	f.Set.DurationVar(&mix.MaxDelay, "max-delay", 2*time.Second, "longest delay drawn for --delay (real time, not scaled)")
-	f.Set.Float64Var(&mix.QueryFails, "query-fail", 0, "probability the query endpoints answer an order with HTTP 500 and the provider's error")
-	f.Set.Float64Var(&mix.QueryTimeout, "query-timeout", 0, "probability the query endpoints never answer an order")
-	if err := f.Parse(env, env.Args); err != nil {
-		return err
-	}
-	cfg, err := f.LoadConfig(env)
+	o, cfg, err := parseFlags(env)
 	if err != nil {
 		return err
 	}
-	switch {
-	case *rate < 0:
-		return &cli.UsageError{Err: errors.New("--rate must not be negative")}
-	case *timescale <= 0:
-		return &cli.UsageError{Err: errors.New("--timescale must be positive")}
-	case len(cfg.Accounts) == 0:
-		return &cli.UsageError{Err: &config.Error{Key: "accounts", Msg: "providersim needs at least one account"}}
-	}
-	if err := mix.Validate(); err != nil {
-		return &cli.UsageError{Err: err}
-	}
-	if *ingress == "" {
-		*ingress = "http://" + cfg.Ingress.Listen
-	}
-	log := cli.Logger(cfg, env.Stderr)
-
 	sim := providersim.New(providersim.Config{
-		IngressURL: *ingress,
+		IngressURL: o.ingress,
 		Accounts:   cfg.Accounts,
-		TimeScale:  *timescale,
-		Log:        log,
-		Seed:       *seed,
-		Faults:     mix,
+		TimeScale:  o.timescale,
+		Log:        cli.Logger(cfg, env.Stderr),
+		Seed:       o.seed,
+		Faults:     o.mix,
 	})
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		sim.Close()
 		return err
 	}
 	root := "http://" + ln.Addr().String()
-	fmt.Fprintf(env.Stdout, "providersim listening on %s, posting callbacks to %s\n", root, *ingress)
-	for _, a := range cfg.Accounts {
-		fmt.Fprintf(env.Stdout, "  account %s (%s): base_url %s\n", a.ID, a.Provider, providersim.BaseURL(root, a))
-	}
-	fmt.Fprintf(env.Stdout, "  faults: %s (GET or POST %s/faults to read or replace)\n", mix, root)
+	announce(env, root, o, cfg)
 	// The providers' APIs live under /{provider}/{account}/..., so /faults
 	// cannot collide with them.
 	mux := http.NewServeMux()
@@ -114,12 +82,12 @@ func run(ctx context.Context, env cli.Env) error {
 	trafficDone := make(chan struct{})
 	go func() {
 		defer close(trafficDone)
-		if *rate == 0 {
+		if o.rate == 0 {
 			return
 		}
 		// Pending orders settle after 30 s of provider time.
-		settle := max(time.Duration(float64(30*time.Second)**timescale), 10*time.Millisecond)
-		_ = sim.Run(tctx, providersim.TrafficSpec{Rate: *rate, SettleAfter: settle})
+		settle := max(time.Duration(float64(30*time.Second)*o.timescale), 10*time.Millisecond)
+		_ = sim.Run(tctx, providersim.TrafficSpec{Rate: o.rate, SettleAfter: settle})
 	}()
 
 	var runErr error
@@ -138,6 +106,61 @@ func run(ctx context.Context, env cli.Env) error {
 	}
 	printStats(env, sim.Stats())
 	return runErr
+}
+
+// parseFlags reads the command line and the config and checks them; the
+// ingress URL defaults to the config's ingress.listen.
+func parseFlags(env cli.Env) (options, *config.Config, error) {
+	var o options
+	f := cli.NewFlags("providersim", env)
+	f.Providers = registry.All()
+	f.Set.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address to serve the providers' APIs on")
+	f.Set.StringVar(&o.ingress, "ingress", "", "payhook ingress root URL (default http://{ingress.listen from the config})")
+	f.Set.Float64Var(&o.rate, "rate", 1, "orders per second; 0 serves the APIs without traffic")
+	f.Set.Float64Var(&o.timescale, "timescale", 1, "multiplier for provider retry schedules and delays (0.001 = 1000× faster)")
+	f.Set.Int64Var(&o.seed, "seed", 0, "random seed for ids, amounts and traffic (0 = from the clock)")
+	mix := &o.mix
+	f.Set.Float64Var(&mix.Drop, "drop", 0, "probability an order's callbacks are never sent (the reconciler must find it)")
+	f.Set.Float64Var(&mix.Duplicate, "duplicate", 0, "probability an order's final callback is sent again (--duplicate-n extra copies)")
+	f.Set.IntVar(&mix.DuplicateN, "duplicate-n", 1, "extra copies of a duplicated callback")
+	f.Set.Float64Var(&mix.Reorder, "reorder", 0, "probability the opposite terminal status is called back first (not mrnpay)")
+	f.Set.Float64Var(&mix.Corrupt, "corrupt", 0, "probability every callback of an order carries a bad signature (mpurse: bad ciphertext)")
+	f.Set.Float64Var(&mix.Delay, "delay", 0, "probability an order stays pending up to --max-delay before completing")
+	f.Set.DurationVar(&mix.MaxDelay, "max-delay", 2*time.Second, "longest delay drawn for --delay (real time, not scaled)")
+	f.Set.Float64Var(&mix.QueryFails, "query-fail", 0, "probability the query endpoints answer an order with HTTP 500 and the provider's error")
+	f.Set.Float64Var(&mix.QueryTimeout, "query-timeout", 0, "probability the query endpoints never answer an order")
+	if err := f.Parse(env, env.Args); err != nil {
+		return o, nil, err
+	}
+	cfg, err := f.LoadConfig(env)
+	if err != nil {
+		return o, nil, err
+	}
+	switch {
+	case o.rate < 0:
+		return o, nil, &cli.UsageError{Err: errors.New("--rate must not be negative")}
+	case o.timescale <= 0:
+		return o, nil, &cli.UsageError{Err: errors.New("--timescale must be positive")}
+	case len(cfg.Accounts) == 0:
+		return o, nil, &cli.UsageError{Err: &config.Error{Key: "accounts", Msg: "providersim needs at least one account"}}
+	}
+	if err := o.mix.Validate(); err != nil {
+		return o, nil, &cli.UsageError{Err: err}
+	}
+	if o.ingress == "" {
+		o.ingress = "http://" + cfg.Ingress.Listen
+	}
+	return o, cfg, nil
+}
+
+// announce prints where the simulator listens, each account's base_url and
+// the fault mix.
+func announce(env cli.Env, root string, o options, cfg *config.Config) {
+	fmt.Fprintf(env.Stdout, "providersim listening on %s, posting callbacks to %s\n", root, o.ingress)
+	for _, a := range cfg.Accounts {
+		fmt.Fprintf(env.Stdout, "  account %s (%s): base_url %s\n", a.ID, a.Provider, providersim.BaseURL(root, a))
+	}
+	fmt.Fprintf(env.Stdout, "  faults: %s (GET or POST %s/faults to read or replace)\n", o.mix, root)
 }
 
 func printStats(env cli.Env, stats map[string]providersim.ProviderStats) {
