@@ -1,17 +1,12 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,7 +24,6 @@ import (
 	"github.com/payhook/payhook/internal/ops"
 	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/internal/testenv"
-	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 	"github.com/payhook/payhook/pkg/providersim"
 )
@@ -194,8 +188,25 @@ func Start(tb testing.TB, o Options) *Cluster {
 	if err := c.StartNATS(); err != nil {
 		tb.Fatal(err)
 	}
-	// Pings every 2 s: on a cluster, a node frozen under this connection
-	// is left within seconds, as the services leave it.
+	c.dialNATS(tb)
+	switch {
+	case o.RedisSentinel:
+		c.sentinel = testenv.StartRedisSentinel(tb)
+	case o.Redis:
+		c.redis = testenv.StartRedis(tb)
+		c.RedisURL = c.redis.URL
+	}
+	c.newSubscribers(tb)
+	c.startSim(tb)
+	c.startServices(tb)
+	return c
+}
+
+// dialNATS opens the cluster's own NATS connection. Pings every 2 s: on a
+// cluster, a node frozen under this connection is left within seconds, as
+// the services leave it.
+func (c *Cluster) dialNATS(tb testing.TB) {
+	tb.Helper()
 	nc, err := nats.Connect(c.NATSURL, nats.Name("payhook-e2e"), nats.MaxReconnects(-1),
 		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true),
 		nats.PingInterval(2*time.Second), nats.MaxPingsOutstanding(2))
@@ -204,15 +215,13 @@ func Start(tb testing.TB, o Options) *Cluster {
 	}
 	c.nc = nc
 	c.js, _ = jetstream.New(nc)
+}
 
-	switch {
-	case o.RedisSentinel:
-		c.sentinel = testenv.StartRedisSentinel(tb)
-	case o.Redis:
-		c.redis = testenv.StartRedis(tb)
-		c.RedisURL = c.redis.URL
-	}
-	for i, sc := range o.Subscribers {
+// newSubscribers fills in the subscribers' default ids ("ledger", then
+// sub2, sub3...) and secrets and starts a receiver for each.
+func (c *Cluster) newSubscribers(tb testing.TB) {
+	tb.Helper()
+	for i, sc := range c.opts.Subscribers {
 		if sc.ID == "" {
 			sc.ID = "ledger"
 			if i > 0 {
@@ -222,15 +231,20 @@ func Start(tb testing.TB, o Options) *Cluster {
 		if sc.Secret == "" {
 			sc.Secret = randomSecret()
 		}
-		o.Subscribers[i] = sc
+		c.opts.Subscribers[i] = sc
 		s, err := NewSubscriber(sc.ID, sc.Secret)
 		if err != nil {
 			tb.Fatalf("e2e: subscriber %s: %v", sc.ID, err)
 		}
 		c.subs = append(c.subs, s)
 	}
-	c.opts = o
+}
 
+// startSim writes the config (which needs the simulator's address) and
+// serves the provider simulator.
+func (c *Cluster) startSim(tb testing.TB) {
+	tb.Helper()
+	o := c.opts
 	simLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("e2e: simulator listener: %v", err)
@@ -251,14 +265,19 @@ func Start(tb testing.TB, o Options) *Cluster {
 	// Registered after teardown, so it runs before it: the simulator stops
 	// posting callbacks before the services go away.
 	tb.Cleanup(func() { c.Sim.Close(); _ = simSrv.Close() })
+}
 
+// startServices starts Options.Start: ingress first (it creates the
+// streams), then the others together.
+func (c *Cluster) startServices(tb testing.TB) {
+	tb.Helper()
+	o := c.opts
 	env := append(os.Environ(), o.Env...)
 	for _, s := range Services {
 		bin := map[Service]string{Ingress: c.bins.Ingress, Dispatcher: c.bins.Dispatcher, Reconciler: c.bins.Reconciler}[s]
 		c.procs[s] = &proc{name: string(s), path: bin, args: []string{"--config", c.ConfigPath}, env: env,
 			logPath: filepath.Join(c.Dir, string(s)+".log")}
 	}
-	// Ingress first (it creates the streams), then the others together.
 	var rest []Service
 	for _, s := range o.Start {
 		if s == Ingress {
@@ -279,7 +298,6 @@ func Start(tb testing.TB, o Options) *Cluster {
 	if err := errors.Join(errs...); err != nil {
 		tb.Fatal(err)
 	}
-	return c
 }
 
 func (o *Options) defaults() {
@@ -499,245 +517,4 @@ func (c *Cluster) Secrets() []string {
 	}
 	add(c.AdminToken)
 	return out
-}
-
-// StartService starts s (when it is not running) and waits until its
-// /readyz answers 200 (30 s at most).
-func (c *Cluster) StartService(s Service) error {
-	p := c.procs[s]
-	if p == nil {
-		return fmt.Errorf("e2e: unknown service %q", s)
-	}
-	if p.running() {
-		return nil
-	}
-	if err := p.start(); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return p.waitReady(ctx, c.URL(s)+"/readyz")
-}
-
-// Kill sends SIGKILL to s (a crash) and waits until it is gone.
-func (c *Cluster) Kill(s Service) {
-	if p := c.procs[s]; p != nil {
-		p.kill()
-	}
-}
-
-// Term sends SIGTERM to s and waits up to 60 s for it to drain and exit
-// (then kills it and returns an error). It returns the exit code.
-func (c *Cluster) Term(s Service) (int, error) {
-	p := c.procs[s]
-	if p == nil {
-		return 0, fmt.Errorf("e2e: unknown service %q", s)
-	}
-	if !p.running() {
-		return p.exitCode(), fmt.Errorf("e2e: %s is not running", s)
-	}
-	code, clean := p.term(60 * time.Second)
-	if !clean {
-		return code, fmt.Errorf("e2e: %s did not exit within 60s of SIGTERM; killed", s)
-	}
-	return code, nil
-}
-
-// Restart stops s gracefully (SIGTERM; it must exit 0) and starts it
-// again on the same port and config. For a crash restart, Kill then StartService.
-func (c *Cluster) Restart(s Service) error {
-	if c.Running(s) {
-		code, err := c.Term(s)
-		if err != nil {
-			return err
-		}
-		if code != 0 {
-			return fmt.Errorf("e2e: %s exited %d on SIGTERM; log:\n%s", s, code, c.procs[s].tail(3000))
-		}
-	}
-	return c.StartService(s)
-}
-
-// Running reports whether s is alive.
-func (c *Cluster) Running(s Service) bool {
-	p := c.procs[s]
-	return p != nil && p.running()
-}
-
-// PID is the process id of s (0 when not running).
-func (c *Cluster) PID(s Service) int {
-	if p := c.procs[s]; p != nil {
-		return p.pid()
-	}
-	return 0
-}
-
-// ExitCode is the exit code of the last run of s (-2 while running or never started, -1 killed by a signal).
-func (c *Cluster) ExitCode(s Service) int {
-	if p := c.procs[s]; p != nil {
-		return p.exitCode()
-	}
-	return -2
-}
-
-// Logs is everything s wrote to stdout and stderr, over all its runs (each
-// begins with a "=== start N of … ===" line).
-func (c *Cluster) Logs(s Service) string {
-	if p := c.procs[s]; p != nil {
-		return p.logs()
-	}
-	return ""
-}
-
-// LogPath is the file s logs to.
-func (c *Cluster) LogPath(s Service) string { return filepath.Join(c.Dir, string(s)+".log") }
-
-// NATSLogs is what nats-server wrote (every node's log, in node order, on a cluster).
-func (c *Cluster) NATSLogs() string {
-	var b strings.Builder
-	for _, n := range c.nodes {
-		b.WriteString(n.logs())
-	}
-	return b.String()
-}
-
-// StartNATS (re)starts every nats-server that is not running, on the same
-// ports and store, and waits until each accepts connections with JetStream
-// enabled (on a cluster: until each is healthy, i.e. current with the
-// cluster's leaders).
-func (c *Cluster) StartNATS() error {
-	c.startMu.Lock()
-	defer c.startMu.Unlock()
-	var starting []*natsNode
-	for _, n := range c.nodes {
-		if n.running() {
-			continue
-		}
-		if err := n.start(); err != nil {
-			return err
-		}
-		starting = append(starting, n)
-	}
-	errs := make([]error, len(starting))
-	var wg sync.WaitGroup
-	// A new cluster elects its meta leader once the routes are up: ≈ 5 s,
-	// longer on a busy machine.
-	for i, n := range starting {
-		wg.Go(func() { errs[i] = n.waitReady(60 * time.Second) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func probeJetStream(url string) error {
-	nc, err := nats.Connect(url, nats.Timeout(time.Second))
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_, err = js.AccountInfo(ctx)
-	return err
-}
-
-// StopNATS stops every nats-server gracefully (SIGTERM), keeping its store.
-func (c *Cluster) StopNATS() {
-	for _, n := range c.nodes {
-		n.term(15 * time.Second)
-	}
-}
-
-// KillNATS kills every nats-server (SIGKILL), keeping its store (what was
-// written survives in the page cache, as after a process crash).
-func (c *Cluster) KillNATS() {
-	for _, n := range c.nodes {
-		n.kill()
-	}
-}
-
-// StopRedis kills redis-server (its data is lost: persistence is off).
-func (c *Cluster) StopRedis() {
-	if c.redis != nil {
-		c.redis.Stop()
-	}
-}
-
-// StartRedis restarts redis-server on the same port, empty.
-func (c *Cluster) StartRedis() {
-	if c.redis != nil {
-		c.redis.Start()
-	}
-}
-
-// Watch announces o to the reconciler the way an order service does: a
-// JSON message on payhook.watch.{provider}, stored by JetStream.
-func (c *Cluster) Watch(ctx context.Context, o providersim.Order) error {
-	b, _ := json.Marshal(watchOf(o))
-	_, err := c.js.Publish(ctx, events.WatchSubject(o.Provider), b)
-	return err
-}
-
-// WatchAPI announces o through the reconciler's POST /v1/watches; it
-// returns the HTTP status and body.
-func (c *Cluster) WatchAPI(ctx context.Context, o providersim.Order) (int, []byte, error) {
-	w := watchOf(o)
-	w["provider"] = o.Provider
-	return c.Admin(ctx, Reconciler, "/v1/watches", w)
-}
-
-// watchOf is the announcement of o: with provider_order_id when the
-// provider's query needs it (providers.WatchNeeds).
-func watchOf(o providersim.Order) map[string]string {
-	w := map[string]string{"account": o.Account, "kind": string(o.Kind), "merchant_order_id": o.MerchantOrderID}
-	if n, ok := providers.Role[providers.WatchNeeds](registry.All(), o.Provider); ok && n.WatchNeeds().ProviderOrderID {
-		w["provider_order_id"] = o.ProviderOrderID
-	}
-	return w
-}
-
-// SubmitReference posts a UTR to the reconciler's POST /v1/references.
-func (c *Cluster) SubmitReference(ctx context.Context, account, merchantOrderID, reference string) (int, []byte, error) {
-	return c.Admin(ctx, Reconciler, "/v1/references", map[string]string{
-		"account": account, "merchant_order_id": merchantOrderID, "reference": reference})
-}
-
-// Admin POSTs body as JSON to path on service s with the admin bearer token.
-func (c *Cluster) Admin(ctx context.Context, s Service, path string, body any) (int, []byte, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return 0, nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL(s)+path, bytes.NewReader(b))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, rb, err
-}
-
-// Get GETs path on service s (e.g. "/readyz") and returns the status and body.
-func (c *Cluster) Get(ctx context.Context, s Service, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL(s)+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b, err
 }
