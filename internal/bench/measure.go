@@ -13,8 +13,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/payhook/payhook/internal/natsbus"
 )
 
 // naiveRedisURL is redisURL on database 1: the straightforward handler's
