@@ -34,7 +34,10 @@ func (d *Dispatcher) Handler() http.Handler {
 	mux.Handle("DELETE /v1/subscribers/{id}", d.admin("retire", d.handleRetire))
 	mux.Handle("POST /v1/subscribers/{id}/pause", d.admin("pause", d.handlePause))
 	mux.Handle("POST /v1/subscribers/{id}/retry", d.admin("retry", d.handleRetry))
-	return ops.RequireToken(d.cfg.AdminToken, d.log, mux)
+	d.reloadMu.Lock()
+	token := d.cfg.AdminToken // a reload never changes it (restartKeys)
+	d.reloadMu.Unlock()
+	return ops.RequireToken(token, d.log, mux)
 }
 
 // admin serves h, answering the error it returns as adminFailure maps it.

@@ -104,6 +104,8 @@ func WithRetryGather(d time.Duration) Option { return func(o *options) { o.retry
 
 // Dispatcher delivers events to every configured subscriber.
 type Dispatcher struct {
+	// cfg is the running config: the one New was given, then each one a
+	// Reload applied; guarded by reloadMu.
 	cfg    *config.Config
 	js     jetstream.JetStream
 	log    *slog.Logger

@@ -69,31 +69,30 @@ func (e *RestartError) Error() string {
 }
 
 // restartKeys lists the keys the dispatcher reads once, at start, that
-// differ between old and next. Keys that only other services read
-// (accounts, ingress, reconciler, redis, dedupe) are not compared: the
-// services share one file.
-func restartKeys(old, next *config.Config) []string {
+// differ between the running config and next. Keys that only other
+// services read (accounts, ingress, reconciler, redis, dedupe) are not
+// compared: the services share one file. A subscriber's concurrency sizes
+// its worker's slots and fetch cap when the worker is made, so it is
+// compared with the running worker's: a subscriber not running here (new,
+// or removed by an earlier reload) may have any.
+func restartKeys(running *config.Config, cur *roster, next *config.Config) []string {
 	var keys []string
 	for _, k := range []struct {
 		key  string
 		a, b any
 	}{
-		{"nats", old.NATS, next.NATS},
-		{"dispatcher", old.Dispatcher, next.Dispatcher},
-		{"admin_token", old.AdminToken, next.AdminToken},
-		{"event_signing", old.EventSigning, next.EventSigning},
-		{"log", old.Log, next.Log},
+		{"nats", running.NATS, next.NATS},
+		{"dispatcher", running.Dispatcher, next.Dispatcher},
+		{"admin_token", running.AdminToken, next.AdminToken},
+		{"event_signing", running.EventSigning, next.EventSigning},
+		{"log", running.Log, next.Log},
 	} {
 		if !reflect.DeepEqual(k.a, k.b) {
 			keys = append(keys, k.key)
 		}
 	}
-	was := map[string]int{}
-	for _, s := range old.Subscribers {
-		was[s.ID] = s.Concurrency
-	}
 	for i, s := range next.Subscribers {
-		if c, ok := was[s.ID]; ok && c != s.Concurrency {
+		if w := cur.byID[s.ID]; w != nil && w.concurrency() != s.Concurrency {
 			keys = append(keys, fmt.Sprintf("subscribers[%d].concurrency (%s)", i, s.ID))
 		}
 	}
@@ -113,17 +112,18 @@ func restartKeys(old, next *config.Config) []string {
 //     config lacks the subscriber).
 //
 // A cfg that changes a key read only at start (nats, dispatcher,
-// admin_token, event_signing, log, a subscriber's concurrency) is refused
-// whole with a *RestartError, and so is one whose subscriber secrets do not
-// decode: nothing is changed then.
+// admin_token, event_signing, log, the concurrency of a subscriber
+// running here) is refused whole with a *RestartError, and so is one whose
+// subscriber secrets do not decode: nothing is changed then. A reload that
+// went through becomes the running config the next one is compared with.
 func (d *Dispatcher) Reload(ctx context.Context, cfg *config.Config) (ReloadResult, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	res := ReloadResult{Added: []string{}, Changed: []string{}, Removed: []string{}}
-	if keys := restartKeys(d.cfg, cfg); len(keys) > 0 {
+	cur := d.roster()
+	if keys := restartKeys(d.cfg, cur, cfg); len(keys) > 0 {
 		return res, &RestartError{Keys: keys}
 	}
-	cur := d.roster()
 	p, err := planReload(cur, cfg)
 	if err != nil {
 		return res, err
@@ -176,6 +176,7 @@ func (d *Dispatcher) Reload(ctx context.Context, cfg *config.Config) (ReloadResu
 		}
 	}
 	d.runMu.Unlock()
+	d.cfg = cfg
 	return res, nil
 }
 

@@ -222,3 +222,54 @@ func TestReloadRefusesRestartKeysAndBadSecrets(t *testing.T) {
 		t.Fatalf("ingress key refused: %v", err)
 	}
 }
+
+// TestReloadComparesConcurrencyWithRunningWorkers: a reload is compared
+// with what runs, not with the config the dispatcher started with. A
+// subscriber added by a reload has its slots sized then, so a later reload
+// changing its concurrency is refused; a subscriber removed by a reload
+// and added again is a new worker, so it may come back with any
+// concurrency, and gets slots, fetch cap and MaxAckPending of it.
+func TestReloadComparesConcurrencyWithRunningWorkers(t *testing.T) {
+	h := newHarness(t, sub(t, "ledger", newReceiver(t, nil).srv.URL), sub(t, "legacy", newReceiver(t, nil).srv.URL))
+	r := h.start(t)
+	ctx := context.Background()
+	ledger, legacy := h.cfg.Subscribers[0], h.cfg.Subscribers[1]
+	fresh := sub(t, "fresh", newReceiver(t, nil).srv.URL)
+	reload := func(subs ...config.Subscriber) (ReloadResult, error) {
+		next := *h.cfg
+		next.Subscribers = subs
+		return r.d.Reload(ctx, &next)
+	}
+
+	if _, err := reload(ledger, legacy, fresh); err != nil {
+		t.Fatal(err)
+	}
+	more := fresh
+	more.Concurrency = 8
+	_, err := reload(ledger, legacy, more)
+	var re *RestartError
+	if !errors.As(err, &re) || !slices.Equal(re.Keys, []string{"subscribers[2].concurrency (fresh)"}) {
+		t.Fatalf("concurrency of a subscriber added by a reload changed: %v, want a restart error naming it", err)
+	}
+	if w := r.d.roster().byID["fresh"]; w.concurrency() != 4 || w.settings().sub.Concurrency != 4 {
+		t.Fatalf("refused reload changed the worker: slots %d, settings %d", w.concurrency(), w.settings().sub.Concurrency)
+	}
+
+	if res, err := reload(ledger, fresh); err != nil || !slices.Equal(res.Removed, []string{"legacy"}) {
+		t.Fatalf("remove: %+v %v", res, err)
+	}
+	back := legacy
+	back.Concurrency = 2
+	res, err := reload(ledger, fresh, back)
+	if err != nil || !slices.Equal(res.Added, []string{"legacy"}) {
+		t.Fatalf("a removed subscriber added again with another concurrency: %+v %v, want it added", res, err)
+	}
+	w := r.d.roster().byID["legacy"]
+	if w.concurrency() != 2 || w.maxStarted != 8 {
+		t.Fatalf("re-added worker: %d slots, fetch cap %d, want 2 and 8", w.concurrency(), w.maxStarted)
+	}
+	c, err := h.js.Consumer(ctx, natsbus.StreamEvents, ConsumerName("legacy"))
+	if err != nil || c.CachedInfo().Config.MaxAckPending != 128 {
+		t.Fatalf("re-added subscriber's consumer: %v, want MaxAckPending 128", err)
+	}
+}

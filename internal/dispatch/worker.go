@@ -121,6 +121,10 @@ func newSettings(s config.Subscriber) (*settings, error) {
 
 func (w *worker) settings() *settings { return w.set.Load() }
 
+// concurrency is the worker's slots, sized when it was made: a reload
+// does not change it.
+func (w *worker) concurrency() int { return cap(w.sem) }
+
 func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worker, error) {
 	set, err := newSettings(s)
 	if err != nil {
