@@ -86,6 +86,7 @@ func restartKeys(running *config.Config, cur *roster, next *config.Config) []str
 		{"admin_token", running.AdminToken, next.AdminToken},
 		{"event_signing", running.EventSigning, next.EventSigning},
 		{"log", running.Log, next.Log},
+		{"tracing", running.Tracing, next.Tracing}, // cmd/dispatcher starts the exporter once
 	} {
 		if !reflect.DeepEqual(k.a, k.b) {
 			keys = append(keys, k.key)
@@ -112,7 +113,7 @@ func restartKeys(running *config.Config, cur *roster, next *config.Config) []str
 //     config lacks the subscriber).
 //
 // A cfg that changes a key read only at start (nats, dispatcher,
-// admin_token, event_signing, log, the concurrency of a subscriber
+// admin_token, event_signing, log, tracing, the concurrency of a subscriber
 // running here) is refused whole with a *RestartError, and so is one whose
 // subscriber secrets do not decode: nothing is changed then. A reload that
 // went through becomes the running config the next one is compared with.

@@ -192,6 +192,7 @@ func TestReloadRefusesRestartKeysAndBadSecrets(t *testing.T) {
 		{"listen address", func(c *config.Config) { c.Dispatcher.Listen = "127.0.0.1:9999" }, "dispatcher"},
 		{"nats", func(c *config.Config) { c.NATS.URL = "nats://elsewhere:4222" }, "nats"},
 		{"admin token", func(c *config.Config) { c.AdminToken = strings.Repeat("b", 32) }, "admin_token"},
+		{"tracing", func(c *config.Config) { c.Tracing.Endpoint = "collector:4317" }, "tracing"},
 		{"concurrency", func(c *config.Config) { s := moved; s.Concurrency = 99; c.Subscribers = []config.Subscriber{s} }, "subscribers[0].concurrency (ledger)"},
 		{"bad secret", func(c *config.Config) { s := moved; s.Secret = "whsec_!!!"; c.Subscribers = []config.Subscriber{s} }, ""},
 	}
