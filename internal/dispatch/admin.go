@@ -52,8 +52,8 @@ func (d *Dispatcher) admin(op string, h func(http.ResponseWriter, *http.Request)
 // adminFailure is the dispatcher admin API's one mapping from an error to
 // its answer: an *ops.Error as it is; a subscriber that is not configured
 // (for retire: of which nothing is kept) 404; retiring a subscriber still
-// configured here 409; anything else is NATS failing under op, logged and
-// answered 503.
+// configured here 409; a retry-now request no replica answered 503 saying
+// why; anything else is NATS failing under op, logged and answered 503.
 func (d *Dispatcher) adminFailure(op string, err error) error {
 	var oe *ops.Error
 	switch {
@@ -65,6 +65,9 @@ func (d *Dispatcher) adminFailure(op string, err error) error {
 		return ops.Fail(ops.CodeNotFound, "nothing is kept for this subscriber")
 	case errors.Is(err, ErrUnknownSubscriber):
 		return ops.Fail(ops.CodeNotFound, "unknown subscriber")
+	case errors.Is(err, ErrNoReplicaAnswered):
+		d.log.Error(op, "err", err)
+		return ops.Fail(ops.CodeUnavailable, "no dispatcher replica answered, not even this one: retry-now requests and answers travel on NATS subjects payhook.dispatch.>, which the dispatcher's NATS user must be allowed to publish and subscribe to (deploy/nats/auth.conf); events may have been made due by replicas whose answers were lost, a dry run shows what still waits")
 	}
 	d.log.Error(op, "err", err)
 	return ops.Fail(ops.CodeUnavailable, op+" failed: NATS unavailable")

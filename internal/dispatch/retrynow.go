@@ -60,12 +60,22 @@ type retryReply struct {
 	Retried []string `json:"retried"`
 }
 
+// ErrNoReplicaAnswered is a retry-now request no replica answered within
+// the gather time. The replica that sends the request serves the
+// subscriber itself, so at least its own answer is due: none means the
+// request or the answers do not pass through NATS (the dispatcher's NATS
+// user lacks publish or subscribe on payhook.dispatch.>, which NATS
+// reports only asynchronously, or the connection is down). It is of the
+// natsbus.ErrUnavailable class.
+var ErrNoReplicaAnswered = fmt.Errorf("%w: no dispatcher replica answered the retry-now request, not even the one sending it", natsbus.ErrUnavailable)
+
 // errBadRetry is a retry request naming neither events nor all.
 var errBadRetry = errors.New("name events (event_ids) or all, not both")
 
 // RetryNow asks every replica serving subscriber id to attempt now the
 // events in backoff that req names, and gathers their answers for the
-// retry gather time (WithRetryGather).
+// retry gather time (WithRetryGather). It returns ErrNoReplicaAnswered
+// when no answer came, not a result with no replicas.
 func (d *Dispatcher) RetryNow(ctx context.Context, id string, req RetryRequest) (RetryResult, error) {
 	res := RetryResult{Subscriber: id, DryRun: req.DryRun, Retried: []string{}}
 	if d.roster().byID[id] == nil {
@@ -111,6 +121,9 @@ func (d *Dispatcher) RetryNow(ctx context.Context, id string, req RetryRequest) 
 		}
 		res.Replicas++
 		res.Retried = append(res.Retried, a.Retried...)
+	}
+	if res.Replicas == 0 {
+		return res, ErrNoReplicaAnswered
 	}
 	slices.Sort(res.Retried)
 	res.Retried = slices.Compact(res.Retried)

@@ -2,14 +2,22 @@ package dispatch
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/payhook/payhook/internal/config"
+	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/events"
 )
@@ -95,4 +103,59 @@ func sortedCopy(l []string) []string {
 	c := slices.Clone(l)
 	slices.Sort(c)
 	return c
+}
+
+// TestRetryNowUnansweredIs503: a dispatcher whose NATS user may not use
+// payhook.dispatch.> cannot reach even itself with a retry-now request
+// (NATS reports the violation only asynchronously). The admin API answers
+// 503 saying so, not 200 with no replicas and nothing retried.
+func TestRetryNowUnansweredIs503(t *testing.T) {
+	noDispatch := &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"payhook.dispatch.>"}}
+	n := testenv.StartNATSWith(t, server.Options{Users: []*server.User{{
+		Username: "dispatcher", Password: "pw",
+		Permissions: &server.Permissions{Publish: noDispatch, Subscribe: noDispatch},
+	}}})
+	// The server refuses Run's subscription to retry requests: wait for
+	// that, so the request below goes unanswered for the permissions, not
+	// because Run has not begun.
+	var (
+		mu      sync.Mutex
+		refused bool
+	)
+	onErr := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		refused = refused || strings.Contains(err.Error(), "Subscription to \"payhook.dispatch.retry.*\"")
+	})
+	nc, err := nats.Connect(n.URL, nats.UserInfo("dispatcher", "pw"), onErr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{AdminToken: adminToken, NATS: config.NATS{Replicas: 1},
+		Subscribers:  []config.Subscriber{sub(t, "ledger", newReceiver(t, nil).srv.URL)},
+		EventSigning: config.EventSigning{PublicKeys: []string{testenv.EventPublicKey}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, cfg.NATS); err != nil {
+		t.Fatal(err)
+	}
+	r := startWith(t, cfg, js, WithRetryGather(300*time.Millisecond))
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return refused
+	}, "retry subscription not refused")
+	body, _ := json.Marshal(RetryRequest{All: true, DryRun: true})
+	req := httptest.NewRequest(http.MethodPost, "/v1/subscribers/ledger/retry", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	rec := httptest.NewRecorder()
+	r.d.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "payhook.dispatch.") {
+		t.Fatalf("retry without the dispatch subjects: %d %s, want 503 naming payhook.dispatch.>", rec.Code, rec.Body.String())
+	}
 }
