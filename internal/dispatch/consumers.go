@@ -287,8 +287,8 @@ func (w *worker) consumer(replay bool) jetstream.Consumer {
 // be read. When JetStream says the consumer does not exist, the subscriber
 // is reported missing (/readyz, payhook_dispatch_consumer_missing, an error
 // log) and the consumer is recreated from the recorded position; it stays
-// reported until that succeeds (tried again at the next failure). It
-// reports whether it recreated the consumer.
+// reported until that succeeds (tried again at the next failure, or by a
+// reload). It reports whether it recreated the consumer.
 func (w *worker) checkConsumer(ctx context.Context, replay bool) bool {
 	w.fix.Lock()
 	defer w.fix.Unlock()
@@ -296,32 +296,55 @@ func (w *worker) checkConsumer(ctx context.Context, replay bool) bool {
 	if _, err := c.Info(ctx); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return false // exists, or NATS itself is unreachable (the nats check reports that)
 	}
-	name := c.CachedInfo().Name
 	if !w.missing[slot(replay)].Swap(true) {
-		w.log.Error("the subscriber's consumer is gone (deleted outside this dispatcher); recreating it from the recorded position", "consumer", name)
+		w.log.Error("the subscriber's consumer is gone (deleted outside this dispatcher); recreating it from the recorded position", "consumer", consumerName(w.id, replay))
 		w.d.m.missing.WithLabelValues(w.id).Set(1)
 	}
 	if h := w.d.o.onMissing; h != nil {
 		h(w.id, replay)
 	}
-	if _, err := w.ensureConsumer(ctx, replay); err != nil {
-		w.log.Error("recreating the subscriber's consumer", "consumer", name, "err", err)
+	if _, err := w.fixConsumer(ctx, replay); err != nil {
+		w.log.Error("recreating the subscriber's consumer", "consumer", consumerName(w.id, replay), "err", err)
 		return false
 	}
-	// The new consumer has no pin yet: whichever replica fetches first
-	// takes it, and this replica's old pin id means nothing.
+	return true
+}
+
+// fixConsumer brings the subscriber's consumer to its config, creating it
+// when it is gone (ensureConsumer); callers hold fix. Once it exists, a
+// missing report is cleared. When it was created here, or was reported
+// missing (another replica may have recreated it meanwhile), it is a new
+// consumer: it has no pin yet, so this replica's old pin id is dropped
+// (whichever replica fetches first takes the pin), and the recreation is
+// counted and logged. It reports whether it created the consumer.
+func (w *worker) fixConsumer(ctx context.Context, replay bool) (bool, error) {
+	created, err := w.ensureConsumer(ctx, replay)
+	if err != nil {
+		return false, err
+	}
+	wasMissing := w.missing[slot(replay)].Swap(false)
+	if wasMissing && !w.missing[slot(!replay)].Load() {
+		w.d.m.missing.WithLabelValues(w.id).Set(0)
+	}
+	if !created && !wasMissing {
+		return false, nil
+	}
 	p := w.pin(replay)
 	p.standby.Store(false)
 	p.mu.Lock()
 	p.id = ""
 	p.mu.Unlock()
-	w.missing[slot(replay)].Store(false)
-	if !w.missing[slot(!replay)].Load() {
-		w.d.m.missing.WithLabelValues(w.id).Set(0)
-	}
 	w.d.m.recreated.WithLabelValues(w.id).Inc()
-	w.log.Warn("the subscriber's consumer was recreated; events delivered but not yet acknowledged when it went may be delivered again (same webhook-id)", "consumer", name)
-	return true
+	w.log.Warn("the subscriber's consumer was recreated; events delivered but not yet acknowledged when it went may be delivered again (same webhook-id)", "consumer", consumerName(w.id, replay))
+	return created, nil
+}
+
+// consumerName is the subscriber's events or replay consumer.
+func consumerName(id string, replay bool) string {
+	if replay {
+		return ReplayConsumerName(id)
+	}
+	return ConsumerName(id)
 }
 
 // CheckConsumers is the dispatcher's /readyz check of its consumers: an

@@ -219,11 +219,15 @@ func planReload(cur *roster, cfg *config.Config) (reloadPlan, error) {
 
 // apply gives a running worker new settings, for the attempts that begin
 // from now on, and updates its consumers in place (filter subjects,
-// AckWait).
+// AckWait). A consumer found gone is recreated as checkConsumer does, and
+// one reported missing stops being reported once it exists.
 func (w *worker) apply(ctx context.Context, set *settings) {
 	w.set.Store(set)
 	for _, replay := range []bool{false, true} {
-		if _, err := w.ensureConsumer(ctx, replay); err != nil {
+		w.fix.Lock()
+		_, err := w.fixConsumer(ctx, replay)
+		w.fix.Unlock()
+		if err != nil {
 			// The settings apply anyway; the consumer keeps its filter
 			// subjects and AckWait until it is next updated.
 			w.log.Warn("reload: consumer not updated", "replay", replay, "err", err)

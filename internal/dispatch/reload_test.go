@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/testenv"
@@ -272,5 +274,70 @@ func TestReloadComparesConcurrencyWithRunningWorkers(t *testing.T) {
 	c, err := h.js.Consumer(ctx, natsbus.StreamEvents, ConsumerName("legacy"))
 	if err != nil || c.CachedInfo().Config.MaxAckPending != 128 {
 		t.Fatalf("re-added subscriber's consumer: %v, want MaxAckPending 128", err)
+	}
+}
+
+// TestReloadClearsAConsumerReportedMissing: a consumer was found gone and
+// could not be recreated (its recorded position did not read), so it is
+// reported missing. A reload that recreates it, once the position reads
+// again, ends the report (/readyz, payhook_dispatch_consumer_missing) and
+// drops the old pin id, as a recreation by checkConsumer does. Run is not
+// started, so only the calls below touch the consumer.
+func TestReloadClearsAConsumerReportedMissing(t *testing.T) {
+	h := newHarness(t, sub(t, "ledger", newReceiver(t, nil).srv.URL))
+	reg := prometheus.NewRegistry()
+	d, err := New(h.cfg, h.js, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{d: d, reg: reg}
+	ctx := context.Background()
+	w := d.roster().byID["ledger"]
+	w.pins[0].mu.Lock()
+	w.pins[0].id = "pin-of-the-old-consumer"
+	w.pins[0].mu.Unlock()
+	kept, err := d.pos.Get(ctx, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.pos.Put(ctx, "ledger", []byte("not a position")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.js.DeleteConsumer(ctx, natsbus.StreamEvents, ConsumerName("ledger")); err != nil {
+		t.Fatal(err)
+	}
+	if w.checkConsumer(ctx, false) {
+		t.Fatal("recreated from a position that does not read")
+	}
+	if d.CheckConsumers(ctx) == nil || counter(r, "payhook_dispatch_consumer_missing", "subscriber", "ledger") != 1 {
+		t.Fatal("a consumer gone and not recreated is not reported missing")
+	}
+
+	if _, err := d.pos.Put(ctx, "ledger", kept.Value()); err != nil {
+		t.Fatal(err)
+	}
+	next := *h.cfg
+	changed := h.cfg.Subscribers[0]
+	changed.MaxAttempts = 3
+	next.Subscribers = []config.Subscriber{changed}
+	if res, err := d.Reload(ctx, &next); err != nil || !slices.Equal(res.Changed, []string{"ledger"}) {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	if _, err := h.js.Consumer(ctx, natsbus.StreamEvents, ConsumerName("ledger")); err != nil {
+		t.Fatalf("reload did not recreate the consumer: %v", err)
+	}
+	if err := d.CheckConsumers(ctx); err != nil {
+		t.Errorf("/readyz after the reload recreated it: %v", err)
+	}
+	if v := counter(r, "payhook_dispatch_consumer_missing", "subscriber", "ledger"); v != 0 {
+		t.Errorf("payhook_dispatch_consumer_missing = %v after the reload recreated it", v)
+	}
+	if v := counter(r, "payhook_dispatch_consumer_recreated_total", "subscriber", "ledger"); v != 1 {
+		t.Errorf("payhook_dispatch_consumer_recreated_total = %v, want 1", v)
+	}
+	w.pins[0].mu.Lock()
+	defer w.pins[0].mu.Unlock()
+	if w.pins[0].id != "" {
+		t.Errorf("pin id of the deleted consumer kept: %q", w.pins[0].id)
 	}
 }
