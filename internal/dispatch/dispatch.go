@@ -118,7 +118,8 @@ type Dispatcher struct {
 	// (reload.go); read it with d.roster().
 	rost atomic.Pointer[roster]
 	// run is what Run gives the workers a reload adds while it runs;
-	// stopped are the workers a reload removed while it ran.
+	// stopped are the workers a reload removed while it ran, until their
+	// in-flight attempts have finished (stopWorker).
 	runMu   sync.Mutex
 	run     *runState
 	stopped []*worker

@@ -238,6 +238,8 @@ func (w *worker) apply(ctx context.Context, set *settings) {
 // stopWorker stops a running worker whose subscriber a reload removed;
 // callers hold runMu while Run runs. Its in-flight attempts finish (Run
 // waits for them at shutdown too); what it held goes back to JetStream.
+// It is in d.stopped until then, and dropped from it once stopped, so
+// that its maps go with it.
 func (d *Dispatcher) stopWorker(w *worker) {
 	w.stop()
 	d.stopped = append(d.stopped, w)
@@ -249,12 +251,15 @@ func (d *Dispatcher) stopWorker(w *worker) {
 		defer cancel()
 		w.unpin(ctx)
 		d.m.active.WithLabelValues(w.id).Set(0)
+		d.runMu.Lock()
+		d.stopped = slices.DeleteFunc(d.stopped, func(x *worker) bool { return x == w })
+		d.runMu.Unlock()
 		w.log.Info("subscriber removed from the config: no longer delivered by this replica; its consumers are kept")
 	}()
 }
 
-// allWorkers is the roster's workers and those a reload stopped while Run
-// ran, whose in-flight attempts the drain also waits for.
+// allWorkers is the roster's workers and those a reload is stopping while
+// Run runs, whose in-flight attempts the drain also waits for.
 func (d *Dispatcher) allWorkers() []*worker {
 	d.runMu.Lock()
 	defer d.runMu.Unlock()

@@ -106,8 +106,8 @@ func (rc *receiver) doneN(id string) int {
 // TestReloadChangesAndRemovesSubscribers: a reload moves a subscriber to a
 // new URL and secret while an attempt to the old URL is in flight (it
 // finishes there, not drained), narrows another's filter in code and on
-// its consumer, and removes a third: its consumer is kept and it gets
-// nothing more from this replica.
+// its consumer, and removes a third: its consumer is kept, it gets nothing
+// more from this replica, and its worker is let go once stopped.
 func TestReloadChangesAndRemovesSubscribers(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
@@ -175,6 +175,12 @@ func TestReloadChangesAndRemovesSubscribers(t *testing.T) {
 	if err != nil || !slices.Equal(info.CachedInfo().Config.FilterSubjects, FilterSubjects(report.Filter)) {
 		t.Errorf("report's consumer filter not updated: %v", err)
 	}
+	// The removed worker, once stopped, is not kept for the drain.
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		r.d.runMu.Lock()
+		defer r.d.runMu.Unlock()
+		return len(r.d.stopped) == 0
+	}, "the removed subscriber's worker is still kept after it stopped")
 }
 
 // TestReloadRefusesRestartKeysAndBadSecrets: a config changing a key read
