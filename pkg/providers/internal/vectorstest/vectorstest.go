@@ -1,8 +1,9 @@
 // Package vectorstest loads the signing and decryption vectors the provider
 // packages test against, and reads their fuzz corpus files. Each provider
-// keeps a copy of its section of the shared vectors.json in
-// testdata/vectors.json, so that its tests run on their own; when the
-// shared file is beside the work tree, the copy must equal it.
+// keeps its section of the vectors in testdata/vectors.json, so that its
+// tests run on their own; when an externally computed copy of the vectors
+// is present beside the checkout (SharedPath), the package's section must
+// equal its section there.
 package vectorstest
 
 import (
@@ -26,8 +27,10 @@ import (
 // package directory tests run in.
 var LocalPath = filepath.Join("testdata", "vectors.json")
 
-// SharedPath is the shared vectors.json (/work/shared beside the work
-// tree), relative to a provider package's directory.
+// SharedPath is where an externally computed copy of the vectors is read
+// from, when one is present beside the checkout; relative to a provider
+// package's directory. It is optional: without it the package's own copy
+// is used alone.
 var SharedPath = filepath.Join("..", "..", "..", "..", "shared", "vectors.json")
 
 // Load decodes section of the vectors file at path into []T, numbers as
@@ -66,10 +69,11 @@ func Local[T any](tb testing.TB, section string) []T {
 	return vs
 }
 
-// Shared returns section of the shared vectors.json and checks that the
-// package's copy holds the same vectors (an error on tb otherwise, so the
-// copy cannot drift). ok is false, with a log line, when the shared file is
-// not there; the copy is then used alone.
+// Shared returns section of the externally computed copy of the vectors
+// (SharedPath) and checks that the package's copy holds the same vectors
+// (an error on tb otherwise, so the copy cannot drift). ok is false, with a
+// log line, when no such copy is present; the package's copy is then used
+// alone.
 func Shared[T any](tb testing.TB, section string) (vs []T, ok bool) {
 	tb.Helper()
 	shared, ok := Load[T](tb, SharedPath, section)
