@@ -100,7 +100,9 @@ func traceCommand(ctx context.Context, g *common, args []string) error {
 }
 
 // Trace gathers what is known of one order: its index entries, the raw
-// requests of each of its events, and its watch record.
+// requests of each of its events, and its watch record. It is one read per
+// source in the order the output shows them, kept together so that what a
+// trace consults is visible in one place.
 func Trace(ctx context.Context, g *common, provider, account, order string) (TraceResult, error) {
 	res := TraceResult{Provider: provider, Account: account, MerchantOrderID: order,
 		Raw: []TraceRaw{}, Events: []TraceEvent{}, Deliveries: []Delivery{}}

@@ -99,7 +99,9 @@ type account struct {
 	allow []netip.Prefix
 }
 
-// New builds the server; it does not listen.
+// New builds the server; it does not listen. It is long because it checks
+// and wires every dependency in one place (accounts, limits, stores,
+// metrics, routes): a server is never half-built.
 func New(d Deps) (*Server, error) {
 	if d.Config == nil || d.JS == nil {
 		return nil, errors.New("ingress: config and JetStream are required")

@@ -357,7 +357,8 @@ var ErrRawRecord = errors.New("not a valid raw record")
 // DecodeRawRecord reads a raw record from a message's headers and data (as
 // EncodeRawRecord wrote it). A message without Payhook-Record whose data is
 // a JSON object is read as the JSON record earlier payhook versions stored.
-// Every error wraps ErrRawRecord and names the header at fault.
+// Every error wraps ErrRawRecord and names the header at fault; it reads
+// the headers one after the other, which is why it is one long function.
 func DecodeRawRecord(h nats.Header, data []byte) (RawRecord, error) {
 	format, ok := h[RawHeaderFormat]
 	if !ok {
