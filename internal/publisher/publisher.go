@@ -149,7 +149,7 @@ var ErrInvalid = errors.New("event cannot be published")
 // error wrapping natsbus.ErrUnavailable means nothing was stored: answer 503.
 // Conflict means ev contradicts the terminal status that stands and went out
 // as a conflict event: instead of its normal event, or after it when the two
-// raced (see the package doc). The steps — claim, render, sign, publish,
+// raced (see the package doc). The steps — check, render, publish,
 // record — stay in one function because their order is the promise:
 // nothing is recorded as stored before the publish is acknowledged.
 func (p *Publisher) Store(ctx context.Context, ev *events.Event, opts ...StoreOption) (string, error) {
