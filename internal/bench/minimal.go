@@ -3,10 +3,6 @@ package bench
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"time"
 
@@ -14,8 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/payhook/payhook/internal/ops"
-	"github.com/payhook/payhook/internal/registry"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 )
@@ -37,33 +31,10 @@ const (
 // stored: a failed publish answers 503. A resend is collapsed by
 // JetStream's duplicate window (Nats-Msg-Id = event id) only.
 func MinimalHandler(js jetstream.JetStream, accts []providers.Account, signer *events.Signer) http.Handler {
-	byID := map[string]providers.Account{}
-	for _, a := range accts {
-		byID[a.ID] = a
-	}
-	inbound := registry.Inbound()
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.Logger.SetOutput(io.Discard)
-	e.POST("/v1/callbacks/:provider/:account/:kind", func(c echo.Context) error {
-		p, ok := inbound[c.Param("provider")]
-		a, ok2 := byID[c.Param("account")]
-		if !ok || !ok2 || a.Provider != p.Name() {
-			return c.String(http.StatusNotFound, "unknown account")
-		}
-		body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<10))
-		if err != nil {
-			return c.String(http.StatusBadRequest, "unreadable")
-		}
-		kind := events.Kind(c.Param("kind"))
-		ev, err := p.Parse(a, providers.Request{Kind: kind, Header: c.Request().Header, Body: body,
-			RemoteAddr: c.Request().RemoteAddr, ReceivedAt: time.Now().UTC()})
-		if err != nil {
-			return c.String(http.StatusUnauthorized, err.Error())
-		}
+	return baselineHandler(accts, func(c echo.Context, ev events.Event) (int, string) {
 		b, err := ev.MarshalCloudEvent()
 		if err != nil {
-			return c.String(http.StatusBadRequest, "invalid event")
+			return http.StatusBadRequest, "invalid event"
 		}
 		id := ev.ID()
 		msg := &nats.Msg{Subject: minimalSubject + ev.Provider + "." + string(ev.Kind), Data: b, Header: nats.Header{}}
@@ -71,13 +42,10 @@ func MinimalHandler(js jetstream.JetStream, accts []providers.Account, signer *e
 			signer.Sign(msg.Header, id, time.Now(), b)
 		}
 		if _, err := js.PublishMsg(c.Request().Context(), msg, jetstream.WithMsgID(id)); err != nil {
-			return c.String(http.StatusServiceUnavailable, "nats")
+			return http.StatusServiceUnavailable, "nats"
 		}
-		r := p.Ack(kind)
-		return c.Blob(r.Status, r.ContentType, r.Body)
+		return 0, ""
 	})
-	e.GET("/readyz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
-	return e
 }
 
 // ServeMinimal serves MinimalHandler on addr until ctx ends, with the same
@@ -95,29 +63,10 @@ func ServeMinimal(ctx context.Context, addr, natsURL string, sign bool) error {
 			return err
 		}
 	}
-	nc, err := nats.Connect(natsURL)
+	nc, js, err := benchStream(ctx, "minimal", natsURL, MinimalStream, minimalSubject)
 	if err != nil {
-		return fmt.Errorf("minimal: nats: %w", err)
+		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: MinimalStream, Subjects: []string{minimalSubject + ">"}, Storage: jetstream.FileStorage,
-		Duplicates: 5 * time.Minute,
-	}); err != nil {
-		return fmt.Errorf("minimal: stream: %w", err)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := ops.NewServer(MinimalHandler(js, Accounts(), signer), ops.DefaultTimeouts)
-	go func() { <-ctx.Done(); _ = srv.Close() }()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveBaseline(ctx, addr, MinimalHandler(js, Accounts(), signer))
 }
