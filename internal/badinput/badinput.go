@@ -64,52 +64,29 @@ const (
 	ClassWrongProvider   = hostile.ClassWrongProvider
 )
 
-// Reject reasons ingress and the providers answer with ({"error": reason}),
-// as strings: the vocabulary is providers.Reason.
-const (
-	ReasonBadSignature    = string(providers.ReasonBadSignature)
-	ReasonUndecryptable   = string(providers.ReasonUndecryptable)
-	ReasonMalformed       = string(providers.ReasonMalformed)
-	ReasonMissingField    = string(providers.ReasonMissingField)
-	ReasonAccountMismatch = string(providers.ReasonAccountMismatch)
-	ReasonBadAmount       = string(providers.ReasonBadAmount)
-	ReasonBadStatus       = string(providers.ReasonBadStatus)
-	ReasonWrongKind       = string(providers.ReasonWrongKind)
-	ReasonUnknownAccount  = string(providers.ReasonUnknownAccount)
-	ReasonUnknownProvider = string(providers.ReasonUnknownProvider)
-	ReasonTooLarge        = string(providers.ReasonTooLarge)
-	ReasonTooOld          = string(providers.ReasonTooOld)
-	ReasonIPNotAllowed    = string(providers.ReasonIPNotAllowed)
-	ReasonInvalidEvent    = string(providers.ReasonInvalidEvent)
-	ReasonUnreadable      = string(providers.ReasonUnreadable)
-	ReasonNoKey           = string(providers.ReasonNoKey)
-	ReasonBadConfig       = string(providers.ReasonBadConfig)
-	ReasonInvalid         = string(providers.ReasonInvalid)
-)
-
 // ReasonStatus is every known reject reason with the HTTP statuses ingress
 // may answer it with (missing_field is 401 when the missing field is the
 // signature, 400 otherwise; wrong_kind is 404 from the URL, 400 when a
 // verified body turns out to be of the other kind).
 var ReasonStatus = map[string][]int{
-	ReasonBadSignature:    {401},
-	ReasonUndecryptable:   {401},
-	ReasonNoKey:           {401},
-	ReasonBadConfig:       {401},
-	ReasonMissingField:    {400, 401},
-	ReasonMalformed:       {400},
-	ReasonAccountMismatch: {400},
-	ReasonBadAmount:       {400},
-	ReasonBadStatus:       {400},
-	ReasonInvalidEvent:    {400},
-	ReasonTooOld:          {400},
-	ReasonUnreadable:      {400},
-	ReasonInvalid:         {400},
-	ReasonWrongKind:       {400, 404},
-	ReasonUnknownAccount:  {404},
-	ReasonUnknownProvider: {404},
-	ReasonTooLarge:        {413},
-	ReasonIPNotAllowed:    {403},
+	hostile.ReasonBadSignature:    {401},
+	hostile.ReasonUndecryptable:   {401},
+	hostile.ReasonNoKey:           {401},
+	hostile.ReasonBadConfig:       {401},
+	hostile.ReasonMissingField:    {400, 401},
+	hostile.ReasonMalformed:       {400},
+	hostile.ReasonAccountMismatch: {400},
+	hostile.ReasonBadAmount:       {400},
+	hostile.ReasonBadStatus:       {400},
+	hostile.ReasonInvalidEvent:    {400},
+	hostile.ReasonTooOld:          {400},
+	hostile.ReasonUnreadable:      {400},
+	hostile.ReasonInvalid:         {400},
+	hostile.ReasonWrongKind:       {400, 404},
+	hostile.ReasonUnknownAccount:  {404},
+	hostile.ReasonUnknownProvider: {404},
+	hostile.ReasonTooLarge:        {413},
+	hostile.ReasonIPNotAllowed:    {403},
 }
 
 // Want is what ingress must do with a case (hostile.Want).

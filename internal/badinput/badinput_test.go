@@ -28,6 +28,7 @@ import (
 	"github.com/payhook/payhook/internal/testenv"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
+	"github.com/payhook/payhook/pkg/providers/hostile"
 )
 
 // corpusSeed is the seed docs/reliability.md reports results for.
@@ -358,7 +359,7 @@ func TestBadInputAtScale(t *testing.T) {
 			rawRejected++
 		}
 		wantProv := strings.Split(c.Path, "/")[3]
-		if reasonOf[c.N] == badinput.ReasonUnknownProvider {
+		if reasonOf[c.N] == hostile.ReasonUnknownProvider {
 			wantProv = "unknown"
 		}
 		if ok && rec.Provider != wantProv {

@@ -80,7 +80,7 @@ func (g *gen) newSimBase(b *base, acct providers.Account, id string) {
 
 // Where a damaged body fails first is the provider's business: its
 // signature, its decryption or its decoder.
-var simDamaged = hostile.Rejected(ReasonBadSignature, ReasonMalformed, ReasonMissingField, ReasonUndecryptable)
+var simDamaged = hostile.Rejected(hostile.ReasonBadSignature, hostile.ReasonMalformed, hostile.ReasonMissingField, hostile.ReasonUndecryptable)
 
 // addSimulated adds the generic mutations for simulated provider p.
 func addSimulated(add addFunc, p string) {
@@ -89,14 +89,14 @@ func addSimulated(add addFunc, p string) {
 	addSimulatedResigned(add, p)
 	add(ClassWrongKind, p, "kind the provider does not send", func(g *gen, b *base) (hostile.Result, error) {
 		kind := g.Pick(append(kindsNotSent(p), "refund", "PAYIN", "chargeback"))
-		return hostile.Result{Path: hostile.Path(p, b.cb.Account.ID, events.Kind(kind)), Want: hostile.Rejected(ReasonWrongKind)}, nil
+		return hostile.Result{Path: hostile.Path(p, b.cb.Account.ID, events.Kind(kind)), Want: hostile.Rejected(hostile.ReasonWrongKind)}, nil
 	})
 	add(ClassUnknownAccount, p, "account not configured or of another provider", func(g *gen, b *base) (hostile.Result, error) {
 		ids := []string{"nosuch", b.cb.Account.ID + "-x", strings.ToUpper(b.cb.Account.ID)}
 		if len(Inbound) > 0 {
 			ids = append(ids, g.byProv[Inbound[0]][0].ID)
 		}
-		return hostile.Result{Path: hostile.Path(p, g.Pick(ids), b.cb.Kind), Want: hostile.Rejected(ReasonUnknownAccount)}, nil
+		return hostile.Result{Path: hostile.Path(p, g.Pick(ids), b.cb.Kind), Want: hostile.Rejected(hostile.ReasonUnknownAccount)}, nil
 	})
 }
 
@@ -125,9 +125,9 @@ func addSimulatedDamage(add addFunc, p string) {
 	})
 	add(ClassBadSignature, p, "signed with another key", func(g *gen, b *base) (hostile.Result, error) {
 		h, body, err := simulatedSides[p].SimCallback(b.cb.Account, *b.sim, simSignedAt, true)
-		return hostile.Result{Header: h, Body: body, Want: hostile.Rejected(ReasonBadSignature, ReasonUndecryptable, ReasonMissingField)}, err
+		return hostile.Result{Header: h, Body: body, Want: hostile.Rejected(hostile.ReasonBadSignature, hostile.ReasonUndecryptable, hostile.ReasonMissingField)}, err
 	})
-	add(ClassOversized, p, "body over the ingress limit", signedThen(hostile.Rejected(ReasonTooLarge), func(g *gen, body []byte) []byte {
+	add(ClassOversized, p, "body over the ingress limit", signedThen(hostile.Rejected(hostile.ReasonTooLarge), func(g *gen, body []byte) []byte {
 		return append(bytes.Clone(body), bytes.Repeat([]byte(" "), int(g.limit)+1-len(body)+g.IntN(4096))...)
 	}))
 }
@@ -143,7 +143,7 @@ func addSimulatedResigned(add addFunc, p string) {
 			}
 			body = f(g, body)
 			h, err := simulatedSides[p].SimSign(b.cb.Account, b.cb.Kind, body, simSignedAt)
-			return hostile.Result{Header: h, Body: body, Want: hostile.Rejected(ReasonMalformed, ReasonMissingField, ReasonBadAmount, ReasonInvalidEvent)}, err
+			return hostile.Result{Header: h, Body: body, Want: hostile.Rejected(hostile.ReasonMalformed, hostile.ReasonMissingField, hostile.ReasonBadAmount, hostile.ReasonInvalidEvent)}, err
 		}
 	}
 	add(ClassWrongEncoding, p, "UTF-16, signed again", resigned(func(g *gen, body []byte) []byte {

@@ -47,11 +47,11 @@ func addWire(add addFunc, p string) {
 		}
 	}
 	always := func(w Want) func(*gen) Want { return func(*gen) Want { return w } }
-	tooLarge := always(hostile.Rejected(ReasonTooLarge))
+	tooLarge := always(hostile.Rejected(hostile.ReasonTooLarge))
 	add(ClassTruncated, p, "body cut short", signedThen(always(wire.Truncated), func(g *gen, body []byte) []byte {
 		return body[:1+g.IntN(len(body)-1)]
 	}))
-	add(ClassTruncated, p, "empty body", signedThen(always(hostile.Rejected(ReasonMalformed)), func(g *gen, body []byte) []byte { return []byte{} }))
+	add(ClassTruncated, p, "empty body", signedThen(always(hostile.Rejected(hostile.ReasonMalformed)), func(g *gen, body []byte) []byte { return []byte{} }))
 	add(ClassOversized, p, "body over the ingress limit", signedThen(tooLarge, func(g *gen, body []byte) []byte {
 		return padTo(wire.Format, body, int(g.limit)+1+g.IntN(4096))
 	}))
@@ -60,7 +60,7 @@ func addWire(add addFunc, p string) {
 	}))
 	atLimit := func(g *gen) Want {
 		if g.limit > wire.MaxBody {
-			return hostile.Rejected(ReasonMalformed)
+			return hostile.Rejected(hostile.ReasonMalformed)
 		}
 		return hostile.Valid("exactly body_limit bytes is allowed; the padding is whitespace or an unsigned field")
 	}
@@ -93,7 +93,7 @@ func addWire(add addFunc, p string) {
 func addURL(add addFunc, p string) {
 	add(ClassWrongKind, p, "kind the provider does not send", func(g *gen, b *base) (hostile.Result, error) {
 		kind := g.Pick(append(kindsNotSent(p), "refund", "PAYIN", "Payin", "payin2", "chargeback"))
-		return hostile.Result{Path: hostile.Path(p, b.cb.Account.ID, events.Kind(kind)), Want: hostile.Rejected(ReasonWrongKind)}, nil
+		return hostile.Result{Path: hostile.Path(p, b.cb.Account.ID, events.Kind(kind)), Want: hostile.Rejected(hostile.ReasonWrongKind)}, nil
 	})
 	add(ClassUnknownAccount, p, "account not configured or of another provider", func(g *gen, b *base) (hostile.Result, error) {
 		ids := []string{"nosuch", b.cb.Account.ID + "-x", strings.ToUpper(b.cb.Account.ID), "a", "0"}
@@ -102,11 +102,11 @@ func addURL(add addFunc, p string) {
 				ids = append(ids, g.byProv[q][0].ID)
 			}
 		}
-		return hostile.Result{Path: hostile.Path(p, g.Pick(ids), b.cb.Kind), Want: hostile.Rejected(ReasonUnknownAccount)}, nil
+		return hostile.Result{Path: hostile.Path(p, g.Pick(ids), b.cb.Kind), Want: hostile.Rejected(hostile.ReasonUnknownAccount)}, nil
 	})
 	add(ClassWrongProvider, p, "unknown provider in the URL", func(g *gen, b *base) (hostile.Result, error) {
 		name := g.Pick(unknownProviders(p))
-		return hostile.Result{Path: hostile.Path(name, b.cb.Account.ID, b.cb.Kind), Want: hostile.Rejected(ReasonUnknownProvider)}, nil
+		return hostile.Result{Path: hostile.Path(name, b.cb.Account.ID, b.cb.Kind), Want: hostile.Rejected(hostile.ReasonUnknownProvider)}, nil
 	})
 }
 

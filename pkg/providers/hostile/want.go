@@ -50,6 +50,11 @@ const (
 	ReasonTooLarge        = string(providers.ReasonTooLarge)
 	ReasonTooOld          = string(providers.ReasonTooOld)
 	ReasonInvalidEvent    = string(providers.ReasonInvalidEvent)
+	ReasonIPNotAllowed    = string(providers.ReasonIPNotAllowed)
+	ReasonUnreadable      = string(providers.ReasonUnreadable)
+	ReasonNoKey           = string(providers.ReasonNoKey)
+	ReasonBadConfig       = string(providers.ReasonBadConfig)
+	ReasonInvalid         = string(providers.ReasonInvalid)
 )
 
 // Want is what ingress must do with a case.
