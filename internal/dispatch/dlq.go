@@ -15,6 +15,7 @@ import (
 
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
+	"github.com/payhook/payhook/internal/tracing"
 	"github.com/payhook/payhook/pkg/events"
 )
 
@@ -71,9 +72,11 @@ type DeadLetter struct {
 	// Seq is the record's sequence in PAYHOOK_DLQ (not serialized in the record).
 	Seq uint64 `json:"seq,omitempty"`
 	// Signed holds the event's signature headers (webhook-id,
-	// webhook-timestamp, webhook-signature), carried as NATS headers of the
-	// DLQ record and put on the replayed copy, whose body is Event byte for
-	// byte, so the replay consumer verifies it like a live event.
+	// webhook-timestamp, webhook-signature) and its trace context
+	// (traceparent, tracestate, when the producer traced it), carried as
+	// NATS headers of the DLQ record and put on the replayed copy, whose body
+	// is Event byte for byte: the replay consumer verifies it like a live
+	// event, and its delivery continues the producer's trace.
 	Signed nats.Header `json:"-"`
 }
 
@@ -98,7 +101,7 @@ func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, dl DeadLette
 	}
 	h := nats.Header{}
 	h.Set(HeaderReplay, strconv.Itoa(dl.Replays))
-	copySigned(h, signed)
+	copyCarried(h, signed)
 	_, err = natsbus.Publish(ctx, js, DLQSubject(dl.Subscriber), dlqMsgID(dl.Subscriber, dl.EventID, dl.Replays), b, h)
 	return err
 }
@@ -171,7 +174,7 @@ func ListDLQ(ctx context.Context, js jetstream.JetStream, sub string) ([]DeadLet
 			}
 			dl.Seq = meta.Sequence.Stream
 			dl.Signed = nats.Header{}
-			copySigned(dl.Signed, m.Headers())
+			copyCarried(dl.Signed, m.Headers())
 			out = append(out, dl)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
@@ -215,7 +218,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, sub string, eventIDs []
 		}
 		h := nats.Header{}
 		h.Set(HeaderReplay, strconv.Itoa(dl.Replays+1))
-		copySigned(h, dl.Signed)
+		copyCarried(h, dl.Signed)
 		msgID := sub + ":" + dl.EventID + ":replay:" + strconv.FormatUint(dl.Seq, 10)
 		if _, err := natsbus.Publish(ctx, js, ReplaySubject(sub), msgID, dl.Event, h); err != nil {
 			return res, err
@@ -234,4 +237,19 @@ func Replay(ctx context.Context, js jetstream.JetStream, sub string, eventIDs []
 		}
 	}
 	return res, nil
+}
+
+// carriedHeaders are the trace-context headers a dead letter keeps beside
+// the signature headers; they are outside what the signature covers.
+var carriedHeaders = []string{tracing.HeaderTraceparent, "tracestate"}
+
+// copyCarried copies what a dead letter and its replay carry of the event's
+// message: the signature headers and the trace context.
+func copyCarried(to, from nats.Header) {
+	copySigned(to, from)
+	for _, k := range carriedHeaders {
+		if v := from.Get(k); v != "" {
+			to.Set(k, v)
+		}
+	}
 }
