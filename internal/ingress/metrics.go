@@ -15,6 +15,9 @@ type metrics struct {
 	// provider ("unknown" for an unknown route or provider) and the reason
 	// the request was rejected for; never by address.
 	rateLimited *prometheus.CounterVec
+	// claimsDropped counts refusals whose claimed order id was not written
+	// because a claim bucket was empty (the refusal itself was recorded).
+	claimsDropped *prometheus.CounterVec
 	// rawSkipped counts records of verified requests that stored nothing
 	// new (duplicate, stale, conflict) left unwritten because their event
 	// id was past its repeat bucket, by provider and verdict.
@@ -53,12 +56,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "payhook_ingress_raw_records_skipped_total",
 			Help: "Raw records of verified callbacks that stored nothing new (verdict duplicate, stale or conflict) not written to PAYHOOK_RAW because the same event was repeated past 20 records plus one a minute, by provider and verdict. The callbacks were answered as usual.",
 		}, []string{"provider", "verdict"}),
+		claimsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payhook_ingress_claims_dropped_total",
+			Help: "Rejected requests that did not verify recorded without the order id their bytes claim, because that order's or account's claim bucket was empty (20 per order then 1/min; 2,000 per account then 1 per 4 s), by provider.",
+		}, []string{"provider"}),
 		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payhook_amount_mismatches_total",
 			Help: "Events whose paid amount differs from the requested amount, by provider and kind.",
 		}, []string{"provider", "kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.callbacks, m.rejected, m.duration, m.rawErrors, m.rateLimited, m.rawSkipped, m.mismatches} {
+	for _, c := range []prometheus.Collector{m.callbacks, m.rejected, m.duration, m.rawErrors, m.rateLimited, m.rawSkipped, m.claimsDropped, m.mismatches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

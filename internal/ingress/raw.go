@@ -203,8 +203,12 @@ func (s *Server) record(ctx context.Context, c echo.Context, o outcome, body raw
 		// Anyone can claim any order: past the claim buckets the refusal
 		// is recorded all the same, but names no order. Read only now, so
 		// that a refusal past its address's rate costs no second decode.
-		if id := o.claim(); id != "" && s.claims.allow(o.account, id, s.now()) {
-			rec.claimedOrderID = id
+		if id := o.claim(); id != "" {
+			if s.claims.allow(o.account, id, s.now()) {
+				rec.claimedOrderID = id
+			} else {
+				s.m.claimsDropped.WithLabelValues(o.provider).Inc()
+			}
 		}
 	}
 	msg := s.rawMsg(c, rec, body, start)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/payhook/payhook/internal/natsbus"
 )
 
@@ -107,6 +109,9 @@ func TestClaimedOrderBounded(t *testing.T) {
 	// A minute's refill may add one if the test is slow.
 	if claimed < claimBurst || claimed > claimBurst+1 {
 		t.Errorf("%d records claim the order, want %d (its claim bucket)", claimed, claimBurst)
+	}
+	if dropped := testutil.ToFloat64(h.srv.m.claimsDropped.WithLabelValues("fakeprov")); int(dropped) != copies-claimed {
+		t.Errorf("payhook_ingress_claims_dropped_total = %v, want %d (the copies recorded without their claim)", dropped, copies-claimed)
 	}
 }
 
