@@ -250,8 +250,12 @@ func (d *Dispatcher) stopWorker(w *worker) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		w.unpin(ctx)
-		d.m.active.WithLabelValues(w.id).Set(0)
 		d.runMu.Lock()
+		if d.roster().byID[w.id] == nil {
+			// Not re-added meanwhile: a new worker of the same id owns
+			// the gauge from its first fetch.
+			d.m.active.WithLabelValues(w.id).Set(0)
+		}
 		d.stopped = slices.DeleteFunc(d.stopped, func(x *worker) bool { return x == w })
 		d.runMu.Unlock()
 		w.log.Info("subscriber removed from the config: no longer delivered by this replica; its consumers are kept")
