@@ -485,6 +485,9 @@ func TestDedupeStoreDownDefersWithoutPolling(t *testing.T) {
 	store.SetUnavailable(true)
 	h.start()
 	h.announce("jpglo", `{"account":"glo-in","kind":"payin","merchant_order_id":"G-6"}`)
+	// The announcement is taken in asynchronously (slower on a loaded
+	// machine); once the watch is open, it is due every 40 ms.
+	testenv.Eventually(t, 5*time.Second, func() bool { return h.openWatches() == 1 }, "watch not opened")
 	time.Sleep(400 * time.Millisecond)
 	if n := h.jpglo.count("G-6"); n != 0 || h.count(jpgloSucceeded) != 0 {
 		t.Fatalf("polled %d times / published while the dedupe store was down", n)
