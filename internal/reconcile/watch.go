@@ -269,7 +269,9 @@ func watchSubject(provider, account, id string) string {
 // legacyWatchSubject is where a watch was stored before the account was
 // part of the subject: payhook.reconcile.{provider}.{watch id}. Such
 // watches run their course there; the closer looks there too.
-func legacyWatchSubject(provider, id string) string { return events.LegacyReconcileSubject(provider, id) }
+func legacyWatchSubject(provider, id string) string {
+	return events.LegacyReconcileSubject(provider, id)
+}
 
 // accountSubjects matches every watch of account (on the current layout).
 func accountSubjects(provider, account string) string {
