@@ -102,13 +102,7 @@ func TestForgedEventsAreNeverDelivered(t *testing.T) {
 	}
 
 	// Logged once per message (not per subscriber), with subject and sequence.
-	var lines []map[string]any
-	for _, l := range strings.Split(logs.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && strings.HasPrefix(m["msg"].(string), "forged event refused") {
-			lines = append(lines, m)
-		}
-	}
+	lines := forgedLogLines(logs.String())
 	if len(lines) != 3 {
 		t.Fatalf("%d forged log lines, want 3:\n%s", len(lines), logs.String())
 	}
@@ -310,4 +304,19 @@ func BenchmarkVerifyCacheHit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// forgedLogLines are the JSON log lines of log that report a refused forged
+// event.
+func forgedLogLines(log string) []map[string]any {
+	var lines []map[string]any
+	for _, l := range strings.Split(log, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil {
+			if msg, _ := m["msg"].(string); strings.HasPrefix(msg, "forged event refused") {
+				lines = append(lines, m)
+			}
+		}
+	}
+	return lines
 }

@@ -2,8 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -53,13 +51,7 @@ func TestRelabelledSubjectIsForged(t *testing.T) {
 			t.Fatalf("delivered %v, want only %s", got, good[0])
 		}
 	}
-	var lines []map[string]any
-	for _, l := range strings.Split(logs.String(), "\n") {
-		var e map[string]any
-		if json.Unmarshal([]byte(l), &e) == nil && strings.HasPrefix(e["msg"].(string), "forged event refused") {
-			lines = append(lines, e)
-		}
-	}
+	lines := forgedLogLines(logs.String())
 	if len(lines) != 1 || lines[0]["reason"] != "subject_mismatch" || lines[0]["subject"] != relabelled {
 		t.Fatalf("forged log lines %v, want one subject_mismatch on %s", lines, relabelled)
 	}
