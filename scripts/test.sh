@@ -14,5 +14,11 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
 fi
 
 scripts/tools.sh  # promtool for internal/deploytest and internal/metricscatalog
+unformatted=$(gofmt -l cmd internal pkg)
+if [ -n "$unformatted" ]; then
+  echo "test.sh: gofmt would change these files (run gofmt -w):" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
 go vet ./...
 go test -count=1 -timeout 15m "$@" ./...
