@@ -110,3 +110,61 @@ func TestAttachWaitsOnlyForTheNamedStreams(t *testing.T) {
 		t.Fatalf("CheckStreams of every stream = %v, want one naming %s", err, natsbus.StreamRawRejected)
 	}
 }
+
+// PAYHOOK_RAW, whose records ingress never waits for, is flushed
+// asynchronously on one replica; the two streams whose acknowledgement a
+// reply waits for are written before they are acknowledged. A PAYHOOK_RAW
+// made with the default keeps it (the server cannot change it) and does not
+// stop a start.
+func TestRawStreamPersistMode(t *testing.T) {
+	ctx := context.Background()
+	n := testenv.StartNATS(t)
+	js, err := jetstream.New(n.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.EnsureStreams(ctx, js, config.NATS{}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]jetstream.PersistModeType{
+		natsbus.StreamRaw:         jetstream.AsyncPersistMode,
+		natsbus.StreamEvents:      jetstream.DefaultPersistMode,
+		natsbus.StreamRawRejected: jetstream.DefaultPersistMode,
+	}
+	for name, mode := range want {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().Config.PersistMode; got != mode {
+			t.Errorf("%s persist mode %s, want %s", name, got, mode)
+		}
+	}
+	if got := natsbus.RawPersistMode(3); got != jetstream.DefaultPersistMode {
+		t.Errorf("replicated PAYHOOK_RAW persist mode %s: the server refuses async on replicated streams", got)
+	}
+}
+
+func TestEnsureStreamsKeepsAnOldRawStreamsPersistMode(t *testing.T) {
+	ctx := context.Background()
+	js, err := jetstream.New(testenv.StartNATS(t).Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := jetstream.StreamConfig{Name: natsbus.StreamRaw, Subjects: []string{"payhook.raw.*.accepted"}, Storage: jetstream.FileStorage}
+	if _, err := js.CreateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.NATS{RawMaxBytes: 8 << 20}
+	if err := natsbus.EnsureStreams(ctx, js, cfg); err != nil {
+		t.Fatalf("start over a PAYHOOK_RAW flushed per record: %v", err)
+	}
+	s, err := js.Stream(ctx, natsbus.StreamRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.CachedInfo().Config
+	if got.PersistMode != jetstream.DefaultPersistMode || got.MaxBytes != 8<<20 {
+		t.Errorf("PAYHOOK_RAW after the start: persist mode %s, max bytes %d; want default (kept) and 8 MiB (updated)", got.PersistMode, got.MaxBytes)
+	}
+}
