@@ -8,7 +8,7 @@
 //	payhook-bench serve-nats --port P --dir D      child: NATS with JetStream
 //	payhook-bench serve-echo --addr A              child: the echo baseline
 //	payhook-bench serve-naive --addr A --nats U --redis U   child: the straightforward handler (second baseline)
-//	payhook-bench serve-minimal --addr A --nats U [--sign]    child: the minimal durable handler (third baseline)
+//	payhook-bench serve-minimal --addr A --nats U [--sign] [--raw]    child: the minimal durable handler (third baseline)
 //	payhook-bench serve-ingress --config F [--cpuprofile P]   child: ingress with a CPU profile
 package main
 
@@ -57,10 +57,11 @@ func run(ctx context.Context, env cli.Env) error {
 			addr := fs.String("addr", "127.0.0.1:0", "listen address")
 			natsURL := fs.String("nats", "", "NATS URL")
 			sign := fs.Bool("sign", false, "sign every event (ed25519, as payhook does)")
+			raw := fs.Bool("raw", false, "record every request as ingress does (the audit record)")
 			if err := fs.Parse(env.Args[1:]); err != nil {
 				return &cli.UsageError{Err: err}
 			}
-			return bench.ServeMinimal(ctx, *addr, *natsURL, *sign)
+			return bench.ServeMinimal(ctx, *addr, *natsURL, *sign, *raw)
 		case "serve-ingress":
 			fs := newFlags("serve-ingress", env)
 			cfg := fs.String("config", "", "config file")

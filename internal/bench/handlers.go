@@ -23,9 +23,10 @@ import (
 // verification with the provider packages ingress uses, and serving with
 // ingress's http.Server settings. Only the storing step differs.
 
-// storeFunc stores a verified callback's event and reports the HTTP status
-// to answer instead of the provider's acknowledgement (0: acknowledge).
-type storeFunc func(c echo.Context, ev events.Event) (status int, msg string)
+// storeFunc stores a verified callback's event (body is the request body
+// as read) and reports the HTTP status to answer instead of the provider's
+// acknowledgement (0: acknowledge).
+type storeFunc func(c echo.Context, body []byte, ev events.Event) (status int, msg string)
 
 // baselineHandler serves POST /v1/callbacks/{provider}/{account}/{kind}:
 // parse and verify the body with the account's provider, store, and answer
@@ -55,7 +56,7 @@ func baselineHandler(accts []providers.Account, store storeFunc) http.Handler {
 		if err != nil {
 			return c.String(http.StatusUnauthorized, err.Error())
 		}
-		if status, msg := store(c, ev); status != 0 {
+		if status, msg := store(c, body, ev); status != 0 {
 			return c.String(status, msg)
 		}
 		r := p.Ack(kind)
@@ -75,16 +76,23 @@ func benchStream(ctx context.Context, name, natsURL, stream, prefix string) (*na
 	}
 	js, err := jetstream.New(nc)
 	if err == nil {
-		_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name: stream, Subjects: []string{prefix + ">"}, Storage: jetstream.FileStorage,
-			Duplicates: 5 * time.Minute,
-		})
+		err = createBenchStream(ctx, js, stream, prefix, jetstream.DefaultPersistMode)
 	}
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("%s: stream: %w", name, err)
 	}
 	return nc, js, nil
+}
+
+// createBenchStream creates a baseline's stream over subjects prefix + ">"
+// on file storage, with PAYHOOK_EVENTS' default duplicate window.
+func createBenchStream(ctx context.Context, js jetstream.JetStream, stream, prefix string, mode jetstream.PersistModeType) error {
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: stream, Subjects: []string{prefix + ">"}, Storage: jetstream.FileStorage,
+		Duplicates: 5 * time.Minute, PersistMode: mode,
+	})
+	return err
 }
 
 // serveBaseline serves h on addr with ingress's server timeouts until ctx ends.

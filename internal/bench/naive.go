@@ -30,7 +30,7 @@ const (
 // nothing is acknowledged before it is stored (a failed publish releases
 // the claim and answers 503).
 func NaiveHandler(js jetstream.JetStream, rdb *redis.Client, accts []providers.Account) http.Handler {
-	return baselineHandler(accts, func(c echo.Context, ev events.Event) (int, string) {
+	return baselineHandler(accts, func(c echo.Context, _ []byte, ev events.Event) (int, string) {
 		ctx := c.Request().Context()
 		id := ev.ID()
 		fresh, err := rdb.SetNX(ctx, "naive:"+id, 1, 7*24*time.Hour).Result()

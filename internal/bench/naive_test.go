@@ -30,17 +30,52 @@ func TestNaiveHandlerStoresOnceAndAcks(t *testing.T) {
 // durable handler: it verifies (a tampered callback is refused), answers
 // each provider's ack, and stores one message per distinct callback (a
 // resend inside JetStream's duplicate window is not stored again).
+// The contract floor (signed, with raw records) also records every
+// acknowledged request, the provider's retries included.
 func TestMinimalHandlerStoresOnceAndAcks(t *testing.T) {
-	for _, sign := range []bool{false, true} {
-		t.Run(map[bool]string{false: "unsigned", true: "signed"}[sign], func(t *testing.T) {
-			testStoresOnceAndAcks(t, MinimalStream, func(ctx context.Context, addr, natsURL string) error {
-				return ServeMinimal(ctx, addr, natsURL, sign)
+	for _, v := range []struct {
+		name      string
+		sign, raw bool
+	}{{"unsigned", false, false}, {"signed", true, false}, {"floor", true, true}} {
+		t.Run(v.name, func(t *testing.T) {
+			js := testStoresOnceAndAcks(t, MinimalStream, func(ctx context.Context, addr, natsURL string) error {
+				return ServeMinimal(ctx, addr, natsURL, v.sign, v.raw)
 			})
+			s, err := js.Stream(context.Background(), MinimalRawStream)
+			if !v.raw {
+				if err == nil {
+					t.Fatalf("%s made %s", v.name, MinimalRawStream)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var msgs uint64
+			testenv.Eventually(t, 5*time.Second, func() bool { // published without waiting
+				info, err := s.Info(context.Background())
+				if err != nil {
+					return false
+				}
+				msgs = info.State.Msgs
+				return msgs >= 2*storesOnceDistinct
+			}, "raw records: want %d (every acknowledged request)", 2*storesOnceDistinct)
+			if msgs != 2*storesOnceDistinct {
+				t.Fatalf("%d raw records, want %d (every acknowledged request)", msgs, 2*storesOnceDistinct)
+			}
 		})
 	}
 }
 
-func testStoresOnceAndAcks(t *testing.T, stream string, serve func(ctx context.Context, addr, natsURL string) error) {
+// storesOnceDistinct is how many distinct callbacks testStoresOnceAndAcks
+// sends, each twice.
+const storesOnceDistinct = 40
+
+// testStoresOnceAndAcks serves a baseline, sends it storesOnceDistinct
+// callbacks twice each and a tampered one, checks the answers and the
+// messages on stream, and returns a JetStream context on the server once
+// serve has returned.
+func testStoresOnceAndAcks(t *testing.T, stream string, serve func(ctx context.Context, addr, natsURL string) error) jetstream.JetStream {
 	t.Helper()
 	n := testenv.StartNATS(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -67,7 +102,7 @@ func testStoresOnceAndAcks(t *testing.T, stream string, serve func(ctx context.C
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	const distinct = 40
+	const distinct = storesOnceDistinct
 	for i := range distinct {
 		cb, err := g.Next()
 		if err != nil {
@@ -110,4 +145,5 @@ func testStoresOnceAndAcks(t *testing.T, stream string, serve func(ctx context.C
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
 	}
+	return js
 }

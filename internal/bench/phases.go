@@ -34,7 +34,7 @@ func (r *runner) maxPhase() {
 	rep := r.rep
 	rep.RoundRatios = []float64{rep.PayhookMax.Throughput() / max(rep.BaselineMax.Throughput(), 1)}
 	rep.NaiveRatios = []float64{rep.NaiveMax.Throughput() / max(rep.BaselineMax.Throughput(), 1)}
-	rep.addMinimalRound(rep.BaselineMax, rep.MinimalMax, rep.MinimalSignedMax, rep.PayhookMax)
+	rep.addMinimalRound(rep.BaselineMax, rep.MinimalMax, rep.MinimalSignedMax, rep.FloorMax, rep.PayhookMax)
 	r.logf("round 1: baseline %.0f, straightforward %.0f, minimal %.0f, payhook %.0f req/s; payhook %.2f× the minimal handler",
 		rep.BaselineMax.Throughput(), rep.NaiveMax.Throughput(), rep.MinimalMax.Throughput(), rep.PayhookMax.Throughput(), rep.PayhookToMinimal[0])
 	for n := 2; n <= r.o.Rounds; n++ {
@@ -60,14 +60,26 @@ func (r *runner) comparisonsMax() {
 	flushNaive(ctx, r.redisURL)
 	r.logf("minimal durable handler max: %s + %s warm-up", o.MaxDuration, o.Warmup)
 	RunClosed(ctx, o.Warmup, o.Conns, r.minimal.do(nil))
-	mcpu0, _ := ReadCPU(r.minimalProc.PID())
-	rep.MinimalMax = RunClosed(ctx, o.MaxDuration, o.Conns, r.minimal.do(nil))
-	mcpu1, _ := ReadCPU(r.minimalProc.PID())
-	rep.MinimalCPUMaxLoad = (mcpu1 - mcpu0).Seconds() / rep.MinimalMax.Elapsed.Seconds()
+	rep.MinimalMax, rep.MinimalCPUMaxLoad, rep.MinimalNATSMaxLoad = r.closedWithCPU(r.minimal, r.minimalProc)
 	r.logf("minimal durable handler max: %.0f req/s (%d errors)", rep.MinimalMax.Throughput(), rep.MinimalMax.Errors)
 	RunClosed(ctx, o.Warmup, o.Conns, r.signed.do(nil))
 	rep.MinimalSignedMax = RunClosed(ctx, o.MaxDuration, o.Conns, r.signed.do(nil))
 	r.logf("minimal durable handler, signed, max: %.0f req/s (%d errors)", rep.MinimalSignedMax.Throughput(), rep.MinimalSignedMax.Errors)
+	RunClosed(ctx, o.Warmup, o.Conns, r.floor.do(nil))
+	rep.FloorMax, rep.FloorCPUMaxLoad, rep.FloorNATSMaxLoad = r.closedWithCPU(r.floor, r.floorProc)
+	r.logf("contract floor (minimal, signed, raw record) max: %.0f req/s (%d errors)", rep.FloorMax.Throughput(), rep.FloorMax.Errors)
+}
+
+// closedWithCPU is one closed-loop max phase of s, with the cores its
+// handler process p and the NATS server used during it.
+func (r *runner) closedWithCPU(s *sender, p *Proc) (res Result, handler, nats float64) {
+	h0, _ := ReadCPU(p.PID())
+	n0, _ := ReadCPU(r.natsProc.PID())
+	res = RunClosed(r.ctx, r.o.MaxDuration, r.o.Conns, s.do(nil))
+	h1, _ := ReadCPU(p.PID())
+	n1, _ := ReadCPU(r.natsProc.PID())
+	secs := res.Elapsed.Seconds()
+	return res, (h1 - h0).Seconds() / secs, (n1 - n0).Seconds() / secs
 }
 
 // payhookMax is round 1's payhook max throughput, with every process's CPU,
@@ -101,20 +113,23 @@ func (r *runner) laterRound(n int) {
 	flushNaive(ctx, r.redisURL)
 	mn := RunClosed(ctx, o.MaxDuration, o.Conns, r.minimal.do(nil))
 	ms := RunClosed(ctx, o.MaxDuration, o.Conns, r.signed.do(nil))
+	fl := RunClosed(ctx, o.MaxDuration, o.Conns, r.floor.do(nil))
 	p := RunClosed(ctx, o.MaxDuration, o.Conns, r.payhook.do(nil))
 	waitCatchUp(ctx, r.lag, 120*time.Second)
 	rep.RoundRatios = append(rep.RoundRatios, p.Throughput()/max(b.Throughput(), 1))
 	rep.NaiveRatios = append(rep.NaiveRatios, nv.Throughput()/max(b.Throughput(), 1))
-	rep.addMinimalRound(b, mn, ms, p)
+	rep.addMinimalRound(b, mn, ms, fl, p)
 	r.logf("round %d: baseline %.0f, straightforward %.0f, minimal %.0f, payhook %.0f req/s; payhook %.2f× the minimal handler",
 		n, b.Throughput(), nv.Throughput(), mn.Throughput(), p.Throughput(), rep.PayhookToMinimal[n-1])
 }
 
 // addMinimalRound notes one round's ratios against the minimal durable
 // handler: its own to bare echo, payhook's throughput and closed-loop p99
-// to its, and payhook's throughput to the signing variant's.
-func (r *Report) addMinimalRound(b, mn, ms, p Result) {
+// to its, and payhook's throughput to the signing variant's and to the
+// contract floor's.
+func (r *Report) addMinimalRound(b, mn, ms, fl, p Result) {
 	r.PayhookToSigned = append(r.PayhookToSigned, p.Throughput()/max(ms.Throughput(), 1))
+	r.PayhookToFloor = append(r.PayhookToFloor, p.Throughput()/max(fl.Throughput(), 1))
 	r.MinimalRatios = append(r.MinimalRatios, mn.Throughput()/max(b.Throughput(), 1))
 	r.PayhookToMinimal = append(r.PayhookToMinimal, p.Throughput()/max(mn.Throughput(), 1))
 	r.P99ToMinimal = append(r.P99ToMinimal, float64(p.Latency.Quantile(.99))/max(float64(mn.Latency.Quantile(.99)), 1))

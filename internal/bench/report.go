@@ -112,6 +112,10 @@ func (r *Report) printThroughput(tw io.Writer) {
 			fmt.Fprintf(tw, "minimal handler + signing max req/s\t%.0f\t%.0f\t%s\tpayhook %s of it\t\n", sm, bm, ratio(sm, bm), ratio(pm, sm))
 			fmt.Fprint(tw, seriesLine("payhook / minimal+signing max req/s", r.PayhookToSigned, ""))
 		}
+		if fm := r.FloorMax.Throughput(); fm > 0 {
+			fmt.Fprintf(tw, "contract floor (minimal + signing + raw) max req/s\t%.0f\t%.0f\t%s\tpayhook %s of it\t\n", fm, bm, ratio(fm, bm), ratio(pm, fm))
+			fmt.Fprint(tw, seriesLine("payhook / contract floor max req/s", r.PayhookToFloor, ""))
+		}
 		fmt.Fprint(tw, seriesLine(fmt.Sprintf("payhook / minimal p99 @ %d conns", r.Conns), r.P99ToMinimal,
 			fmt.Sprintf("≤ %.2f× %s", TargetP99ToMinimal, verdict(median(r.P99ToMinimal) <= TargetP99ToMinimal))))
 	}
@@ -145,7 +149,7 @@ func (r *Report) printLatency(tw io.Writer) {
 // printResources writes the memory and allocation rows.
 func (r *Report) printResources(tw io.Writer) {
 	for _, p := range r.Procs {
-		if p.Name == "baseline" || p.Name == "naive" || p.Name == "minimal" || p.Name == "minimal-signed" {
+		if p.Name == "baseline" || p.Name == "naive" || p.Name == "minimal" || p.Name == "minimal-signed" || p.Name == "floor" {
 			continue
 		}
 		t := ""
@@ -179,6 +183,7 @@ func (r *Report) printDetails(w io.Writer) {
 	line("straightforward max", r.NaiveMax)
 	line("minimal max", r.MinimalMax)
 	line("minimal+signing max", r.MinimalSignedMax)
+	line("contract floor max", r.FloorMax)
 	line("payhook max", r.PayhookMax)
 	line("payhook open", r.PayhookLat)
 	line("baseline open", r.BaselineLat)
@@ -203,9 +208,22 @@ func (r *Report) printDetails(w io.Writer) {
 		fmt.Fprintf(w, "  cores used by the straightforward handler during its max: %.2f (%.0f µs per request)\n",
 			r.NaiveCPUMaxLoad, r.NaiveCPUMaxLoad*1e6/r.NaiveMax.Throughput())
 	}
-	if r.MinimalMax.Throughput() > 0 {
-		fmt.Fprintf(w, "  cores used by the minimal durable handler during its max: %.2f (%.0f µs per request)\n",
-			r.MinimalCPUMaxLoad, r.MinimalCPUMaxLoad*1e6/r.MinimalMax.Throughput())
+	if mm := r.MinimalMax.Throughput(); mm > 0 {
+		fmt.Fprintf(w, "  cores used by the minimal durable handler during its max: %.2f (%.0f µs per request), NATS %.2f (%.0f µs per request)\n",
+			r.MinimalCPUMaxLoad, r.MinimalCPUMaxLoad*1e6/mm, r.MinimalNATSMaxLoad, r.MinimalNATSMaxLoad*1e6/mm)
+	}
+	if fm := r.FloorMax.Throughput(); fm > 0 {
+		fmt.Fprintf(w, "  cores used by the contract floor during its max: %.2f (%.0f µs per request), NATS %.2f (%.0f µs per request)\n",
+			r.FloorCPUMaxLoad, r.FloorCPUMaxLoad*1e6/fm, r.FloorNATSMaxLoad, r.FloorNATSMaxLoad*1e6/fm)
+	}
+	if pm := r.PayhookMax.Throughput(); pm > 0 {
+		fmt.Fprint(w, "  µs of CPU per callback during payhook's max:")
+		for _, p := range r.Procs {
+			if p.CPUMaxLoad > 0 {
+				fmt.Fprintf(w, " %s %.0f", p.Name, p.CPUMaxLoad*1e6/pm)
+			}
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "  baseline CPU per request at %.0f/s: %.0f µs\n", r.Rate, float64(r.BaselineCPUPerReq)/float64(time.Microsecond))
 	fmt.Fprintf(w, "  load average (1/5/15 min) at start %s, at end %s on %d CPUs\n", r.LoadStart, r.LoadEnd, r.CPUs)

@@ -77,49 +77,57 @@ type ProcStats struct {
 
 // Report is everything one run measured.
 type Report struct {
-	Started            time.Time
-	Host               string
-	CPUs               int
-	Mix                []Target
-	Excluded           []string // providers in the mix ingress does not register yet
-	BaselineMax        Result
-	PayhookMax         Result
-	NaiveMax           Result    // the straightforward handler (NaiveHandler), closed loop like the others
-	RoundRatios        []float64 // payhook/baseline max req/s of every round, the first being BaselineMax/PayhookMax
-	NaiveRatios        []float64 // naive/baseline max req/s of every round
-	NaiveCPUMaxLoad    float64   // cores the straightforward handler used during its max phase
-	MinimalMax         Result    // the minimal durable handler (MinimalHandler), closed loop like the others
-	MinimalRatios      []float64 // minimal/baseline max req/s of every round
-	PayhookToMinimal   []float64 // payhook/minimal max req/s of every round
-	P99ToMinimal       []float64 // payhook/minimal closed-loop p99 of every round (Conns connections)
-	MinimalCPUMaxLoad  float64   // cores the minimal handler used during its max phase
-	MinimalSignedMax   Result    // the minimal handler signing every event, as payhook does
-	PayhookToSigned    []float64 // payhook/minimal-signed max req/s of every round
-	Rate               float64   // latency phase rate
-	PayhookLat         Result
-	BaselineLat        Result
-	Steady             Result
-	E2ELat             *Histogram // e2e at Rate
-	E2ESteady          *Histogram // e2e at RSSRate
-	E2EMissing         int64      // deliveries expected in the latency phase but not seen before the timeout
-	MaxLag             int64      // largest consumer backlog (pending + unacked) seen in the max phase
-	CatchUp            time.Duration
-	Subscribers        int
-	Conns              int // closed-loop connections of the max phases
-	Procs              []ProcStats
-	RedisPerEvent      float64 // INFO used_memory delta / tracked events
-	RedisUsageSample   float64 // mean MEMORY USAGE of sampled keys
-	RedisKeys          int64
-	RedisCmdsPerCB     float64 // Redis commands per callback, latency phase
-	EventsStored       uint64
-	AllocsPerCB        float64 // ingress mallocs per callback, latency phase (process-wide)
-	AllocBytesPerCB    float64
-	DispAllocsPerEvent float64       // dispatcher mallocs per delivered event (3 deliveries)
-	PublishMean        time.Duration // mean JetStream publish-until-PubAck time in the latency phase (ingress metric)
-	HandlerMean        time.Duration // mean ingress handler time in the latency phase (ingress metric)
-	BaselineCPUPerReq  time.Duration // echo baseline CPU per request in its latency phase
-	LoadStart, LoadEnd string        // /proc/loadavg at start and end: how shared the machine was
-	Profile            string
+	Started           time.Time
+	Host              string
+	CPUs              int
+	Mix               []Target
+	Excluded          []string // providers in the mix ingress does not register yet
+	BaselineMax       Result
+	PayhookMax        Result
+	NaiveMax          Result    // the straightforward handler (NaiveHandler), closed loop like the others
+	RoundRatios       []float64 // payhook/baseline max req/s of every round, the first being BaselineMax/PayhookMax
+	NaiveRatios       []float64 // naive/baseline max req/s of every round
+	NaiveCPUMaxLoad   float64   // cores the straightforward handler used during its max phase
+	MinimalMax        Result    // the minimal durable handler (MinimalHandler), closed loop like the others
+	MinimalRatios     []float64 // minimal/baseline max req/s of every round
+	PayhookToMinimal  []float64 // payhook/minimal max req/s of every round
+	P99ToMinimal      []float64 // payhook/minimal closed-loop p99 of every round (Conns connections)
+	MinimalCPUMaxLoad float64   // cores the minimal handler used during its max phase
+	MinimalSignedMax  Result    // the minimal handler signing every event, as payhook does
+	PayhookToSigned   []float64 // payhook/minimal-signed max req/s of every round
+	// The contract floor: the minimal handler signing every event and
+	// recording every request as ingress does (MinimalOptions).
+	FloorMax        Result
+	PayhookToFloor  []float64 // payhook/floor max req/s of every round
+	FloorCPUMaxLoad float64   // cores the floor handler used during its max phase
+	// Cores the NATS server used during the minimal handler's and the
+	// floor's max phases (payhook's is in Procs).
+	MinimalNATSMaxLoad, FloorNATSMaxLoad float64
+	Rate                                 float64 // latency phase rate
+	PayhookLat                           Result
+	BaselineLat                          Result
+	Steady                               Result
+	E2ELat                               *Histogram // e2e at Rate
+	E2ESteady                            *Histogram // e2e at RSSRate
+	E2EMissing                           int64      // deliveries expected in the latency phase but not seen before the timeout
+	MaxLag                               int64      // largest consumer backlog (pending + unacked) seen in the max phase
+	CatchUp                              time.Duration
+	Subscribers                          int
+	Conns                                int // closed-loop connections of the max phases
+	Procs                                []ProcStats
+	RedisPerEvent                        float64 // INFO used_memory delta / tracked events
+	RedisUsageSample                     float64 // mean MEMORY USAGE of sampled keys
+	RedisKeys                            int64
+	RedisCmdsPerCB                       float64 // Redis commands per callback, latency phase
+	EventsStored                         uint64
+	AllocsPerCB                          float64 // ingress mallocs per callback, latency phase (process-wide)
+	AllocBytesPerCB                      float64
+	DispAllocsPerEvent                   float64       // dispatcher mallocs per delivered event (3 deliveries)
+	PublishMean                          time.Duration // mean JetStream publish-until-PubAck time in the latency phase (ingress metric)
+	HandlerMean                          time.Duration // mean ingress handler time in the latency phase (ingress metric)
+	BaselineCPUPerReq                    time.Duration // echo baseline CPU per request in its latency phase
+	LoadStart, LoadEnd                   string        // /proc/loadavg at start and end: how shared the machine was
+	Profile                              string
 }
 
 type service struct {
@@ -175,10 +183,12 @@ type runner struct {
 	ingSvc, dispSvc     *service // dispSvc is nil without subscribers
 	dispPort            int
 
-	echoProc, naiveProc, minimalProc          *Proc
-	echoURL, naiveURL, minimalURL, signedURL  string
-	payhook, baseline, naive, minimal, signed *sender
-	lag                                       func() int64 // the dispatcher consumers' backlog
+	natsProc                                         *Proc
+	echoProc, naiveProc, minimalProc, floorProc      *Proc
+	echoURL, naiveURL, minimalURL, signedURL         string
+	floorURL                                         string
+	payhook, baseline, naive, minimal, signed, floor *sender
+	lag                                              func() int64 // the dispatcher consumers' backlog
 }
 
 func (r *runner) logf(format string, args ...any) {

@@ -114,6 +114,7 @@ func (r *runner) startStores() error {
 	if err != nil {
 		return err
 	}
+	r.natsProc = natsProc
 	r.procs = append(r.procs, &service{proc: natsProc})
 	r.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	nc, err := waitNATS(r.ctx, r.natsURL, natsProc)
@@ -202,7 +203,7 @@ func (r *runner) startPayhook() error {
 
 // startComparisons starts what payhook is compared with: the echo
 // baseline, the straightforward handler and the minimal durable handler,
-// plain and signing.
+// plain, signing, and signing and recording (the contract floor).
 func (r *runner) startComparisons() error {
 	var err error
 	if r.echoProc, r.echoURL, err = r.startChild("baseline", "serve-echo"); err != nil {
@@ -214,7 +215,10 @@ func (r *runner) startComparisons() error {
 	if r.minimalProc, r.minimalURL, err = r.startChild("minimal", "serve-minimal", "--nats", r.natsURL); err != nil {
 		return err
 	}
-	_, r.signedURL, err = r.startChild("minimal-signed", "serve-minimal", "--nats", r.natsURL, "--sign")
+	if _, r.signedURL, err = r.startChild("minimal-signed", "serve-minimal", "--nats", r.natsURL, "--sign"); err != nil {
+		return err
+	}
+	r.floorProc, r.floorURL, err = r.startChild("floor", "serve-minimal", "--nats", r.natsURL, "--sign", "--raw")
 	return err
 }
 
@@ -252,6 +256,7 @@ func (r *runner) openSenders() error {
 		{&r.naive, r.naiveURL, acks, o.Conns},
 		{&r.minimal, r.minimalURL, acks, o.Conns},
 		{&r.signed, r.signedURL, acks, o.Conns},
+		{&r.floor, r.floorURL, acks, o.Conns},
 	} {
 		s, err := newSender(t.url, r.gen, t.acks, t.conns)
 		if err != nil {
