@@ -3,13 +3,18 @@ package dispatch
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -18,10 +23,22 @@ import (
 )
 
 // Signer signs deliveries with every secret of a subscriber, by the
-// Standard Webhooks library: "v1," + base64(HMAC-SHA256(key, id + "." +
-// timestamp + "." + body)) per secret, space-separated for rotation.
+// Standard Webhooks scheme: "v1," + base64(HMAC-SHA256(key, id + "." +
+// timestamp + "." + body)) per secret, space-separated for rotation. The
+// secrets are checked by the Standard Webhooks library; the signing is
+// done here, with a pool of keyed HMACs per secret, because the library's
+// Sign copies the body into a string and keys a new HMAC per call (a tenth
+// of the allocations of a delivery). TestSignerMatchesLibrary holds the
+// two to the same bytes.
 type Signer struct {
-	whs []*standardwebhooks.Webhook
+	macs []sync.Pool // of *macState, one pool per secret
+}
+
+// macState is a keyed HMAC-SHA256 and the scratch one signature needs.
+type macState struct {
+	h   hash.Hash
+	pre []byte // id "." timestamp "."
+	sum [sha256.Size]byte
 }
 
 // NewSigner decodes the whsec_ secrets.
@@ -29,29 +46,49 @@ func NewSigner(secrets []string) (*Signer, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("dispatch: no signing secret")
 	}
-	s := &Signer{}
+	s := &Signer{macs: make([]sync.Pool, len(secrets))}
 	for i, sec := range secrets {
-		wh, err := standardwebhooks.NewWebhook(sec)
-		if err != nil || len(strings.TrimPrefix(sec, "whsec_")) == 0 {
+		_, err := standardwebhooks.NewWebhook(sec)
+		raw := strings.TrimPrefix(sec, "whsec_")
+		if err != nil || len(raw) == 0 {
 			// Never echo the secret itself (nor the library's error, which may quote it).
 			return nil, fmt.Errorf("dispatch: secret %d is not a whsec_ base64 secret", i)
 		}
-		s.whs = append(s.whs, wh)
+		key, err := base64.StdEncoding.DecodeString(raw)
+		if err != nil {
+			return nil, fmt.Errorf("dispatch: secret %d is not a whsec_ base64 secret", i)
+		}
+		s.macs[i].New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
 	}
 	return s, nil
 }
 
+// sigLen is the length of one "v1," + base64(32 bytes) signature.
+const sigLen = len("v1,") + 44
+
 // Sign returns the webhook-signature header value for one delivery.
 func (s *Signer) Sign(id string, ts time.Time, body []byte) (string, error) {
-	sigs := make([]string, len(s.whs))
-	for i, wh := range s.whs {
-		sig, err := wh.Sign(id, ts, body)
-		if err != nil {
-			return "", fmt.Errorf("dispatch: sign: %w", err)
+	var out strings.Builder
+	out.Grow(len(s.macs)*(sigLen+1) - 1)
+	var enc [44]byte
+	for i := range s.macs {
+		m := s.macs[i].Get().(*macState)
+		m.h.Reset()
+		m.pre = append(m.pre[:0], id...)
+		m.pre = append(m.pre, '.')
+		m.pre = strconv.AppendInt(m.pre, ts.Unix(), 10)
+		m.pre = append(m.pre, '.')
+		m.h.Write(m.pre)
+		m.h.Write(body)
+		base64.StdEncoding.Encode(enc[:], m.h.Sum(m.sum[:0]))
+		s.macs[i].Put(m)
+		if i > 0 {
+			out.WriteByte(' ')
 		}
-		sigs[i] = sig
+		out.WriteString("v1,")
+		out.Write(enc[:])
 	}
-	return strings.Join(sigs, " "), nil
+	return out.String(), nil
 }
 
 // Result is what one HTTP attempt came to.
@@ -84,11 +121,14 @@ func post(ctx context.Context, client *http.Client, url string, s *Signer, id st
 	if err != nil {
 		return Result{Err: fmt.Errorf("build request: %w", err)}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "payhook")
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", sig)
+	// As Header.Set would, under the canonical keys (what goes on the
+	// wire), with one backing array for the five values.
+	vals := [...]string{"application/json", "payhook", id, strconv.FormatInt(now.Unix(), 10), sig}
+	req.Header["Content-Type"] = vals[0:1:1]
+	req.Header["User-Agent"] = vals[1:2:2]
+	req.Header["Webhook-Id"] = vals[2:3:3]
+	req.Header["Webhook-Timestamp"] = vals[3:4:4]
+	req.Header["Webhook-Signature"] = vals[4:5:5]
 	// The delivery attempt's span (W3C traceparent), when tracing is on:
 	// outside the signed content, like every header but webhook-*.
 	tracing.InjectHTTP(ctx, req.Header)

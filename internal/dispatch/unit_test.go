@@ -1,14 +1,17 @@
 package dispatch
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -327,5 +330,45 @@ func TestSignerSignsWithEverySecret(t *testing.T) {
 		if err := wh.Verify(body, h); err != nil {
 			t.Fatalf("does not verify under one of the secrets: %v", err)
 		}
+	}
+}
+
+// TestSignerMatchesLibrary: Sign gives byte for byte what the Standard
+// Webhooks library's Sign gives, joined by spaces, for one to three
+// secrets, bodies of every size, ids and timestamps, signing concurrently
+// (the keyed HMACs are pooled).
+func TestSignerMatchesLibrary(t *testing.T) {
+	secrets := []string{newSecret(t), newSecret(t), newSecret(t)}
+	for n := 1; n <= len(secrets); n++ {
+		s, err := NewSigner(secrets[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := range 200 {
+					body := bytes.Repeat([]byte{byte('a' + i%26)}, (i*37+g)%3000)
+					id := fmt.Sprintf("evt_%d_%d", g, i)
+					ts := time.Unix(int64(1_600_000_000+i*g), 0)
+					got, err := s.Sign(id, ts, body)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					var want []string
+					for _, sec := range secrets[:n] {
+						wh, _ := standardwebhooks.NewWebhook(sec)
+						sig, _ := wh.Sign(id, ts, body)
+						want = append(want, sig)
+					}
+					if w := strings.Join(want, " "); got != w {
+						t.Errorf("secrets %d, body %d bytes: %q, library %q", n, len(body), got, w)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
 	}
 }
