@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -41,8 +42,12 @@ func (w *worker) deliver(ctx, hard context.Context, it *item) {
 		return
 	}
 	// The span's context (not its deadline) carries the trace into the
-	// settling's log lines.
-	w.settle(trace.ContextWithSpan(ctx, span), it, res, set.sub, span)
+	// settling's log lines. Without a valid span (tracing off) there is
+	// nothing to carry: ctx already has whatever span it had.
+	if span.SpanContext().IsValid() {
+		ctx = trace.ContextWithSpan(ctx, span)
+	}
+	w.settle(ctx, it, res, set.sub, span)
 }
 
 // waitTurn waits until the breaker lets an attempt through, a concurrency
@@ -95,11 +100,16 @@ func (w *worker) release(ctx context.Context, it *item) {
 // settle records an attempt's result and acts on Decide's disposition:
 // ack, pause, nak with backoff, or dead-letter.
 func (w *worker) settle(ctx context.Context, it *item, res Result, sub config.Subscriber, span trace.Span) {
-	w.d.m.duration.WithLabelValues(w.id).Observe(res.Duration.Seconds())
-	hist := w.record(it.id, res)
-	w.noteAttempt(res)
+	w.m.duration.get(w).Observe(res.Duration.Seconds())
 	attempt := max(it.attempt, 1)
 	disp := Decide(res, attempt, sub.MaxAttempts)
+	// The history goes into a dead letter; a delivered event's is dropped
+	// (finish), so its last attempt is not recorded.
+	var hist []Attempt
+	if disp != Delivered {
+		hist = w.record(it.id, res)
+	}
+	w.noteAttempt(res)
 	w.logAttempt(it, res, attempt, disp)
 	endAttempt(span, res, disp)
 	switch disp {
@@ -108,9 +118,11 @@ func (w *worker) settle(ctx context.Context, it *item, res Result, sub config.Su
 		if err := it.msg.Ack(); err != nil {
 			w.log.WarnContext(ctx, "ack failed; the event may be delivered again", append(it.attrs(), "err", err)...)
 		}
-		w.d.m.deliveries.WithLabelValues(w.id, OutcomeDelivered).Inc()
-		w.d.m.attempts.WithLabelValues(w.id).Observe(float64(attempt))
-		w.log.DebugContext(ctx, "delivered", append(it.attrs(), "attempt", attempt, "status", res.Status)...)
+		w.m.delivered.get(w).Inc()
+		w.m.attempts.get(w).Observe(float64(attempt))
+		if w.log.Enabled(ctx, slog.LevelDebug) {
+			w.log.DebugContext(ctx, "delivered", append(it.attrs(), "attempt", attempt, "status", res.Status)...)
+		}
 		w.finish(ctx, it)
 	case Pause:
 		w.pause(context.WithoutCancel(ctx))
@@ -150,7 +162,7 @@ func (w *worker) deadLetter(ctx context.Context, it *item, res Result, attempt i
 	_ = it.msg.Ack()
 	w.d.m.deliveries.WithLabelValues(w.id, OutcomeDeadLettered).Inc()
 	w.d.m.deadLetters.WithLabelValues(w.id).Inc()
-	w.d.m.attempts.WithLabelValues(w.id).Observe(float64(attempt))
+	w.m.attempts.get(w).Observe(float64(attempt))
 	w.log.WarnContext(ctx, "dead-lettered", append(it.attrs(), "attempts", attempt, "status", res.Status, "err", res.Err)...)
 	w.finish(ctx, it)
 }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/payhook/payhook/pkg/events"
 )
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -159,20 +157,21 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 		w.refuseForged(m, meta, err)
 		return
 	}
-	ce, err := w.d.heads.parse(m.Data())
+	head, err := w.d.heads.parse(m.Data())
 	if err != nil {
 		w.log.Error("not a CloudEvent: terminated", "stream_seq", meta.Sequence.Stream)
 		_ = m.Term()
 		w.d.m.deliveries.WithLabelValues(w.id, OutcomeInvalid).Inc()
 		return
 	}
+	ce := &head.ce
 	if w.d.keys != nil && ce.ID != signedID {
 		w.refuseForged(m, meta, errIDMismatch)
 		return
 	}
 	// The signature covers the body, not the subject: the subject the
 	// filter reads is the one the signed body says (forged.go).
-	subject := events.SubjectOf(ce)
+	subject := head.subject
 	if w.d.keys != nil && !replay && m.Subject() != subject {
 		w.refuseForged(m, meta, errSubjectMismatch)
 		return
@@ -186,7 +185,7 @@ func (w *worker) accept(ctx context.Context, m jetstream.Msg, replay bool) {
 		w.d.m.deliveries.WithLabelValues(w.id, OutcomeFiltered).Inc()
 		return
 	}
-	it := &item{msg: m, replay: replay, signed: m.Headers(), seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: SequenceKey(ce), body: m.Data()}
+	it := &item{msg: m, replay: replay, signed: m.Headers(), seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: head.key, head: head, body: m.Data()}
 	if replay {
 		it.key = "replay|" + it.key
 		it.replays, _ = strconv.Atoi(m.Headers().Get(HeaderReplay))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/payhook/payhook/internal/trace"
 	"github.com/payhook/payhook/pkg/events"
 )
 
@@ -37,6 +38,40 @@ func parseHead(b []byte) (events.CloudEvent, error) {
 		Provider: h.Data.Provider, Account: h.Data.Account, Kind: h.Data.Kind, Status: h.Data.Status,
 		MerchantOrderID: h.Data.MerchantOrderID, ProviderOrderID: h.Data.ProviderOrderID,
 	}}, nil
+}
+
+// eventHead is what the dispatcher needs of a stored event, worked out
+// once per event (headCache) and shared, read-only, by the event's
+// deliveries to every subscriber: their attempts' log lines and attempt
+// log entries would otherwise decode the body again.
+type eventHead struct {
+	ce events.CloudEvent
+	// subject is the one the signed body says (events.SubjectOf).
+	subject string
+	// key is SequenceKey(ce).
+	key string
+	// order is the merchant order id, else the provider's: what logs and
+	// the attempt log name the event's order by.
+	order string
+	// traceSubject is the subject of the order's attempt log entries.
+	traceSubject string
+}
+
+// newHead decodes the routing fields of b (parseHead) and works out the
+// rest of eventHead from them.
+func newHead(b []byte) (*eventHead, error) {
+	ce, err := parseHead(b)
+	if err != nil {
+		return nil, err
+	}
+	order := ce.Data.MerchantOrderID
+	if order == "" {
+		order = ce.Data.ProviderOrderID
+	}
+	return &eventHead{
+		ce: ce, subject: events.SubjectOf(ce), key: SequenceKey(ce), order: order,
+		traceSubject: trace.Subject(trace.OrderIndexKey(ce.Data.Provider, ce.Data.Account, order)),
+	}, nil
 }
 
 // SequenceKey is the key a subscriber's deliveries are sequenced by (one at

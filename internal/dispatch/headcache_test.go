@@ -23,7 +23,7 @@ func TestHeadCacheAgreesWithParseHead(t *testing.T) {
 		for i, b := range bodies {
 			got, err := c.parse(b)
 			want, werr := parseHead(b)
-			if err != nil || werr != nil || got.ID != want.ID || SequenceKey(got) != SequenceKey(want) || got.Data.Account != want.Data.Account {
+			if err != nil || werr != nil || got.ce.ID != want.ID || got.ce.Data.Account != want.Data.Account || got.key != SequenceKey(want) || got.subject != events.SubjectOf(want) {
 				t.Fatalf("round %d body %d: cache %+v %v, parseHead %+v %v", round, i, got, err, want, werr)
 			}
 		}
@@ -35,7 +35,7 @@ func TestHeadCacheAgreesWithParseHead(t *testing.T) {
 	}
 	ca, _ := c.parse(a)
 	cb, _ := c.parse(b)
-	if ca.ID == cb.ID {
+	if ca.ce.ID == cb.ce.ID {
 		t.Fatal("two different events share an id through the cache")
 	}
 	if _, err := c.parse([]byte(`{"specversion":"0.3"}`)); err == nil {

@@ -33,6 +33,11 @@ func (w *worker) record(id string, res Result) []Attempt {
 func (w *worker) forget(id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// An id is in histKeys exactly when it is in history: most delivered
+	// events have no history, and are not looked for among 10,000 keys.
+	if _, ok := w.history[id]; !ok {
+		return
+	}
 	delete(w.history, id)
 	if i := slices.Index(w.histKeys, id); i >= 0 {
 		w.histKeys = slices.Delete(w.histKeys, i, i+1)

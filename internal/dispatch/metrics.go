@@ -1,6 +1,8 @@
 package dispatch
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -99,4 +101,37 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// workerMetrics are the children of the metrics a worker updates on every
+// delivery, looked up in their vectors (a hash of the labels under a lock)
+// once per subscriber rather than per delivery, and only when first used,
+// so a series appears in /metrics when it would have.
+type workerMetrics struct {
+	duration  child[prometheus.Observer]
+	attempts  child[prometheus.Observer]
+	delivered child[prometheus.Counter]
+}
+
+// child is a metric child looked up on first use.
+type child[T any] struct {
+	p atomic.Pointer[T]
+	f func(w *worker) T
+}
+
+func (c *child[T]) get(w *worker) T {
+	if p := c.p.Load(); p != nil {
+		return *p
+	}
+	v := c.f(w)
+	c.p.Store(&v)
+	return v
+}
+
+func newWorkerMetrics() workerMetrics {
+	return workerMetrics{
+		duration:  child[prometheus.Observer]{f: func(w *worker) prometheus.Observer { return w.d.m.duration.WithLabelValues(w.id) }},
+		attempts:  child[prometheus.Observer]{f: func(w *worker) prometheus.Observer { return w.d.m.attempts.WithLabelValues(w.id) }},
+		delivered: child[prometheus.Counter]{f: func(w *worker) prometheus.Counter { return w.d.m.deliveries.WithLabelValues(w.id, OutcomeDelivered) }},
+	}
 }

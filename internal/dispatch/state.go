@@ -216,23 +216,16 @@ var attemptOutcome = map[Disposition]string{
 // could not be stored (the stream missing, NATS slow) is lost, and logged
 // at debug level.
 func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
-	ce, err := parseHead(it.body)
-	if err != nil {
-		return
-	}
-	order := ce.Data.MerchantOrderID
-	if order == "" {
-		order = ce.Data.ProviderOrderID
-	}
+	h := it.head
 	e := trace.Entry{
-		Type: trace.TypeAttempt, At: time.Now().UTC(), EventID: it.id, Kind: string(ce.Data.Kind),
+		Type: trace.TypeAttempt, At: time.Now().UTC(), EventID: it.id, Kind: string(h.ce.Data.Kind),
 		Subscriber: w.id, Attempt: attempt, HTTPStatus: res.Status,
 		LatencyMS: float64(res.Duration.Microseconds()) / 1000, Outcome: attemptOutcome[d],
 	}
 	if res.Err != nil {
 		e.Error = res.Err.Error()
 	}
-	if _, err := w.d.js.PublishMsgAsync(trace.Message(trace.OrderIndexKey(ce.Data.Provider, ce.Data.Account, order), e, "")); err != nil {
+	if _, err := w.d.js.PublishMsgAsync(trace.MessageOn(h.traceSubject, e, "")); err != nil {
 		w.log.Debug("attempt not logged", append(it.attrs(), "err", err)...)
 	}
 }
@@ -240,14 +233,6 @@ func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
 // attrs are the log attributes that tie a line to its callback: provider,
 // account, kind, order id (merchant's, else the provider's) and event id.
 func (it *item) attrs() []any {
-	a := []any{"event_id", it.id}
-	ce, err := parseHead(it.body)
-	if err != nil {
-		return a
-	}
-	order := ce.Data.MerchantOrderID
-	if order == "" {
-		order = ce.Data.ProviderOrderID
-	}
-	return append(a, "provider", ce.Data.Provider, "account", ce.Data.Account, "kind", string(ce.Data.Kind), "order_id", order)
+	h := it.head
+	return []any{"event_id", it.id, "provider", h.ce.Data.Provider, "account", h.ce.Data.Account, "kind", string(h.ce.Data.Kind), "order_id", h.order}
 }

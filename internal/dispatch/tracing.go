@@ -24,14 +24,9 @@ func (w *worker) startAttempt(ctx context.Context, it *item) (context.Context, t
 	if span.IsRecording() {
 		span.SetAttributes(tracing.AttrSubscriber.String(w.id), tracing.AttrEventID.String(it.id),
 			tracing.AttrAttempt.Int(max(it.attempt, 1)), attribute.Bool("payhook.replay", it.replay))
-		if ce, err := parseHead(it.body); err == nil {
-			order := ce.Data.MerchantOrderID
-			if order == "" {
-				order = ce.Data.ProviderOrderID
-			}
-			span.SetAttributes(tracing.AttrProvider.String(ce.Data.Provider), tracing.AttrAccount.String(ce.Data.Account),
-				tracing.AttrKind.String(string(ce.Data.Kind)), tracing.AttrMerchantOrderID.String(order))
-		}
+		ce := &it.head.ce
+		span.SetAttributes(tracing.AttrProvider.String(ce.Data.Provider), tracing.AttrAccount.String(ce.Data.Account),
+			tracing.AttrKind.String(string(ce.Data.Kind)), tracing.AttrMerchantOrderID.String(it.head.order))
 	}
 	return ctx, span
 }

@@ -190,11 +190,11 @@ func TestRetryReleasesItsOwnHeldCopy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ce, err := parseHead(m.Data())
+		h, err := newHead(m.Data())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &item{msg: m, seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: ce.ID, key: SequenceKey(ce), body: m.Data()}
+		return &item{msg: m, seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), id: h.ce.ID, key: h.key, head: h, body: m.Data()}
 	}
 	e, dup := mkItem(fetchOne("old")), mkItem(fetchOne("new"))
 	w.mu.Lock()

@@ -24,6 +24,7 @@ type worker struct {
 	// (reload.go); read it with w.settings(), once per use.
 	set    atomic.Pointer[settings]
 	log    *slog.Logger
+	m      workerMetrics
 	client *http.Client
 	br     *breaker
 	paused atomic.Bool
@@ -91,6 +92,7 @@ type item struct {
 	attempt int
 	id      string
 	key     string
+	head    *eventHead // shared with the event's other deliveries: read only
 	body    []byte
 	replays int
 }
@@ -139,7 +141,7 @@ func (d *Dispatcher) newWorker(ctx context.Context, s config.Subscriber) (*worke
 		},
 		sem:    make(chan struct{}, s.Concurrency),
 		orders: map[string]*orderState{}, owned: map[*item]struct{}{}, history: map[string][]Attempt{}, finished: map[uint64]struct{}{},
-		maxStarted: 4 * s.Concurrency,
+		maxStarted: 4 * s.Concurrency, m: newWorkerMetrics(),
 	}
 	w.set.Store(set)
 	w.br = newBreaker(d.o.breakerThreshold, d.o.breakerMin, d.o.breakerMax, func(st BreakerState) {

@@ -44,6 +44,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -99,11 +100,18 @@ type Entry struct {
 }
 
 func hashKey(prefix string, parts ...string) string {
-	h := sha256.New()
+	var buf [256]byte
+	b := buf[:0]
 	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s|", len(p), p)
+		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = append(b, ':')
+		b = append(b, p...)
+		b = append(b, '|')
 	}
-	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return prefix + string(out[:])
 }
 
 // OrderIndexKey is the index key of a merchant order: "o" and 32 hex digits of
@@ -146,8 +154,14 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg config.NATS) error 
 // Message renders e as the message for key; msgID, when set, lets
 // JetStream drop a copy written twice (an indexer's redelivery).
 func Message(key string, e Entry, msgID string) *nats.Msg {
+	return MessageOn(Subject(key), e, msgID)
+}
+
+// MessageOn is Message with the key's subject (Subject(key)) worked out
+// by the caller, who may reuse it for many entries.
+func MessageOn(subject string, e Entry, msgID string) *nats.Msg {
 	b, _ := json.Marshal(e)
-	m := &nats.Msg{Subject: Subject(key), Data: b, Header: nats.Header{}}
+	m := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
 	if msgID != "" {
 		m.Header.Set(jetstream.MsgIDHeader, msgID)
 	}

@@ -65,3 +65,14 @@ func FuzzEventEntry(f *testing.F) {
 		}
 	})
 }
+
+// TestIndexKeysStable: the keys name subjects already stored in
+// PAYHOOK_TRACE, so their bytes never change.
+func TestIndexKeysStable(t *testing.T) {
+	if k := OrderIndexKey("jpglo", "glo-in", "O-1"); k != "o1d6302e1f6ef8d97e413c5178641916e" {
+		t.Fatalf("OrderIndexKey = %s", k)
+	}
+	if k := EventIndexKey("evt_1"); k != "eacda4addf3b92ed63410d1be493b8234" {
+		t.Fatalf("EventIndexKey = %s", k)
+	}
+}
