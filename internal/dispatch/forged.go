@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -70,10 +71,22 @@ func (d *Dispatcher) verify(h nats.Header, data []byte) (string, error) {
 	if id, ok := d.verified.get(key); ok {
 		return id, nil
 	}
+	// The subscribers' consumers get their copies of a new event at about
+	// the same time: one verifies, the others wait for its result.
+	if wait := d.verified.begin(key); wait != nil {
+		<-wait
+		if id, ok := d.verified.get(key); ok {
+			return id, nil
+		}
+		// It did not verify (failures are not cached), or its slot was
+		// taken meanwhile: this copy is verified on its own.
+		return events.Verify(d.keys, h, data)
+	}
 	id, err := events.Verify(d.keys, h, data)
 	if err == nil {
 		d.verified.put(key, id)
 	}
+	d.verified.end(key)
 	return id, err
 }
 
@@ -88,6 +101,11 @@ func (d *Dispatcher) verify(h nats.Header, data []byte) (string, error) {
 // process runs. Only successes are cached; slots are overwritten freely.
 type verifiedCache struct {
 	slots [verifiedCacheSlots]verifiedSlot
+	// busy are the keys being verified, each with a channel closed when
+	// its verification ended: with 3 subscribers an event's copies often
+	// missed the cache together and were verified 2 or 3 times.
+	busyMu sync.Mutex
+	busy   map[[sha256.Size]byte]chan struct{}
 }
 
 const verifiedCacheSlots = 1024
@@ -98,19 +116,54 @@ type verifiedSlot struct {
 	id  string
 }
 
+// keyHashers are SHA-256 states with scratch for the headers, reused
+// across messages.
+var keyHashers = sync.Pool{New: func() any { return &keyHasher{h: sha256.New()} }}
+
+type keyHasher struct {
+	h   hash.Hash
+	buf []byte
+}
+
 func verifiedKey(h nats.Header, data []byte) [sha256.Size]byte {
-	sum := sha256.New()
-	var n [8]byte
+	kh := keyHashers.Get().(*keyHasher)
+	b := kh.buf[:0]
 	for _, k := range signedHeaders {
 		v := h.Get(k)
-		binary.BigEndian.PutUint64(n[:], uint64(len(v)))
-		sum.Write(n[:])
-		sum.Write([]byte(v))
+		b = binary.BigEndian.AppendUint64(b, uint64(len(v)))
+		b = append(b, v...)
 	}
-	sum.Write(data)
+	kh.buf = b
+	kh.h.Reset()
+	kh.h.Write(b)
+	kh.h.Write(data)
 	var key [sha256.Size]byte
-	sum.Sum(key[:0])
+	kh.h.Sum(key[:0])
+	keyHashers.Put(kh)
 	return key
+}
+
+// begin claims the verification of key: nil when the caller is to verify
+// (and then call end), else a channel closed when the claimant is done.
+func (c *verifiedCache) begin(key [sha256.Size]byte) <-chan struct{} {
+	c.busyMu.Lock()
+	defer c.busyMu.Unlock()
+	if ch, ok := c.busy[key]; ok {
+		return ch
+	}
+	if c.busy == nil {
+		c.busy = map[[sha256.Size]byte]chan struct{}{}
+	}
+	c.busy[key] = make(chan struct{})
+	return nil
+}
+
+// end releases a key claimed by begin, after its result was put.
+func (c *verifiedCache) end(key [sha256.Size]byte) {
+	c.busyMu.Lock()
+	defer c.busyMu.Unlock()
+	close(c.busy[key])
+	delete(c.busy, key)
 }
 
 func (c *verifiedCache) slot(key [sha256.Size]byte) *verifiedSlot {

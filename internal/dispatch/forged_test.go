@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -282,6 +284,37 @@ func TestVerifiedCache(t *testing.T) {
 		if _, err := d.verify(h2, body); err == nil {
 			t.Fatalf("%s changed, still verified", name)
 		}
+	}
+}
+
+// TestVerifyConcurrentCopies: copies of one message verified at once (the
+// subscribers' consumers getting a new event together) all get the same
+// answer, a forged one included, whichever copy verifies and whichever wait.
+func TestVerifyConcurrentCopies(t *testing.T) {
+	k, _ := events.ParsePublicKey(testenv.EventPublicKey)
+	d := &Dispatcher{keys: []events.PublicKey{k}}
+	for i := range 20 {
+		e := event("jpglo", "glo-in", events.KindPayin, events.StatusSucceeded, fmt.Sprintf("conc-%d", i))
+		body := mustMarshal(t, e)
+		h := nats.Header{}
+		testenv.EventSigner(t).Sign(h, e.ID(), time.Unix(1765000000, 0), body)
+		forged := bytes.Replace(body, []byte("100.00"), []byte("900.00"), 1)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				if g%2 == 0 {
+					if id, err := d.verify(h, body); err != nil || id != e.ID() {
+						t.Errorf("genuine copy: %q, %v", id, err)
+					}
+				} else if _, err := d.verify(h, forged); !errors.Is(err, events.ErrSignature) {
+					t.Errorf("forged copy: %v, want ErrSignature", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if len(d.verified.busy) != 0 {
+		t.Fatalf("%d verifications left claimed", len(d.verified.busy))
 	}
 }
 
