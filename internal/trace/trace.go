@@ -160,8 +160,7 @@ func Message(key string, e Entry, msgID string) *nats.Msg {
 // MessageOn is Message with the key's subject (Subject(key)) worked out
 // by the caller, who may reuse it for many entries.
 func MessageOn(subject string, e Entry, msgID string) *nats.Msg {
-	b, _ := json.Marshal(e)
-	m := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
+	m := &nats.Msg{Subject: subject, Data: e.marshal(), Header: nats.Header{}}
 	if msgID != "" {
 		m.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
