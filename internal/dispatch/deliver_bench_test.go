@@ -18,6 +18,7 @@ import (
 	"github.com/payhook/payhook/internal/config"
 	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/internal/testenv"
+	"github.com/payhook/payhook/internal/trace"
 	"github.com/payhook/payhook/pkg/events"
 )
 
@@ -25,8 +26,9 @@ import (
 // backlog of b.N signed events, each of its own order, to three
 // subscribers on one HTTP server that answers 200 at once: one op is one
 // event delivered three times (verification, three signed POSTs, three
-// acks, three attempt-log entries, metrics). The backlog is stored and the
-// dispatcher made before the timer starts. allocs/op counts the whole
+// acks, three attempt-log entries, metrics), and every attempt must be in
+// PAYHOOK_TRACE at the end. The backlog is stored and the dispatcher made
+// before the timer starts. allocs/op counts the whole
 // process: the embedded NATS server and the HTTP server as well as the
 // dispatcher. Run with a fixed count, e.g.
 //
@@ -58,6 +60,10 @@ func BenchmarkDeliverThreeSubscribers(b *testing.B) {
 	if err := natsbus.EnsureStreams(ctx, js, cfg.NATS); err != nil {
 		b.Fatal(err)
 	}
+	// The attempt log's stream, which the reconciler makes in production.
+	if err := trace.Ensure(ctx, js, cfg.NATS); err != nil {
+		b.Fatal(err)
+	}
 	publishBacklog(b, js, b.N)
 
 	// Info level, as in production: debug lines are off.
@@ -82,6 +88,21 @@ func BenchmarkDeliverThreeSubscribers(b *testing.B) {
 	stop()
 	if err := <-done; err != nil {
 		b.Fatal(err)
+	}
+	// Every attempt is in the attempt log.
+	var logged uint64
+	for range 100 {
+		s, err := js.Stream(context.Background(), trace.Stream)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if logged = s.CachedInfo().State.Msgs; logged >= uint64(want) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if logged != uint64(want) {
+		b.Fatalf("%d attempts in %s, want %d", logged, trace.Stream, want)
 	}
 }
 
