@@ -177,7 +177,6 @@ func Connect(cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, error)
 //     every subscriber and internal reader sees every event.
 //   - PAYHOOK_RAW: records of verified requests, cfg.RawMaxAge
 //     (default 30 days) and cfg.RawMaxBytes (default 10 GiB), oldest discarded.
-//     On one replica its writes are flushed asynchronously (RawPersistMode).
 //   - PAYHOOK_RAW_REJECTED: records of rejected requests, cfg.RawMaxAge and
 //     cfg.RawRejectedMaxBytes (default 1 GiB), oldest discarded.
 //   - PAYHOOK_DLQ: 90 days; dead letters wait for an operator.
@@ -220,7 +219,6 @@ func StreamConfigs(cfg config.NATS) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage, Replicas: replicas,
 			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
 			MaxAge: rawAge, MaxBytes: rawBytes, Duplicates: dup,
-			PersistMode: RawPersistMode(replicas),
 		},
 		{
 			Name: StreamRawRejected, Subjects: []string{SubjectRawRejected},
@@ -246,39 +244,9 @@ func StreamConfigs(cfg config.NATS) []jetstream.StreamConfig {
 	}
 }
 
-// RawPersistMode is PAYHOOK_RAW's persist mode on replicas replicas. On one
-// replica it is async: the server acknowledges a record once it holds it
-// and writes it to its file with the next ones, instead of one write per
-// record, which costs the server ~40 % of the time it spends per message
-// (BenchmarkPersistMode). That promises nothing less than before: ingress
-// publishes the records of verified requests without waiting for their
-// acknowledgement (their event is what the provider's answer waits for), so
-// the window in which a record can be lost — the server process dying
-// before its buffer reaches the file — was already there between the
-// answer and the record's acknowledgement. PAYHOOK_EVENTS, whose
-// acknowledgement is the promise, and PAYHOOK_RAW_REJECTED, whose
-// acknowledgement a refusal waits for, keep the default: written before
-// they are acknowledged. Replicated streams (replicas > 1) are flushed
-// asynchronously by the server already, their copies on other nodes being
-// the durability, and refuse the setting.
-func RawPersistMode(replicas int) jetstream.PersistModeType {
-	if replicas > 1 {
-		return jetstream.DefaultPersistMode
-	}
-	return jetstream.AsyncPersistMode
-}
-
-// EnsureStreams creates or updates every stream so its config matches,
-// except its persist mode: the server cannot change that of an existing
-// stream, so a stream keeps the one it was made with (a PAYHOOK_RAW made
-// before RawPersistMode stays flushed per record until it is recreated).
+// EnsureStreams creates or updates every stream so its config matches.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg config.NATS) error {
 	for _, sc := range StreamConfigs(cfg) {
-		if s, err := js.Stream(ctx, sc.Name); err == nil {
-			sc.PersistMode = s.CachedInfo().Config.PersistMode
-		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, sc.Name, err)
-		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, sc.Name, err)
 		}
