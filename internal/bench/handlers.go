@@ -76,7 +76,7 @@ func benchStream(ctx context.Context, name, natsURL, stream, prefix string) (*na
 	}
 	js, err := jetstream.New(nc)
 	if err == nil {
-		err = createBenchStream(ctx, js, stream, prefix, jetstream.DefaultPersistMode)
+		err = createBenchStream(ctx, js, stream, prefix, 0)
 	}
 	if err != nil {
 		nc.Close()
@@ -86,11 +86,12 @@ func benchStream(ctx context.Context, name, natsURL, stream, prefix string) (*na
 }
 
 // createBenchStream creates a baseline's stream over subjects prefix + ">"
-// on file storage, with PAYHOOK_EVENTS' default duplicate window.
-func createBenchStream(ctx context.Context, js jetstream.JetStream, stream, prefix string, mode jetstream.PersistModeType) error {
+// on file storage, with PAYHOOK_EVENTS' default duplicate window, holding
+// at most maxBytes (0: no limit), oldest discarded.
+func createBenchStream(ctx context.Context, js jetstream.JetStream, stream, prefix string, maxBytes int64) error {
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: stream, Subjects: []string{prefix + ">"}, Storage: jetstream.FileStorage,
-		Duplicates: 5 * time.Minute, PersistMode: mode,
+		Duplicates: 5 * time.Minute, MaxBytes: maxBytes, Discard: jetstream.DiscardOld,
 	})
 	return err
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payhook/payhook/internal/ingress"
-	"github.com/payhook/payhook/internal/natsbus"
 	"github.com/payhook/payhook/pkg/events"
 	"github.com/payhook/payhook/pkg/providers"
 )
@@ -24,6 +23,9 @@ const (
 	minimalSubject   = "bench.minimal."
 	MinimalRawStream = "BENCH_MINIMAL_RAW"
 	minimalRawPrefix = "bench.minimalraw."
+	// rawMaxBytes bounds the floor's raw records (~1.5 KB each): a long
+	// run discards its oldest instead of filling the disk.
+	rawMaxBytes = 1 << 30
 )
 
 // MinimalOptions are what a variant of the minimal handler adds to it.
@@ -32,8 +34,8 @@ type MinimalOptions struct {
 	Signer *events.Signer
 	// Raw, when set, also records each request as ingress records a
 	// verified one (the audit contract): ingress's record encoding,
-	// published without waiting for its acknowledgement, on a stream with
-	// PAYHOOK_RAW's one-replica persist mode. With Signer this is the
+	// published without waiting for its acknowledgement, on a file stream
+	// like PAYHOOK_RAW. With Signer this is the
 	// contract floor: what any handler keeping payhook's contract does per
 	// callback, without the dedupe store and the per-order state.
 	Raw jetstream.JetStream
@@ -102,7 +104,7 @@ func ServeMinimal(ctx context.Context, addr, natsURL string, sign, raw bool) err
 	}
 	defer nc.Close()
 	if raw {
-		if err := createBenchStream(ctx, js, MinimalRawStream, minimalRawPrefix, natsbus.RawPersistMode(1)); err != nil {
+		if err := createBenchStream(ctx, js, MinimalRawStream, minimalRawPrefix, rawMaxBytes); err != nil {
 			return err
 		}
 		o.Raw = js
