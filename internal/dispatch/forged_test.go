@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -293,6 +294,13 @@ func TestVerifiedCache(t *testing.T) {
 func TestVerifyConcurrentCopies(t *testing.T) {
 	k, _ := events.ParsePublicKey(testenv.EventPublicKey)
 	d := &Dispatcher{keys: []events.PublicKey{k}}
+	var verifications atomic.Int64
+	verifyEvent = func(keys []events.PublicKey, h events.HeaderGetter, data []byte) (string, error) {
+		verifications.Add(1)
+		time.Sleep(20 * time.Millisecond) // long enough for the other copies to arrive and wait
+		return events.Verify(keys, h, data)
+	}
+	t.Cleanup(func() { verifyEvent = events.Verify })
 	for i := range 20 {
 		e := event("jpglo", "glo-in", events.KindPayin, events.StatusSucceeded, fmt.Sprintf("conc-%d", i))
 		body := mustMarshal(t, e)
@@ -315,6 +323,12 @@ func TestVerifyConcurrentCopies(t *testing.T) {
 	}
 	if len(d.verified.busy) != 0 {
 		t.Fatalf("%d verifications left claimed", len(d.verified.busy))
+	}
+	// Per message: the genuine copies share one verification; a forged
+	// copy is never cached, so each of its 4 copies verifies (one
+	// claimant, three after waiting for it).
+	if n := verifications.Load(); n != 20*(1+4) {
+		t.Fatalf("%d verifications for 20 messages, want %d (one per genuine message, every forged copy)", n, 20*5)
 	}
 }
 

@@ -206,18 +206,18 @@ func (w *worker) flushStatus(ctx context.Context, kv jetstream.KeyValue) {
 }
 
 // attemptOutcome names a disposition in the attempt log.
-var attemptOutcome = [...]string{
+var attemptOutcome = map[Disposition]string{
 	Delivered: OutcomeDelivered, Retry: OutcomeRetry, DeadLettered: OutcomeDeadLettered, Pause: OutcomePaused,
 }
 
 // logAttempt writes one delivery attempt to the durable attempt log
 // (PAYHOOK_TRACE, under its order's key; package trace), without waiting:
-// the log is for operators, a delivery never waits for it. The entry is
-// published without asking JetStream for an acknowledgement (nothing ever
-// read one): that spares the server a reply and the client an inbox and a
-// pending future per delivery attempt. An entry that could not be stored
-// (the stream missing, NATS slow) is lost; one the connection refuses
-// (closed, draining) is logged at debug level.
+// the log is for operators, a delivery never waits for it. It is a
+// JetStream publish all the same (acknowledged, not awaited), so that
+// when the server falls behind the client's limit on unacknowledged
+// publishes slows the attempts down instead of entries being dropped
+// unseen. An entry that could not be stored (the stream missing, NATS
+// slow) is lost, and logged at debug level.
 func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
 	h := it.head
 	e := trace.Entry{
@@ -228,7 +228,7 @@ func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
 	if res.Err != nil {
 		e.Error = res.Err.Error()
 	}
-	if err := w.d.js.Conn().PublishMsg(trace.MessageOn(h.traceSubject, e, "")); err != nil {
+	if _, err := w.d.js.PublishMsgAsync(trace.MessageOn(h.traceSubject, e, "")); err != nil {
 		w.log.Debug("attempt not logged", append(it.attrs(), "err", err)...)
 	}
 }
