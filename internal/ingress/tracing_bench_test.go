@@ -23,5 +23,5 @@ func BenchmarkCallbackTraced(b *testing.B) {
 		uninstall()
 		_ = tp.Shutdown(context.Background())
 	}()
-	benchCallback(b, testenv.EventSigner(b))
+	benchCallback(b, testenv.EventSigner(b), nil)
 }
