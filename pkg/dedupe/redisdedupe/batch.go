@@ -3,6 +3,7 @@ package redisdedupe
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,11 +13,15 @@ import (
 
 // op is one Check or Record on its way to Redis.
 type op struct {
-	ctx   context.Context
-	key   string
-	id    string // 16 bytes
-	state []byte // Record only; nil for Check
-	done  chan result
+	// ctx bounds a direct call; a batched op keeps its caller's context,
+	// and deadline is when that caller stops waiting for it.
+	ctx      context.Context
+	deadline time.Time
+	key      string
+	id       string // 16 bytes
+	state    []byte // Record only; nil for Check
+	done     chan result
+	timer    *time.Timer // the caller's wait, batched only
 }
 
 type result struct {
@@ -26,21 +31,35 @@ type result struct {
 	err   error
 }
 
-func newOp(ctx context.Context, key, id string, state []byte) *op {
-	return &op{ctx: ctx, key: key, id: id, state: state, done: make(chan result, 1)}
-}
+// ops recycles batched ops with their channel and timer: every callback
+// makes two. An op goes back only once its result was received, so the
+// one send the worker makes per op can never reach its next user.
+var ops = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &op{done: make(chan result, 1), timer: t}
+}}
 
-// run executes op directly, or hands it to the batch workers, and waits at
-// most Timeout.
-func (s *Store) run(ctx context.Context, o *op) result {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	o.ctx = ctx
+// run executes a Check (state nil) or Record of key directly, or hands it
+// to the batch workers, and waits at most Timeout.
+func (s *Store) run(ctx context.Context, key, id string, state []byte) result {
 	if s.queue == nil {
-		return s.direct(o)
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		defer cancel()
+		return s.direct(&op{ctx: ctx, key: key, id: id, state: state})
 	}
+	// A timer rather than context.WithTimeout: the worker only needs to
+	// know whether the caller still waits (deadline), and a pooled timer
+	// costs no allocation. Since Go 1.23, Stop and Reset leave no stale
+	// tick in the channel.
+	o := ops.Get().(*op)
+	o.ctx, o.key, o.id, o.state = ctx, key, id, state
+	o.deadline = time.Now().Add(s.cfg.Timeout)
+	o.timer.Reset(s.cfg.Timeout)
 	select {
 	case s.queue <- o:
+	case <-o.timer.C:
+		return result{err: unavailable(context.DeadlineExceeded)}
 	case <-ctx.Done():
 		return result{err: unavailable(ctx.Err())}
 	case <-s.stop:
@@ -48,12 +67,29 @@ func (s *Store) run(ctx context.Context, o *op) result {
 	}
 	select {
 	case r := <-o.done:
+		o.timer.Stop()
+		o.ctx, o.state = nil, nil
+		ops.Put(o)
 		return r
+	case <-o.timer.C:
+		return result{err: unavailable(context.DeadlineExceeded)}
 	case <-ctx.Done():
 		return result{err: unavailable(ctx.Err())}
 	case <-s.stop:
 		return result{err: unavailable(errClosed)}
 	}
+}
+
+// gone is why a batched op's caller no longer waits for it (its context
+// ended or its deadline passed before now), or nil.
+func (o *op) gone(now time.Time) error {
+	if err := o.ctx.Err(); err != nil {
+		return err
+	}
+	if !now.Before(o.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 var errClosed = errors.New("store closed")
@@ -134,8 +170,9 @@ func (s *Store) pipeline(batch []*op) {
 	pipe := s.rdb.Pipeline()
 	live := batch[:0]
 	cmds := make([]redis.Cmder, 0, len(batch))
+	now := time.Now()
 	for _, o := range batch {
-		if err := o.ctx.Err(); err != nil { // the caller gave up already
+		if err := o.gone(now); err != nil { // the caller gave up already
 			o.done <- result{err: unavailable(err)}
 			continue
 		}

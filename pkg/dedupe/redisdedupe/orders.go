@@ -13,7 +13,7 @@ func (s *Store) Check(ctx context.Context, id string, o dedupe.Order) (dedupe.Ch
 	if err := dedupe.ValidateCheck(id, o); err != nil {
 		return dedupe.Check{}, err
 	}
-	res := s.run(ctx, newOp(ctx, s.orderKey(o), "", nil))
+	res := s.run(ctx, s.orderKey(o), "", nil)
 	if res.err != nil {
 		return dedupe.Check{}, res.err
 	}
@@ -41,7 +41,7 @@ func (s *Store) RecordPrior(ctx context.Context, id string, o dedupe.Order, stat
 		return dedupe.OrderState{}, err
 	}
 	raw := codec.ID(id)
-	res := s.run(ctx, newOp(ctx, s.orderKey(o), string(raw[:]), codec.EncodeState(status, id)))
+	res := s.run(ctx, s.orderKey(o), string(raw[:]), codec.EncodeState(status, id))
 	if res.err != nil || len(res.value) == 0 {
 		return dedupe.OrderState{}, res.err
 	}

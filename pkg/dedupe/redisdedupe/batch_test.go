@@ -1,0 +1,50 @@
+package redisdedupe_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payhook/payhook/pkg/dedupe"
+	"github.com/payhook/payhook/pkg/dedupe/dedupetest"
+	"github.com/payhook/payhook/pkg/dedupe/redisdedupe"
+	"github.com/payhook/payhook/pkg/events"
+)
+
+// TestBatchedLateAnswers: batched calls that time out while Redis is
+// paused fail with dedupe.ErrUnavailable, and the answers Redis sends them
+// afterwards reach no later call (the store recycles its batched calls).
+func TestBatchedLateAnswers(t *testing.T) {
+	s := MustStore(t, redisdedupe.Config{Batch: 8, Pipelines: 2, Timeout: 100 * time.Millisecond})
+	ctx := context.Background()
+	known := dedupetest.Order("known")
+	knownID := dedupetest.ID(known, events.StatusSucceeded)
+	dedupetest.MustRecord(t, s, knownID, known, events.StatusSucceeded)
+	for round := range 3 {
+		if err := s.Client().ClientPause(ctx, 300*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				if _, err := s.Check(ctx, knownID, known); !errors.Is(err, dedupe.ErrUnavailable) {
+					t.Errorf("round %d: Check during a pause: err %v, want ErrUnavailable", round, err)
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(300 * time.Millisecond) // the pause ends; the late answers arrive
+		for i := range 16 {
+			o := dedupetest.Order("fresh-" + string(rune('a'+round)) + string(rune('a'+i)))
+			c := dedupetest.MustCheck(t, s, dedupetest.ID(o, events.StatusSucceeded), o)
+			if c.Published || c.Order != (dedupe.OrderState{}) {
+				t.Fatalf("round %d: unknown order checked as %+v: a late answer leaked", round, c)
+			}
+		}
+		if c := dedupetest.MustCheck(t, s, knownID, known); !c.Published {
+			t.Fatalf("round %d: recorded order checked as %+v", round, c)
+		}
+	}
+}
