@@ -102,7 +102,7 @@ func (s *Store) direct(o *op) result {
 }
 
 func (s *Store) recordArgs(o *op) []any {
-	return []any{o.id, o.state, s.cfg.Window.Milliseconds(), codec.MaxIDs}
+	return []any{o.id, o.state, s.windowMS, codec.MaxIDs}
 }
 
 // getResult turns a GET into a result: a missing key is no entry, not an error.
@@ -180,7 +180,10 @@ func (s *Store) pipeline(batch []*op) {
 		if o.state == nil {
 			cmds = append(cmds, pipe.Get(ctx, o.key))
 		} else {
-			cmds = append(cmds, pipe.EvalSha(ctx, recordScript.Hash(), []string{o.key}, s.recordArgs(o)...))
+			// EVALSHA written out, as EvalSha sends it, with the constant
+			// arguments boxed once (New): one argument slice per record
+			// instead of three.
+			cmds = append(cmds, pipe.Do(ctx, "evalsha", s.recordSHA, 1, o.key, o.id, o.state, s.windowMS, codec.MaxIDs))
 		}
 	}
 	if len(live) == 0 {

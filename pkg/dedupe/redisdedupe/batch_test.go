@@ -48,3 +48,18 @@ func TestBatchedLateAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchedScriptFlushed: a batched Record after Redis lost its script
+// cache (a restart, SCRIPT FLUSH) loads the script again and is recorded.
+func TestBatchedScriptFlushed(t *testing.T) {
+	s := MustStore(t, redisdedupe.Config{Batch: 8})
+	o := dedupetest.Order("flushed")
+	id := dedupetest.ID(o, events.StatusSucceeded)
+	if err := s.Client().ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	dedupetest.MustRecord(t, s, id, o, events.StatusSucceeded)
+	if c := dedupetest.MustCheck(t, s, id, o); !c.Published || c.Order.Status != events.StatusSucceeded {
+		t.Fatalf("after a flushed script cache, Record then Check = %+v", c)
+	}
+}

@@ -124,6 +124,10 @@ type Store struct {
 	owned bool
 	cfg   Config
 
+	// The record script's SHA and the window in ms, boxed once: every
+	// Record sends them.
+	recordSHA, windowMS any
+
 	queue chan *op // nil when not batching
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -216,7 +220,7 @@ func FromClient(c redis.UniversalClient, cfg Config) (*Store, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Store{rdb: c, cfg: cfg, stop: make(chan struct{})}
+	s := &Store{rdb: c, cfg: cfg, stop: make(chan struct{}), recordSHA: recordScript.Hash(), windowMS: cfg.Window.Milliseconds()}
 	if cfg.Batch > 1 {
 		s.queue = make(chan *op, cfg.Batch*cfg.Pipelines)
 		for range cfg.Pipelines {
