@@ -259,8 +259,7 @@ func (s *Server) handleCallback(c echo.Context) error {
 	endSpan(span, o)
 	switch {
 	case o.verdict != VerdictRejected && o.verdict != VerdictUnavailable:
-		s.log.InfoContext(ctx, "callback stored", append([]any{"provider", o.provider, "account", o.account, "kind", o.kind,
-			"verdict", o.verdict}, o.ids()...)...)
+		s.logStored(ctx, o)
 	case o.limited:
 		// Past the rate: no log line per request either.
 	default:
@@ -294,8 +293,27 @@ func (s *Server) handleUnrouted(c echo.Context) error {
 	return s.reply(c, o)
 }
 
+// logStored writes the "callback stored" line of an acknowledged callback.
+// It is the line of every callback, so its attributes are built as
+// slog.Attrs on the stack rather than boxed into key-value pairs.
+func (s *Server) logStored(ctx context.Context, o outcome) {
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	var buf [6]slog.Attr
+	a := append(buf[:0], slog.String("provider", o.provider), slog.String("account", o.account), slog.String("kind", o.kind),
+		slog.String("verdict", o.verdict))
+	if o.orderID != "" {
+		a = append(a, slog.String("order_id", o.orderID))
+	}
+	if o.eventID != "" {
+		a = append(a, slog.String("event_id", o.eventID))
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "callback stored", a...)
+}
+
 // ids are the order id and event id log attributes of a callback, those
-// known: none before it verified.
+// known: none before it verified (logStored writes the same).
 func (o outcome) ids() []any {
 	var a []any
 	if o.orderID != "" {
