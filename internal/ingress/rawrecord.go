@@ -116,58 +116,87 @@ const rawEnvelopeBytes = 700
 // a byte outside it is escaped to three.
 func EncodeRawRecord(subject string, r *RawRecord) *nats.Msg {
 	h := make(nats.Header, 20)
-	// One backing array for every single-valued header: a record is
-	// rendered for every request.
+	// One backing array for every single-valued header, and one string for
+	// every value rendered here (the time, the numbers and the request
+	// header lines), each header a substring of it: a record is rendered
+	// for every request.
 	vals := make([]string, 0, 18)
 	set := func(k, v string) {
-		vals = append(vals, escapeValue(v))
+		vals = append(vals, v)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	set(RawHeaderFormat, RawFormat)
-	set(RawHeaderReceivedAt, r.ReceivedAt.UTC().Format(time.RFC3339Nano))
-	set(RawHeaderProvider, r.Provider)
-	set(RawHeaderAccount, r.Account)
-	set(RawHeaderKind, r.Kind)
-	set(RawHeaderMethod, r.Method)
-	set(RawHeaderPath, r.Path)
-	set(RawHeaderRemoteAddr, r.RemoteAddr)
-	set(RawHeaderClientIP, r.ClientIP)
-	set(RawHeaderVerdict, r.Verdict)
-	if r.Reason != "" {
-		set(RawHeaderReason, r.Reason)
-	}
-	set(RawHeaderStatus, strconv.Itoa(r.Status))
-	if r.EventID != "" {
-		set(RawHeaderEventID, r.EventID)
-	}
-	if r.OrderID != "" {
-		set(RawHeaderOrderID, r.OrderID)
-	}
-	if r.ClaimedOrderID != "" {
-		set(RawHeaderClaimedOrderID, r.ClaimedOrderID)
-	}
-	set(RawHeaderDurationMS, strconv.FormatFloat(r.DurationMS, 'f', -1, 64))
-	set(RawHeaderBodyLength, strconv.FormatInt(r.BodyLength, 10))
-	if r.BodyTruncated {
-		set(RawHeaderBodyTruncated, "true")
-		set(RawHeaderBodySHA256, r.BodySHA256)
-	}
-	names := make([]string, 0, len(r.Headers))
-	n := 0
+	var nameBuf [16]string
+	names := nameBuf[:0]
+	n, size := 0, 0
 	for k, vs := range r.Headers {
 		if !dropHeaders[k] {
 			names = append(names, k)
 			n += len(vs)
+			for _, v := range vs {
+				size += escapedLen(k, true) + 2 + escapedLen(v, false)
+			}
 		}
 	}
 	slices.Sort(names)
-	lines := make([]string, 0, n)
+	var sb strings.Builder
+	sb.Grow(size + 96) // the time (35 bytes at most), status, duration and length
+	var scratch [40]byte
+	sb.Write(r.ReceivedAt.UTC().AppendFormat(scratch[:0], time.RFC3339Nano))
+	atEnd := sb.Len()
+	sb.Write(strconv.AppendInt(scratch[:0], int64(r.Status), 10))
+	statusEnd := sb.Len()
+	sb.Write(strconv.AppendFloat(scratch[:0], r.DurationMS, 'f', -1, 64))
+	durationEnd := sb.Len()
+	sb.Write(strconv.AppendInt(scratch[:0], r.BodyLength, 10))
+	lengthEnd := sb.Len()
 	for _, k := range names {
 		for _, v := range r.Headers[k] {
-			lines = append(lines, escapeName(k)+": "+escapeValue(v))
+			writeEscaped(&sb, k, true)
+			sb.WriteString(": ")
+			writeEscaped(&sb, v, false)
 		}
 	}
-	if len(lines) > 0 {
+	all := sb.String()
+
+	set(RawHeaderFormat, RawFormat)
+	set(RawHeaderReceivedAt, all[:atEnd])
+	set(RawHeaderProvider, escapeValue(r.Provider))
+	set(RawHeaderAccount, escapeValue(r.Account))
+	set(RawHeaderKind, escapeValue(r.Kind))
+	set(RawHeaderMethod, escapeValue(r.Method))
+	set(RawHeaderPath, escapeValue(r.Path))
+	set(RawHeaderRemoteAddr, escapeValue(r.RemoteAddr))
+	set(RawHeaderClientIP, escapeValue(r.ClientIP))
+	set(RawHeaderVerdict, escapeValue(r.Verdict))
+	if r.Reason != "" {
+		set(RawHeaderReason, escapeValue(r.Reason))
+	}
+	set(RawHeaderStatus, all[atEnd:statusEnd])
+	if r.EventID != "" {
+		set(RawHeaderEventID, escapeValue(r.EventID))
+	}
+	if r.OrderID != "" {
+		set(RawHeaderOrderID, escapeValue(r.OrderID))
+	}
+	if r.ClaimedOrderID != "" {
+		set(RawHeaderClaimedOrderID, escapeValue(r.ClaimedOrderID))
+	}
+	set(RawHeaderDurationMS, all[statusEnd:durationEnd])
+	set(RawHeaderBodyLength, all[durationEnd:lengthEnd])
+	if r.BodyTruncated {
+		set(RawHeaderBodyTruncated, "true")
+		set(RawHeaderBodySHA256, escapeValue(r.BodySHA256))
+	}
+	if n > 0 {
+		lines := make([]string, 0, n)
+		off := lengthEnd
+		for _, k := range names {
+			for _, v := range r.Headers[k] {
+				end := off + escapedLen(k, true) + 2 + escapedLen(v, false)
+				lines = append(lines, all[off:end])
+				off = end
+			}
+		}
 		h[RawHeaderRequestHeader] = lines
 	}
 	return &nats.Msg{Subject: subject, Header: h, Data: r.Body}
@@ -315,29 +344,44 @@ func escapeValue(v string) string { return escape(v, false) }
 func escapeName(v string) string { return escape(v, true) }
 
 func escape(v string, name bool) string {
-	needs := func(i int) bool {
-		c := v[i]
-		return c == '%' || c < 0x20 || c >= 0x7f || (c == ' ' && (i == 0 || i == len(v)-1)) || (name && c == ':')
-	}
-	n := 0
-	for i := range len(v) {
-		if needs(i) {
-			n++
-		}
-	}
-	if n == 0 {
+	if escapedLen(v, name) == len(v) {
 		return v
 	}
-	const hexDigits = "0123456789ABCDEF"
-	b := make([]byte, 0, len(v)+2*n)
+	var sb strings.Builder
+	sb.Grow(escapedLen(v, name))
+	writeEscaped(&sb, v, name)
+	return sb.String()
+}
+
+// needsEscape reports whether v[i] is escaped (see escapeValue).
+func needsEscape(v string, i int, name bool) bool {
+	c := v[i]
+	return c == '%' || c < 0x20 || c >= 0x7f || (c == ' ' && (i == 0 || i == len(v)-1)) || (name && c == ':')
+}
+
+// escapedLen is the length of escape(v, name).
+func escapedLen(v string, name bool) int {
+	n := len(v)
 	for i := range len(v) {
-		if needs(i) {
-			b = append(b, '%', hexDigits[v[i]>>4], hexDigits[v[i]&15])
-		} else {
-			b = append(b, v[i])
+		if needsEscape(v, i, name) {
+			n += 2
 		}
 	}
-	return string(b)
+	return n
+}
+
+// writeEscaped writes escape(v, name) to sb.
+func writeEscaped(sb *strings.Builder, v string, name bool) {
+	const hexDigits = "0123456789ABCDEF"
+	clean := 0 // v[clean:i] needs no escape
+	for i := range len(v) {
+		if needsEscape(v, i, name) {
+			sb.WriteString(v[clean:i])
+			sb.Write([]byte{'%', hexDigits[v[i]>>4], hexDigits[v[i]&15]})
+			clean = i + 1
+		}
+	}
+	sb.WriteString(v[clean:])
 }
 
 // unescape reverses escape; a '%' not followed by two hex digits is an error.
