@@ -125,17 +125,19 @@ const MaxKeyLen = 256
 // identify the event (MerchantOrderID, IdempotencyKey) are left alone:
 // Validate refuses them when unusable.
 func (e *Event) Normalize() {
-	fields := []*string{&e.Reference}
+	normalizeID(&e.Reference)
 	if e.MerchantOrderID != "" || e.IdempotencyKey != "" {
 		// Only when it does not identify the event: changing an identifying
 		// field would change the event id.
-		fields = append(fields, &e.ProviderOrderID)
+		normalizeID(&e.ProviderOrderID)
 	}
-	for _, f := range fields {
-		*f = strings.TrimSpace(*f)
-		if *f != "" && !ValidOrderID(*f) {
-			*f = ""
-		}
+}
+
+// normalizeID trims *f and clears it when it is not a valid order id.
+func normalizeID(f *string) {
+	*f = strings.TrimSpace(*f)
+	if *f != "" && !ValidOrderID(*f) {
+		*f = ""
 	}
 }
 
