@@ -142,20 +142,9 @@ func New(d Deps) (*Server, error) {
 	if s.usage, err = natsbus.NewStreamUsage(d.JS, d.Registry, d.Log); err != nil {
 		return nil, err
 	}
-	// Create every bounded label combination up front so dashboards and
-	// alerts see zeros instead of absent series.
 	for _, a := range d.Config.Accounts {
 		if p, ok := d.Providers[a.Provider]; ok {
-			m.duration.WithLabelValues(a.Provider)
-			for _, k := range p.Kinds() {
-				m.mismatches.WithLabelValues(a.Provider, string(k))
-				for _, v := range []string{VerdictAccepted, VerdictDuplicate, VerdictStale, VerdictConflict, VerdictRejected, VerdictUnavailable} {
-					m.callbacks.WithLabelValues(a.Provider, string(k), v)
-				}
-				for _, v := range []string{VerdictDuplicate, VerdictStale, VerdictConflict} {
-					m.rawSkipped.WithLabelValues(a.Provider, v)
-				}
-			}
+			m.precreate(a.Provider, p.Kinds())
 		}
 	}
 	s.rawJS, err = jetstream.New(d.JS.Conn(),
