@@ -76,6 +76,7 @@ type Server struct {
 	js        jetstream.JetStream
 	rawJS     jetstream.JetStream // async publishes of raw records, one error handler for all
 	providers map[string]providers.Inbound
+	kinds     map[string][]events.Kind // each provider's Kinds, by the same key
 	accounts  map[string]account
 	proxies   []netip.Prefix // peers allowed to set ingress.trusted_proxy_header
 	limiter   *rejectLimiter
@@ -117,10 +118,13 @@ func New(d Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: d.Config, js: d.JS, providers: d.Providers, retrigger: d.Retrigger,
-		log: d.Log, now: d.Now, accounts: map[string]account{},
+		log: d.Log, now: d.Now, accounts: map[string]account{}, kinds: map[string][]events.Kind{},
 		limiter: newRejectLimiter(d.Config.Ingress.RejectionsPerSecond, d.Config.Ingress.RejectionsBurst),
 		repeats: newReplayLimiter(),
 		claims:  newClaimLimiter(),
+	}
+	for name, p := range d.Providers {
+		s.kinds[name] = p.Kinds()
 	}
 	for _, a := range d.Config.Accounts {
 		acc := account{Account: a}
@@ -320,7 +324,8 @@ func (o outcome) ids() []any {
 // read (address not allowed, too large, unreadable), else all of it.
 func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (outcome, rawBody) {
 	o := outcome{provider: "unknown", account: c.Param("account"), kind: "unknown"}
-	p, ok := s.providers[c.Param("provider")]
+	name := c.Param("provider")
+	p, ok := s.providers[name]
 	if !ok {
 		return o.answered(&refusal{providers.ReasonUnknownProvider, "no such provider"}, nil, ""), s.sampleBody(c.Request().Body)
 	}
@@ -331,7 +336,7 @@ func (s *Server) process(ctx context.Context, c echo.Context, start time.Time) (
 		return o.answered(&refusal{providers.ReasonUnknownAccount, "no such account for this provider"}, nil, ""), s.sampleBody(c.Request().Body)
 	}
 	kind := events.Kind(c.Param("kind"))
-	if !kind.Valid() || !slices.Contains(p.Kinds(), kind) {
+	if !kind.Valid() || !slices.Contains(s.kinds[name], kind) {
 		err := &refusal{providers.ReasonWrongKind, fmt.Sprintf("%s does not send %q callbacks", o.provider, truncate(string(kind), 16))}
 		return o.answered(err, nil, ""), s.sampleBody(c.Request().Body)
 	}
