@@ -195,7 +195,8 @@ func (s *Store) pipeline(batch []*op) {
 		case *redis.StringCmd:
 			o.done <- getResult(cmd)
 		case *redis.Cmd:
-			if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") { // script cache flushed (restart): load it
+			// HasErrorPrefix allocates even for a nil error: ask it only about an error.
+			if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") { // script cache flushed (restart): load it
 				cmd = recordScript.Run(ctx, s.rdb, []string{o.key}, s.recordArgs(o)...)
 			}
 			o.done <- scriptResult(cmd)

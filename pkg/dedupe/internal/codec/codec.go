@@ -44,15 +44,19 @@ func Reference(account, reference string) [Size]byte {
 }
 
 func digest(parts ...string) [Size]byte {
-	h := sha256.New()
+	// Every lookup digests its key: the parts are gathered on the stack
+	// (spilling to the heap only past 512 bytes) and hashed in one call.
+	var buf [512]byte
+	b := buf[:0]
 	for _, p := range parts {
 		// Length-prefix each part so ("a","bc") and ("ab","c") differ.
-		h.Write([]byte(strconv.Itoa(len(p))))
-		h.Write([]byte{':'})
-		h.Write([]byte(p))
+		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = append(b, ':')
+		b = append(b, p...)
 	}
+	sum := sha256.Sum256(b)
 	var out [Size]byte
-	copy(out[:], h.Sum(nil))
+	copy(out[:], sum[:])
 	return out
 }
 
