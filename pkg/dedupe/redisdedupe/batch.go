@@ -67,7 +67,14 @@ func (s *Store) run(ctx context.Context, key, id string, state []byte) result {
 	}
 	select {
 	case r := <-o.done:
-		o.timer.Stop()
+		if !o.timer.Stop() {
+			// Only under GODEBUG asynctimerchan=1 can a tick still wait
+			// here; it must not time out the op's next use.
+			select {
+			case <-o.timer.C:
+			default:
+			}
+		}
 		o.ctx, o.state = nil, nil
 		ops.Put(o)
 		return r
