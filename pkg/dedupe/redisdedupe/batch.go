@@ -144,7 +144,13 @@ func (s *Store) worker() {
 		case <-s.stop:
 			return
 		}
-		deadline := time.Now().Add(s.cfg.BatchDelay)
+		// One timer per batch rather than per op waited for: it ends the
+		// gathering BatchDelay after the batch's first op. Ops already
+		// waiting are taken first, even past it.
+		waiting := s.cfg.BatchDelay > 0
+		if waiting {
+			timer.Reset(s.cfg.BatchDelay)
+		}
 	gather:
 		for len(batch) < s.cfg.Batch {
 			select {
@@ -153,17 +159,22 @@ func (s *Store) worker() {
 				continue
 			default:
 			}
-			wait := time.Until(deadline)
-			if wait <= 0 {
-				break gather
+			if !waiting {
+				break
 			}
-			timer.Reset(wait)
 			select {
 			case o := <-s.queue:
 				batch = append(batch, o)
-				timer.Stop()
 			case <-timer.C:
+				waiting = false
 				break gather
+			}
+		}
+		if waiting && !timer.Stop() {
+			// Only under GODEBUG asynctimerchan=1 can a tick still wait here.
+			select {
+			case <-timer.C:
+			default:
 			}
 		}
 		s.pipeline(batch)
