@@ -44,6 +44,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -106,14 +107,17 @@ func WithRetryGather(d time.Duration) Option { return func(o *options) { o.retry
 type Dispatcher struct {
 	// cfg is the running config: the one New was given, then each one a
 	// Reload applied; guarded by reloadMu.
-	cfg    *config.Config
-	js     jetstream.JetStream
-	log    *slog.Logger
-	m      *metrics
-	o      options
-	kv     jetstream.KeyValue // PauseBucket
-	pos    jetstream.KeyValue // PositionBucket
-	status jetstream.KeyValue // StatusBucket
+	cfg *config.Config
+	js  jetstream.JetStream
+	// attemptJS publishes attempt-log entries; its async error handler
+	// counts those not stored.
+	attemptJS jetstream.JetStream
+	log       *slog.Logger
+	m         *metrics
+	o         options
+	kv        jetstream.KeyValue // PauseBucket
+	pos       jetstream.KeyValue // PositionBucket
+	status    jetstream.KeyValue // StatusBucket
 	// rost holds the workers, replaced whole when a reload adds some
 	// (reload.go); read it with d.roster().
 	rost atomic.Pointer[roster]
@@ -158,6 +162,13 @@ func New(cfg *config.Config, js jetstream.JetStream, reg prometheus.Registerer, 
 		return nil, fmt.Errorf("dispatch: metrics: %w", err)
 	}
 	d := &Dispatcher{cfg: cfg, js: js, log: log, m: m, o: o, heads: newHeadCache(), keys: keys}
+	// Attempt-log entries are acknowledged but not awaited: failures
+	// (PAYHOOK_TRACE missing or full, NATS slow) arrive here, counted.
+	if d.attemptJS, err = jetstream.New(js.Conn(), jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) {
+		m.attemptLogErrors.Inc()
+	})); err != nil {
+		return nil, fmt.Errorf("dispatch: %w", err)
+	}
 	r := &roster{byID: map[string]*worker{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

@@ -36,6 +36,8 @@ type metrics struct {
 	recreated *prometheus.CounterVec
 	// forged counts messages refused because their signature did not verify.
 	forged *prometheus.CounterVec
+	// attemptLogErrors counts attempt-log entries that were not stored.
+	attemptLogErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -90,12 +92,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "payhook_dispatch_consumer_recreated_total",
 			Help: "Consumers of the subscriber found deleted while the dispatcher ran and recreated from the recorded position.",
 		}, []string{"subscriber"}),
+		attemptLogErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "payhook_dispatch_attempt_log_errors_total",
+			Help: "Delivery attempts whose entry in the attempt log (PAYHOOK_TRACE, read by payhookctl trace) could not be stored; the delivery itself is unaffected.",
+		}),
 		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payhook_dispatch_forged_total",
 			Help: "Event messages refused because they are not signed by a configured event_signing key (or their webhook-id is not the event's id, or a genuine event is on another event's subject): never delivered, terminated; one per subscriber's copy.",
 		}, []string{"subscriber"}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds, m.active, m.missing, m.recreated, m.forged} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.duration, m.attempts, m.deadLetters, m.dlqDepth, m.pending, m.breaker, m.paused, m.strandedHolds, m.active, m.missing, m.recreated, m.forged, m.attemptLogErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

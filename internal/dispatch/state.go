@@ -211,13 +211,14 @@ var attemptOutcome = map[Disposition]string{
 }
 
 // logAttempt writes one delivery attempt to the durable attempt log
-// (PAYHOOK_TRACE, under its order's key; package trace), without waiting:
-// the log is for operators, a delivery never waits for it. It is a
-// JetStream publish all the same (acknowledged, not awaited), so that
-// when the server falls behind the client's limit on unacknowledged
-// publishes slows the attempts down instead of entries being dropped
-// unseen. An entry that could not be stored (the stream missing, NATS
-// slow) is lost, and logged at debug level.
+// (PAYHOOK_TRACE, under its order's key; package trace) without waiting
+// for its acknowledgement: the log is for operators, and a delivery does
+// not wait for it to be stored. It is a JetStream publish all the same,
+// so that a server falling behind shows: past the client's limit of
+// unacknowledged publishes an attempt waits (at most 200 ms) instead of
+// its entry being dropped unseen, and an entry that could not be stored
+// (the stream missing or full, NATS slow) is lost and counted in
+// payhook_dispatch_attempt_log_errors_total.
 func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
 	h := it.head
 	e := trace.Entry{
@@ -228,7 +229,8 @@ func (w *worker) logAttempt(it *item, res Result, attempt int, d Disposition) {
 	if res.Err != nil {
 		e.Error = res.Err.Error()
 	}
-	if _, err := w.d.js.PublishMsgAsync(trace.MessageOn(h.traceSubject, e, "")); err != nil {
+	if _, err := w.d.attemptJS.PublishMsgAsync(trace.MessageOn(h.traceSubject, e, "")); err != nil {
+		w.d.m.attemptLogErrors.Inc()
 		w.log.Debug("attempt not logged", append(it.attrs(), "err", err)...)
 	}
 }

@@ -147,8 +147,8 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	for _, a := range d.Config.Accounts {
-		if p, ok := d.Providers[a.Provider]; ok {
-			m.precreate(a.Provider, p.Kinds())
+		if _, ok := d.Providers[a.Provider]; ok {
+			m.precreate(a.Provider, s.kinds[a.Provider])
 		}
 	}
 	s.rawJS, err = jetstream.New(d.JS.Conn(),

@@ -88,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // precreate creates every bounded label combination of a configured
 // provider and its kinds, so that dashboards and alerts see zeros instead
-// of absent series, and keeps those observe uses on every callback.
+// of absent series, and keeps them for observe to read on every callback.
 func (m *metrics) precreate(provider string, kinds []events.Kind) {
 	m.durationSeries[provider] = m.duration.WithLabelValues(provider)
 	for _, k := range kinds {

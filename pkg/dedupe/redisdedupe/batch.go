@@ -198,10 +198,14 @@ func (s *Store) pipeline(batch []*op) {
 		if o.state == nil {
 			cmds = append(cmds, pipe.Get(ctx, o.key))
 		} else {
-			// EVALSHA written out, as EvalSha sends it, with the constant
-			// arguments boxed once (New): one argument slice per record
-			// instead of three.
-			cmds = append(cmds, pipe.Do(ctx, "evalsha", s.recordSHA, 1, o.key, o.id, o.state, s.windowMS, codec.MaxIDs))
+			// EVALSHA written out, as EvalSha sends it (the key, argument
+			// 3, named for Redis Cluster's routing as EvalSha names it),
+			// with the constant arguments boxed once (FromClient): one
+			// argument slice per record instead of three.
+			cmd := redis.NewCmd(ctx, "evalsha", s.recordSHA, 1, o.key, o.id, o.state, s.windowMS, codec.MaxIDs)
+			cmd.SetFirstKeyPos(3)
+			_ = pipe.Process(ctx, cmd) // queued; its error is the command's, read below
+			cmds = append(cmds, cmd)
 		}
 	}
 	if len(live) == 0 {

@@ -14,8 +14,10 @@ import (
 )
 
 // TestBatchedLateAnswers: batched calls that time out while Redis is
-// paused fail with dedupe.ErrUnavailable, and the answers Redis sends them
-// afterwards reach no later call (the store recycles its batched calls).
+// paused fail with dedupe.ErrUnavailable, and the worker's late results
+// for them reach no later call (the store recycles the calls it batches,
+// so a timed-out one must never be reused): every later call succeeds
+// with its own answer.
 func TestBatchedLateAnswers(t *testing.T) {
 	s := MustStore(t, redisdedupe.Config{Batch: 8, Pipelines: 2, Timeout: 100 * time.Millisecond})
 	ctx := context.Background()
