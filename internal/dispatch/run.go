@@ -93,17 +93,7 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	}
 	log.Info("dispatcher started", "listen", ln.Addr().String(), "subscribers", len(cfg.Subscribers))
 
-	// The first part to stop stops all.
-	var first error
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		first = fmt.Errorf("http: %w", err)
-		serveErr <- nil
-	case err := <-runErr:
-		first = err
-		runErr <- nil
-	}
+	first := ops.FirstStop(ctx, serveErr, runErr)
 	stop()
 	if err := <-runErr; err != nil && first == nil {
 		first = err

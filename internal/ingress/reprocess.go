@@ -171,7 +171,7 @@ func (s *Server) reprocessOne(ctx context.Context, rec RawRecord, dry bool) stri
 	switch {
 	case !ok || !aok || acct.Provider != rec.Provider:
 		return "skipped:unknown_account"
-	case !kind.Valid() || !slices.Contains(p.Kinds(), kind):
+	case !kind.Valid() || !slices.Contains(s.kinds[rec.Provider], kind):
 		return "skipped:wrong_kind"
 	case rec.BodyTruncated || int64(len(rec.Body)) != rec.BodyLength:
 		return "skipped:body_not_kept"

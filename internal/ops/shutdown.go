@@ -42,3 +42,22 @@ func Shutdown(ctx context.Context, srv *http.Server, f *Inflight) error {
 	}
 	return fmt.Errorf("drain cut off %d requests in flight: %w", n, err)
 }
+
+// FirstStop waits until ctx ends or one of a service's two parts returns:
+// its HTTP server (serveErr) or its work (runErr), each a channel with room
+// for one value that receives the part's result once. The first part to
+// stop stops all: it returns that part's error ("http: " prefixed for the
+// server; nil when ctx ended first) and puts a nil back in its channel, so
+// the caller's teardown can receive from both channels alike.
+func FirstStop(ctx context.Context, serveErr, runErr chan error) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-serveErr:
+		serveErr <- nil
+		return fmt.Errorf("http: %w", err)
+	case err := <-runErr:
+		runErr <- nil
+		return err
+	}
+}

@@ -2,6 +2,8 @@ package ops
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"testing"
@@ -59,5 +61,46 @@ func TestShutdownReportsRequestsCutOff(t *testing.T) {
 	defer cancel()
 	if err := Shutdown(ctx, srv, f); err == nil {
 		t.Fatal("Shutdown = nil with a request still in flight")
+	}
+}
+
+// FirstStop returns the first part's error (the server's marked "http: ",
+// none when ctx ended) and leaves a nil in that part's channel.
+func TestFirstStop(t *testing.T) {
+	boom := errors.New("boom")
+	for _, c := range []struct {
+		name             string
+		serve, run       error // sent before FirstStop, nil: nothing sent
+		cancel           bool
+		want             string
+		serveNil, runNil bool // a nil is waiting in that channel afterwards
+	}{
+		{name: "ctx", cancel: true, want: "<nil>"},
+		{name: "http", serve: boom, want: "http: boom", serveNil: true},
+		{name: "run", run: boom, want: "boom", runNil: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			serveErr, runErr := make(chan error, 1), make(chan error, 1)
+			if c.serve != nil {
+				serveErr <- c.serve
+			}
+			if c.run != nil {
+				runErr <- c.run
+			}
+			if c.cancel {
+				cancel()
+			}
+			if got := fmt.Sprint(FirstStop(ctx, serveErr, runErr)); got != c.want {
+				t.Fatalf("FirstStop = %s, want %s", got, c.want)
+			}
+			if got := len(serveErr) == 1; got != c.serveNil {
+				t.Fatalf("serveErr holds a value: %v, want %v", got, c.serveNil)
+			}
+			if got := len(runErr) == 1; got != c.runNil {
+				t.Fatalf("runErr holds a value: %v, want %v", got, c.runNil)
+			}
+		})
 	}
 }

@@ -141,16 +141,7 @@ func (r *Reconciler) serve(ctx context.Context, ln net.Listener, o RunOptions) e
 		o.Listening(ln.Addr().String())
 	}
 
-	var first error
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		first = fmt.Errorf("http: %w", err)
-		serveErr <- nil
-	case err := <-runErr:
-		first = err
-		runErr <- nil
-	}
+	first := ops.FirstStop(ctx, serveErr, runErr)
 	dctx, dcancel := context.WithTimeout(context.Background(), o.DrainTimeout)
 	defer dcancel()
 	if err := ops.Shutdown(dctx, srv, &inflight); err != nil && first == nil {
