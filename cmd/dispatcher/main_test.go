@@ -83,6 +83,40 @@ func (rc *receiver) ids() []string {
 	return append([]string(nil), rc.delivered...)
 }
 
+// startStreams starts a NATS server with payhook's streams and returns it
+// with a JetStream context on it.
+func startStreams(t *testing.T) (*testenv.NATS, jetstream.JetStream) {
+	t.Helper()
+	n := testenv.StartNATS(t)
+	js, err := jetstream.New(n.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, config.NATS{Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return n, js
+}
+
+// publishPayin stores a signed jpglo pay-in success of order for amount
+// INR, as ingress would, and returns its event id.
+func publishPayin(t *testing.T, js jetstream.JetStream, order, amount string) string {
+	t.Helper()
+	ev := events.Event{
+		Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusSucceeded, MerchantOrderID: order,
+		Amount: events.MustMoney(amount, "INR"), Origin: events.OriginCallback,
+		OccurredAt: time.Unix(1700000000, 0).UTC(), ReceivedAt: time.Unix(1700000001, 0).UTC(),
+	}
+	body, err := ev.MarshalCloudEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.PublishEvent(t, js, ev.Subject(), ev.ID(), body)
+	return ev.ID()
+}
+
 func waitReady(t *testing.T, base string) {
 	t.Helper()
 	testenv.Eventually(t, 15*time.Second, func() bool {
@@ -104,16 +138,7 @@ func TestRunServesDrainsAndCLIReplays(t *testing.T) {
 	rc.code.Store(500)
 	hook := httptest.NewServer(rc)
 	defer hook.Close()
-	n := testenv.StartNATS(t)
-	js, err := jetstream.New(n.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := natsbus.EnsureStreams(sctx, js, config.NATS{Replicas: 1}); err != nil {
-		t.Fatal(err)
-	}
+	n, js := startStreams(t)
 	port := testenv.FreePort(t)
 	cfgPath := writeConfig(t, fmt.Sprintf(`nats:
   url: %s
@@ -138,16 +163,7 @@ subscribers:
 	e, _ := env("--config", cfgPath)
 	go func() { done <- run(ctx, e) }()
 	waitReady(t, base)
-	ev := events.Event{
-		Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusSucceeded, MerchantOrderID: "o1",
-		Amount: events.MustMoney("100.00", "INR"), Origin: events.OriginCallback,
-		OccurredAt: time.Unix(1700000000, 0).UTC(), ReceivedAt: time.Unix(1700000001, 0).UTC(),
-	}
-	body, err := ev.MarshalCloudEvent()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.PublishEvent(t, js, ev.Subject(), ev.ID(), body)
+	id := publishPayin(t, js, "o1", "100.00")
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		dls, err := dispatch.ListDLQ(context.Background(), js, "ledger")
 		return err == nil && len(dls) == 1
@@ -176,10 +192,10 @@ subscribers:
 		t.Fatal(err)
 	}
 	var dl dispatch.DeadLetter
-	if err := json.Unmarshal(out.Bytes(), &dl); err != nil || dl.EventID != ev.ID() {
+	if err := json.Unmarshal(out.Bytes(), &dl); err != nil || dl.EventID != id {
 		t.Fatalf("dlq list printed %q: %v", out.String(), err)
 	}
-	e, out = env("dlq", "replay", "--subscriber", "ledger", "--event-id", ev.ID(), "--config", cfgPath)
+	e, out = env("dlq", "replay", "--subscriber", "ledger", "--event-id", id, "--config", cfgPath)
 	if err := run(context.Background(), e); err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +208,8 @@ subscribers:
 	e, _ = env("--config", cfgPath)
 	go func() { done <- run(ctx2, e) }()
 	testenv.Eventually(t, 15*time.Second, func() bool { return len(rc.ids()) == 1 }, "replay not delivered")
-	if rc.ids()[0] != ev.ID() {
-		t.Fatalf("replayed with webhook-id %s, want %s", rc.ids()[0], ev.ID())
+	if rc.ids()[0] != id {
+		t.Fatalf("replayed with webhook-id %s, want %s", rc.ids()[0], id)
 	}
 	cancel2()
 	if err := <-done; err != nil {
@@ -252,16 +268,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	ha, hb := httptest.NewServer(a), httptest.NewServer(b)
 	defer ha.Close()
 	defer hb.Close()
-	n := testenv.StartNATS(t)
-	js, err := jetstream.New(n.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := natsbus.EnsureStreams(sctx, js, config.NATS{Replicas: 1}); err != nil {
-		t.Fatal(err)
-	}
+	n, js := startStreams(t)
 	port, secret := testenv.FreePort(t), newSecret(t)
 	write := func(path string, port int, url string) string {
 		y := fmt.Sprintf("nats:\n  url: %s\ndispatcher:\n  listen: 127.0.0.1:%d\nevent_signing:\n  public_keys: [%q]\nsubscribers:\n  - {id: ledger, url: %q, secret: %q}\n",
@@ -282,19 +289,7 @@ func TestSIGHUPReloads(t *testing.T) {
 		done <- run(ctx, cli.Env{Args: []string{"--config", cfgPath}, LookupEnv: lookup, Stdout: io.Discard, Stderr: &logs})
 	}()
 	waitReady(t, fmt.Sprintf("http://127.0.0.1:%d", port))
-	publish := func(order string) string {
-		ev := events.Event{
-			Provider: "jpglo", Account: "glo-in", Kind: events.KindPayin, Status: events.StatusSucceeded, MerchantOrderID: order,
-			Amount: events.MustMoney("1.00", "INR"), Origin: events.OriginCallback,
-			OccurredAt: time.Unix(1700000000, 0).UTC(), ReceivedAt: time.Unix(1700000001, 0).UTC(),
-		}
-		body, err := ev.MarshalCloudEvent()
-		if err != nil {
-			t.Fatal(err)
-		}
-		testenv.PublishEvent(t, js, ev.Subject(), ev.ID(), body)
-		return ev.ID()
-	}
+	publish := func(order string) string { return publishPayin(t, js, order, "1.00") }
 	hup := func() {
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
